@@ -1,0 +1,270 @@
+"""The schema of a measure definition file: one YAML file describes one questionnaire.
+
+Validated on load, so that a measure a user drops into their folder is either complete and
+consistent or rejected with the field that is wrong.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Text = dict[str, str]
+"""Text by language code (BCP 47, e.g. ``en``, ``de``)."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Direction(StrEnum):
+    LOWER_IS_BETTER = "lower_is_better"
+    HIGHER_IS_BETTER = "higher_is_better"
+
+    @property
+    def sign(self) -> int:
+        """+1 when a rise is an improvement, -1 when a fall is."""
+        return 1 if self is Direction.HIGHER_IS_BETTER else -1
+
+
+class Kind(StrEnum):
+    OUTCOME = "outcome"
+    ALLIANCE = "alliance"
+    GROUP_ALLIANCE = "group_alliance"
+
+
+class Licence(Strict):
+    name: str
+    text_may_ship: bool
+    """Whether Ally may ship the item text verbatim; if not, licensees supply it (see `TextFile`)."""
+    source: str
+    """Where the licence terms were read."""
+    notes: str = ""
+
+
+class Option(Strict):
+    value: float
+    label: Text = Field(default_factory=dict)
+    codes: dict[str, str] = Field(default_factory=dict)
+
+
+class Options(Strict):
+    type: Literal["options"] = "options"
+    options: tuple[Option, ...] = Field(min_length=2)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(o.value for o in self.options)
+
+    @property
+    def minimum(self) -> float:
+        return min(self.values)
+
+    @property
+    def maximum(self) -> float:
+        return max(self.values)
+
+    def accepts(self, value: float) -> bool:
+        return value in self.values
+
+    @model_validator(mode="after")
+    def _distinct_values(self) -> Options:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError("response option values must be distinct")
+        return self
+
+
+class Scale(Strict):
+    """A continuous answer, e.g. a 10 cm visual-analogue line scored 0-10 to one decimal."""
+
+    type: Literal["scale"] = "scale"
+    min: float
+    max: float
+    step: float = Field(gt=0)
+    anchors: dict[str, Text] = Field(default_factory=dict)
+    """Labels at the ends, e.g. {"min": {"en": "..."}, "max": {...}}."""
+
+    @property
+    def minimum(self) -> float:
+        return self.min
+
+    @property
+    def maximum(self) -> float:
+        return self.max
+
+    def accepts(self, value: float) -> bool:
+        if not self.min <= value <= self.max:
+            return False
+        steps = (value - self.min) / self.step
+        return abs(steps - round(steps)) < 1e-6
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.max <= self.min:
+            raise ValueError("scale max must be greater than min")
+        return self
+
+
+Response = Annotated[Options | Scale, Field(discriminator="type")]
+
+
+class Item(Strict):
+    number: int = Field(ge=1)
+    """Position in the measure, 1-based; answers are given in this order."""
+    text: Text = Field(default_factory=dict)
+    """Empty where the licence does not let Ally ship it."""
+    response: Response | None = None
+    """Overrides the measure's default response for this item."""
+    reverse: bool = False
+    """Reverse-keyed: scored as (min + max) - answer."""
+    codes: dict[str, str] = Field(default_factory=dict)
+
+
+class Subscale(Strict):
+    id: str
+    name: Text
+    items: tuple[int, ...] = Field(min_length=1)
+    """Item numbers."""
+
+
+class Scoring(Strict):
+    method: Literal["sum", "mean"]
+    min_answered: int = Field(ge=1)
+    """The fewest answered items for a valid total; fewer and the administration is not scored."""
+    prorate: bool
+    """With missing answers (but at least min_answered): the sum is prorated to all items
+    (mean of the answered items times the number of items). Ignored for mean scoring."""
+    subscales: tuple[Subscale, ...] = ()
+    subscale_min_answered: float = Field(default=1.0, gt=0, le=1)
+    """Share of a subscale's items that must be answered for its score."""
+
+
+class Band(Strict):
+    min: float
+    max: float
+    label: str
+    """Short label in English, e.g. ``moderate``; translated in the interface."""
+
+
+class Norm(Strict):
+    mean: float
+    sd: float = Field(gt=0)
+    n: int | None = None
+    source: str
+
+
+class Norms(Strict):
+    clinical: Norm | None = None
+    functional: Norm | None = None
+
+
+class Reliability(Strict):
+    value: float = Field(gt=0, lt=1)
+    kind: str
+    """e.g. ``internal consistency (alpha)``, ``test-retest``."""
+    source: str
+
+
+class PublishedChange(Strict):
+    value: float = Field(gt=0)
+    """The smallest change in total score that counts as reliable."""
+    source: str
+
+
+class CriticalItem(Strict):
+    item: int = Field(ge=1)
+    min_value: float
+    """Raised when the answer is at least this value."""
+    raises: str
+    """What it signals, e.g. ``self_harm``."""
+    message: Text
+
+
+class Measure(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    version: str
+    kind: Kind
+    citation: str
+    licence: Licence
+    direction: Direction
+    response: Response | None = None
+    """The response format shared by all items unless an item overrides it."""
+    instructions: Text = Field(default_factory=dict)
+    items: tuple[Item, ...] = Field(min_length=1)
+    scoring: Scoring
+    bands: tuple[Band, ...] = ()
+    clinical_cutoff: float | None = None
+    """Caseness: scores at or beyond this (in the worse direction) are in the clinical range."""
+    clinical_cutoff_source: str = ""
+    norms: Norms = Field(default_factory=Norms)
+    reliability: Reliability | None = None
+    reliable_change: PublishedChange | None = None
+    critical_items: tuple[CriticalItem, ...] = ()
+    codes: dict[str, str] = Field(default_factory=dict)
+    """Codes of the measure and its total, e.g. {"loinc_panel": ..., "loinc_total": ...}."""
+    validated: bool = True
+    """False for a measure that has not been externally validated; shown to users."""
+    notes: str = ""
+
+    def item(self, number: int) -> Item:
+        return self.items[number - 1]
+
+    def response_of(self, item: Item) -> Options | Scale:
+        response = item.response or self.response
+        assert response is not None  # guaranteed by _consistent
+        return response
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        found = {lang for item in self.items for lang in item.text}
+        return tuple(sorted(found))
+
+    @property
+    def has_text(self) -> bool:
+        return all(item.text for item in self.items)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Measure:
+        numbers = [item.number for item in self.items]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"items must be numbered 1..{len(numbers)} in order; found {numbers}")
+        for item in self.items:
+            if item.response is None and self.response is None:
+                raise ValueError(
+                    f"item {item.number} has no response format and the measure gives no default"
+                )
+            if item.text and not self.licence.text_may_ship:
+                raise ValueError(
+                    f"item {item.number} has text, but the licence says the text may not ship; "
+                    "supply it from a licensed text file instead"
+                )
+        if self.scoring.min_answered > len(self.items):
+            raise ValueError(
+                f"scoring.min_answered is {self.scoring.min_answered} "
+                f"but the measure has {len(self.items)} items"
+            )
+        for sub in self.scoring.subscales:
+            unknown = [n for n in sub.items if not 1 <= n <= len(self.items)]
+            if unknown:
+                raise ValueError(f"subscale {sub.id!r} names items that do not exist: {unknown}")
+        for crit in self.critical_items:
+            if crit.item > len(self.items):
+                raise ValueError(f"critical item {crit.item} does not exist")
+        return self
+
+
+class TextFile(Strict):
+    """Item text that a licensed user supplies from their own copy of a measure."""
+
+    text_for: str
+    """The id of the measure."""
+    version: str
+    language: str
+    instructions: str = ""
+    items: dict[int, str]
+    """Item number -> text."""
+    options: dict[float, str] = Field(default_factory=dict)
+    """Option value -> label, for the measure's default response options."""
