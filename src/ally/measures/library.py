@@ -27,7 +27,9 @@ def _read_yaml(path: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise MeasureFileError(f"{where}: not valid YAML ({problem}). Fix the syntax there.") from exc
+        raise MeasureFileError(
+            f"{where}: not valid YAML ({problem}). Fix the syntax there."
+        ) from exc
 
 
 def _describe(exc: ValidationError) -> str:
@@ -68,7 +70,9 @@ def load_text_file(path: Path) -> TextFile:
     try:
         return TextFile.model_validate(data)
     except ValidationError as exc:
-        raise MeasureFileError(f"{path}: the licensed text file is not valid:\n{_describe(exc)}") from exc
+        raise MeasureFileError(
+            f"{path}: the licensed text file is not valid:\n{_describe(exc)}"
+        ) from exc
 
 
 def with_licensed_text(measure: Measure, text: TextFile, origin: str) -> Measure:
@@ -171,8 +175,9 @@ def load_library(folders: Iterable[Path] = ()) -> Library:
             else:
                 add(parse_measure(data, str(path)), str(path))
 
-    for path, text in texts:
-        if text.text_for not in measures:
-            raise MeasureFileError(f"{path}: text is for unknown measure {text.text_for!r}.")
-        measures[text.text_for] = with_licensed_text(measures[text.text_for], text, str(path))
+    for path, licensed in texts:
+        if licensed.text_for not in measures:
+            raise MeasureFileError(f"{path}: text is for unknown measure {licensed.text_for!r}.")
+        target = measures[licensed.text_for]
+        measures[licensed.text_for] = with_licensed_text(target, licensed, str(path))
     return Library(measures=measures, origins=origins)

@@ -38,9 +38,11 @@ class Kind(StrEnum):
 class Licence(Strict):
     name: str
     text_may_ship: bool
-    """Whether Ally may ship the item text verbatim; if not, licensees supply it (see `TextFile`)."""
+    """Whether Ally may ship the item text verbatim; if not, licensees supply it (`TextFile`)."""
     source: str
     """Where the licence terms were read."""
+    attribution: str = ""
+    """A line the licence requires to be shown with the text, e.g. a copyright notice."""
     notes: str = ""
 
 
@@ -180,6 +182,9 @@ class CriticalItem(Strict):
     raises: str
     """What it signals, e.g. ``self_harm``."""
     message: Text
+    must_answer: bool = True
+    """An unanswered critical item leaves the critical flag unknown, not false, so that a
+    skipped risk question is never read as "no risk"."""
 
 
 class Measure(Strict):

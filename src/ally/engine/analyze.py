@@ -1,0 +1,540 @@
+"""`ally analyze`: score every administration, measure change per session and per episode.
+
+The pipeline is Ibis over an embedded DuckDB; the statistics come from `ally.change`, applied
+to columns, so a batch result equals what the core gives for one client.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+from ibis.expr.types import Table, Value
+from tqdm import tqdm
+
+from ally.change.categories import Category, category_conditions
+from ally.change.cutoffs import Population, cutoff_c, is_clinical
+from ally.change.reliable import (
+    ReliableChange,
+    SampleStats,
+    is_deteriorated,
+    is_improved,
+    reliable_change,
+)
+from ally.change.sudden_gains import sudden_gains_matrix
+from ally.engine import columns as col
+from ally.engine.errors import AnalysisError
+from ally.engine.options import MeasureParams, Options, measure_params
+from ally.engine.read import connect, read_input
+from ally.engine.rows import MeasureRows, check_measures, item_numbers, normalise
+from ally.measures.library import Library, load_library
+
+KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
+
+
+@dataclass
+class MeasureSummary:
+    measure: str
+    rater: str
+    episodes: int = 0
+    complete: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+    reliable: Counter[str] = field(default_factory=Counter)
+    cutoff: float | None = None
+    stats: SampleStats | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    rows_read: int = 0
+    administrations: int = 0
+    rejected: int = 0
+    empty_cells: int = 0
+    measures: list[MeasureSummary] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+class Stages:
+    """A progress bar over the run's stages, shown on an interactive terminal."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        self.bar = tqdm(total=total, disable=None if enabled is None else not enabled, unit="step")
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.bar.set_description(name)
+        yield
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _resolve_params(table: Table, options: Options, library: Library) -> dict[str, MeasureParams]:
+    """Parameters for each measure the file names; unknown ones only with command-line values."""
+    names = table.select(col.MEASURE).distinct().execute()[col.MEASURE].dropna().tolist()
+    known: dict[str, MeasureParams] = {}
+    for name in sorted(names):
+        measure = library.measures.get(name)
+        if measure is None and (options.reliability is None or options.direction is None):
+            continue
+        known[name] = measure_params(name, measure, options)
+    return known
+
+
+def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session: bool) -> Value:
+    """The first rule the row breaks, as a message; null for a good row."""
+    t = table
+    session = t[col.SESSION].try_cast("int64")
+    date = t[col.DATE].try_cast("date")
+    checks: list[tuple[Value, Value]] = [
+        (t[col.CLIENT].isnull(), ibis.literal("client is empty")),
+        (t[col.MEASURE].isnull(), ibis.literal("measure is empty")),
+        (
+            t[col.RATER].notnull() & ~t[col.RATER].isin(list(col.RATERS)),
+            ibis.literal("rater ") + t[col.RATER] + " must be client or clinician",
+        ),
+        (
+            t[col.SESSION].notnull() & (session.isnull() | (session < 1)),
+            ibis.literal("session ") + t[col.SESSION] + " is not a whole number from 1 up",
+        ),
+        (
+            t[col.DATE].notnull() & date.isnull(),
+            ibis.literal("date ") + t[col.DATE] + " is not an ISO 8601 date (YYYY-MM-DD)",
+        ),
+    ]
+    if with_session:
+        checks.append((t[col.SESSION].isnull(), ibis.literal("session is empty")))
+    else:
+        checks.append((t[col.DATE].isnull(), ibis.literal("date is empty")))
+    items = item_numbers(t)
+    for name, p in params.items():
+        rows = MeasureRows(t, p, items)
+        checks.extend(((t[col.MEASURE] == name) & cond, msg) for cond, msg in rows.problems())
+    return ibis.cases(*((cond.fill_null(False), msg) for cond, msg in checks))
+
+
+def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
+    """Score, subscales, band and critical flag of each good row, by its measure's rules."""
+    items = item_numbers(table)
+    per_measure = {name: MeasureRows(table, p, items) for name, p in params.items()}
+
+    def by_measure(pick: Callable[[MeasureRows], Value], dtype: str) -> Value:
+        return ibis.cases(
+            *((table[col.MEASURE] == name, pick(rows)) for name, rows in per_measure.items()),
+            else_=ibis.null(dtype),
+        )
+
+    score = by_measure(lambda r: r.score(), "float64")
+    sub_ids = sorted({s for r in per_measure.values() for s in r.subscales()})
+    subscales = {
+        sid: by_measure(lambda r, sid=sid: r.subscales().get(sid, ibis.null("float64")), "float64")
+        for sid in sub_ids
+    }
+    out = table.mutate(
+        **{col.SCORE + "_value": score},
+        **subscales,
+        critical=by_measure(lambda r: r.critical(), "boolean"),
+    )
+    score_col = out[col.SCORE + "_value"]
+    band = ibis.cases(
+        *((out[col.MEASURE] == name, rows.band(score_col)) for name, rows in per_measure.items()),
+        else_=ibis.null("string"),
+    )
+    return out.mutate(band=band)
+
+
+def analyze(options: Options) -> Summary:
+    """Run the whole analysis and write `sessions`, `episodes` and `rejected.csv` to options.out."""
+    library = load_library(options.measures_dirs)
+    stages = Stages(7, options.progress)
+    try:
+        return _analyze(options, library, stages)
+    finally:
+        stages.close()
+
+
+def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
+    summary = Summary()
+    backend = connect(options.threads)
+    with stages.stage("reading"):
+        raw = read_input(backend, options.input)
+        summary.rows_read = int(raw.count().execute())
+        table = normalise(raw, options)
+        if options.wide_measures:
+            cells = summary.rows_read * len(options.wide_measures)
+            summary.empty_cells = cells - int(table.count().execute())
+        params = _resolve_params(table, options, library)
+        check_measures(table, params)
+
+    with stages.stage("checking and scoring"):
+        with_session = col.SESSION in raw.columns or options.session_column in raw.columns
+        t = table.mutate(reason=_row_reason(table, params, with_session))
+        t = _scored(t, params)
+        t = t.mutate(
+            rater=t[col.RATER].fill_null("client"),
+            episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
+            session_number=t[col.SESSION].try_cast("int64"),
+            date_value=t[col.DATE].try_cast("date"),
+        )
+        # A second answer for the same session, measure and rater is a duplicate, not an update.
+        good = t.filter(t.reason.isnull())
+        slot = [*KEYS, "session_number" if with_session else "date_value"]
+        window = ibis.window(group_by=[good[k] for k in slot], order_by=good[col.LINE])
+        good = good.mutate(
+            first_line=good[col.LINE].min().over(window),
+            copy=ibis.row_number().over(window),
+        )
+        duplicates = good.filter(good.copy > 0).mutate(
+            reason=ibis.literal("duplicate of line ")
+            + good.first_line.cast("string")
+            + " (same client, episode, session, measure and rater)"
+        )
+        rejected = (
+            t.filter(t.reason.notnull())
+            .select(col.LINE, col.MEASURE, "reason")
+            .union(duplicates.select(col.LINE, col.MEASURE, "reason"))
+        )
+        backend.create_table("ally_rejected", rejected, temp=True)
+        rejected = backend.table("ally_rejected")
+        summary.rejected = int(rejected.count().execute())
+        if summary.rejected and options.strict:
+            _write_rejected(backend, raw, rejected, options)
+            raise AnalysisError(
+                f"{summary.rejected} rows break the input rules and --strict is on; "
+                f"see {options.out / 'rejected.csv'} for each line and its reason."
+            )
+        good = good.filter(good.copy == 0)
+        if not with_session:
+            order = ibis.window(
+                group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
+            )
+            good = good.mutate(session_number=good.date_value.dense_rank().over(order) + 1)
+        backend.create_table("ally_scored", good, temp=True)
+        scored = backend.table("ally_scored")
+        summary.administrations = int(scored.count().execute())
+
+    with stages.stage("episodes"):
+        episodes = _episodes(scored, options)
+        backend.create_table("ally_episodes", episodes, temp=True)
+        episodes = backend.table("ally_episodes")
+
+    with stages.stage("reliable change"):
+        models = _change_models(episodes, params, summary)
+
+    with stages.stage("sudden gains"):
+        gains = _sudden_gains(backend, scored, episodes, params, models)
+
+    with stages.stage("writing sessions"):
+        options.out.mkdir(parents=True, exist_ok=True)
+        sessions_out = _sessions_table(scored, episodes, params, models)
+        summary.outputs.append(_write(backend, sessions_out, "sessions", options))
+
+    with stages.stage("writing episodes"):
+        episodes_out = _episodes_table(episodes, gains, params, models)
+        summary.outputs.append(_write(backend, episodes_out, "episodes", options))
+        summary.outputs.append(_write_rejected(backend, raw, rejected, options))
+        _count(episodes_out, summary)
+    return summary
+
+
+def _episodes(scored: Table, options: Options) -> Table:
+    """One row per episode, measure and rater: first and last session, pre and post scores."""
+    s = scored
+    score = s[col.SCORE + "_value"]
+    session = s.session_number
+    if options.pre is not None:
+        pre = score.max(where=session == options.pre)
+    else:
+        pre = score.argmin(session)
+    if options.post is not None:
+        post = score.max(where=session == options.post)
+    else:
+        post = score.argmax(session)
+    return (
+        s.group_by(list(KEYS))
+        .aggregate(
+            clinician=s[col.CLINICIAN].argmin(session),
+            group=s[col.GROUP].argmin(session),
+            sessions=s.count(),
+            first_session=session.min() if options.pre is None else ibis.literal(options.pre),
+            last_session=session.max() if options.post is None else ibis.literal(options.post),
+            first_score=pre,
+            last_score=post,
+        )
+        .mutate(episode_index=ibis.row_number().over(order_by=list(KEYS)))
+    )
+
+
+def _change_models(
+    episodes: Table, params: Mapping[str, MeasureParams], summary: Summary
+) -> dict[tuple[str, str], tuple[ReliableChange | None, float | None]]:
+    """The reliable-change model and clinical cut-off of each measure and rater."""
+    e = episodes
+    complete = e.filter(e.first_score.notnull() & e.last_score.notnull())
+    stats = (
+        complete.group_by([col.MEASURE, col.RATER])
+        .aggregate(
+            n=complete.count(),
+            m_pre=complete.first_score.mean(),
+            sd_pre=complete.first_score.std(how="sample"),
+            m_post=complete.last_score.mean(),
+            sd_post=complete.last_score.std(how="sample"),
+            r12=complete.first_score.corr(complete.last_score),
+        )
+        .execute()
+    )
+    counts = e.group_by([col.MEASURE, col.RATER]).aggregate(n=e.count()).execute()
+    by_key = {(r[col.MEASURE], r[col.RATER]): r for _, r in stats.iterrows()}
+    models: dict[tuple[str, str], tuple[ReliableChange | None, float | None]] = {}
+    for _, row in counts.sort_values([col.MEASURE, col.RATER]).iterrows():
+        key = (row[col.MEASURE], row[col.RATER])
+        p = params[key[0]]
+        ms = MeasureSummary(measure=key[0], rater=key[1], episodes=int(row["n"]))
+        summary.measures.append(ms)
+        found = by_key.get(key)
+        model = None
+        cutoff = p.cutoff
+        if found is None or int(found["n"]) < 3 or not np.isfinite(found["sd_pre"]):
+            ms.notes.append("fewer than 3 episodes with both a first and a last score: no RCI")
+        elif p.reliability is None:
+            ms.notes.append("no reliability known: give --reliability for the RCI")
+        else:
+            ms.stats = SampleStats(
+                n=int(found["n"]),
+                m_pre=float(found["m_pre"]),
+                sd_pre=float(found["sd_pre"]),
+                m_post=float(found["m_post"]),
+                sd_post=float(found["sd_post"]),
+                r12=float(found["r12"]) if np.isfinite(found["r12"]) else 0.0,
+            )
+            ms.complete = ms.stats.n
+            model = reliable_change(p.method, ms.stats, p.reliability)
+            if cutoff is None and p.functional is not None:
+                clinical = Population(ms.stats.m_pre, ms.stats.sd_pre)
+                cutoff = cutoff_c(clinical, p.functional)
+        if cutoff is None:
+            ms.notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
+        ms.cutoff = cutoff
+        models[key] = (model, cutoff)
+    return models
+
+
+def _by_key(
+    t: Table,
+    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+    make: Callable[[ReliableChange | None, float | None, tuple[str, str]], Value | None],
+    dtype: str,
+) -> Value:
+    """One expression that applies each measure and rater's own rule to its rows."""
+    branches = []
+    for key, (model, cutoff) in models.items():
+        value = make(model, cutoff, key)
+        if value is not None:
+            branches.append(((t[col.MEASURE] == key[0]) & (t[col.RATER] == key[1]), value))
+    if not branches:
+        return ibis.null(dtype)
+    return ibis.cases(*branches, else_=ibis.null(dtype))
+
+
+def _reliable_label(model: ReliableChange, sign: int, index: Value) -> Value:
+    return ibis.cases(
+        (is_improved(index, sign, model.critical), "improved"),
+        (is_deteriorated(index, sign, model.critical), "deteriorated"),
+        else_="unchanged",
+    )
+
+
+def _sessions_table(
+    scored: Table,
+    episodes: Table,
+    params: Mapping[str, MeasureParams],
+    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+) -> Table:
+    e = episodes.select(*KEYS, baseline=episodes.first_score, episode_index=episodes.episode_index)
+    t = scored.join(e, list(KEYS))
+    score = t[col.SCORE + "_value"]
+    t = t.mutate(change=score - t.baseline)
+
+    def index(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
+        return model.index(t.baseline, score) if model else None
+
+    t = t.mutate(rci=_by_key(t, models, index, "float64"))
+
+    def label(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
+        if model is None:
+            return None
+        return ibis.ifelse(
+            t.rci.isnull(), ibis.null("string"), _reliable_label(model, params[key[0]].sign, t.rci)
+        )
+
+    t = t.mutate(reliable_change=_by_key(t, models, label, "string"))
+    subscales = [c for c in scored.columns if c.startswith("subscale_")]
+    return t.select(
+        col.CLIENT,
+        col.EPISODE,
+        col.CLINICIAN,
+        col.GROUP,
+        session=t.session_number,
+        date=t.date_value,
+        measure=t[col.MEASURE],
+        rater=t[col.RATER],
+        score=score,
+        **{c: t[c] for c in subscales},
+        band=t.band,
+        baseline=t.baseline,
+        change=t.change,
+        rci=t.rci,
+        reliable_change=t.reliable_change,
+        critical=t.critical,
+    ).order_by([col.CLIENT, col.EPISODE, col.MEASURE, col.RATER, "session"])
+
+
+def _episodes_table(
+    episodes: Table,
+    gains: Table | None,
+    params: Mapping[str, MeasureParams],
+    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+) -> Table:
+    e = episodes
+    complete = e.first_score.notnull() & e.last_score.notnull()
+
+    def index(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
+        return model.index(e.first_score, e.last_score) if model else None
+
+    e = e.mutate(change=e.last_score - e.first_score, rci=_by_key(e, models, index, "float64"))
+
+    def label(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
+        if model is None:
+            return None
+        return _reliable_label(model, params[key[0]].sign, e.rci)
+
+    def category(
+        model: ReliableChange | None, cutoff: float | None, key: tuple[str, str]
+    ) -> Value | None:
+        if model is None or cutoff is None:
+            return None
+        p = params[key[0]]
+        conditions = category_conditions(
+            improved=is_improved(e.rci, p.sign, model.critical),
+            deteriorated=is_deteriorated(e.rci, p.sign, model.critical),
+            clinical_pre=is_clinical(e.first_score, cutoff, p.sign, inclusive=p.cutoff_inclusive),
+            clinical_post=is_clinical(e.last_score, cutoff, p.sign, inclusive=p.cutoff_inclusive),
+        )
+        return ibis.cases(*((cond, cat.value) for cat, cond in conditions))
+
+    e = e.mutate(
+        reliable_change=ibis.ifelse(complete, _by_key(e, models, label, "string"), None),
+        category=ibis.ifelse(complete, _by_key(e, models, category, "string"), None),
+    )
+    if gains is not None:
+        e = e.left_join(gains, "episode_index").drop("episode_index_right")
+        e = e.mutate(
+            sudden_gains=e.sudden_gains.fill_null(0), sudden_losses=e.sudden_losses.fill_null(0)
+        )
+    else:
+        e = e.mutate(sudden_gains=ibis.literal(0), sudden_losses=ibis.literal(0))
+    return e.select(*col.EPISODE_COLUMNS).order_by(
+        [col.CLIENT, col.EPISODE, col.MEASURE, col.RATER]
+    )
+
+
+def _sudden_gains(
+    backend: ibis.BaseBackend,
+    scored: Table,
+    episodes: Table,
+    params: Mapping[str, MeasureParams],
+    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+) -> Table | None:
+    """Sudden gains and losses per episode (Tang & DeRubeis 1999), on each episode's series.
+
+    The criteria look at the three sessions either side of a gain, so they run on a
+    (episodes x sessions) matrix in the core rather than as a query.
+    """
+    pieces = []
+    keyed = scored.join(episodes.select(*KEYS, "episode_index"), list(KEYS))
+    for (measure, rater), (model, _) in models.items():
+        if model is None:
+            continue
+        rows = keyed.filter((keyed[col.MEASURE] == measure) & (keyed[col.RATER] == rater))
+        data = rows.select("episode_index", "session_number", col.SCORE + "_value").to_pyarrow()
+        if data.num_rows == 0:
+            continue
+        index = data.column(0).to_numpy()
+        session = data.column(1).to_numpy()
+        value = data.column(2).to_numpy(zero_copy_only=False).astype(float)
+        episode_ids, row_of = np.unique(index, return_inverse=True)
+        width = int(session.max())
+        gains = np.zeros(len(episode_ids), dtype=np.int64)
+        losses = np.zeros(len(episode_ids), dtype=np.int64)
+        # Chunks keep the matrix within a few hundred MB whatever the number of episodes.
+        chunk = max(1, 20_000_000 // max(width, 1))
+        for start in range(0, len(episode_ids), chunk):
+            stop = min(start + chunk, len(episode_ids))
+            take = (row_of >= start) & (row_of < stop)
+            matrix = np.full((stop - start, width), np.nan)
+            matrix[row_of[take] - start, session[take] - 1] = value[take]
+            result = sudden_gains_matrix(
+                matrix, cutoff=model.reliable_change_value, sign=params[measure].sign
+            )
+            gains[start:stop] = result.gains
+            losses[start:stop] = result.losses
+        pieces.append((episode_ids, gains, losses))
+    if not pieces:
+        return None
+    ids = np.concatenate([p[0] for p in pieces])
+    table = ibis.memtable(
+        {
+            "episode_index": ids,
+            "sudden_gains": np.concatenate([p[1] for p in pieces]),
+            "sudden_losses": np.concatenate([p[2] for p in pieces]),
+        }
+    )
+    backend.create_table("ally_gains", table, temp=True)
+    return backend.table("ally_gains")
+
+
+def _write(backend: ibis.BaseBackend, table: Table, name: str, options: Options) -> str:
+    path = options.out / f"{name}.{options.format}"
+    if options.format == "parquet":
+        backend.to_parquet(table, path)
+    else:
+        backend.to_csv(table, path)
+    return str(path)
+
+
+def _write_rejected(
+    backend: ibis.BaseBackend, raw: Table, rejected: Table, options: Options
+) -> str:
+    """Each rejected row as it was in the file, with its line and reason first."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    original = [c for c in raw.columns if c != col.LINE]
+    joined = rejected.join(raw, col.LINE).select(
+        col.LINE, "reason", **{f"{c}": raw[c] for c in original if c not in ("reason",)}
+    )
+    path = options.out / "rejected.csv"
+    backend.to_csv(joined.order_by(col.LINE), path)
+    return str(path)
+
+
+def _count(episodes: Table, summary: Summary) -> None:
+    counts = (
+        episodes.group_by([col.MEASURE, col.RATER, "category", "reliable_change"])
+        .aggregate(n=episodes.count())
+        .execute()
+    )
+    by_key = {(m.measure, m.rater): m for m in summary.measures}
+    for _, row in counts.iterrows():
+        ms = by_key[(row[col.MEASURE], row[col.RATER])]
+        if isinstance(row["category"], str):
+            ms.categories[row["category"]] += int(row["n"])
+        if isinstance(row["reliable_change"], str):
+            ms.reliable[row["reliable_change"]] += int(row["n"])
+
+
+__all__ = ["Category", "Summary", "analyze"]

@@ -1,0 +1,72 @@
+"""The input and output column contract of `ally analyze` (documented in docs/formats.md)."""
+
+from __future__ import annotations
+
+import re
+
+# Input, long format: one row per completed administration.
+CLIENT = "client"
+EPISODE = "episode"
+CLINICIAN = "clinician"
+GROUP = "group"
+SESSION = "session"
+DATE = "date"
+MEASURE = "measure"
+SCORE = "score"
+RATER = "rater"
+RATERS = ("client", "clinician")
+ITEM = re.compile(r"^item([1-9][0-9]*)$")
+
+IDENTIFIERS = (CLIENT, EPISODE, CLINICIAN, GROUP)
+
+# Added by the reader: where the row stood in the input, for rejected.csv.
+LINE = "line"
+REASON = "reason"
+
+# Output of the `sessions` table, in this order; subscale columns follow `score`.
+SESSION_COLUMNS = (
+    CLIENT,
+    EPISODE,
+    CLINICIAN,
+    GROUP,
+    SESSION,
+    DATE,
+    MEASURE,
+    RATER,
+    SCORE,
+    # subscale_<id> ...
+    "band",
+    "baseline",
+    "change",
+    "rci",
+    "reliable_change",
+    "critical",
+)
+
+EPISODE_COLUMNS = (
+    CLIENT,
+    EPISODE,
+    CLINICIAN,
+    GROUP,
+    MEASURE,
+    RATER,
+    "sessions",
+    "first_session",
+    "last_session",
+    "first_score",
+    "last_score",
+    "change",
+    "rci",
+    "reliable_change",
+    "category",
+    "sudden_gains",
+    "sudden_losses",
+)
+
+
+def subscale_column(subscale_id: str) -> str:
+    return f"subscale_{subscale_id}"
+
+
+def item_column(number: int) -> str:
+    return f"item{number}"

@@ -1,0 +1,232 @@
+"""The shipped measure definitions encode the published facts of each instrument.
+
+Each reference value cites its source; the sources are also given in the YAML files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ally.measures import Direction, Kind, Measure, load_library
+from ally.measures.library import with_licensed_text
+from ally.measures.schema import TextFile
+
+SHIPPED_IDS = {"phq9", "gad7", "core10", "wai-sr", "srs", "ors", "oq45", "ally-alliance"}
+NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
+
+
+@pytest.fixture(scope="module")
+def library():
+    return load_library()
+
+
+def measure(library, measure_id: str) -> Measure:
+    return library.get(measure_id)
+
+
+def score_range(m: Measure) -> tuple[float, float]:
+    """The lowest and highest possible total of a sum-scored measure."""
+    low = sum(m.response_of(item).minimum for item in m.items)
+    high = sum(m.response_of(item).maximum for item in m.items)
+    return low, high
+
+
+def reverse_items(m: Measure) -> list[int]:
+    return [item.number for item in m.items if item.reverse]
+
+
+def subscales(m: Measure) -> dict[str, tuple[int, ...]]:
+    return {s.id: s.items for s in m.scoring.subscales}
+
+
+def test_library_loads_every_shipped_measure(library):
+    assert {m.id for m in library} >= SHIPPED_IDS
+
+
+@pytest.mark.parametrize("measure_id", sorted(NO_TEXT))
+def test_licensed_measures_ship_no_item_text_or_option_labels(library, measure_id):
+    m = measure(library, measure_id)
+    assert m.licence.text_may_ship is False
+    assert all(not item.text for item in m.items)
+    assert not m.instructions
+    options = getattr(m.response, "options", ())
+    assert all(not option.label for option in options)
+
+
+@pytest.mark.parametrize("measure_id", sorted(SHIPPED_IDS - NO_TEXT))
+def test_measures_whose_licence_allows_it_ship_full_english_text(library, measure_id):
+    m = measure(library, measure_id)
+    assert m.licence.text_may_ship is True
+    assert m.has_text
+    assert m.languages == ("en",)
+
+
+# GAD-7: Spitzer et al. 2006; LOINC panel 69737-5, total 70274-6.
+def test_gad7_has_seven_items_scored_0_to_3_for_a_total_of_0_to_21(library):
+    m = measure(library, "gad7")
+    assert len(m.items) == 7
+    assert score_range(m) == (0, 21)
+    assert reverse_items(m) == []
+    assert m.direction is Direction.LOWER_IS_BETTER
+
+
+def test_gad7_lowest_option_reads_not_at_all_not_the_zorowitz_error(library):
+    labels = [o.label["en"] for o in measure(library, "gad7").response.options]
+    assert labels == ["Not at all", "Several days", "More than half the days", "Nearly every day"]
+
+
+def test_gad7_bands_cut_off_and_reliable_change(library):
+    m = measure(library, "gad7")
+    assert [(b.min, b.max) for b in m.bands] == [(0, 4), (5, 9), (10, 14), (15, 21)]
+    assert m.clinical_cutoff == 10
+    assert m.reliability.value == 0.92
+    assert m.reliable_change.value == 4  # NHS Talking Therapies
+    assert m.critical_items == ()
+
+
+def test_gad7_loinc_codes(library):
+    m = measure(library, "gad7")
+    assert m.codes == {"loinc_panel": "69737-5", "loinc_total": "70274-6"}
+    assert [item.codes["loinc"] for item in m.items] == [
+        "69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7",
+    ]  # fmt: skip
+
+
+# CORE-10: Barkham et al. 2013; CST scoring guidance; CamCOPS core10.py.
+def test_core10_has_ten_items_scored_0_to_4_for_a_total_of_0_to_40(library):
+    m = measure(library, "core10")
+    assert len(m.items) == 10
+    assert score_range(m) == (0, 40)
+    assert m.direction is Direction.LOWER_IS_BETTER
+
+
+def test_core10_reverses_the_two_positively_worded_items_support_and_coping(library):
+    m = measure(library, "core10")
+    assert reverse_items(m) == [2, 3]
+    assert "support" in m.item(2).text["en"]
+    assert "cope" in m.item(3).text["en"]
+
+
+def test_core10_prorates_with_one_item_missing(library):
+    scoring = measure(library, "core10").scoring
+    assert (scoring.min_answered, scoring.prorate) == (9, True)
+
+
+def test_core10_cut_off_norms_and_reliability(library):
+    m = measure(library, "core10")
+    assert m.clinical_cutoff == 11
+    assert (m.norms.clinical.mean, m.norms.clinical.sd) == (19.7, 7.7)
+    assert (m.norms.functional.mean, m.norms.functional.sd) == (4.7, 4.8)
+    assert m.reliability.value == 0.90
+    assert m.bands[0].min == 0
+    assert m.bands[-1].max == 40
+
+
+def test_core10_plans_to_end_life_item_raises_self_harm_at_any_answer_above_zero(library):
+    m = measure(library, "core10")
+    [critical] = m.critical_items
+    assert (critical.item, critical.min_value, critical.raises) == (6, 1, "self_harm")
+    assert "end my life" in m.item(6).text["en"]
+
+
+def test_core10_licence_requires_the_cst_copyright_line(library):
+    licence = measure(library, "core10").licence
+    assert "NC-ND" in licence.name
+    assert licence.attribution == "© CORE System Trust: https://www.coresystemtrust.org.uk/copyright.pdf"
+
+
+# WAI-SR: Hatcher & Gillaspy 2006; subscales as given by getrivet.ca [S].
+def test_wai_sr_has_twelve_items_scored_1_to_5_for_a_total_of_12_to_60(library):
+    m = measure(library, "wai-sr")
+    assert len(m.items) == 12
+    assert score_range(m) == (12, 60)
+    assert m.kind is Kind.ALLIANCE
+    assert m.direction is Direction.HIGHER_IS_BETTER
+    assert m.clinical_cutoff is None
+
+
+def test_wai_sr_subscales_task_bond_goal(library):
+    assert subscales(measure(library, "wai-sr")) == {
+        "tasks": (1, 2, 10, 12),
+        "bond": (3, 5, 7, 9),
+        "goals": (4, 6, 8, 11),
+    }
+
+
+# SRS: Duncan et al. 2003; ORS: Miller et al. 2003.
+@pytest.mark.parametrize("measure_id", ["srs", "ors"])
+def test_visual_analogue_measures_have_four_lines_scored_0_to_10_by_tenths(library, measure_id):
+    m = measure(library, measure_id)
+    assert len(m.items) == 4
+    assert score_range(m) == (0, 40)
+    assert m.response.accepts(7.3)
+    assert not m.response.accepts(7.35)
+    assert m.direction is Direction.HIGHER_IS_BETTER
+
+
+def test_srs_names_each_alliance_dimension_and_flags_36_or_below(library):
+    m = measure(library, "srs")
+    assert m.kind is Kind.ALLIANCE
+    assert subscales(m) == {"bond": (1,), "goals": (2,), "tasks": (3,), "overall": (4,)}
+    assert m.clinical_cutoff == 36
+
+
+def test_ors_adult_cut_off_25_and_reliable_change_5(library):
+    m = measure(library, "ors")
+    assert m.kind is Kind.OUTCOME
+    assert m.clinical_cutoff == 25
+    assert m.reliable_change.value == 5
+
+
+# OQ-45.2: OQ scoring sheet; oqmeasures.com FAQ.
+def test_oq45_has_45_items_scored_0_to_4_for_a_total_of_0_to_180(library):
+    m = measure(library, "oq45")
+    assert len(m.items) == 45
+    assert score_range(m) == (0, 180)
+
+
+def test_oq45_reverse_keyed_items(library):
+    assert reverse_items(measure(library, "oq45")) == [1, 12, 13, 20, 21, 24, 31, 37, 43]
+
+
+def test_oq45_subscales_have_25_11_and_9_items_and_cover_every_item_once(library):
+    groups = subscales(measure(library, "oq45"))
+    sizes = {name: len(items) for name, items in groups.items()}
+    assert sizes == {"symptom_distress": 25, "interpersonal_relations": 11, "social_role": 9}
+    assert sorted(n for items in groups.values() for n in items) == list(range(1, 46))
+
+
+def test_oq45_cut_off_reliable_change_and_suicide_item(library):
+    m = measure(library, "oq45")
+    assert m.clinical_cutoff == 64
+    assert m.reliable_change.value == 14
+    [critical] = m.critical_items
+    assert (critical.item, critical.min_value, critical.raises) == (8, 1, "self_harm")
+
+
+# Ally's own alliance check-in: original wording, Apache-2.0, not validated.
+def test_ally_alliance_is_marked_not_validated_and_licensed_apache(library):
+    m = measure(library, "ally-alliance")
+    assert m.validated is False
+    assert m.licence.name.startswith("Apache-2.0")
+    assert m.clinical_cutoff is None
+    assert m.reliability is None
+
+
+def test_ally_alliance_covers_bond_goals_tasks_and_overall(library):
+    m = measure(library, "ally-alliance")
+    groups = subscales(m)
+    assert set(groups) == {"bond", "goals", "tasks", "overall"}
+    assert sorted(n for items in groups.values() for n in items) == list(range(1, 8))
+    assert m.kind is Kind.ALLIANCE
+
+
+def test_licensee_text_fills_a_scoring_only_measure(library, tmp_path: Path):
+    m = measure(library, "srs")
+    lines = {n: f"line {n}" for n in range(1, 5)}
+    text = TextFile(text_for="srs", version=m.version, language="en", items=lines)
+    merged = with_licensed_text(m, text, str(tmp_path / "srs-text.yaml"))
+    assert merged.has_text
+    assert not m.has_text
