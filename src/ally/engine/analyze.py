@@ -16,16 +16,17 @@ import numpy as np
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
-from ally.change.categories import Category, category_conditions
-from ally.change.cutoffs import Population, cutoff_c, is_clinical
+from ally.change.categories import FALLBACK, Category, category_conditions
+from ally.change.cutoffs import Population, cutoff_c, is_clinical, is_functional
 from ally.change.reliable import (
     ReliableChange,
     SampleStats,
     is_deteriorated,
     is_improved,
     reliable_change,
+    reliable_change_value,
 )
-from ally.change.sudden_gains import sudden_gains_matrix
+from ally.change.sudden_gains import sudden_changes
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import MeasureParams, Options, measure_params
@@ -285,7 +286,7 @@ def _change_models(
             sd_pre=complete.first_score.std(how="sample"),
             m_post=complete.last_score.mean(),
             sd_post=complete.last_score.std(how="sample"),
-            r12=complete.first_score.corr(complete.last_score),
+            r12=complete.first_score.corr(complete.last_score, how="pop"),  # n cancels in r
         )
         .execute()
     )
@@ -420,13 +421,18 @@ def _episodes_table(
         if model is None or cutoff is None:
             return None
         p = params[key[0]]
+        inclusive = p.cutoff_inclusive
         conditions = category_conditions(
             improved=is_improved(e.rci, p.sign, model.critical),
             deteriorated=is_deteriorated(e.rci, p.sign, model.critical),
-            clinical_pre=is_clinical(e.first_score, cutoff, p.sign, inclusive=p.cutoff_inclusive),
-            clinical_post=is_clinical(e.last_score, cutoff, p.sign, inclusive=p.cutoff_inclusive),
+            clinical_pre=is_clinical(e.first_score, cutoff, p.sign, inclusive=inclusive),
+            functional_pre=is_functional(e.first_score, cutoff, p.sign, inclusive=inclusive),
+            clinical_post=is_clinical(e.last_score, cutoff, p.sign, inclusive=inclusive),
+            functional_post=is_functional(e.last_score, cutoff, p.sign, inclusive=inclusive),
         )
-        return ibis.cases(*((cond, cat.value) for cat, cond in conditions))
+        return ibis.cases(
+            *((cond, cat.value) for cat, cond in conditions), else_=FALLBACK.value
+        )
 
     e = e.mutate(
         reliable_change=ibis.ifelse(complete, _by_key(e, models, label, "string"), None),
@@ -469,6 +475,8 @@ def _sudden_gains(
         session = data.column(1).to_numpy()
         value = data.column(2).to_numpy(zero_copy_only=False).astype(float)
         episode_ids, row_of = np.unique(index, return_inverse=True)
+        # Criterion 1: a gain at least as large as the reliable change value.
+        criterion = reliable_change_value(model.stats.sd_pre, model.reliability)
         width = int(session.max())
         gains = np.zeros(len(episode_ids), dtype=np.int64)
         losses = np.zeros(len(episode_ids), dtype=np.int64)
@@ -479,11 +487,9 @@ def _sudden_gains(
             take = (row_of >= start) & (row_of < stop)
             matrix = np.full((stop - start, width), np.nan)
             matrix[row_of[take] - start, session[take] - 1] = value[take]
-            result = sudden_gains_matrix(
-                matrix, cutoff=model.reliable_change_value, sign=params[measure].sign
-            )
-            gains[start:stop] = result.gains
-            losses[start:stop] = result.losses
+            found = sudden_changes(matrix, cutoff=criterion, direction=params[measure].sign)
+            gains[start:stop] = found.gains.sum(axis=1)
+            losses[start:stop] = found.losses.sum(axis=1)
         pieces.append((episode_ids, gains, losses))
     if not pieces:
         return None

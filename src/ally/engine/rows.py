@@ -220,17 +220,21 @@ class MeasureRows:
         return out
 
     def critical(self) -> Value:
+        """As `Score.critical`: true if endorsed, unknown if a must-answer item was skipped."""
         if self.measure is None or not self.own_items:
             return ibis.null("boolean")
-        flags = [
-            rules.is_critical(self.values[c.item], c.min_value).fill_null(False)
-            for c in self.measure.critical_items
-            if c.item in self.values
-        ]
         raised: Value = ibis.literal(False)
-        for flag in flags:
-            raised = raised | flag
-        return ibis.ifelse(self.has_items, raised, ibis.null("boolean"))
+        skipped: Value = ibis.literal(False)
+        for crit in self.measure.critical_items:
+            if crit.item not in self.values:
+                skipped = ibis.literal(crit.must_answer)
+                continue
+            value = self.values[crit.item]
+            raised = raised | rules.is_critical(value, crit.min_value).fill_null(False)
+            if crit.must_answer:
+                skipped = skipped | value.isnull()
+        flag = ibis.cases((raised, True), (skipped, ibis.null("boolean")), else_=False)
+        return ibis.ifelse(self.has_items, flag, ibis.null("boolean"))
 
     def band(self, score: Value) -> Value:
         if self.measure is None or not self.measure.bands:

@@ -1,0 +1,254 @@
+"""`ally analyze` end to end: the documented formats, the published headline, every bad input."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from ally.cli.main import cli
+from ally.measures import load_library
+from ally.scoring import score
+
+PHQ9 = load_library().get("phq9")
+ITEMS = [f"item{k}" for k in range(1, 10)]
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, ["analyze", *map(str, args), "--no-progress"])
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def phq9_rows(client: str, sessions: list[list[int | str]]) -> list[list[object]]:
+    return [[client, n, "phq9", *answers] for n, answers in enumerate(sessions, start=1)]
+
+
+HEADER = ["client", "session", "measure", *ITEMS]
+
+
+@pytest.fixture
+def practice(tmp_path: Path) -> Path:
+    """Four clients on PHQ-9: one recovers, one stays, one worsens, one with a single session."""
+    rows = (
+        phq9_rows("a", [[3, 3, 2, 2, 2, 2, 2, 2, 1], [2, 2, 2, 1, 1, 1, 1, 1, 0], [1] * 8 + [0]])
+        + phq9_rows("b", [[2] * 8 + [0], [2] * 8 + [0]])
+        + phq9_rows("c", [[1] * 8 + [0], [2] * 8 + [0], [3] * 8 + [1]])
+        + phq9_rows("d", [[2] * 9])
+    )
+    return write_csv(tmp_path / "practice.csv", HEADER, rows)
+
+
+def test_claus_2020_bdi_reproduces_the_published_10_recovered_8_improved_22_unchanged(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # Claus, Wager & Bonnet (2024) JSS 111(1), headline example of clinicalsignificance;
+    # SPECS section 1.1.
+    result = run(
+        shared_data / "claus_2020.csv",
+        "--measures", "bdi", "--client-column", "id", "--session-column", "time",
+        "--pre", "1", "--post", "4", "--reliability", "0.801", "--lower-is-better",
+        "--functional-mean", "7.69", "--functional-sd", "7.52", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "10 recovered, 8 improved, 22 unchanged, 0 deteriorated, 0 harmed" in result.output
+    assert "cut-off 21.02" in result.output
+    episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
+    assert len(episodes) == 43
+    # Patient 9: 23 -> 8, RCI -15/5.147 = -2.91, recovered; patient 1: 33 -> 27, RCI -1.17.
+    assert float(episodes["9"]["rci"]) == pytest.approx(-2.91, abs=0.005)
+    assert episodes["9"]["category"] == "recovered"
+    assert float(episodes["1"]["rci"]) == pytest.approx(-1.17, abs=0.005)
+    assert episodes["1"]["category"] == "unchanged"
+    incomplete = [r for r in episodes.values() if not r["category"]]
+    assert len(incomplete) == 3
+
+
+def test_item_answers_are_scored_as_the_core_scores_them(practice: Path, tmp_path: Path) -> None:
+    result = run(practice, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    sessions = read_csv(tmp_path / "out" / "sessions.csv")
+    source = read_csv(practice)
+    assert len(sessions) == len(source)
+    for out, row in zip(sessions, source, strict=True):
+        expected = score(PHQ9, [float(row[i]) for i in ITEMS])
+        assert float(out["score"]) == expected.total
+        assert out["band"] == expected.band
+        assert out["critical"].lower() == str(expected.critical).lower()
+
+
+def test_sessions_carry_baseline_change_and_reliable_change(practice: Path, tmp_path: Path) -> None:
+    assert run(practice, "--out", tmp_path / "out").exit_code == 0
+    rows = [r for r in read_csv(tmp_path / "out" / "sessions.csv") if r["client"] == "a"]
+    assert [float(r["baseline"]) for r in rows] == [19.0, 19.0, 19.0]
+    assert [float(r["change"]) for r in rows] == [0.0, -8.0, -11.0]
+    assert rows[0]["reliable_change"] == "unchanged"
+    assert rows[0]["episode"] == "a"  # one episode per client by default
+
+
+def test_a_single_session_episode_has_no_change(practice: Path, tmp_path: Path) -> None:
+    assert run(practice, "--out", tmp_path / "out").exit_code == 0
+    episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
+    assert episodes["d"]["sessions"] == "1"
+    assert float(episodes["d"]["change"]) == 0.0
+    assert episodes["a"]["first_session"] == "1" and episodes["a"]["last_session"] == "3"
+
+
+def test_parquet_output_has_the_same_rows(practice: Path, tmp_path: Path) -> None:
+    assert run(practice, "--out", tmp_path / "csv").exit_code == 0
+    assert run(practice, "--out", tmp_path / "pq", "--format", "parquet").exit_code == 0
+    table = pq.read_table(tmp_path / "pq" / "sessions.parquet")
+    assert table.num_rows == len(read_csv(tmp_path / "csv" / "sessions.csv"))
+    assert "subscale_bond" not in table.column_names
+
+
+def bad_rows(tmp_path: Path) -> tuple[Path, dict[int, str]]:
+    ok = [1] * 9
+    rows: list[list[object]] = [
+        ["a", 1, "phq9", *ok],  # line 2, good
+        ["", 2, "phq9", *ok],  # 3
+        ["a", "two", "phq9", *ok],  # 4
+        ["a", 0, "phq9", *ok],  # 5
+        ["a", 3, "phq9", 1, 1, 4, 1, 1, 1, 1, 1, 1],  # 6
+        ["a", 4, "phq9", 1, 1, "x", 1, 1, 1, 1, 1, 1],  # 7
+        ["a", 5, "phq9", 1, 1, 1, "", "", "", 1, 1, 1],  # 8
+        ["a", 1, "phq9", *ok],  # 9: duplicate of line 2
+        ["a", 6, "phq9", *[""] * 9],  # 10
+        ["a", 7, "", *ok],  # 11
+    ]
+    expected = {
+        3: "client is empty",
+        4: "session two is not a whole number from 1 up",
+        5: "session 0 is not a whole number from 1 up",
+        6: "item3 = 4 is not an answer phq9 allows (0, 1, 2, 3)",
+        7: "item3 x is not a number",
+        8: "only 6 of 9 items answered; phq9 needs at least 7",
+        9: "duplicate of line 2 (same client, episode, session, measure and rater)",
+        10: "no score and no item answers",
+        11: "measure is empty",
+    }
+    return write_csv(tmp_path / "bad.csv", HEADER, rows), expected
+
+
+def test_bad_rows_go_to_rejected_csv_with_their_line_and_reason(tmp_path: Path) -> None:
+    path, expected = bad_rows(tmp_path)
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    rejected = read_csv(tmp_path / "out" / "rejected.csv")
+    assert {int(r["line"]): r["reason"] for r in rejected} == expected
+    assert "1 administrations analysed, 9 rejected" in result.output
+    assert len(read_csv(tmp_path / "out" / "sessions.csv")) == 1
+
+
+def test_strict_stops_when_any_row_is_rejected(tmp_path: Path) -> None:
+    path, expected = bad_rows(tmp_path)
+    result = run(path, "--out", tmp_path / "out", "--strict")
+    assert result.exit_code == 1
+    assert "9 rows break the input rules and --strict is on" in result.output
+    assert len(read_csv(tmp_path / "out" / "rejected.csv")) == len(expected)
+    assert not (tmp_path / "out" / "sessions.csv").exists()
+
+
+def test_given_scores_out_of_range_or_unequal_to_their_items_are_rejected(tmp_path: Path) -> None:
+    header = ["client", "session", "measure", "score", *ITEMS]
+    path = write_csv(
+        tmp_path / "scores.csv",
+        header,
+        [
+            ["a", 1, "phq9", 28, *[""] * 9],
+            ["a", 2, "phq9", 10, *[1] * 9],
+            ["a", 3, "phq9", 9, *[1] * 9],
+            ["a", 4, "phq9", "high", *[""] * 9],
+        ],
+    )
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    reasons = {int(r["line"]): r["reason"] for r in read_csv(tmp_path / "out" / "rejected.csv")}
+    assert reasons == {
+        2: "score 28 is outside phq9's range 0 to 27",
+        3: "score 10 does not match the total of the items, 9.0",
+        5: "score high is not a number",
+    }
+
+
+def test_a_missing_file_is_one_clear_message(tmp_path: Path) -> None:
+    result = run(tmp_path / "nowhere.csv", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "nowhere.csv: no such file. Check the path." in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreadable_file_is_one_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not parquet at all")
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "cannot be read as Parquet" in result.output
+
+
+def test_a_missing_client_column_names_the_columns_found(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "x.csv", ["who", "session", "measure", "score"], [["a", 1, "phq9", 3]])
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "no 'client' column" in result.output
+    assert "--client-column" in result.output
+
+
+def test_an_unknown_measure_stops_with_its_first_line(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "x.csv",
+        ["client", "session", "measure", "score"],
+        [["a", 1, "phq9", 3], ["a", 2, "phq", 3]],
+    )
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "unknown measure 'phq' (first on line 3)" in result.output
+
+
+def test_sessions_are_numbered_by_date_when_there_is_no_session_column(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "dates.csv",
+        ["client", "date", "measure", "score"],
+        [
+            ["a", "2026-03-10", "phq9", 12],
+            ["a", "2026-03-03", "phq9", 15],
+            ["a", "2026-03-03", "gad7", 9],
+            ["a", "2026-03-17", "phq9", 8],
+            ["a", "17/03/2026", "gad7", 8],
+        ],
+    )
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    rows = read_csv(tmp_path / "out" / "sessions.csv")
+    phq = [(r["date"], r["session"]) for r in rows if r["measure"] == "phq9"]
+    assert phq == [("2026-03-03", "1"), ("2026-03-10", "2"), ("2026-03-17", "3")]
+    gad = [(r["date"], r["session"]) for r in rows if r["measure"] == "gad7"]
+    assert gad == [("2026-03-03", "1")]
+    rejected = read_csv(tmp_path / "out" / "rejected.csv")
+    assert rejected[0]["reason"] == "date 17/03/2026 is not an ISO 8601 date (YYYY-MM-DD)"
+
+
+def test_a_measure_unknown_to_ally_is_analysed_from_command_line_parameters(
+    tmp_path: Path,
+) -> None:
+    rows = [[c, s, "bdi", v] for c, s, v in [("a", 1, 30), ("a", 2, 10), ("b", 1, 25),
+                                             ("b", 2, 24), ("c", 1, 28), ("c", 2, 35)]]  # fmt: skip
+    path = write_csv(tmp_path / "x.csv", ["client", "session", "measure", "score"], rows)
+    result = run(path, "--out", tmp_path / "out", "--reliability", "0.9", "--lower-is-better")
+    assert result.exit_code == 0, result.output
+    assert "bdi (client): 3 episodes, 3 with pre and post" in result.output
+    episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
+    assert episodes["a"]["reliable_change"] == "improved"
+    assert episodes["c"]["reliable_change"] == "deteriorated"
