@@ -105,7 +105,8 @@ def test_a_single_session_episode_has_no_change(practice: Path, tmp_path: Path) 
     episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
     assert episodes["d"]["sessions"] == "1"
     assert float(episodes["d"]["change"]) == 0.0
-    assert episodes["a"]["first_session"] == "1" and episodes["a"]["last_session"] == "3"
+    assert episodes["a"]["first_session"] == "1"
+    assert episodes["a"]["last_session"] == "3"
 
 
 def test_parquet_output_has_the_same_rows(practice: Path, tmp_path: Path) -> None:
@@ -200,7 +201,9 @@ def test_an_unreadable_file_is_one_clear_message(tmp_path: Path) -> None:
 
 
 def test_a_missing_client_column_names_the_columns_found(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "x.csv", ["who", "session", "measure", "score"], [["a", 1, "phq9", 3]])
+    path = write_csv(
+        tmp_path / "x.csv", ["who", "session", "measure", "score"], [["a", 1, "phq9", 3]]
+    )
     result = run(path, "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert "no 'client' column" in result.output

@@ -16,8 +16,8 @@ import numpy as np
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
-from ally.change.categories import FALLBACK, Category, category_conditions
-from ally.change.cutoffs import Population, cutoff_c, is_clinical, is_functional
+from ally.change.categories import FALLBACK, Category, episode_conditions, sample_cutoff
+from ally.change.cutoffs import CutoffType
 from ally.change.reliable import (
     ReliableChange,
     SampleStats,
@@ -31,7 +31,7 @@ from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import MeasureParams, Options, measure_params
 from ally.engine.read import connect, read_input
-from ally.engine.rows import MeasureRows, check_measures, item_numbers, normalise
+from ally.engine.rows import MeasureRows, check_measures, item_numbers, normalise, typed
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -88,11 +88,17 @@ def _resolve_params(table: Table, options: Options, library: Library) -> dict[st
     return known
 
 
+def _stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
+    """Compute `table` once into a temporary table of the run's database."""
+    backend.create_table(name, table, temp=True)
+    return backend.table(name)
+
+
 def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session: bool) -> Value:
     """The first rule the row breaks, as a message; null for a good row."""
     t = table
-    session = t[col.SESSION].try_cast("int64")
-    date = t[col.DATE].try_cast("date")
+    session = t[col.SESSION_NUMBER]
+    date = t[col.DATE_VALUE]
     checks: list[tuple[Value, Value]] = [
         (t[col.CLIENT].isnull(), ibis.literal("client is empty")),
         (t[col.MEASURE].isnull(), ibis.literal("measure is empty")),
@@ -102,11 +108,15 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
         ),
         (
             t[col.SESSION].notnull() & (session.isnull() | (session < 1)),
-            ibis.literal("session ") + t[col.SESSION] + " is not a whole number from 1 up",
+            ibis.literal("session ")
+            + t[col.SESSION].cast("string")
+            + " is not a whole number from 1 up",
         ),
         (
             t[col.DATE].notnull() & date.isnull(),
-            ibis.literal("date ") + t[col.DATE] + " is not an ISO 8601 date (YYYY-MM-DD)",
+            ibis.literal("date ")
+            + t[col.DATE].cast("string")
+            + " is not an ISO 8601 date (YYYY-MM-DD)",
         ),
     ]
     if with_session:
@@ -132,17 +142,25 @@ def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
         )
 
     score = by_measure(lambda r: r.score(), "float64")
-    sub_ids = sorted({s for r in per_measure.values() for s in r.subscales()})
+    per_subscale = {name: rows.subscales() for name, rows in per_measure.items()}
+    sub_ids = sorted({sid for subs in per_subscale.values() for sid in subs})
     subscales = {
-        sid: by_measure(lambda r, sid=sid: r.subscales().get(sid, ibis.null("float64")), "float64")
+        sid: ibis.cases(
+            *(
+                (table[col.MEASURE] == name, subs[sid])
+                for name, subs in per_subscale.items()
+                if sid in subs
+            ),
+            else_=ibis.null("float64"),
+        )
         for sid in sub_ids
     }
     out = table.mutate(
-        **{col.SCORE + "_value": score},
+        **{col.SCORE_VALUE: score},
         **subscales,
         critical=by_measure(lambda r: r.critical(), "boolean"),
     )
-    score_col = out[col.SCORE + "_value"]
+    score_col = out[col.SCORE_VALUE]
     band = ibis.cases(
         *((out[col.MEASURE] == name, rows.band(score_col)) for name, rows in per_measure.items()),
         else_=ibis.null("string"),
@@ -175,25 +193,27 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
 
     with stages.stage("checking and scoring"):
         with_session = col.SESSION in raw.columns or options.session_column in raw.columns
+        # Each stage is stored once so that DuckDB casts and checks every value only once.
+        table = _stored(backend, "ally_typed", typed(table))
         t = table.mutate(reason=_row_reason(table, params, with_session))
         t = _scored(t, params)
         t = t.mutate(
             rater=t[col.RATER].fill_null("client"),
             episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
-            session_number=t[col.SESSION].try_cast("int64"),
-            date_value=t[col.DATE].try_cast("date"),
         )
+        t = _stored(backend, "ally_checked", t)
         # A second answer for the same session, measure and rater is a duplicate, not an update.
         good = t.filter(t.reason.isnull())
-        slot = [*KEYS, "session_number" if with_session else "date_value"]
-        window = ibis.window(group_by=[good[k] for k in slot], order_by=good[col.LINE])
-        good = good.mutate(
-            first_line=good[col.LINE].min().over(window),
-            copy=ibis.row_number().over(window),
+        slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
+        repeated = (
+            good.group_by(slot)
+            .aggregate(first_line=good[col.LINE].min(), copies=good.count())
+            .filter(lambda g: g.copies > 1)
         )
-        duplicates = good.filter(good.copy > 0).mutate(
+        duplicates = good.join(repeated, slot).filter(lambda d: d[col.LINE] != d.first_line)
+        duplicates = duplicates.mutate(
             reason=ibis.literal("duplicate of line ")
-            + good.first_line.cast("string")
+            + duplicates.first_line.cast("string")
             + " (same client, episode, session, measure and rater)"
         )
         rejected = (
@@ -201,8 +221,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
             .select(col.LINE, col.MEASURE, "reason")
             .union(duplicates.select(col.LINE, col.MEASURE, "reason"))
         )
-        backend.create_table("ally_rejected", rejected, temp=True)
-        rejected = backend.table("ally_rejected")
+        rejected = _stored(backend, "ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
         if summary.rejected and options.strict:
             _write_rejected(backend, raw, rejected, options)
@@ -210,20 +229,17 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
                 f"{summary.rejected} rows break the input rules and --strict is on; "
                 f"see {options.out / 'rejected.csv'} for each line and its reason."
             )
-        good = good.filter(good.copy == 0)
+        good = good.anti_join(rejected, col.LINE)
         if not with_session:
             order = ibis.window(
                 group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
             )
             good = good.mutate(session_number=good.date_value.dense_rank().over(order) + 1)
-        backend.create_table("ally_scored", good, temp=True)
-        scored = backend.table("ally_scored")
+        scored = _stored(backend, "ally_scored", good)
         summary.administrations = int(scored.count().execute())
 
     with stages.stage("episodes"):
-        episodes = _episodes(scored, options)
-        backend.create_table("ally_episodes", episodes, temp=True)
-        episodes = backend.table("ally_episodes")
+        episodes = _stored(backend, "ally_episodes", _episodes(scored, options))
 
     with stages.stage("reliable change"):
         models = _change_models(episodes, params, summary)
@@ -247,7 +263,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
 def _episodes(scored: Table, options: Options) -> Table:
     """One row per episode, measure and rater: first and last session, pre and post scores."""
     s = scored
-    score = s[col.SCORE + "_value"]
+    score = s[col.SCORE_VALUE]
     session = s.session_number
     if options.pre is not None:
         pre = score.max(where=session == options.pre)
@@ -317,8 +333,7 @@ def _change_models(
             ms.complete = ms.stats.n
             model = reliable_change(p.method, ms.stats, p.reliability)
             if cutoff is None and p.functional is not None:
-                clinical = Population(ms.stats.m_pre, ms.stats.sd_pre)
-                cutoff = cutoff_c(clinical, p.functional)
+                cutoff = sample_cutoff(model, CutoffType.C, p.functional, p.sign)
         if cutoff is None:
             ms.notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
         ms.cutoff = cutoff
@@ -359,7 +374,7 @@ def _sessions_table(
 ) -> Table:
     e = episodes.select(*KEYS, baseline=episodes.first_score, episode_index=episodes.episode_index)
     t = scored.join(e, list(KEYS))
-    score = t[col.SCORE + "_value"]
+    score = t[col.SCORE_VALUE]
     t = t.mutate(change=score - t.baseline)
 
     def index(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
@@ -421,18 +436,16 @@ def _episodes_table(
         if model is None or cutoff is None:
             return None
         p = params[key[0]]
-        inclusive = p.cutoff_inclusive
-        conditions = category_conditions(
-            improved=is_improved(e.rci, p.sign, model.critical),
-            deteriorated=is_deteriorated(e.rci, p.sign, model.critical),
-            clinical_pre=is_clinical(e.first_score, cutoff, p.sign, inclusive=inclusive),
-            functional_pre=is_functional(e.first_score, cutoff, p.sign, inclusive=inclusive),
-            clinical_post=is_clinical(e.last_score, cutoff, p.sign, inclusive=inclusive),
-            functional_post=is_functional(e.last_score, cutoff, p.sign, inclusive=inclusive),
+        conditions = episode_conditions(
+            model,
+            e.rci,
+            e.first_score,
+            e.last_score,
+            cutoff,
+            p.sign,
+            cutoff_is_clinical=True if p.cutoff_inclusive else None,
         )
-        return ibis.cases(
-            *((cond, cat.value) for cat, cond in conditions), else_=FALLBACK.value
-        )
+        return ibis.cases(*((cond, cat.value) for cat, cond in conditions), else_=FALLBACK.value)
 
     e = e.mutate(
         reliable_change=ibis.ifelse(complete, _by_key(e, models, label, "string"), None),
@@ -468,7 +481,7 @@ def _sudden_gains(
         if model is None:
             continue
         rows = keyed.filter((keyed[col.MEASURE] == measure) & (keyed[col.RATER] == rater))
-        data = rows.select("episode_index", "session_number", col.SCORE + "_value").to_pyarrow()
+        data = rows.select("episode_index", "session_number", col.SCORE_VALUE).to_pyarrow()
         if data.num_rows == 0:
             continue
         index = data.column(0).to_numpy()
@@ -501,8 +514,7 @@ def _sudden_gains(
             "sudden_losses": np.concatenate([p[2] for p in pieces]),
         }
     )
-    backend.create_table("ally_gains", table, temp=True)
-    return backend.table("ally_gains")
+    return _stored(backend, "ally_gains", table)
 
 
 def _write(backend: ibis.BaseBackend, table: Table, name: str, options: Options) -> str:

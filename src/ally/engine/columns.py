@@ -23,6 +23,13 @@ IDENTIFIERS = (CLIENT, EPISODE, CLINICIAN, GROUP)
 LINE = "line"
 REASON = "reason"
 
+# Typed copies of the text columns, made once per run (`rows.typed`).
+SESSION_NUMBER = "session_number"
+DATE_VALUE = "date_value"
+GIVEN_SCORE = "given_score"
+SCORE_VALUE = "score_value"
+ANSWERED = "answered"
+
 # Output of the `sessions` table, in this order; subscale columns follow `score`.
 SESSION_COLUMNS = (
     CLIENT,
@@ -70,3 +77,8 @@ def subscale_column(subscale_id: str) -> str:
 
 def item_column(number: int) -> str:
     return f"item{number}"
+
+
+def value_column(number: int) -> str:
+    """The typed answer to item `number`."""
+    return f"value{number}"

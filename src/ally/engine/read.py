@@ -33,7 +33,7 @@ def read_input(backend: ibis.BaseBackend, path: Path) -> Table:
     if path.is_dir():
         raise AnalysisError(f"{path}: is a folder; give the CSV or Parquet file inside it.")
     suffix = path.suffix.lower()
-    con: duckdb.DuckDBPyConnection = backend.con  # type: ignore[attr-defined]
+    con: duckdb.DuckDBPyConnection = backend.con
     try:
         if suffix == ".parquet":
             # file_row_number is 0-based; rows, not lines, since Parquet has none.
@@ -42,10 +42,7 @@ def read_input(backend: ibis.BaseBackend, path: Path) -> Table:
                 "EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true)",
                 {"path": str(path)},
             )
-            table = backend.table("ally_input")
-            return table.mutate(
-                **{name: table[name].cast("string") for name in table.columns if name != LINE}
-            )
+            return backend.table("ally_input")
         con.execute(
             "CREATE TEMP TABLE ally_raw AS SELECT * FROM read_csv($path, all_varchar = true, "
             "header = true, nullstr = $missing)",

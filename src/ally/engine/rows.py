@@ -84,8 +84,16 @@ def normalise(raw: Table, options: Options) -> Table:
 
     def text_or_null(name: str) -> StringValue:
         if name in table.columns:
-            return table[name].cast("string").strip().nullif("")  # type: ignore[no-any-return]
+            return table[name].cast("string").strip().nullif("")
         return ibis.null("string")
+
+    def value_or_null(name: str, dtype: str = "string") -> Value:
+        """Numbers and dates from Parquet keep their type; text is cast later, once."""
+        if name not in table.columns:
+            return ibis.null(dtype)
+        if table[name].type().is_string():
+            return table[name].strip().nullif("")
+        return table[name]
 
     fixed = {
         col.LINE: table[col.LINE],
@@ -93,18 +101,36 @@ def normalise(raw: Table, options: Options) -> Table:
         col.EPISODE: text_or_null(col.EPISODE),
         col.CLINICIAN: text_or_null(col.CLINICIAN),
         col.GROUP: text_or_null(col.GROUP),
-        col.SESSION: text_or_null(col.SESSION),
-        col.DATE: text_or_null(col.DATE),
+        col.SESSION: value_or_null(col.SESSION),
+        col.DATE: value_or_null(col.DATE),
         col.MEASURE: text_or_null(col.MEASURE),
         col.RATER: text_or_null(col.RATER).lower(),
-        col.SCORE: text_or_null(col.SCORE),
+        col.SCORE: value_or_null(col.SCORE),
     }
-    items = {col.item_column(n): text_or_null(col.item_column(n)) for n in item_numbers(table)}
+    items = {col.item_column(n): value_or_null(col.item_column(n)) for n in item_numbers(table)}
     table = table.select(**fixed, **items)
     if options.wide_measures:
         # An empty cell in a wide file means the measure was not given at that occasion.
         table = table.filter(table[col.SCORE].notnull())
     return table
+
+
+def typed(table: Table) -> Table:
+    """The normalised table plus typed session, date, score and answers, cast once per run."""
+    values = [table[col.item_column(n)].try_cast("float64") for n in item_numbers(table)]
+    answered = sum((v.notnull().cast("int64") for v in values), ibis.literal(0, "int64"))
+    return table.mutate(
+        **{
+            col.SESSION_NUMBER: table[col.SESSION].try_cast("int64"),
+            col.DATE_VALUE: table[col.DATE].try_cast("date"),
+            col.GIVEN_SCORE: table[col.SCORE].try_cast("float64"),
+            col.ANSWERED: answered,
+        },
+        **{
+            col.value_column(n): table[col.item_column(n)].try_cast("float64")
+            for n in item_numbers(table)
+        },
+    )
 
 
 def check_measures(table: Table, known: Mapping[str, MeasureParams]) -> None:
@@ -128,16 +154,12 @@ def check_measures(table: Table, known: Mapping[str, MeasureParams]) -> None:
         )
 
 
-def _number(text: StringValue) -> FloatingValue:
-    return text.try_cast("float64")  # type: ignore[no-any-return]
-
-
 def _allowed(value: FloatingValue, measure: Measure, number: int) -> BooleanValue:
     response = measure.response_of(measure.item(number))
     if isinstance(response, ResponseOptions):
-        return value.isin(list(response.values))  # type: ignore[no-any-return]
+        return value.isin(list(response.values))
     steps = (value - response.min) / response.step
-    return (  # type: ignore[no-any-return]
+    return (
         (value >= response.min) & (value <= response.max) & ((steps - steps.round()).abs() < 1e-6)
     )
 
@@ -159,11 +181,9 @@ class MeasureRows:
         n = len(self.measure.items) if self.measure else 0
         self.own_items = [i for i in items_in_file if i <= n]
         self.extra_items = [i for i in items_in_file if i > n]
-        self.values = {i: _number(table[col.item_column(i)]) for i in self.own_items}
-        self.answered = sum(
-            (self.values[i].notnull().cast("int64") for i in self.own_items),
-            ibis.literal(0, "int64"),
-        )
+        self.values = {i: table[col.value_column(i)] for i in self.own_items}
+        # Answers beyond the measure's items reject the row, so all answers are its own.
+        self.answered = table[col.ANSWERED]
         self.has_items = self.answered > 0
 
     def _keyed_sum(self, numbers: Sequence[int]) -> tuple[Value, Value]:
@@ -202,8 +222,7 @@ class MeasureRows:
         return self._combined([item.number for item in self.measure.items])
 
     def score(self) -> Value:
-        given = _number(self.t[col.SCORE]) if col.SCORE in self.t.columns else ibis.null("float64")
-        return ibis.ifelse(self.has_items, self.item_score(), given)
+        return ibis.ifelse(self.has_items, self.item_score(), self.t[col.GIVEN_SCORE])
 
     def subscales(self) -> dict[str, Value]:
         if self.measure is None:
@@ -246,7 +265,7 @@ class MeasureRows:
         """(condition, message) for each rule a row of this measure can break, in order."""
         t, m, out = self.t, self.measure, []
         mid = self.params.id
-        given = _number(t[col.SCORE]) if col.SCORE in t.columns else None
+        given = t[col.GIVEN_SCORE]
         for number in self.extra_items:
             name = col.item_column(number)
             has = f"has {len(m.items)} items" if m else "has no item definitions; give 'score'"
@@ -258,14 +277,14 @@ class MeasureRows:
                 out.append(
                     (
                         t[name].notnull() & value.isnull(),
-                        ibis.literal(f"{name} ") + t[name] + " is not a number",
+                        ibis.literal(f"{name} ") + t[name].cast("string") + " is not a number",
                     )
                 )
                 out.append(
                     (
                         value.notnull() & ~_allowed(value, m, number),
                         ibis.literal(f"{name} = ")
-                        + t[name]
+                        + t[name].cast("string")
                         + f" is not an answer {mid} allows ({_allowed_text(m, number)})",
                     )
                 )
@@ -278,40 +297,37 @@ class MeasureRows:
                     + f" of {len(m.items)} items answered; {mid} needs at least {need}",
                 )
             )
-        if given is not None:
+        out.append(
+            (
+                t[col.SCORE].notnull() & given.isnull(),
+                ibis.literal("score ") + t[col.SCORE].cast("string") + " is not a number",
+            )
+        )
+        if self.params.minimum is not None and self.params.maximum is not None:
+            low, high = self.params.minimum, self.params.maximum
             out.append(
                 (
-                    t[col.SCORE].notnull() & given.isnull(),
-                    ibis.literal("score ") + t[col.SCORE] + " is not a number",
+                    ~self.has_items & ((given < low) | (given > high)),
+                    ibis.literal("score ")
+                    + t[col.SCORE].cast("string")
+                    + f" is outside {mid}'s range {low:g} to {high:g}",
                 )
             )
-            if self.params.minimum is not None and self.params.maximum is not None:
-                low, high = self.params.minimum, self.params.maximum
-                out.append(
-                    (
-                        ~self.has_items & ((given < low) | (given > high)),
-                        ibis.literal("score ")
-                        + t[col.SCORE]
-                        + f" is outside {mid}'s range {low:g} to {high:g}",
-                    )
-                )
-            if m is not None and self.own_items:
-                computed = self.item_score()
-                out.append(
-                    (
-                        self.has_items & given.notnull() & ((given - computed).abs() > 1e-6),
-                        ibis.literal("score ")
-                        + t[col.SCORE]
-                        + " does not match the total of the items, "
-                        + computed.round(2).cast("string"),
-                    )
-                )
+        if m is not None and self.own_items:
+            computed = self.item_score()
             out.append(
                 (
-                    ~self.has_items & given.isnull(),
-                    ibis.literal("no score and no item answers"),
+                    self.has_items & given.notnull() & ((given - computed).abs() > 1e-6),
+                    ibis.literal("score ")
+                    + t[col.SCORE].cast("string")
+                    + " does not match the total of the items, "
+                    + computed.round(2).cast("string"),
                 )
             )
-        else:
-            out.append((~self.has_items, ibis.literal("no item answers")))
+        out.append(
+            (
+                ~self.has_items & given.isnull(),
+                ibis.literal("no score and no item answers"),
+            )
+        )
         return out
