@@ -130,42 +130,57 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
     return ibis.cases(*((cond.fill_null(False), msg) for cond, msg in checks))
 
 
-def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
-    """Score, subscales, band and critical flag of each good row, by its measure's rules."""
+def _by_measure(
+    table: Table,
+    params: Mapping[str, MeasureParams],
+    pick: Callable[[MeasureRows], Value | None],
+    dtype: str,
+) -> Value:
+    """One expression that applies each measure's own rule to its rows."""
     items = item_numbers(table)
-    per_measure = {name: MeasureRows(table, p, items) for name, p in params.items()}
+    branches = []
+    for name, p in params.items():
+        value = pick(MeasureRows(table, p, items))
+        if value is not None:
+            branches.append((table[col.MEASURE] == name, value))
+    if not branches:
+        return ibis.null(dtype)
+    return ibis.cases(*branches, else_=ibis.null(dtype))
 
-    def by_measure(pick: Callable[[MeasureRows], Value], dtype: str) -> Value:
-        return ibis.cases(
-            *((table[col.MEASURE] == name, pick(rows)) for name, rows in per_measure.items()),
-            else_=ibis.null(dtype),
-        )
 
-    score = by_measure(lambda r: r.score(), "float64")
-    per_subscale = {name: rows.subscales() for name, rows in per_measure.items()}
-    sub_ids = sorted({sid for subs in per_subscale.values() for sid in subs})
+def _item_totals(table: Table, params: Mapping[str, MeasureParams]) -> Table:
+    """The total of each row's item answers, as its measure scores them.
+
+    Stored before the row checks, which compare it with a given score, so that DuckDB
+    computes it once.
+    """
+    return table.mutate(
+        **{col.ITEMS_TOTAL: _by_measure(table, params, lambda r: r.item_score(), "float64")}
+    )
+
+
+def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
+    """Score, subscales and critical flag of each row, by its measure's rules."""
+    subscale_ids = sorted(
+        {sub.id for p in params.values() if p.measure for sub in p.measure.scoring.subscales}
+    )
+
+    def subscale(sid: str) -> Callable[[MeasureRows], Value | None]:
+        return lambda rows: rows.subscales().get(col.subscale_column(sid))
+
     subscales = {
-        sid: ibis.cases(
-            *(
-                (table[col.MEASURE] == name, subs[sid])
-                for name, subs in per_subscale.items()
-                if sid in subs
-            ),
-            else_=ibis.null("float64"),
-        )
-        for sid in sub_ids
+        col.subscale_column(sid): _by_measure(table, params, subscale(sid), "float64")
+        for sid in subscale_ids
     }
-    out = table.mutate(
-        **{col.SCORE_VALUE: score},
+    return table.mutate(
+        **{col.SCORE_VALUE: _by_measure(table, params, lambda r: r.score(), "float64")},
         **subscales,
-        critical=by_measure(lambda r: r.critical(), "boolean"),
+        critical=_by_measure(table, params, lambda r: r.critical(), "boolean"),
     )
-    score_col = out[col.SCORE_VALUE]
-    band = ibis.cases(
-        *((out[col.MEASURE] == name, rows.band(score_col)) for name, rows in per_measure.items()),
-        else_=ibis.null("string"),
-    )
-    return out.mutate(band=band)
+
+
+def _band(table: Table, params: Mapping[str, MeasureParams]) -> Value:
+    return _by_measure(table, params, lambda r: r.band(table[col.SCORE_VALUE]), "string")
 
 
 def analyze(options: Options) -> Summary:
@@ -193,8 +208,9 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
 
     with stages.stage("checking and scoring"):
         with_session = col.SESSION in raw.columns or options.session_column in raw.columns
-        # Each stage is stored once so that DuckDB casts and checks every value only once.
-        table = _stored(backend, "ally_typed", typed(table))
+        # Typed values and item totals are stored once, not recomputed by every rule that
+        # reads them (DuckDB does not share repeated subexpressions).
+        table = _stored(backend, "ally_typed", _item_totals(typed(table), params))
         t = table.mutate(reason=_row_reason(table, params, with_session))
         t = _scored(t, params)
         t = t.mutate(
@@ -202,25 +218,26 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
             episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
         )
         t = _stored(backend, "ally_checked", t)
-        # A second answer for the same session, measure and rater is a duplicate, not an update.
         good = t.filter(t.reason.isnull())
+        rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
+        # A second answer for the same session, measure and rater is a duplicate, not an update.
         slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
-        repeated = (
+        repeated = _stored(
+            backend,
+            "ally_repeated",
             good.group_by(slot)
             .aggregate(first_line=good[col.LINE].min(), copies=good.count())
-            .filter(lambda g: g.copies > 1)
+            .filter(lambda g: g.copies > 1),
         )
-        duplicates = good.join(repeated, slot).filter(lambda d: d[col.LINE] != d.first_line)
-        duplicates = duplicates.mutate(
-            reason=ibis.literal("duplicate of line ")
-            + duplicates.first_line.cast("string")
-            + " (same client, episode, session, measure and rater)"
-        )
-        rejected = (
-            t.filter(t.reason.notnull())
-            .select(col.LINE, col.MEASURE, "reason")
-            .union(duplicates.select(col.LINE, col.MEASURE, "reason"))
-        )
+        has_duplicates = int(repeated.count().execute()) > 0
+        if has_duplicates:
+            duplicates = good.join(repeated, slot).filter(lambda d: d[col.LINE] != d.first_line)
+            duplicates = duplicates.mutate(
+                reason=ibis.literal("duplicate of line ")
+                + duplicates.first_line.cast("string")
+                + " (same client, episode, session, measure and rater)"
+            ).select(col.LINE, col.MEASURE, "reason")
+            rejected = rejected.union(duplicates)
         rejected = _stored(backend, "ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
         if summary.rejected and options.strict:
@@ -229,14 +246,16 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
                 f"{summary.rejected} rows break the input rules and --strict is on; "
                 f"see {options.out / 'rejected.csv'} for each line and its reason."
             )
-        good = good.anti_join(rejected, col.LINE)
+        if has_duplicates:
+            good = good.anti_join(rejected, col.LINE)
         if not with_session:
             order = ibis.window(
                 group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
             )
             good = good.mutate(session_number=good.date_value.dense_rank().over(order) + 1)
-        scored = _stored(backend, "ally_scored", good)
-        summary.administrations = int(scored.count().execute())
+        scored = good
+        cells = summary.rows_read * max(1, len(options.wide_measures))
+        summary.administrations = cells - summary.empty_cells - summary.rejected
 
     with stages.stage("episodes"):
         episodes = _stored(backend, "ally_episodes", _episodes(scored, options))
@@ -245,11 +264,14 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
         models = _change_models(episodes, params, summary)
 
     with stages.stage("sudden gains"):
-        gains = _sudden_gains(backend, scored, episodes, params, models)
+        # Each administration with its episode's index and baseline, joined once.
+        first = episodes.select(*KEYS, "episode_index", baseline=episodes.first_score)
+        base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
+        gains = _sudden_gains(backend, base, episodes, params, models)
 
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
-        sessions_out = _sessions_table(scored, episodes, params, models)
+        sessions_out = _sessions_table(base, params, models)
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 
     with stages.stage("writing episodes"):
@@ -281,6 +303,7 @@ def _episodes(scored: Table, options: Options) -> Table:
             sessions=s.count(),
             first_session=session.min() if options.pre is None else ibis.literal(options.pre),
             last_session=session.max() if options.post is None else ibis.literal(options.post),
+            latest_session=session.max(),
             first_score=pre,
             last_score=post,
         )
@@ -367,13 +390,11 @@ def _reliable_label(model: ReliableChange, sign: int, index: Value) -> Value:
 
 
 def _sessions_table(
-    scored: Table,
-    episodes: Table,
+    base: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
 ) -> Table:
-    e = episodes.select(*KEYS, baseline=episodes.first_score, episode_index=episodes.episode_index)
-    t = scored.join(e, list(KEYS))
+    t = base
     score = t[col.SCORE_VALUE]
     t = t.mutate(change=score - t.baseline)
 
@@ -390,25 +411,30 @@ def _sessions_table(
         )
 
     t = t.mutate(reliable_change=_by_key(t, models, label, "string"))
-    subscales = [c for c in scored.columns if c.startswith("subscale_")]
-    return t.select(
-        col.CLIENT,
-        col.EPISODE,
-        col.CLINICIAN,
-        col.GROUP,
-        session=t.session_number,
-        date=t.date_value,
-        measure=t[col.MEASURE],
-        rater=t[col.RATER],
-        score=score,
-        **{c: t[c] for c in subscales},
-        band=t.band,
-        baseline=t.baseline,
-        change=t.change,
-        rci=t.rci,
-        reliable_change=t.reliable_change,
-        critical=t.critical,
-    ).order_by([col.CLIENT, col.EPISODE, col.MEASURE, col.RATER, "session"])
+    subscales = [c for c in base.columns if c.startswith("subscale_")]
+    return (
+        t.select(
+            col.CLIENT,
+            col.EPISODE,
+            col.CLINICIAN,
+            col.GROUP,
+            session=t.session_number,
+            date=t.date_value,
+            measure=t[col.MEASURE],
+            rater=t[col.RATER],
+            score=score,
+            **{c: t[c] for c in subscales},
+            band=_band(t, params),
+            baseline=t.baseline,
+            change=t.change,
+            rci=t.rci,
+            reliable_change=t.reliable_change,
+            critical=t.critical,
+            episode_index=t.episode_index,
+        )
+        .order_by(["episode_index", "session"])
+        .drop("episode_index")
+    )
 
 
 def _episodes_table(
@@ -465,54 +491,54 @@ def _episodes_table(
 
 def _sudden_gains(
     backend: ibis.BaseBackend,
-    scored: Table,
+    base: Table,
     episodes: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
 ) -> Table | None:
     """Sudden gains and losses per episode (Tang & DeRubeis 1999), on each episode's series.
 
-    The criteria look at the three sessions either side of a gain, so they run on a
-    (episodes x sessions) matrix in the core rather than as a query.
+    The criteria look at the three sessions either side of a gain, so they run on
+    (episodes x sessions) matrices in the core rather than as a query.
     """
-    pieces = []
-    keyed = scored.join(episodes.select(*KEYS, "episode_index"), list(KEYS))
+    rows = base.select("episode_index", col.SESSION_NUMBER, col.SCORE_VALUE).to_pyarrow()
+    index = rows.column(0).to_numpy()
+    session = rows.column(1).to_numpy()
+    value = rows.column(2).to_numpy(zero_copy_only=False).astype(float)
+    info = episodes.select(
+        "episode_index", col.MEASURE, col.RATER, width=episodes.latest_session
+    ).execute()
+    n_episodes = int(info["episode_index"].max()) + 1 if len(info) else 0
+    gains = np.zeros(n_episodes, dtype=np.int64)
+    losses = np.zeros(n_episodes, dtype=np.int64)
     for (measure, rater), (model, _) in models.items():
         if model is None:
             continue
-        rows = keyed.filter((keyed[col.MEASURE] == measure) & (keyed[col.RATER] == rater))
-        data = rows.select("episode_index", "session_number", col.SCORE_VALUE).to_pyarrow()
-        if data.num_rows == 0:
-            continue
-        index = data.column(0).to_numpy()
-        session = data.column(1).to_numpy()
-        value = data.column(2).to_numpy(zero_copy_only=False).astype(float)
-        episode_ids, row_of = np.unique(index, return_inverse=True)
+        mine = info[(info[col.MEASURE] == measure) & (info[col.RATER] == rater)]
+        # Episodes in order of length, so each block's matrix is only as wide as it must be.
+        mine = mine.sort_values("width", kind="stable")
+        ids = mine["episode_index"].to_numpy()
+        widths = mine["width"].to_numpy()
+        position = np.full(n_episodes, -1)
+        position[ids] = np.arange(len(ids))
+        row_position = position[index]
         # Criterion 1: a gain at least as large as the reliable change value.
         criterion = reliable_change_value(model.stats.sd_pre, model.reliability)
-        width = int(session.max())
-        gains = np.zeros(len(episode_ids), dtype=np.int64)
-        losses = np.zeros(len(episode_ids), dtype=np.int64)
-        # Chunks keep the matrix within a few hundred MB whatever the number of episodes.
-        chunk = max(1, 20_000_000 // max(width, 1))
-        for start in range(0, len(episode_ids), chunk):
-            stop = min(start + chunk, len(episode_ids))
-            take = (row_of >= start) & (row_of < stop)
+        start = 0
+        while start < len(ids):
+            # About 20 M cells a block keeps memory to a few hundred MB.
+            cells = np.arange(1, len(ids) - start + 1) * widths[start:]
+            stop = start + max(1, int(np.searchsorted(cells, 20_000_000, side="right")))
+            width = int(widths[stop - 1])
+            take = (row_position >= start) & (row_position < stop)
             matrix = np.full((stop - start, width), np.nan)
-            matrix[row_of[take] - start, session[take] - 1] = value[take]
+            matrix[row_position[take] - start, session[take] - 1] = value[take]
             found = sudden_changes(matrix, cutoff=criterion, direction=params[measure].sign)
-            gains[start:stop] = found.gains.sum(axis=1)
-            losses[start:stop] = found.losses.sum(axis=1)
-        pieces.append((episode_ids, gains, losses))
-    if not pieces:
-        return None
-    ids = np.concatenate([p[0] for p in pieces])
+            gains[ids[start:stop]] = found.gain_counts
+            losses[ids[start:stop]] = found.loss_counts
+            start = stop
     table = ibis.memtable(
-        {
-            "episode_index": ids,
-            "sudden_gains": np.concatenate([p[1] for p in pieces]),
-            "sudden_losses": np.concatenate([p[2] for p in pieces]),
-        }
+        {"episode_index": np.arange(n_episodes), "sudden_gains": gains, "sudden_losses": losses}
     )
     return _stored(backend, "ally_gains", table)
 

@@ -29,6 +29,7 @@ DATE_VALUE = "date_value"
 GIVEN_SCORE = "given_score"
 SCORE_VALUE = "score_value"
 ANSWERED = "answered"
+ITEMS_TOTAL = "items_total"
 
 # Output of the `sessions` table, in this order; subscale columns follow `score`.
 SESSION_COLUMNS = (

@@ -23,6 +23,11 @@ def connect(threads: int | None = None) -> ibis.BaseBackend:
     return ibis.duckdb.from_connection(con)
 
 
+def _quoted(path: Path) -> str:
+    """A path as an SQL string literal (views cannot take parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def read_input(backend: ibis.BaseBackend, path: Path) -> Table:
     """The file as a table of text columns plus `line`, the row's line (CSV) or row (Parquet).
 
@@ -37,10 +42,12 @@ def read_input(backend: ibis.BaseBackend, path: Path) -> Table:
     try:
         if suffix == ".parquet":
             # file_row_number is 0-based; rows, not lines, since Parquet has none.
+            # A view: Parquet is typed and columnar already, so it is read where it is used.
             con.execute(
-                "CREATE TEMP TABLE ally_input AS SELECT file_row_number + 1 AS line, * "
-                "EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true)",
-                {"path": str(path)},
+                "CREATE TEMP VIEW ally_input AS SELECT file_row_number + 1 AS line, * "
+                "EXCLUDE (file_row_number) FROM read_parquet("
+                + _quoted(path)
+                + ", file_row_number = true)"
             )
             return backend.table("ally_input")
         con.execute(

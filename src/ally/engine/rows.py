@@ -101,11 +101,11 @@ def normalise(raw: Table, options: Options) -> Table:
         col.EPISODE: text_or_null(col.EPISODE),
         col.CLINICIAN: text_or_null(col.CLINICIAN),
         col.GROUP: text_or_null(col.GROUP),
-        col.SESSION: value_or_null(col.SESSION),
-        col.DATE: value_or_null(col.DATE),
+        col.SESSION: value_or_null(col.SESSION, "int64"),
+        col.DATE: value_or_null(col.DATE, "date"),
         col.MEASURE: text_or_null(col.MEASURE),
         col.RATER: text_or_null(col.RATER).lower(),
-        col.SCORE: value_or_null(col.SCORE),
+        col.SCORE: value_or_null(col.SCORE, "float64"),
     }
     items = {col.item_column(n): value_or_null(col.item_column(n)) for n in item_numbers(table)}
     table = table.select(**fixed, **items)
@@ -219,6 +219,8 @@ class MeasureRows:
     def item_score(self) -> Value:
         if self.measure is None or not self.own_items:
             return ibis.null("float64")
+        if col.ITEMS_TOTAL in self.t.columns:
+            return self.t[col.ITEMS_TOTAL]
         return self._combined([item.number for item in self.measure.items])
 
     def score(self) -> Value:
@@ -255,9 +257,9 @@ class MeasureRows:
         flag = ibis.cases((raised, True), (skipped, ibis.null("boolean")), else_=False)
         return ibis.ifelse(self.has_items, flag, ibis.null("boolean"))
 
-    def band(self, score: Value) -> Value:
+    def band(self, score: Value) -> Value | None:
         if self.measure is None or not self.measure.bands:
-            return ibis.null("string")
+            return None
         thresholds = rules.band_thresholds(self.measure.bands)
         return ibis.cases(*((score >= low, label) for low, label in thresholds))
 
