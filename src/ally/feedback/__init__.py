@@ -1,0 +1,1 @@
+"""Feedback each session: expected treatment response, signals, the alliance and dropout risk."""
