@@ -255,3 +255,58 @@ def test_a_measure_unknown_to_ally_is_analysed_from_command_line_parameters(
     episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
     assert episodes["a"]["reliable_change"] == "improved"
     assert episodes["c"]["reliable_change"] == "deteriorated"
+
+
+# SPECS 1.3: claus_2020 HAMD, time 1 vs 4, r .80 (NK: r_post .5); ids 1-3, as printed by
+# clinicalsignificance for each method.
+HAMD_IDS_1_TO_3 = {
+    "jt": (-5.6805, -1.8935, -11.3611),
+    "gln": (-5.9728, -2.9789, -11.6613),
+    "hll": (-1.0454, 1.9485, -6.7338),
+    "en": (-8.0134, -3.9967, -15.6452),
+    "nk": (-4.5222, -2.2554, -8.8291),
+    "ha": (-5.8210, -2.1724, -11.2940),
+}
+
+
+@pytest.mark.parametrize("method", sorted(HAMD_IDS_1_TO_3))
+def test_every_rci_method_reproduces_the_published_hamd_indices(
+    shared_data: Path, tmp_path: Path, method: str
+) -> None:
+    extra = ["--reliability-post", "0.5"] if method == "nk" else []
+    result = run(
+        shared_data / "claus_2020.csv",
+        "--measures", "hamd", "--client-column", "id", "--session-column", "time",
+        "--pre", "1", "--post", "4", "--reliability", "0.80", "--lower-is-better",
+        "--rci-method", method, *extra, "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
+    got = tuple(round(float(episodes[i]["rci"]), 4) for i in ("1", "2", "3"))
+    assert got == HAMD_IDS_1_TO_3[method]
+
+
+def test_clinician_ratings_are_analysed_apart_from_the_clients(tmp_path: Path) -> None:
+    header = ["client", "session", "measure", "rater", *[f"item{k}" for k in range(1, 8)]]
+    rows = [
+        ["a", 1, "ally-alliance", "client", 4, 4, 3, 3, 4, 4, 4],
+        ["a", 1, "ally-alliance", "clinician", 4, 4, 4, 4, 4, 4, 4],
+        ["a", 2, "ally-alliance", "client", 2, 1, 3, 3, 4, 4, 3],
+    ]
+    path = write_csv(tmp_path / "alliance.csv", header, rows)
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    sessions = read_csv(tmp_path / "out" / "sessions.csv")
+    assert [(r["rater"], r["session"]) for r in sessions] == [
+        ("client", "1"),
+        ("client", "2"),
+        ("clinician", "1"),
+    ]
+    first = sessions[0]
+    assert (first["subscale_bond"], first["subscale_goals"], first["subscale_tasks"]) == (
+        "8.0",
+        "6.0",
+        "8.0",
+    )
+    assert first["score"] == "26.0"
+    episodes = read_csv(tmp_path / "out" / "episodes.csv")
+    assert [(e["rater"], e["sessions"]) for e in episodes] == [("client", "2"), ("clinician", "1")]

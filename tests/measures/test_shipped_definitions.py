@@ -134,7 +134,10 @@ def test_core10_plans_to_end_life_item_raises_self_harm_at_any_answer_above_zero
 def test_core10_licence_requires_the_cst_copyright_line(library):
     licence = measure(library, "core10").licence
     assert "NC-ND" in licence.name
-    assert licence.attribution == "© CORE System Trust: https://www.coresystemtrust.org.uk/copyright.pdf"
+    assert (
+        licence.attribution
+        == "© CORE System Trust: https://www.coresystemtrust.org.uk/copyright.pdf"
+    )
 
 
 # WAI-SR: Hatcher & Gillaspy 2006; subscales as given by getrivet.ca [S].

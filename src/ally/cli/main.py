@@ -137,6 +137,11 @@ def measures_validate(files: tuple[Path, ...]) -> None:
 @click.option("--session-column", default="session", show_default=True)
 @click.option("--measures", "wide", help="Wide input: these columns are totals of these measures.")
 @click.option("--reliability", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option(
+    "--reliability-post",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Reliability at post, for --rci-method nk (default: --reliability).",
+)
 @click.option("--lower-is-better", "direction", flag_value=Direction.LOWER_IS_BETTER.value)
 @click.option("--higher-is-better", "direction", flag_value=Direction.HIGHER_IS_BETTER.value)
 @click.option("--functional-mean", type=float, help="Mean of the functional population.")
@@ -165,6 +170,7 @@ def analyze(
     session_column: str,
     wide: str | None,
     reliability: float | None,
+    reliability_post: float | None,
     direction: str | None,
     functional_mean: float | None,
     functional_sd: float | None,
@@ -196,6 +202,7 @@ def analyze(
         session_column=session_column,
         wide_measures=tuple(m.strip() for m in wide.split(",") if m.strip()) if wide else (),
         reliability=reliability,
+        reliability_post=reliability_post,
         direction=Direction(direction) if direction else None,
         functional_mean=functional_mean,
         functional_sd=functional_sd,

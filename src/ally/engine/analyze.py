@@ -354,7 +354,7 @@ def _change_models(
                 r12=float(found["r12"]) if np.isfinite(found["r12"]) else 0.0,
             )
             ms.complete = ms.stats.n
-            model = reliable_change(p.method, ms.stats, p.reliability)
+            model = reliable_change(p.method, ms.stats, p.reliability, p.reliability_post)
             if cutoff is None and p.functional is not None:
                 cutoff = sample_cutoff(model, CutoffType.C, p.functional, p.sign)
         if cutoff is None:

@@ -23,6 +23,8 @@ class Options:
     wide_measures: tuple[str, ...] = ()
     """Wide input: these columns hold totals of measures of the same names."""
     reliability: float | None = None
+    reliability_post: float | None = None
+    """The post-treatment reliability, used by the NK method; default the same as pre."""
     direction: Direction | None = None
     functional_mean: float | None = None
     functional_sd: float | None = None
@@ -54,6 +56,7 @@ class MeasureParams:
     maximum: float | None
     measure: Measure | None
     method: Method = Method.JT
+    reliability_post: float | None = None
 
     @property
     def sign(self) -> int:
@@ -102,4 +105,5 @@ def measure_params(measure_id: str, measure: Measure | None, options: Options) -
         maximum=maximum,
         measure=measure,
         method=options.rci_method,
+        reliability_post=options.reliability_post,
     )
