@@ -31,7 +31,7 @@ def test_a_licensee_supplies_the_item_text_of_a_scoring_only_measure(tmp_path: P
 
 def test_licensed_text_for_another_version_is_refused(tmp_path: Path) -> None:
     write_text_file(tmp_path, version="9.9")
-    with pytest.raises(MeasureFileError, match="version 9.9"):
+    with pytest.raises(MeasureFileError, match=r"version 9\.9"):
         load_library([tmp_path])
 
 
