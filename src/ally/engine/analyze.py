@@ -31,7 +31,15 @@ from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import MeasureParams, Options, measure_params
 from ally.engine.read import connect, read_input
-from ally.engine.rows import MeasureRows, check_measures, item_numbers, normalise, typed
+from ally.engine.rows import (
+    MeasureRows,
+    as_given,
+    band,
+    check_measures,
+    item_numbers,
+    normalise,
+    typed,
+)
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -99,6 +107,8 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
     t = table
     session = t[col.SESSION_NUMBER]
     date = t[col.DATE_VALUE]
+    session_given = as_given(t, col.SESSION, col.SESSION_NUMBER)
+    date_given = as_given(t, col.DATE, col.DATE_VALUE)
     checks: list[tuple[Value, Value]] = [
         (t[col.CLIENT].isnull(), ibis.literal("client is empty")),
         (t[col.MEASURE].isnull(), ibis.literal("measure is empty")),
@@ -107,22 +117,22 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
             ibis.literal("rater ") + t[col.RATER] + " must be client or clinician",
         ),
         (
-            t[col.SESSION].notnull() & (session.isnull() | (session < 1)),
+            session_given.notnull() & (session.isnull() | (session < 1)),
             ibis.literal("session ")
-            + t[col.SESSION].cast("string")
+            + session_given.cast("string")
             + " is not a whole number from 1 up",
         ),
         (
-            t[col.DATE].notnull() & date.isnull(),
+            date_given.notnull() & date.isnull(),
             ibis.literal("date ")
-            + t[col.DATE].cast("string")
+            + date_given.cast("string")
             + " is not an ISO 8601 date (YYYY-MM-DD)",
         ),
     ]
     if with_session:
-        checks.append((t[col.SESSION].isnull(), ibis.literal("session is empty")))
+        checks.append((session_given.isnull(), ibis.literal("session is empty")))
     else:
-        checks.append((t[col.DATE].isnull(), ibis.literal("date is empty")))
+        checks.append((date_given.isnull(), ibis.literal("date is empty")))
     items = item_numbers(t)
     for name, p in params.items():
         rows = MeasureRows(t, p, items)
@@ -180,7 +190,14 @@ def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
 
 
 def _band(table: Table, params: Mapping[str, MeasureParams]) -> Value:
-    return _by_measure(table, params, lambda r: r.band(table[col.SCORE_VALUE]), "string")
+    branches = []
+    for name, p in params.items():
+        value = band(table[col.SCORE_VALUE], p.measure)
+        if value is not None:
+            branches.append((table[col.MEASURE] == name, value))
+    if not branches:
+        return ibis.null("string")
+    return ibis.cases(*branches, else_=ibis.null("string"))
 
 
 def analyze(options: Options) -> Summary:
@@ -217,7 +234,11 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
             rater=t[col.RATER].fill_null("client"),
             episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
         )
-        t = _stored(backend, "ally_checked", t)
+        # Only what later stages read: answers are scored and no longer needed.
+        kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
+        kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
+        kept += [c for c in t.columns if c.startswith("subscale_")]
+        t = _stored(backend, "ally_checked", t.select(*kept))
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
         # A second answer for the same session, measure and rater is a duplicate, not an update.

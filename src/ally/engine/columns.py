@@ -16,6 +16,7 @@ SCORE = "score"
 RATER = "rater"
 RATERS = ("client", "clinician")
 ITEM = re.compile(r"^item([1-9][0-9]*)$")
+VALUE = re.compile(r"^value([1-9][0-9]*)$")
 
 IDENTIFIERS = (CLIENT, EPISODE, CLINICIAN, GROUP)
 

@@ -20,11 +20,12 @@ from ally.scoring import rules
 
 
 def item_numbers(table: Table) -> list[int]:
-    found = []
+    """The item numbers that the table has answers for, as given (itemN) or typed (valueN)."""
+    found = set()
     for name in table.columns:
-        match = col.ITEM.match(name)
+        match = col.ITEM.match(name) or col.VALUE.match(name)
         if match:
-            found.append(int(match.group(1)))
+            found.add(int(match.group(1)))
     return sorted(found)
 
 
@@ -115,10 +116,21 @@ def normalise(raw: Table, options: Options) -> Table:
     return table
 
 
+def as_given(table: Table, raw: str, typed_name: str) -> Value:
+    """A value as the file gave it, for messages: the text, or the typed value where the file
+    was typed (Parquet), whose raw column `typed` drops."""
+    return table[raw] if raw in table.columns else table[typed_name]
+
+
 def typed(table: Table) -> Table:
-    """The normalised table plus typed session, date, score and answers, cast once per run."""
+    """The normalised table plus typed session, date, score and answers, cast once per run.
+
+    Raw columns that were typed already (Parquet) are dropped: the typed copy says the same.
+    """
     values = [table[col.item_column(n)].try_cast("float64") for n in item_numbers(table)]
     answered = sum((v.notnull().cast("int64") for v in values), ibis.literal(0, "int64"))
+    raw = [col.SESSION, col.DATE, col.SCORE, *map(col.item_column, item_numbers(table))]
+    typed_already = [name for name in raw if not table[name].type().is_string()]
     return table.mutate(
         **{
             col.SESSION_NUMBER: table[col.SESSION].try_cast("int64"),
@@ -130,7 +142,7 @@ def typed(table: Table) -> Table:
             col.value_column(n): table[col.item_column(n)].try_cast("float64")
             for n in item_numbers(table)
         },
-    )
+    ).drop(*typed_already)
 
 
 def check_measures(table: Table, known: Mapping[str, MeasureParams]) -> None:
@@ -169,6 +181,14 @@ def _allowed_text(measure: Measure, number: int) -> str:
     if isinstance(response, ResponseOptions):
         return ", ".join(f"{v:g}" for v in response.values)
     return f"{response.min:g} to {response.max:g} in steps of {response.step:g}"
+
+
+def band(score: Value, measure: Measure | None) -> Value | None:
+    """The measure's severity band of a score column, by `rules.band_thresholds`."""
+    if measure is None or not measure.bands:
+        return None
+    thresholds = rules.band_thresholds(measure.bands)
+    return ibis.cases(*((score >= low, label) for low, label in thresholds))
 
 
 class MeasureRows:
@@ -257,36 +277,33 @@ class MeasureRows:
         flag = ibis.cases((raised, True), (skipped, ibis.null("boolean")), else_=False)
         return ibis.ifelse(self.has_items, flag, ibis.null("boolean"))
 
-    def band(self, score: Value) -> Value | None:
-        if self.measure is None or not self.measure.bands:
-            return None
-        thresholds = rules.band_thresholds(self.measure.bands)
-        return ibis.cases(*((score >= low, label) for low, label in thresholds))
-
     def problems(self) -> list[tuple[BooleanValue, StringValue]]:
         """(condition, message) for each rule a row of this measure can break, in order."""
         t, m, out = self.t, self.measure, []
         mid = self.params.id
         given = t[col.GIVEN_SCORE]
+        given_text = as_given(t, col.SCORE, col.GIVEN_SCORE)
         for number in self.extra_items:
             name = col.item_column(number)
             has = f"has {len(m.items)} items" if m else "has no item definitions; give 'score'"
-            out.append((t[name].notnull(), ibis.literal(f"{name} is given, but {mid} {has}")))
+            given_item = as_given(t, name, col.value_column(number))
+            out.append((given_item.notnull(), ibis.literal(f"{name} is given, but {mid} {has}")))
         if m is not None:
             for number in self.own_items:
                 name = col.item_column(number)
                 value = self.values[number]
+                given_item = as_given(t, name, col.value_column(number))
                 out.append(
                     (
-                        t[name].notnull() & value.isnull(),
-                        ibis.literal(f"{name} ") + t[name].cast("string") + " is not a number",
+                        given_item.notnull() & value.isnull(),
+                        ibis.literal(f"{name} ") + given_item.cast("string") + " is not a number",
                     )
                 )
                 out.append(
                     (
                         value.notnull() & ~_allowed(value, m, number),
                         ibis.literal(f"{name} = ")
-                        + t[name].cast("string")
+                        + given_item.cast("string")
                         + f" is not an answer {mid} allows ({_allowed_text(m, number)})",
                     )
                 )
@@ -301,8 +318,8 @@ class MeasureRows:
             )
         out.append(
             (
-                t[col.SCORE].notnull() & given.isnull(),
-                ibis.literal("score ") + t[col.SCORE].cast("string") + " is not a number",
+                given_text.notnull() & given.isnull(),
+                ibis.literal("score ") + given_text.cast("string") + " is not a number",
             )
         )
         if self.params.minimum is not None and self.params.maximum is not None:
@@ -311,7 +328,7 @@ class MeasureRows:
                 (
                     ~self.has_items & ((given < low) | (given > high)),
                     ibis.literal("score ")
-                    + t[col.SCORE].cast("string")
+                    + given_text.cast("string")
                     + f" is outside {mid}'s range {low:g} to {high:g}",
                 )
             )
@@ -321,7 +338,7 @@ class MeasureRows:
                 (
                     self.has_items & given.notnull() & ((given - computed).abs() > 1e-6),
                     ibis.literal("score ")
-                    + t[col.SCORE].cast("string")
+                    + given_text.cast("string")
                     + " does not match the total of the items, "
                     + computed.round(2).cast("string"),
                 )
