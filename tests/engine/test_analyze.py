@@ -310,3 +310,19 @@ def test_clinician_ratings_are_analysed_apart_from_the_clients(tmp_path: Path) -
     assert first["score"] == "26.0"
     episodes = read_csv(tmp_path / "out" / "episodes.csv")
     assert [(e["rater"], e["sessions"]) for e in episodes] == [("client", "2"), ("clinician", "1")]
+
+
+def test_the_episode_ending_is_carried_to_episodes_and_checked(tmp_path: Path) -> None:
+    header = ["client", "session", "measure", "score", "ending"]
+    rows = [
+        ["a", 1, "phq9", 15, ""],
+        ["a", 2, "phq9", 9, "planned"],
+        ["b", 1, "phq9", 20, "dropout"],
+        ["c", 1, "phq9", 12, "stopped"],
+    ]
+    path = write_csv(tmp_path / "endings.csv", header, rows)
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    episodes = {e["client"]: e["ending"] for e in read_csv(tmp_path / "out" / "episodes.csv")}
+    assert episodes == {"a": "planned", "b": "dropout"}
+    (rejected,) = read_csv(tmp_path / "out" / "rejected.csv")
+    assert rejected["reason"] == "ending stopped must be planned, dropout or ongoing"

@@ -117,6 +117,10 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
             ibis.literal("rater ") + t[col.RATER] + " must be client or clinician",
         ),
         (
+            t[col.ENDING].notnull() & ~t[col.ENDING].isin(list(col.ENDINGS)),
+            ibis.literal("ending ") + t[col.ENDING] + " must be planned, dropout or ongoing",
+        ),
+        (
             session_given.notnull() & (session.isnull() | (session < 1)),
             ibis.literal("session ")
             + session_given.cast("string")
@@ -236,6 +240,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
         )
         # Only what later stages read: answers are scored and no longer needed.
         kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
+        kept += [col.ENDING]
         kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
         kept += [c for c in t.columns if c.startswith("subscale_")]
         t = _stored(backend, "ally_checked", t.select(*kept))
@@ -321,6 +326,8 @@ def _episodes(scored: Table, options: Options) -> Table:
         .aggregate(
             clinician=s[col.CLINICIAN].argmin(session),
             group=s[col.GROUP].argmin(session),
+            # The ending is known on the episode's rows; the last one that says it counts.
+            ending=s[col.ENDING].argmax(ibis.ifelse(s[col.ENDING].notnull(), session, -1)),
             sessions=s.count(),
             first_session=session.min() if options.pre is None else ibis.literal(options.pre),
             last_session=session.max() if options.post is None else ibis.literal(options.post),

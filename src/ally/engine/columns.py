@@ -15,6 +15,8 @@ MEASURE = "measure"
 SCORE = "score"
 RATER = "rater"
 RATERS = ("client", "clinician")
+ENDING = "ending"
+ENDINGS = ("planned", "dropout", "ongoing")
 ITEM = re.compile(r"^item([1-9][0-9]*)$")
 VALUE = re.compile(r"^value([1-9][0-9]*)$")
 
@@ -70,6 +72,7 @@ EPISODE_COLUMNS = (
     "category",
     "sudden_gains",
     "sudden_losses",
+    ENDING,
 )
 
 

@@ -106,6 +106,7 @@ def normalise(raw: Table, options: Options) -> Table:
         col.DATE: value_or_null(col.DATE, "date"),
         col.MEASURE: text_or_null(col.MEASURE),
         col.RATER: text_or_null(col.RATER).lower(),
+        col.ENDING: text_or_null(col.ENDING).lower(),
         col.SCORE: value_or_null(col.SCORE, "float64"),
     }
     items = {col.item_column(n): value_or_null(col.item_column(n)) for n in item_numbers(table)}
