@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from ally.measures.library import Library, MeasureFileError, load_library, load_measure_file
+from ally.cli.common import library, measures_dir_option, measures_dirs_of
+from ally.measures.library import MeasureFileError, load_measure_file
 from ally.measures.schema import Direction, Measure
-
-
-def _measures_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
-    env = os.environ.get("ALLY_MEASURES_DIR")
-    extra = tuple(Path(p) for p in env.split(os.pathsep) if p) if env else ()
-    return tuple(given) + extra
-
-
-measures_dir_option = click.option(
-    "--measures-dir",
-    "measures_dirs",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder of your own measure files (also ALLY_MEASURES_DIR).",
-)
-
-
-def _library(dirs: tuple[Path, ...]) -> Library:
-    try:
-        return load_library(_measures_dirs(dirs))
-    except MeasureFileError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,7 +27,7 @@ def measures() -> None:
 @measures_dir_option
 def measures_list(measures_dirs: tuple[Path, ...]) -> None:
     """One measure per line: id, version, kind, items, whether its text ships, name."""
-    for m in _library(measures_dirs):
+    for m in library(measures_dirs):
         text = "text" if m.has_text else "scoring only"
         click.echo(f"{m.id}\t{m.version}\t{m.kind.value}\t{len(m.items)} items\t{text}\t{m.name}")
 
@@ -103,9 +81,9 @@ def _describe(m: Measure) -> str:
 @measures_dir_option
 def measures_show(measure_id: str, measures_dirs: tuple[Path, ...]) -> None:
     """Everything Ally knows about one measure."""
-    library = _library(measures_dirs)
+    known = library(measures_dirs)
     try:
-        measure = library.get(measure_id)
+        measure = known.get(measure_id)
     except KeyError as exc:
         raise click.ClickException(exc.args[0]) from exc
     click.echo(_describe(measure))
@@ -211,7 +189,7 @@ def analyze(
         pre=pre,
         post=post,
         strict=strict,
-        measures_dirs=_measures_dirs(measures_dirs),
+        measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
         progress=progress,
     )
@@ -222,6 +200,17 @@ def analyze(
     from ally.cli.report import summary_text
 
     click.echo(summary_text(summary))
+
+
+def _register() -> None:
+    from ally.cli.risk import risk
+    from ally.cli.simulate import simulate
+
+    cli.add_command(simulate)
+    cli.add_command(risk)
+
+
+_register()
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ def risk_fit(
     measures_dirs: tuple[Path, ...],
 ) -> None:
     """Fit a dropout model on DATA, the folder that `ally analyze` wrote; save it to --out."""
-    from ally.cli.main import _library
+    from ally.cli.common import library
     from ally.engine.read import connect
     from ally.feedback.dropout import Calibration, DropoutModel, TooFewEpisodesError
     from ally.feedback.dropout_features import (
@@ -71,7 +71,7 @@ def risk_fit(
         training_rows,
     )
 
-    facts = measure_facts(_library(measures_dirs))
+    facts = measure_facts(library(measures_dirs))
     backend = connect(threads)
     sessions = _table(backend, data, "sessions")
     episodes = _table(backend, data, "episodes")
