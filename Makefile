@@ -12,9 +12,10 @@ $(BIN)/ally: pyproject.toml
 .PHONY: install run test lint
 install: $(BIN)/ally
 
-# The main job: analyse the bundled example practice and print the summary.
+# The main job: simulate a demo practice, analyse it and print the summary.
 run: install
-	$(BIN)/ally analyze src/ally/examples/practice.csv --out ally-output
+	$(BIN)/ally simulate --out ally-demo --episodes 300 --seed 1 --quiet
+	$(BIN)/ally analyze ally-demo/sessions.csv --out ally-output
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -366,6 +366,7 @@ def _change_models(
         ms = MeasureSummary(measure=key[0], rater=key[1], episodes=int(row["n"]))
         summary.measures.append(ms)
         found = by_key.get(key)
+        ms.complete = int(found["n"]) if found is not None else 0
         model = None
         cutoff = p.cutoff
         if found is None or int(found["n"]) < 3 or not np.isfinite(found["sd_pre"]):
@@ -381,7 +382,6 @@ def _change_models(
                 sd_post=float(found["sd_post"]),
                 r12=float(found["r12"]) if np.isfinite(found["r12"]) else 0.0,
             )
-            ms.complete = ms.stats.n
             model = reliable_change(p.method, ms.stats, p.reliability, p.reliability_post)
             if cutoff is None and p.functional is not None:
                 cutoff = sample_cutoff(model, CutoffType.C, p.functional, p.sign)
