@@ -203,10 +203,12 @@ def analyze(
 
 
 def _register() -> None:
+    from ally.cli.etr import etr
     from ally.cli.risk import risk
     from ally.cli.simulate import simulate
 
     cli.add_command(simulate)
+    cli.add_command(etr)
     cli.add_command(risk)
 
 

@@ -1,0 +1,574 @@
+"""Expected treatment response: the expected score and tolerance band by intake and session.
+
+Two sources give the same three curves (`expected`, `low`, `high` of intake and ln(session)):
+`RationalEtr`, a documented rule that needs no data (in the spirit of Lambert et al. 2001's
+rational method), and `EtrModel`, quantile regression fitted on a practice's own completed
+episodes (after Finch, Lambert & Schaalje 2001's log-session curves; SPECS 3). The curves use
+only arithmetic on their arguments, so the batch engine applies them to columns; callers clip
+intake and ln(session) to the model's range first (`predict_band` does it for numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ally.change.generic import N
+from ally.feedback.signals import AlertBudget, BudgetLevel, SignalThresholds
+from ally.measures.schema import Direction
+
+FORMAT = "ally-etr-model"
+FORMAT_VERSION = 1
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+MIN_EPISODES = 50
+MIN_SESSIONS = 3
+MIN_AT_SESSION = 10
+COMPLETED = frozenset({"planned", "dropout"})
+REQUIRED_COLUMNS = ("client", "session", "measure", "score")
+
+Array = npt.NDArray[np.float64]
+
+
+class EtrModelError(Exception):
+    """An ETR model file that cannot be used here; the message says why and what to do."""
+
+
+class TooLittleDataError(ValueError):
+    """Too few usable episodes to fit an ETR model; the message gives what is needed and found."""
+
+    def __init__(
+        self,
+        found: int,
+        min_episodes: int,
+        min_sessions: int,
+        detail: str = "",
+        completed: bool = False,
+    ):
+        self.found, self.min_episodes, self.min_sessions = found, min_episodes, min_sessions
+        kind = "completed episodes (ending planned or dropout)" if completed else "episodes"
+        super().__init__(
+            f"An expected-response model needs at least {min_episodes} {kind} with a session-1 "
+            f"score and at least {min_sessions} sessions; the data have {found}.{detail} Until "
+            "then use the rational signals (docs/feedback.md)."
+        )
+
+
+class ExpectedResponse(Protocol):
+    """The expected score and band for an intake score and ln(session), both already clipped."""
+
+    @property
+    def min_log_session(self) -> float: ...
+    @property
+    def max_log_session(self) -> float: ...
+    @property
+    def intake_range(self) -> tuple[float, float]: ...
+
+    def expected(self, intake: N, log_session: N) -> N: ...
+    def low(self, intake: N, log_session: N) -> N: ...
+    def high(self, intake: N, log_session: N) -> N: ...
+
+
+# --- The rational method -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RationalEtr:
+    """Expected course without data: one reliable change value of improvement by
+    `target_session`, along ln(session); the band is ± `band_width` reliable change values."""
+
+    reliable_change: float
+    sign: int
+    """+1 when higher scores are better, -1 when lower are."""
+    target_session: int = 8
+    band_width: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sign not in (1, -1):
+            raise ValueError(f"sign must be +1 or -1, not {self.sign}")
+        if not self.reliable_change > 0 or not self.band_width > 0:
+            raise ValueError("reliable_change and band_width must be positive")
+        if self.target_session < 2:
+            raise ValueError(f"target_session must be 2 or more, not {self.target_session}")
+
+    @property
+    def min_log_session(self) -> float:
+        return 0.0
+
+    @property
+    def max_log_session(self) -> float:
+        """ln(target_session): the expected course holds its value after the target session."""
+        return math.log(self.target_session)
+
+    @property
+    def intake_range(self) -> tuple[float, float]:
+        return (-math.inf, math.inf)
+
+    def expected(self, intake: N, log_session: N) -> N:
+        # Improvement grows with ln(session), as dose-response curves do (Howard et al. 1986).
+        step = self.sign * self.reliable_change / self.max_log_session
+        return cast(N, intake + step * log_session)
+
+    def low(self, intake: N, log_session: N) -> N:
+        return cast(N, self.expected(intake, log_session) - self.band_width * self.reliable_change)
+
+    def high(self, intake: N, log_session: N) -> N:
+        return cast(N, self.expected(intake, log_session) + self.band_width * self.reliable_change)
+
+
+# --- The empirical model -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuantileCurve:
+    """One conditional quantile: q = a + b·intake + (c + d·intake)·ln(session)."""
+
+    quantile: float
+    intercept: float
+    intake: float
+    log_session: float
+    intake_log_session: float
+
+    def __call__(self, intake: N, log_session: N) -> N:
+        slope = self.log_session + self.intake_log_session * intake
+        return cast(N, self.intercept + self.intake * intake + slope * log_session)
+
+
+@dataclass(frozen=True)
+class TrainingRange:
+    """Where the model was fitted; predictions hold the edge values beyond it."""
+
+    intake_min: float
+    intake_max: float
+    min_session: int
+    max_session: int
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What the model was fitted on."""
+
+    episodes: int
+    """Episodes with a session-1 score and at least one later score, used in the fit."""
+    sessions: int
+    """Scores after session 1 used in the fit."""
+    completed_only: bool
+    """True when the data had an `ending` column and only planned or dropout endings were used."""
+    not_completed: int
+    skipped_no_intake: int
+    """Episodes without a session-1 score."""
+    skipped_no_followup: int
+    """Episodes with only a session-1 score."""
+    beyond_range: int
+    """Scores after `max_session`, left out of the fit."""
+    fitted: str
+    """Date fitted, ISO 8601."""
+
+
+@dataclass(frozen=True)
+class EtrModel:
+    """A fitted expected treatment response for one measure and version."""
+
+    measure_id: str
+    measure_version: str
+    direction: Direction
+    curves: tuple[QuantileCurve, ...]
+    range: TrainingRange
+    summary: TrainingSummary
+    band_method: str = "quantile regression"
+    """Or "location shift" when the free fits crossed inside the training range."""
+    thresholds: SignalThresholds = field(default_factory=SignalThresholds)
+    budget: AlertBudget | None = None
+    ally_version: str = ""
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        return tuple(c.quantile for c in self.curves)
+
+    def curve(self, quantile: float) -> QuantileCurve:
+        for c in self.curves:
+            if math.isclose(c.quantile, quantile):
+                return c
+        raise KeyError(f"quantile {quantile} is not in this model; it has {self.quantiles}")
+
+    @property
+    def min_log_session(self) -> float:
+        return math.log(self.range.min_session)
+
+    @property
+    def max_log_session(self) -> float:
+        return math.log(self.range.max_session)
+
+    @property
+    def intake_range(self) -> tuple[float, float]:
+        return (self.range.intake_min, self.range.intake_max)
+
+    def expected(self, intake: N, log_session: N) -> N:
+        """The median score of similar clients at this session."""
+        return self.curve(0.5)(intake, log_session)
+
+    def low(self, intake: N, log_session: N) -> N:
+        """The lowest fitted quantile (the band's lower edge)."""
+        return self.curves[0](intake, log_session)
+
+    def high(self, intake: N, log_session: N) -> N:
+        """The highest fitted quantile (the band's upper edge)."""
+        return self.curves[-1](intake, log_session)
+
+    def to_json(self) -> str:
+        """The model as plain JSON (docs/feedback.md, "The model file")."""
+        data = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "ally_version": self.ally_version,
+            "measure": {
+                "id": self.measure_id,
+                "version": self.measure_version,
+                "direction": self.direction.value,
+            },
+            "method": "quantile regression of score on intake, ln(session) and their product",
+            "band_method": self.band_method,
+            "quantiles": list(self.quantiles),
+            "coefficients": [asdict(c) for c in self.curves],
+            "training_range": asdict(self.range),
+            "training": asdict(self.summary),
+            "signals": asdict(self.thresholds),
+            "alert_budget": _budget_data(self.budget),
+        }
+        return json.dumps(data, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "the ETR model") -> EtrModel:
+        """A model from `to_json`'s text; EtrModelError if it is not one this Ally reads."""
+        refit = "Fit it again with `ally etr fit`."
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EtrModelError(f"{origin}: not JSON ({exc}). {refit}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise EtrModelError(f"{origin}: not an Ally expected-response model. {refit}")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise EtrModelError(
+                f"{origin}: format version {data.get('format_version')}, but this Ally reads "
+                f"version {FORMAT_VERSION}. {refit}"
+            )
+        try:
+            measure = data["measure"]
+            curves = tuple(QuantileCurve(**c) for c in data["coefficients"])
+            return cls(
+                measure_id=str(measure["id"]),
+                measure_version=str(measure["version"]),
+                direction=Direction(measure["direction"]),
+                curves=curves,
+                range=TrainingRange(**data["training_range"]),
+                summary=TrainingSummary(**data["training"]),
+                band_method=str(data.get("band_method", "quantile regression")),
+                thresholds=SignalThresholds(**data.get("signals", {})),
+                budget=_budget_from(data.get("alert_budget")),
+                ally_version=str(data.get("ally_version", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EtrModelError(
+                f"{origin}: incomplete or damaged model ({exc!r}). {refit}"
+            ) from exc
+
+
+def _budget_data(budget: AlertBudget | None) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    data = asdict(budget)
+    data["level"] = budget.level.value
+    return data
+
+
+def _budget_from(data: dict[str, Any] | None) -> AlertBudget | None:
+    if data is None:
+        return None
+    return AlertBudget(
+        **{**data, "level": BudgetLevel(data["level"])}
+        | {"thresholds": SignalThresholds(**data["thresholds"])}
+    )
+
+
+def load_etr(path: Path | str, measure_id: str, measure_version: str) -> EtrModel:
+    """Read a model written by `ally etr fit`, checking it was fitted for this measure and
+    version; EtrModelError names the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EtrModelError(f"{path}: cannot be read ({exc.strerror}).") from exc
+    model = EtrModel.from_json(text, origin=str(path))
+    if model.measure_id != measure_id:
+        raise EtrModelError(
+            f"{path}: this model is for {model.measure_id}, not {measure_id}. Use the "
+            f"{measure_id} model, or fit one with `ally etr fit DATA --measure {measure_id}`."
+        )
+    if model.measure_version != measure_version:
+        raise EtrModelError(
+            f"{path}: this model was fitted on {measure_id} version {model.measure_version}, but "
+            f"the scores are version {measure_version}; scores of different versions are not "
+            "comparable. Fit a model on data of this version."
+        )
+    return model
+
+
+def predict_band(
+    model: ExpectedResponse, intake: npt.ArrayLike, session: npt.ArrayLike
+) -> tuple[Array, Array, Array]:
+    """Expected score, low and high edges for numbers or numpy arrays, clipped to the range."""
+    x = np.clip(np.asarray(intake, dtype=np.float64), *model.intake_range)
+    t = np.clip(
+        np.log(np.asarray(session, dtype=np.float64)), model.min_log_session, model.max_log_session
+    )
+    return model.expected(x, t), model.low(x, t), model.high(x, t)
+
+
+# --- Fitting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Scores after session 1 with each episode's intake, and what was left out and why."""
+
+    rows: pd.DataFrame
+    """Columns episode, session, log_session, intake, score; sessions 2 and later."""
+    completed_only: bool
+    not_completed: int
+    skipped_no_intake: int
+    skipped_no_followup: int
+    sessions_per_episode: pd.Series
+
+
+def training_data(data: pd.DataFrame, measure_id: str) -> TrainingData:
+    """The client-rated scores of `measure_id` by episode, with intake = the session-1 score.
+
+    Completed episodes only (ending planned or dropout) when the data have an `ending` column.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in data.columns]
+    if missing:
+        raise ValueError(
+            f"the data have no column {', '.join(missing)}; they need {', '.join(REQUIRED_COLUMNS)}"
+            " (optionally episode, rater and ending), as `ally analyze` writes in `sessions`"
+        )
+    frame = data[data["measure"].astype(str) == measure_id]
+    if "rater" in frame.columns:
+        frame = frame[frame["rater"].fillna("client").astype(str) == "client"]
+    client = frame["client"].astype(str)
+    episode = frame["episode"].fillna(frame["client"]) if "episode" in frame.columns else None
+    key = client if episode is None else client + "\x1f" + episode.astype(str)
+    table = pd.DataFrame(
+        {
+            "episode": key.to_numpy(),
+            "session": pd.to_numeric(frame["session"], errors="coerce").to_numpy(),
+            "score": pd.to_numeric(frame["score"], errors="coerce").to_numpy(),
+        }
+    )
+    completed_only = "ending" in frame.columns
+    not_completed = 0
+    if completed_only:
+        table["ending"] = frame["ending"].to_numpy()
+        # The episode's last row that gives an ending counts (docs/formats.md).
+        endings = (
+            table.dropna(subset=["ending"]).sort_values("session").groupby("episode")["ending"]
+        ).last()
+        done = set(endings[endings.astype(str).isin(COMPLETED)].index)
+        episodes = table["episode"].unique()
+        not_completed = sum(1 for e in episodes if e not in done)
+        table = table[table["episode"].isin(done)].drop(columns="ending")
+    table = table.dropna(subset=["session", "score"])
+    table = table[(table["session"] >= 1) & (table["session"] == table["session"].round())]
+    table = table.astype({"session": "int64"})
+
+    intake = table[table["session"] == 1].groupby("episode")["score"].first()
+    episodes = table["episode"].unique()
+    no_intake = int(sum(1 for e in episodes if e not in intake.index))
+    table = table[table["episode"].isin(intake.index)]
+    sessions_per_episode = table.groupby("episode")["session"].nunique()
+    later = table[table["session"] >= 2].copy()
+    later["intake"] = later["episode"].map(intake).astype("float64")
+    later["log_session"] = np.log(later["session"].astype("float64"))
+    return TrainingData(
+        rows=later[["episode", "session", "log_session", "intake", "score"]].reset_index(drop=True),
+        completed_only=completed_only,
+        not_completed=not_completed,
+        skipped_no_intake=no_intake,
+        skipped_no_followup=int((sessions_per_episode < 2).sum()),
+        sessions_per_episode=sessions_per_episode,
+    )
+
+
+def _check_quantiles(quantiles: tuple[float, ...]) -> tuple[float, ...]:
+    qs = tuple(float(q) for q in quantiles)
+    if (
+        list(qs) != sorted(set(qs))
+        or not all(0 < q < 1 for q in qs)
+        or 0.5 not in qs
+        or qs[0] >= 0.5
+        or qs[-1] <= 0.5
+    ):
+        raise ValueError(
+            f"quantiles must be increasing, strictly between 0 and 1, and include 0.5 with at "
+            f"least one below and one above it; got {quantiles}"
+        )
+    return qs
+
+
+def _design(intake: Array, log_session: Array) -> Array:
+    return np.column_stack([np.ones_like(intake), intake, log_session, intake * log_session])
+
+
+def _corners(r: TrainingRange) -> tuple[Array, Array]:
+    x = np.array([r.intake_min, r.intake_min, r.intake_max, r.intake_max])
+    t = np.log(np.array([r.min_session, r.max_session, r.min_session, r.max_session], float))
+    return x, t
+
+
+def _crosses(curves: tuple[QuantileCurve, ...], r: TrainingRange) -> bool:
+    # Each curve is bilinear in (intake, ln session), and so is the gap between two curves: its
+    # minimum over the training rectangle lies at a corner, so checking the corners suffices.
+    x, t = _corners(r)
+    values = [np.asarray(c(x, t)) for c in curves]
+    return any(bool(np.any(hi < lo)) for lo, hi in itertools.pairwise(values))
+
+
+def _fit_quantile(y: Array, design: Array, q: float) -> Array:
+    from statsmodels.regression.quantile_regression import QuantReg
+
+    with warnings.catch_warnings():
+        # IRLS stops at max_iter with a usable estimate; the fit is checked for crossing after.
+        warnings.simplefilter("ignore")
+        result = QuantReg(y, design).fit(q=q, max_iter=5000, p_tol=1e-6)
+    return np.asarray(result.params, dtype=np.float64)
+
+
+def fit_etr(
+    data: pd.DataFrame | TrainingData,
+    *,
+    measure_id: str,
+    measure_version: str,
+    direction: Direction,
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+    min_episodes: int = MIN_EPISODES,
+    min_sessions: int = MIN_SESSIONS,
+    min_at_session: int = MIN_AT_SESSION,
+    fitted: str | None = None,
+) -> EtrModel:
+    """Quantile regression score ~ intake·ln(session), one fit per quantile, without crossing.
+
+    The training range ends at the last session at which `min_at_session` episodes have a score.
+    """
+    qs = _check_quantiles(quantiles)
+    train = data if isinstance(data, TrainingData) else training_data(data, measure_id)
+    found = int((train.sessions_per_episode >= min_sessions).sum())
+    if found < min_episodes:
+        detail = (
+            f" Also left out: {train.skipped_no_intake} episodes without a session-1 score"
+            + (f", {train.not_completed} not completed" if train.completed_only else "")
+            + "."
+        )
+        raise TooLittleDataError(
+            found, min_episodes, min_sessions, detail, completed=train.completed_only
+        )
+    rows = train.rows
+    per_session = rows.groupby("session")["episode"].nunique()
+    dense = per_session[per_session >= min_at_session]
+    max_session = int(dense.index.max()) if len(dense) else int(rows["session"].max())
+    max_session = max(max_session, 3)  # ln-session curves need at least two session values
+    inside = rows[rows["session"] <= max_session]
+    r = TrainingRange(
+        intake_min=float(inside["intake"].min()),
+        intake_max=float(inside["intake"].max()),
+        min_session=2,
+        max_session=max_session,
+    )
+    x = inside["intake"].to_numpy(np.float64)
+    t = inside["log_session"].to_numpy(np.float64)
+    y = inside["score"].to_numpy(np.float64)
+    design = _design(x, t)
+    curves = tuple(QuantileCurve(q, *map(float, _fit_quantile(y, design, q))) for q in qs)
+    band_method = "quantile regression"
+    if _crosses(curves, r):
+        # Fall back to parallel curves: the median plus quantiles of its residuals, which are
+        # ordered by construction (a location-shift model; Koenker 2005, Quantile Regression).
+        median = curves[qs.index(0.5)]
+        residuals = y - np.asarray(median(x, t))
+        shifts = np.quantile(residuals, qs)
+        shifts[qs.index(0.5)] = 0.0
+        curves = tuple(
+            replace(median, quantile=q, intercept=median.intercept + float(s))
+            for q, s in zip(qs, shifts, strict=True)
+        )
+        band_method = "location shift"
+    summary = TrainingSummary(
+        episodes=int(inside["episode"].nunique()),
+        sessions=len(inside),
+        completed_only=train.completed_only,
+        not_completed=train.not_completed,
+        skipped_no_intake=train.skipped_no_intake,
+        skipped_no_followup=train.skipped_no_followup,
+        beyond_range=len(rows) - len(inside),
+        fitted=fitted or dt.date.today().isoformat(),
+    )
+    return EtrModel(
+        measure_id=measure_id,
+        measure_version=measure_version,
+        direction=direction,
+        curves=curves,
+        range=r,
+        summary=summary,
+        band_method=band_method,
+        ally_version=_ally_version(),
+    )
+
+
+def _ally_version() -> str:
+    try:
+        return metadata.version("ally")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def with_alert_budget(
+    model: EtrModel,
+    train: TrainingData,
+    *,
+    cap: float,
+    level: BudgetLevel = BudgetLevel.RED,
+    cutoff: float | None,
+    reliable_change: float,
+    cutoff_is_clinical: bool = True,
+) -> EtrModel:
+    """The model with signal thresholds calibrated so that at most `cap` of the training
+    episodes are ever flagged (`calibrate_budget`), sessions beyond the range included."""
+    from ally.feedback.signals import calibrate_budget
+
+    rows = train.rows
+    expected, low, high = predict_band(model, rows["intake"], rows["session"])
+    budget = calibrate_budget(
+        rows["episode"].to_numpy(),
+        rows["session"],
+        rows["score"],
+        rows["intake"],
+        expected,
+        low,
+        high,
+        cutoff=cutoff,
+        reliable_change=reliable_change,
+        sign=model.direction.sign,
+        cap=cap,
+        level=level,
+        thresholds=model.thresholds,
+        cutoff_is_clinical=cutoff_is_clinical,
+    )
+    return replace(model, thresholds=budget.thresholds, budget=budget)
