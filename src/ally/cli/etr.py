@@ -15,7 +15,17 @@ TEXT_COLUMNS = {c: "string" for c in ("client", "episode", "measure", "rater", "
 
 
 def _read(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a data frame; identifiers read as text."""
+    """A CSV or Parquet file as a data frame; identifiers read as text.
+
+    A folder written by `ally analyze` gives its sessions with each episode's ending joined.
+    """
+    if path.is_dir():
+        sessions = _read(_one_of(path, "sessions"))
+        episodes = _read(_one_of(path, "episodes"))
+        keys = ["client", "episode", "measure", "rater"]
+        if "ending" not in episodes.columns:
+            return sessions
+        return sessions.merge(episodes[[*keys, "ending"]], on=keys, how="left")
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
@@ -23,6 +33,15 @@ def _read(path: Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise click.ClickException(f"{path}: cannot be read as CSV or Parquet ({first}).") from exc
+
+
+def _one_of(folder: Path, name: str) -> Path:
+    for suffix in (".parquet", ".csv"):
+        if (folder / f"{name}{suffix}").exists():
+            return folder / f"{name}{suffix}"
+    raise click.ClickException(
+        f"{folder}: no {name}.csv or {name}.parquet. Give the folder `ally analyze --out` wrote."
+    )
 
 
 def _quantiles(text: str) -> tuple[float, ...]:
@@ -38,7 +57,7 @@ def etr() -> None:
 
 
 @etr.command("fit")
-@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--measure", "measure_id", required=True, help="The outcome measure's id.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Model file (JSON).")
 @click.option("--measure-version", help="Needed for a measure Ally has no definition of.")
@@ -100,8 +119,8 @@ def etr_fit(
     reliable_change: float | None,
     measures_dirs: tuple[Path, ...],
 ) -> None:
-    """Fit the expected course of --measure on DATA (CSV or Parquet, e.g. `ally analyze`'s
-    sessions) and save it to --out."""
+    """Fit the expected course of --measure on DATA (a folder `ally analyze` wrote, or a CSV or
+    Parquet file with scores) and save it to --out."""
     from ally.change.reliable import reliable_change_value
     from ally.feedback.etr import TooLittleDataError, fit_etr, training_data, with_alert_budget
     from ally.feedback.signals import BudgetLevel

@@ -133,6 +133,13 @@ def measures_validate(files: tuple[Path, ...]) -> None:
 )
 @click.option("--pre", type=click.IntRange(1), help="Session taken as pre (default: the first).")
 @click.option("--post", type=click.IntRange(1), help="Session taken as post (default: the last).")
+@click.option(
+    "--etr",
+    "etr_models",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A fitted expected-response model (ally etr fit), one per outcome measure.",
+)
 @click.option("--strict", is_flag=True, help="Stop if any row is rejected.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @click.option(
@@ -156,6 +163,7 @@ def analyze(
     rci_method: str,
     pre: int | None,
     post: int | None,
+    etr_models: tuple[Path, ...],
     strict: bool,
     threads: int | None,
     progress: bool | None,
@@ -189,6 +197,7 @@ def analyze(
         pre=pre,
         post=post,
         strict=strict,
+        etr_models=etr_models,
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
         progress=progress,

@@ -29,6 +29,13 @@ from ally.change.reliable import (
 from ally.change.sudden_gains import sudden_changes
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
+from ally.engine.feedback import (
+    OutcomePlan,
+    is_outcome,
+    load_models,
+    outcome_columns,
+    outcome_plan,
+)
 from ally.engine.options import MeasureParams, Options, measure_params
 from ally.engine.read import connect, read_input
 from ally.engine.rows import (
@@ -40,6 +47,7 @@ from ally.engine.rows import (
     normalise,
     typed,
 )
+from ally.feedback.etr import EtrModel
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -288,6 +296,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
 
     with stages.stage("reliable change"):
         models = _change_models(episodes, params, summary)
+        plans = _outcome_plans(params, models, load_models(options.etr_models, params), summary)
 
     with stages.stage("sudden gains"):
         # Each administration with its episode's index and baseline, joined once.
@@ -297,7 +306,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
 
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
-        sessions_out = _sessions_table(base, params, models)
+        sessions_out = _sessions_table(base, params, models, plans)
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 
     with stages.stage("writing episodes"):
@@ -392,6 +401,35 @@ def _change_models(
     return models
 
 
+def _outcome_plans(
+    params: Mapping[str, MeasureParams],
+    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+    fitted: Mapping[str, EtrModel],
+    summary: Summary,
+) -> dict[str, OutcomePlan]:
+    """How each outcome measure's signals are computed: its ETR, cut-off and reliable change."""
+    plans = {}
+    notes = {(m.measure, m.rater): m.notes for m in summary.measures}
+    for name, p in params.items():
+        if not is_outcome(p) or (name, "client") not in models:
+            continue
+        model, cutoff = models[(name, "client")]
+        published = p.measure.reliable_change if p.measure else None
+        if published is not None:
+            value: float | None = published.value
+        elif model is not None:
+            value = reliable_change_value(model.stats.sd_pre, model.reliability)
+        else:
+            value = None
+        plan = outcome_plan(p, fitted.get(name), cutoff, value)
+        if plan is None:
+            notes[(name, "client")].append("no reliable change value: no signals")
+            continue
+        plans[name] = plan
+        notes[(name, "client")].append(f"signals from the {plan.source}")
+    return plans
+
+
 def _by_key(
     t: Table,
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
@@ -421,6 +459,7 @@ def _sessions_table(
     base: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
+    plans: Mapping[str, OutcomePlan],
 ) -> Table:
     t = base
     score = t[col.SCORE_VALUE]
@@ -458,6 +497,7 @@ def _sessions_table(
             rci=t.rci,
             reliable_change=t.reliable_change,
             critical=t.critical,
+            **outcome_columns(t, plans),
             episode_index=t.episode_index,
         )
         .order_by(["episode_index", "session"])

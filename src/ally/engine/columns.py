@@ -52,6 +52,10 @@ SESSION_COLUMNS = (
     "rci",
     "reliable_change",
     "critical",
+    "expected",
+    "expected_low",
+    "expected_high",
+    "signal",
 )
 
 EPISODE_COLUMNS = (

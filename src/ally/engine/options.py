@@ -35,6 +35,9 @@ class Options:
     post: int | None = None
     strict: bool = False
     measures_dirs: tuple[Path, ...] = ()
+    etr_models: tuple[Path, ...] = ()
+    """Fitted expected-response models (`ally etr fit`), one per outcome measure."""
+    dropout_model: Path | None = None
     threads: int | None = None
     progress: bool | None = None
     """None shows a progress bar only when the terminal is interactive."""
