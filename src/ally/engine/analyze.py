@@ -26,7 +26,6 @@ from ally.change.reliable import (
     reliable_change,
     reliable_change_value,
 )
-from ally.change.sudden_gains import sudden_changes
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.feedback import (
@@ -47,6 +46,7 @@ from ally.engine.rows import (
     normalise,
     typed,
 )
+from ally.engine.series import series_results
 from ally.feedback.etr import EtrModel
 from ally.measures.library import Library, load_library
 
@@ -298,19 +298,19 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
         models = _change_models(episodes, params, summary)
         plans = _outcome_plans(params, models, load_models(options.etr_models, params), summary)
 
-    with stages.stage("sudden gains"):
+    with stages.stage("sudden gains and ruptures"):
         # Each administration with its episode's index and baseline, joined once.
         first = episodes.select(*KEYS, "episode_index", baseline=episodes.first_score)
         base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
-        gains = _sudden_gains(backend, base, episodes, params, models)
+        series = series_results(backend, base, episodes, params, models, options.rupture_config)
 
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
-        sessions_out = _sessions_table(base, params, models, plans)
+        sessions_out = _sessions_table(base, series.sessions, params, models, plans)
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 
     with stages.stage("writing episodes"):
-        episodes_out = _episodes_table(episodes, gains, params, models)
+        episodes_out = _episodes_table(episodes, series.episodes, params, models)
         summary.outputs.append(_write(backend, episodes_out, "episodes", options))
         summary.outputs.append(_write_rejected(backend, raw, rejected, options))
         _count(episodes_out, summary)
@@ -457,11 +457,13 @@ def _reliable_label(model: ReliableChange, sign: int, index: Value) -> Value:
 
 def _sessions_table(
     base: Table,
+    series: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
     plans: Mapping[str, OutcomePlan],
 ) -> Table:
-    t = base
+    keys = ["episode_index", col.SESSION_NUMBER]
+    t = base.left_join(series, keys).drop(*(f"{k}_right" for k in keys))
     score = t[col.SCORE_VALUE]
     t = t.mutate(change=score - t.baseline)
 
@@ -498,6 +500,9 @@ def _sessions_table(
             reliable_change=t.reliable_change,
             critical=t.critical,
             **outcome_columns(t, plans),
+            rupture=t.rupture,
+            repair=t.repair,
+            rupture_subscale=t.rupture_subscale,
             episode_index=t.episode_index,
         )
         .order_by(["episode_index", "session"])
@@ -507,7 +512,7 @@ def _sessions_table(
 
 def _episodes_table(
     episodes: Table,
-    gains: Table | None,
+    series: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
 ) -> Table:
@@ -545,70 +550,10 @@ def _episodes_table(
         reliable_change=ibis.ifelse(complete, _by_key(e, models, label, "string"), None),
         category=ibis.ifelse(complete, _by_key(e, models, category, "string"), None),
     )
-    if gains is not None:
-        e = e.left_join(gains, "episode_index").drop("episode_index_right")
-        e = e.mutate(
-            sudden_gains=e.sudden_gains.fill_null(0), sudden_losses=e.sudden_losses.fill_null(0)
-        )
-    else:
-        e = e.mutate(sudden_gains=ibis.literal(0), sudden_losses=ibis.literal(0))
+    e = e.join(series, "episode_index")
     return e.select(*col.EPISODE_COLUMNS).order_by(
         [col.CLIENT, col.EPISODE, col.MEASURE, col.RATER]
     )
-
-
-def _sudden_gains(
-    backend: ibis.BaseBackend,
-    base: Table,
-    episodes: Table,
-    params: Mapping[str, MeasureParams],
-    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-) -> Table | None:
-    """Sudden gains and losses per episode (Tang & DeRubeis 1999), on each episode's series.
-
-    The criteria look at the three sessions either side of a gain, so they run on
-    (episodes x sessions) matrices in the core rather than as a query.
-    """
-    rows = base.select("episode_index", col.SESSION_NUMBER, col.SCORE_VALUE).to_pyarrow()
-    index = rows.column(0).to_numpy()
-    session = rows.column(1).to_numpy()
-    value = rows.column(2).to_numpy(zero_copy_only=False).astype(float)
-    info = episodes.select(
-        "episode_index", col.MEASURE, col.RATER, width=episodes.latest_session
-    ).execute()
-    n_episodes = int(info["episode_index"].max()) + 1 if len(info) else 0
-    gains = np.zeros(n_episodes, dtype=np.int64)
-    losses = np.zeros(n_episodes, dtype=np.int64)
-    for (measure, rater), (model, _) in models.items():
-        if model is None:
-            continue
-        mine = info[(info[col.MEASURE] == measure) & (info[col.RATER] == rater)]
-        # Episodes in order of length, so each block's matrix is only as wide as it must be.
-        mine = mine.sort_values("width", kind="stable")
-        ids = mine["episode_index"].to_numpy()
-        widths = mine["width"].to_numpy()
-        position = np.full(n_episodes, -1)
-        position[ids] = np.arange(len(ids))
-        row_position = position[index]
-        # Criterion 1: a gain at least as large as the reliable change value.
-        criterion = reliable_change_value(model.stats.sd_pre, model.reliability)
-        start = 0
-        while start < len(ids):
-            # About 20 M cells a block keeps memory to a few hundred MB.
-            cells = np.arange(1, len(ids) - start + 1) * widths[start:]
-            stop = start + max(1, int(np.searchsorted(cells, 20_000_000, side="right")))
-            width = int(widths[stop - 1])
-            take = (row_position >= start) & (row_position < stop)
-            matrix = np.full((stop - start, width), np.nan)
-            matrix[row_position[take] - start, session[take] - 1] = value[take]
-            found = sudden_changes(matrix, cutoff=criterion, direction=params[measure].sign)
-            gains[ids[start:stop]] = found.gain_counts
-            losses[ids[start:stop]] = found.loss_counts
-            start = stop
-    table = ibis.memtable(
-        {"episode_index": np.arange(n_episodes), "sudden_gains": gains, "sudden_losses": losses}
-    )
-    return _stored(backend, "ally_gains", table)
 
 
 def _write(backend: ibis.BaseBackend, table: Table, name: str, options: Options) -> str:

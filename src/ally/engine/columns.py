@@ -56,6 +56,9 @@ SESSION_COLUMNS = (
     "expected_low",
     "expected_high",
     "signal",
+    "rupture",
+    "repair",
+    "rupture_subscale",
 )
 
 EPISODE_COLUMNS = (
@@ -76,6 +79,9 @@ EPISODE_COLUMNS = (
     "category",
     "sudden_gains",
     "sudden_losses",
+    "ruptures",
+    "repairs",
+    "unrepaired",
     ENDING,
 )
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from ally.change.cutoffs import Population
 from ally.change.reliable import Method
+from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
 from ally.measures.schema import Direction, Measure
 from ally.scoring.rules import score_range
 
@@ -38,6 +39,7 @@ class Options:
     etr_models: tuple[Path, ...] = ()
     """Fitted expected-response models (`ally etr fit`), one per outcome measure."""
     dropout_model: Path | None = None
+    rupture_config: RuptureConfig = STRAUSS_2006
     threads: int | None = None
     progress: bool | None = None
     """None shows a progress bar only when the terminal is interactive."""
