@@ -140,6 +140,18 @@ def measures_validate(files: tuple[Path, ...]) -> None:
     type=click.Path(path_type=Path),
     help="A fitted expected-response model (ally etr fit), one per outcome measure.",
 )
+@click.option(
+    "--dropout-model",
+    type=click.Path(path_type=Path),
+    help="A fitted dropout model (ally risk fit) for dropout_risk.",
+)
+@click.option(
+    "--rupture-rule",
+    type=click.Choice(["strauss", "openfit"]),
+    default="strauss",
+    show_default=True,
+    help="strauss: a 15% drop; openfit: SRS below 36 or any drop of a point (docs/alliance.md).",
+)
 @click.option("--strict", is_flag=True, help="Stop if any row is rejected.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @click.option(
@@ -164,6 +176,8 @@ def analyze(
     pre: int | None,
     post: int | None,
     etr_models: tuple[Path, ...],
+    dropout_model: Path | None,
+    rupture_rule: str,
     strict: bool,
     threads: int | None,
     progress: bool | None,
@@ -174,6 +188,7 @@ def analyze(
     from ally.engine.analyze import analyze as run
     from ally.engine.errors import AnalysisError
     from ally.engine.options import Options
+    from ally.feedback.alliance import OPENFIT_BASELINE, STRAUSS_2006
 
     if (functional_mean is None) != (functional_sd is None):
         raise click.UsageError("give --functional-mean and --functional-sd together")
@@ -198,6 +213,8 @@ def analyze(
         post=post,
         strict=strict,
         etr_models=etr_models,
+        dropout_model=dropout_model,
+        rupture_config=OPENFIT_BASELINE if rupture_rule == "openfit" else STRAUSS_2006,
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
         progress=progress,

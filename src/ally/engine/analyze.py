@@ -37,6 +37,7 @@ from ally.engine.feedback import (
 )
 from ally.engine.options import MeasureParams, Options, measure_params
 from ally.engine.read import connect, read_input
+from ally.engine.risk import load_model, with_dropout_risk
 from ally.engine.rows import (
     MeasureRows,
     as_given,
@@ -297,6 +298,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
     with stages.stage("reliable change"):
         models = _change_models(episodes, params, summary)
         plans = _outcome_plans(params, models, load_models(options.etr_models, params), summary)
+        dropout = load_model(options.dropout_model)
 
     with stages.stage("sudden gains and ruptures"):
         # Each administration with its episode's index and baseline, joined once.
@@ -307,6 +309,8 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
         sessions_out = _sessions_table(base, series.sessions, params, models, plans)
+        sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
+        sessions_out = sessions_out.order_by(["episode_index", "session"]).drop("episode_index")
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 
     with stages.stage("writing episodes"):
@@ -481,32 +485,28 @@ def _sessions_table(
 
     t = t.mutate(reliable_change=_by_key(t, models, label, "string"))
     subscales = [c for c in base.columns if c.startswith("subscale_")]
-    return (
-        t.select(
-            col.CLIENT,
-            col.EPISODE,
-            col.CLINICIAN,
-            col.GROUP,
-            session=t.session_number,
-            date=t.date_value,
-            measure=t[col.MEASURE],
-            rater=t[col.RATER],
-            score=score,
-            **{c: t[c] for c in subscales},
-            band=_band(t, params),
-            baseline=t.baseline,
-            change=t.change,
-            rci=t.rci,
-            reliable_change=t.reliable_change,
-            critical=t.critical,
-            **outcome_columns(t, plans),
-            rupture=t.rupture,
-            repair=t.repair,
-            rupture_subscale=t.rupture_subscale,
-            episode_index=t.episode_index,
-        )
-        .order_by(["episode_index", "session"])
-        .drop("episode_index")
+    return t.select(
+        col.CLIENT,
+        col.EPISODE,
+        col.CLINICIAN,
+        col.GROUP,
+        session=t.session_number,
+        date=t.date_value,
+        measure=t[col.MEASURE],
+        rater=t[col.RATER],
+        score=score,
+        **{c: t[c] for c in subscales},
+        band=_band(t, params),
+        baseline=t.baseline,
+        change=t.change,
+        rci=t.rci,
+        reliable_change=t.reliable_change,
+        critical=t.critical,
+        **outcome_columns(t, plans),
+        rupture=t.rupture,
+        repair=t.repair,
+        rupture_subscale=t.rupture_subscale,
+        episode_index=t.episode_index,
     )
 
 

@@ -59,6 +59,8 @@ SESSION_COLUMNS = (
     "rupture",
     "repair",
     "rupture_subscale",
+    "risk_flags",
+    "dropout_risk",
 )
 
 EPISODE_COLUMNS = (
