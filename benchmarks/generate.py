@@ -59,7 +59,8 @@ def generate(rows: int, seed: int = 1) -> pa.Table:
             columns[f"item{k}"] = pa.array(values, mask=np.isnan(values), type=pa.int8())
         for name, array in columns.items():
             out.setdefault(name, []).append(array)
-    table = pa.table({name: pa.concat_arrays(parts) for name, parts in out.items()})
+    # pyarrow returns chunked arrays for large string arrays; concatenate chunks, not arrays.
+    table = pa.table({name: pa.chunked_array(parts) for name, parts in out.items()})
     return table.slice(0, rows) if table.num_rows > rows else table
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,6 +50,7 @@ def _t_central_probability(t: float, df: int) -> float:
     return 2 / math.pi * (theta + sin * total)
 
 
+@cache  # a bisection: callers ask for the same few values on every series
 def t_critical(alpha: float, df: int) -> float:
     """Two-tailed critical value of Student's t, |qt(alpha/2, df)| in R."""
     if not 0 < alpha < 1 or df < 1:

@@ -155,6 +155,12 @@ def measures_validate(files: tuple[Path, ...]) -> None:
 @click.option("--strict", is_flag=True, help="Stop if any row is rejected.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @click.option(
+    "--memory-limit",
+    default="1500MB",
+    show_default=True,
+    help="Memory for the engine's tables; beyond it they spill to a temporary folder.",
+)
+@click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
 )
 @measures_dir_option
@@ -180,6 +186,7 @@ def analyze(
     rupture_rule: str,
     strict: bool,
     threads: int | None,
+    memory_limit: str,
     progress: bool | None,
     measures_dirs: tuple[Path, ...],
 ) -> None:
@@ -217,6 +224,7 @@ def analyze(
         rupture_config=OPENFIT_BASELINE if rupture_rule == "openfit" else STRAUSS_2006,
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
+        memory_limit=memory_limit,
         progress=progress,
     )
     try:

@@ -6,10 +6,12 @@ to columns, so a batch result equals what the core gives for one client.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -109,6 +111,11 @@ def _stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
     """Compute `table` once into a temporary table of the run's database."""
     backend.create_table(name, table, temp=True)
     return backend.table(name)
+
+
+def _drop(backend: ibis.BaseBackend, name: str) -> None:
+    """Free a stored stage that no later stage reads."""
+    backend.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session: bool) -> Value:
@@ -218,14 +225,17 @@ def analyze(options: Options) -> Summary:
     library = load_library(options.measures_dirs)
     stages = Stages(7, options.progress)
     try:
-        return _analyze(options, library, stages)
+        with tempfile.TemporaryDirectory(prefix="ally-spill-") as spill:
+            backend = connect(options.threads, options.memory_limit, Path(spill))
+            return _analyze(options, library, stages, backend)
     finally:
         stages.close()
 
 
-def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
+def _analyze(
+    options: Options, library: Library, stages: Stages, backend: ibis.BaseBackend
+) -> Summary:
     summary = Summary()
-    backend = connect(options.threads)
     with stages.stage("reading"):
         raw = read_input(backend, options.input)
         summary.rows_read = int(raw.count().execute())
@@ -253,6 +263,7 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
         kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
         kept += [c for c in t.columns if c.startswith("subscale_")]
         t = _stored(backend, "ally_checked", t.select(*kept))
+        _drop(backend, "ally_typed")
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
         # A second answer for the same session, measure and rater is a duplicate, not an update.
@@ -304,6 +315,8 @@ def _analyze(options: Options, library: Library, stages: Stages) -> Summary:
         # Each administration with its episode's index and baseline, joined once.
         first = episodes.select(*KEYS, "episode_index", baseline=episodes.first_score)
         base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
+        # Everything later reads the base, episodes and rejected tables only.
+        _drop(backend, "ally_checked")
         series = series_results(backend, base, episodes, params, models, options.rupture_config)
 
     with stages.stage("writing sessions"):

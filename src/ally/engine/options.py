@@ -41,6 +41,8 @@ class Options:
     dropout_model: Path | None = None
     rupture_config: RuptureConfig = STRAUSS_2006
     threads: int | None = None
+    memory_limit: str | None = "1500MB"
+    """DuckDB's memory limit; beyond it, intermediate tables spill to a temporary folder."""
     progress: bool | None = None
     """None shows a progress bar only when the terminal is interactive."""
 

@@ -15,11 +15,20 @@ from ally.engine.errors import AnalysisError
 MISSING = ["", "NA"]
 
 
-def connect(threads: int | None = None) -> ibis.BaseBackend:
-    """An embedded DuckDB for one run; everything stays in this process."""
+def connect(
+    threads: int | None = None, memory_limit: str | None = None, spill: Path | None = None
+) -> ibis.BaseBackend:
+    """An embedded DuckDB for one run; everything stays in this process.
+
+    With a memory limit, DuckDB spills intermediate tables to `spill` instead of growing.
+    """
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = $limit", {"limit": memory_limit})
+    if spill is not None:
+        con.execute("SET temp_directory = $dir", {"dir": str(spill)})
     return ibis.duckdb.from_connection(con)
 
 
