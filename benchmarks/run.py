@@ -1,0 +1,293 @@
+"""Time `ally analyze` end to end, and the plain pandas baseline, on generated data.
+
+Each run is a child process; wall time is measured around it and peak memory is the child's
+maximum resident set size (os.wait4). Data is generated once into benchmarks/data/ and reused.
+
+    python benchmarks/run.py                      # 1 M and 10 M rows, ally and pandas
+    python benchmarks/run.py --sizes 1e6 --csv    # 1 M rows, Parquet and CSV input
+    python benchmarks/run.py --sizes 1e7 --skip-pandas --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+PYTHON = sys.executable
+ALLY = str(Path(PYTHON).with_name("ally"))
+
+# Stage timings, from outside the engine: wrap the progress stages of one in-process run.
+PROFILE = """
+import sys, time
+from contextlib import contextmanager
+from pathlib import Path
+from ally.engine import analyze as engine
+from ally.engine.options import Options
+
+times = []
+original = engine.Stages.stage
+
+def stage_timer(self, name):
+    start = time.perf_counter()
+    with original(self, name):
+        yield
+    times.append((name, time.perf_counter() - start))
+
+engine.Stages.stage = contextmanager(stage_timer)
+start = time.perf_counter()
+engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
+                       progress=False))
+total = time.perf_counter() - start
+for name, seconds in times:
+    print(f"{name}\\t{seconds:.2f}")
+print(f"total (in process)\\t{total:.2f}")
+"""
+
+
+@dataclass
+class Result:
+    engine: str
+    input: str
+    rows: int
+    times: list[float]
+    peak_rss_mb: float
+    status: str = "ok"
+    output: str = ""
+    loads: list[float] = field(default_factory=list)
+    """The 1-minute load average before each run: other work on the machine slows a run."""
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = "unknown"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
+    return {
+        "cpus (nproc)": str(len(os.sched_getaffinity(0))),
+        "cpu model": cpu,
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        **{name: version(name) for name in ("duckdb", "ibis-framework", "pandas", "pyarrow")},
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "ally commit": commit(),
+    }
+
+
+def commit() -> str:
+    """The checkout's commit, marked when src/ differs from it (others may be editing)."""
+    git = ["git", "-C", str(HERE.parent)]
+    found = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if found.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
+    return found.stdout.strip() + (" + uncommitted changes in src/" if dirty.stdout else "")
+
+
+def label(rows: int) -> str:
+    return f"{rows // 1_000_000}m" if rows % 1_000_000 == 0 else f"{rows // 1000}k"
+
+
+class _Arrow:
+    """pyarrow, with concat_arrays taking the chunked arrays pa.array gives for large inputs.
+
+    pyarrow 26 returns a ChunkedArray from pa.array(numpy strings) above about 4 M values, which
+    generate.py passes to pa.concat_arrays; this lets it generate 10 M rows unchanged.
+    """
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(pa, name)
+
+    @staticmethod
+    def concat_arrays(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+        whole = [p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts]
+        return pa.concat_arrays(whole)
+
+
+def dataset(rows: int, suffix: str) -> Path:
+    """The generated file of `rows` rows, made once."""
+    path = DATA / f"{label(rows)}.{suffix}"
+    if not path.exists():
+        sys.path.insert(0, str(HERE))
+        import generate
+
+        generate.pa = _Arrow()
+        table = generate.generate(rows)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == "csv":
+            pacsv.write_csv(table, path)
+        else:
+            pq.write_table(table, path)
+        print(f"wrote {table.num_rows:,} rows to {path}", flush=True)
+    return path
+
+
+def timed(command: list[str], timeout: float | None) -> tuple[float, float, str, str]:
+    """Wall seconds, peak RSS in MB, status and last line of output of one child process."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        deadline = None if timeout is None else start + timeout
+        status = "ok"
+        while True:
+            pid, code, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                child.kill()
+                pid, code, usage = os.wait4(child.pid, 0)
+                status = "timed out"
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(code)
+        if status == "ok" and child.returncode != 0:
+            stderr.seek(0)
+            print(stderr.read().decode(errors="replace"), file=sys.stderr)
+            status = f"failed (exit {child.returncode})"
+        stdout.seek(0)
+        lines = stdout.read().decode(errors="replace").strip().splitlines()
+    return wall, usage.ru_maxrss / 1024, status, lines[-1] if lines else ""
+
+
+def run(engine: str, path: Path, rows: int, repeat: int, timeout: float | None) -> Result:
+    out = DATA / f"out-{engine}-{path.stem}-{path.suffix[1:]}"
+    if engine == "ally":
+        command = [ALLY, "analyze", str(path), "--out", str(out), "--format", "parquet"]
+        command.append("--no-progress")
+    else:
+        command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
+        command += ["--format", "parquet"]
+    result = Result(engine, path.suffix[1:], rows, [], 0.0)
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        result.loads.append(os.getloadavg()[0])
+        wall, rss, status, result.output = timed(command, timeout)
+        result.times.append(wall)
+        result.peak_rss_mb = max(result.peak_rss_mb, rss)
+        print(f"  {engine} {path.name}: {wall:.2f} s, {rss:.0f} MB, {status}", flush=True)
+        if status != "ok":
+            result.status = status
+            break
+    return result
+
+
+def table(results: list[Result]) -> str:
+    best_pandas = {
+        (r.input, r.rows): r.best for r in results if r.engine == "pandas" and r.status == "ok"
+    }
+    lines = [
+        "| engine | input | rows | runs | best (s) | median (s) | peak RSS (MB) | pandas ÷ ally "
+        "| load before best |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = ""
+        if r.engine == "ally" and r.status == "ok" and (r.input, r.rows) in best_pandas:
+            ratio = f"{best_pandas[(r.input, r.rows)] / r.best:.1f}×"
+        best = f"{r.best:.2f}" if r.status == "ok" else f"{r.status} after {r.best:.0f}"
+        lines.append(
+            f"| {r.engine} | {r.input} | {r.rows:,} | {len(r.times)} | {best} | "
+            f"{statistics.median(r.times):.2f} | {r.peak_rss_mb:,.0f} | {ratio} | "
+            f"{r.loads[r.times.index(r.best)]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def profile(path: Path) -> None:
+    out = DATA / f"out-profile-{path.stem}"
+    shutil.rmtree(out, ignore_errors=True)
+    found = subprocess.run(
+        [PYTHON, "-c", PROFILE, str(path), str(out)], check=True, capture_output=True, text=True
+    )
+    print(f"\nStages of `ally analyze` on {path.name} (seconds):\n")
+    print("| stage | s |\n|---|---:|")
+    for line in found.stdout.strip().splitlines():
+        if "\t" in line:
+            name, seconds = line.split("\t")
+            print(f"| {name} | {seconds} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="1e6,1e7", help='Rows for ally, comma-separated: 1e6,1e7 ("" for none).'
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="Runs per size (default: 3 up to 1 M rows, else 2)."
+    )
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument(
+        "--pandas-sizes", help="Sizes for the pandas baseline (default: those of --sizes)."
+    )
+    parser.add_argument(
+        "--pandas-timeout",
+        type=float,
+        default=900,
+        help="Stop a pandas run after this many seconds and report it as timed out.",
+    )
+    parser.add_argument("--csv", action="store_true", help="Also time CSV input of each size.")
+    parser.add_argument("--profile", action="store_true", help="Time ally's stages at each size.")
+    parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    pandas_sizes = sizes
+    if args.pandas_sizes:
+        pandas_sizes = [int(float(s)) for s in args.pandas_sizes.split(",") if s]
+    if args.skip_pandas:
+        pandas_sizes = []
+
+    about = machine()
+    print("\n".join(f"- {k}: {v}" for k, v in about.items()), flush=True)
+    results = []
+    for rows in sorted(set(sizes) | set(pandas_sizes)):
+        repeat = args.repeat or (3 if rows <= 1_000_000 else 2)
+        # The generator may give a little less than asked; report the rows in the file.
+        actual = pq.read_metadata(dataset(rows, "parquet")).num_rows
+        for suffix in ("parquet", "csv") if args.csv else ("parquet",):
+            path = dataset(rows, suffix)
+            if rows in sizes:
+                results.append(run("ally", path, actual, repeat, None))
+            if rows in pandas_sizes:
+                results.append(run("pandas", path, actual, repeat, args.pandas_timeout))
+        if args.profile and rows in sizes:
+            profile(dataset(rows, "parquet"))
+    print()
+    print(table(results))
+    for r in results:
+        if r.engine == "pandas" and r.output:
+            print(f"\npandas, {r.input}, {r.rows:,} rows (last run): {r.output}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": about, "results": [asdict(r) for r in results]}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()
