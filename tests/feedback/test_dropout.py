@@ -57,7 +57,8 @@ DROPOUT_LAST, PLANNED = 10, (6, 16)
 
 def _features(sessions: pd.DataFrame) -> pd.DataFrame:
     table = session_features(ibis.memtable(sessions), KINDS, signs=SIGNS, ranges=RANGES)
-    return table.execute()
+    # The features come in no particular order; sort them to compare.
+    return table.order_by(["client", "episode", "session"]).execute()
 
 
 def _true_risk(p: np.ndarray, session: np.ndarray) -> np.ndarray:

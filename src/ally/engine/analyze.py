@@ -322,6 +322,8 @@ def _analyze(
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
         sessions_out = _sessions_table(base, series.sessions, params, models, plans)
+        # Stored once: the risk features read it several times over.
+        sessions_out = _stored(backend, "ally_sessions", sessions_out)
         sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
         sessions_out = sessions_out.order_by(["episode_index", "session"]).drop("episode_index")
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))

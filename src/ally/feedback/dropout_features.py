@@ -252,7 +252,7 @@ def session_features(
         alliance_missing=ibis.ifelse(f.alliance_now.isnull(), 1, 0),
         ruptures=f.ruptures.fill_null(0),
         unrepaired_rupture=ibis.ifelse(f.unrepaired_rupture.fill_null(False), 1, 0),
-    ).order_by([*KEYS, "session"])
+    )
 
 
 def episode_endings(episodes: Table) -> Table:
