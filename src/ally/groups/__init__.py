@@ -1,0 +1,1 @@
+"""Groups: how much members of a group agree before their scores are read as the group's."""
