@@ -237,6 +237,7 @@ def analyze(
 
 
 def _register() -> None:
+    from ally.cli.backtest import backtest
     from ally.cli.etr import etr
     from ally.cli.risk import risk
     from ally.cli.simulate import simulate
@@ -244,6 +245,7 @@ def _register() -> None:
     cli.add_command(simulate)
     cli.add_command(etr)
     cli.add_command(risk)
+    cli.add_command(backtest)
 
 
 _register()

@@ -649,29 +649,31 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each VISION target with the measured figure and whether it is met (None: not measurable)."""
     found: list[dict[str, Any]] = []
     for measure, entry in report["signals"].items():
-        method = "fitted" if entry.get("fitted") else "rational"
-        figures = entry.get(method)
-        if not figures:
-            continue
-        for outcome in ("deterioration", "true_deterioration"):
-            rows = figures["accuracy"]["yellow_or_red"].get(outcome)
-            if rows is None:
+        for method in ("fitted", "rational"):
+            figures = entry.get(method)
+            if not figures:
                 continue
-            row = _at(rows, HANNAN_SESSION)
-            assert row is not None
-            found.append(
-                {
-                    "goal": f"signals ({measure}, {method}, yellow or red) vs {outcome}",
-                    "target": f"sensitivity by session {HANNAN_SESSION} >= "
-                    f"{HANNAN_SENSITIVITY:.0%}, others flagged <= {HANNAN_OTHERS_FLAGGED:.0%}",
-                    "measured": {
-                        "sensitivity": row["sensitivity"],
-                        "others_flagged": row["others_flagged"],
-                        "poor": row["true_positives"] + row["false_negatives"],
-                    },
-                    "met": figures["meets_target"]["yellow_or_red"][outcome],
-                }
-            )
+            for outcome in ("deterioration", "true_deterioration"):
+                rows = figures["accuracy"]["yellow_or_red"].get(outcome)
+                if rows is None:
+                    continue
+                row, end = _at(rows, HANNAN_SESSION), _at(rows, "end")
+                assert row is not None
+                assert end is not None
+                found.append(
+                    {
+                        "goal": f"signals ({measure}, {method}, yellow or red) vs {outcome}",
+                        "target": f"sensitivity by session {HANNAN_SESSION} >= "
+                        f"{HANNAN_SENSITIVITY:.0%}, others flagged <= {HANNAN_OTHERS_FLAGGED:.0%}",
+                        "measured": {
+                            "sensitivity": row["sensitivity"],
+                            "others_flagged": row["others_flagged"],
+                            "sensitivity_by_end": end["sensitivity"],
+                            "poor": row["true_positives"] + row["false_negatives"],
+                        },
+                        "met": figures["meets_target"]["yellow_or_red"][outcome],
+                    }
+                )
     for measure, entry in report.get("ruptures", {}).items():
         rule = report["data"]["rupture_rule"]
         d = entry["detectors"][rule]
