@@ -114,3 +114,12 @@ def test_a_model_for_another_version_of_the_measure_is_refused(tmp_path: Path) -
     assert result.exit_code == 1
     assert "0.9" in result.output
     assert "Traceback" not in result.output
+
+
+def test_without_feedback_the_columns_stay_but_are_empty(tmp_path: Path) -> None:
+    path = scores_file(tmp_path / "in.csv", {"a": [14, 16, 21]})
+    assert run(path, "--out", tmp_path / "out", "--no-feedback").exit_code == 0
+    s = sessions(tmp_path / "out")
+    assert {"signal", "rupture", "dropout_risk", "risk_flags"} <= set(s.columns)
+    assert s.signal.isna().all()
+    assert s.score.tolist() == [14, 16, 21]

@@ -152,6 +152,12 @@ def measures_validate(files: tuple[Path, ...]) -> None:
     show_default=True,
     help="strauss: a 15% drop; openfit: SRS below 36 or any drop of a point (docs/alliance.md).",
 )
+@click.option(
+    "--feedback/--no-feedback",
+    default=True,
+    show_default=True,
+    help="Signals, ruptures and dropout risk; without them only scores and change statistics.",
+)
 @click.option("--strict", is_flag=True, help="Stop if any row is rejected.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @click.option(
@@ -184,6 +190,7 @@ def analyze(
     etr_models: tuple[Path, ...],
     dropout_model: Path | None,
     rupture_rule: str,
+    feedback: bool,
     strict: bool,
     threads: int | None,
     memory_limit: str,
@@ -221,6 +228,7 @@ def analyze(
         strict=strict,
         etr_models=etr_models,
         dropout_model=dropout_model,
+        feedback=feedback,
         rupture_config=OPENFIT_BASELINE if rupture_rule == "openfit" else STRAUSS_2006,
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,

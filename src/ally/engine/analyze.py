@@ -308,7 +308,8 @@ def _analyze(
 
     with stages.stage("reliable change"):
         models = _change_models(episodes, params, summary)
-        plans = _outcome_plans(params, models, load_models(options.etr_models, params), summary)
+        fitted = load_models(options.etr_models, params)
+        plans = _outcome_plans(params, models, fitted, summary) if options.feedback else {}
         dropout = load_model(options.dropout_model)
 
     with stages.stage("sudden gains and ruptures"):
@@ -317,14 +318,20 @@ def _analyze(
         base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
         # Everything later reads the base, episodes and rejected tables only.
         _drop(backend, "ally_checked")
-        series = series_results(backend, base, episodes, params, models, options.rupture_config)
+        rules = options.rupture_config if options.feedback else None
+        series = series_results(backend, base, episodes, params, models, rules)
 
     with stages.stage("writing sessions"):
         options.out.mkdir(parents=True, exist_ok=True)
         sessions_out = _sessions_table(base, series.sessions, params, models, plans)
         # Stored once: the risk features read it several times over.
         sessions_out = _stored(backend, "ally_sessions", sessions_out)
-        sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
+        if options.feedback:
+            sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
+        else:
+            sessions_out = sessions_out.mutate(
+                risk_flags=ibis.null("string"), dropout_risk=ibis.null("float64")
+            )
         sessions_out = sessions_out.order_by(["episode_index", "session"]).drop("episode_index")
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 

@@ -40,6 +40,8 @@ class Options:
     """Fitted expected-response models (`ally etr fit`), one per outcome measure."""
     dropout_model: Path | None = None
     rupture_config: RuptureConfig = STRAUSS_2006
+    feedback: bool = True
+    """False leaves out signals, ruptures and dropout risk (their columns stay, empty)."""
     threads: int | None = None
     memory_limit: str | None = "1500MB"
     """DuckDB's memory limit; beyond it, intermediate tables spill to a temporary folder."""

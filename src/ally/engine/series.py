@@ -79,8 +79,10 @@ def series_results(
     episodes: Table,
     params: Mapping[str, MeasureParams],
     models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-    rupture_config: RuptureConfig,
+    rupture_config: RuptureConfig | None,
 ) -> SeriesResults:
+    """Sudden gains of every measure; ruptures of alliance measures unless `rupture_config` is
+    None."""
     subscale_columns = [c for c in base.columns if c.startswith("subscale_")]
     pulled = base.select(
         "episode_index", col.SESSION_NUMBER, col.SCORE_VALUE, *subscale_columns
@@ -118,7 +120,7 @@ def series_results(
                 found = sudden_changes(block.matrix(score), cutoff=criterion, direction=p.sign)
                 counts["sudden_gains"][block.episodes] = found.gain_counts
                 counts["sudden_losses"][block.episodes] = found.loss_counts
-        if p.measure is None or p.measure.kind is not Kind.ALLIANCE:
+        if rupture_config is None or p.measure is None or p.measure.kind is not Kind.ALLIANCE:
             continue
         is_alliance[chosen] = True
         subscales = [s.id for s in p.measure.scoring.subscales]
