@@ -178,9 +178,13 @@ def timed(command: list[str], timeout: float | None) -> tuple[float, float, str,
 
 def run(engine: str, path: Path, rows: int, repeat: int, timeout: float | None) -> Result:
     out = DATA / f"out-{engine}-{path.stem}-{path.suffix[1:]}"
-    if engine == "ally":
+    if engine.startswith("ally"):
         command = [ALLY, "analyze", str(path), "--out", str(out), "--format", "parquet"]
         command.append("--no-progress")
+        # "ally" computes what the pandas baseline computes; "ally+feedback" adds signals,
+        # ruptures and dropout risk.
+        if engine == "ally":
+            command.append("--no-feedback")
     else:
         command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
         command += ["--format", "parquet"]
@@ -274,6 +278,7 @@ def main() -> None:
             path = dataset(rows, suffix)
             if rows in sizes:
                 results.append(run("ally", path, actual, repeat, None))
+                results.append(run("ally+feedback", path, actual, repeat, None))
             if rows in pandas_sizes:
                 results.append(run("pandas", path, actual, repeat, args.pandas_timeout))
         if args.profile and rows in sizes:

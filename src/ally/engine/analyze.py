@@ -223,7 +223,7 @@ def _band(table: Table, params: Mapping[str, MeasureParams]) -> Value:
 def analyze(options: Options) -> Summary:
     """Run the whole analysis and write `sessions`, `episodes` and `rejected.csv` to options.out."""
     library = load_library(options.measures_dirs)
-    stages = Stages(7, options.progress)
+    stages = Stages(8, options.progress)
     try:
         with tempfile.TemporaryDirectory(prefix="ally-spill-") as spill:
             backend = connect(options.threads, options.memory_limit, Path(spill))
@@ -321,8 +321,7 @@ def _analyze(
         rules = options.rupture_config if options.feedback else None
         series = series_results(backend, base, episodes, params, models, rules)
 
-    with stages.stage("writing sessions"):
-        options.out.mkdir(parents=True, exist_ok=True)
+    with stages.stage("signals and dropout risk"):
         sessions_out = _sessions_table(base, series.sessions, params, models, plans)
         # Stored once: the risk features read it several times over.
         sessions_out = _stored(backend, "ally_sessions", sessions_out)
@@ -332,6 +331,9 @@ def _analyze(
             sessions_out = sessions_out.mutate(
                 risk_flags=ibis.null("string"), dropout_risk=ibis.null("float64")
             )
+
+    with stages.stage("writing sessions"):
+        options.out.mkdir(parents=True, exist_ok=True)
         sessions_out = sessions_out.order_by(["episode_index", "session"]).drop("episode_index")
         summary.outputs.append(_write(backend, sessions_out, "sessions", options))
 
