@@ -123,3 +123,14 @@ def test_without_feedback_the_columns_stay_but_are_empty(tmp_path: Path) -> None
     assert {"signal", "rupture", "dropout_risk", "risk_flags"} <= set(s.columns)
     assert s.signal.isna().all()
     assert s.score.tolist() == [14, 16, 21]
+
+
+def test_an_episode_without_its_first_session_gets_no_signal_and_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("client,session,measure,score\na,1,phq9,14\na,2,phq9,20\nb,3,phq9,20\n")
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "1 episodes have no session 1: no expected course or signal" in result.output
+    s = sessions(tmp_path / "out").set_index("client")
+    assert pd.isna(s.loc["b", "signal"])
+    assert s.loc["a"].signal.tolist() == ["green", "red"]

@@ -310,11 +310,14 @@ def _analyze(
         models = _change_models(episodes, params, summary)
         fitted = load_models(options.etr_models, params)
         plans = _outcome_plans(params, models, fitted, summary) if options.feedback else {}
+        _note_missing_intake(episodes, plans, summary)
         dropout = load_model(options.dropout_model)
 
     with stages.stage("sudden gains and ruptures"):
         # Each administration with its episode's index and baseline, joined once.
-        first = episodes.select(*KEYS, "episode_index", baseline=episodes.first_score)
+        first = episodes.select(
+            *KEYS, "episode_index", "earliest_session", baseline=episodes.first_score
+        )
         base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
         # Everything later reads the base, episodes and rejected tables only.
         _drop(backend, "ally_checked")
@@ -369,6 +372,7 @@ def _episodes(scored: Table, options: Options) -> Table:
             first_session=session.min() if options.pre is None else ibis.literal(options.pre),
             last_session=session.max() if options.post is None else ibis.literal(options.post),
             latest_session=session.max(),
+            earliest_session=session.min(),
             first_score=pre,
             last_score=post,
         )
@@ -456,6 +460,24 @@ def _outcome_plans(
         plans[name] = plan
         notes[(name, "client")].append(f"signals from the {plan.source}")
     return plans
+
+
+def _note_missing_intake(
+    episodes: Table, plans: Mapping[str, OutcomePlan], summary: Summary
+) -> None:
+    """Say how many episodes get no signal because their session 1 is missing."""
+    if not plans:
+        return
+    e = episodes
+    late = e.filter((e[col.RATER] == "client") & (e.earliest_session > 1))
+    counts = late.group_by(col.MEASURE).aggregate(n=late.count()).execute()
+    notes = {(m.measure, m.rater): m.notes for m in summary.measures}
+    for _, row in counts.iterrows():
+        if row[col.MEASURE] in plans:
+            notes[(row[col.MEASURE], "client")].append(
+                f"{int(row['n'])} episodes have no session 1: no expected course or signal "
+                "for them, since the intake score is unknown"
+            )
 
 
 def _by_key(

@@ -112,7 +112,8 @@ def _clipped(value: Value, low: float, high: float) -> Value:
 def outcome_columns(t: Table, plans: Mapping[str, OutcomePlan]) -> dict[str, Value]:
     """expected, expected_low, expected_high and signal for the client's outcome rows."""
     session = t[col.SESSION_NUMBER]
-    present = t[col.SCORE_VALUE].notnull() & t.baseline.notnull()
+    # The expected course starts from the intake score: without session 1 there is none.
+    present = t[col.SCORE_VALUE].notnull() & t.baseline.notnull() & (t.earliest_session == 1)
     branches: dict[str, list[tuple[Value, Value]]] = {name: [] for name in FEEDBACK_COLUMNS}
     for name, plan in plans.items():
         rows = (t[col.MEASURE] == name) & (t[col.RATER] == "client") & present
