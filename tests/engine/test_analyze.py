@@ -326,3 +326,19 @@ def test_the_episode_ending_is_carried_to_episodes_and_checked(tmp_path: Path) -
     assert episodes == {"a": "planned", "b": "dropout"}
     (rejected,) = read_csv(tmp_path / "out" / "rejected.csv")
     assert rejected["reason"] == "ending stopped must be planned, dropout or ongoing"
+
+
+def test_client_minus_clinician_discrepancy_is_on_the_clients_row(tmp_path: Path) -> None:
+    header = ["client", "session", "measure", "rater", "score"]
+    rows = [
+        ["a", 1, "ally-alliance", "client", 20],
+        ["a", 1, "ally-alliance", "clinician", 26],
+        ["a", 2, "ally-alliance", "client", 24],
+    ]
+    path = write_csv(tmp_path / "both.csv", header, rows)
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    found = [
+        (r["rater"], r["session"], r["discrepancy"])
+        for r in read_csv(tmp_path / "out" / "sessions.csv")
+    ]
+    assert found == [("client", "1", "-6.0"), ("client", "2", ""), ("clinician", "1", "")]

@@ -36,5 +36,6 @@ def summary_text(summary: Summary) -> str:
             lines.append(f"  reliable change: {counts}")
         for note in ms.notes:
             lines.append(f"  note: {note}")
+    lines.extend(f"Note: {note}" for note in summary.notes)
     lines.append("Wrote " + ", ".join(summary.outputs) + ".")
     return "\n".join(lines)

@@ -77,6 +77,7 @@ class Summary:
     empty_cells: int = 0
     measures: list[MeasureSummary] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class Stages:
@@ -312,6 +313,11 @@ def _analyze(
         plans = _outcome_plans(params, models, fitted, summary) if options.feedback else {}
         _note_missing_intake(episodes, plans, summary)
         dropout = load_model(options.dropout_model)
+        if options.feedback and dropout is None:
+            summary.notes.append(
+                "dropout risk: no model given (fit one with `ally risk fit` once the practice "
+                "has enough completed episodes); risk_flags shows the transparent indicators"
+            )
 
     with stages.stage("sudden gains and ruptures"):
         # Each administration with its episode's index and baseline, joined once.
@@ -514,6 +520,17 @@ def _sessions_table(
 ) -> Table:
     keys = ["episode_index", col.SESSION_NUMBER]
     t = base.left_join(series, keys).drop(*(f"{k}_right" for k in keys))
+    # Where client and clinician rate the same session: client minus clinician, on the
+    # client's row, as ally.feedback.alliance.discrepancy defines it.
+    same = [col.CLIENT, col.EPISODE, col.MEASURE, col.SESSION_NUMBER]
+    rated = base.filter(base[col.RATER] == "clinician")
+    clinician = rated.select(*same, clinician_score=rated[col.SCORE_VALUE])
+    t = t.left_join(clinician, same).drop(*(f"{k}_right" for k in same))
+    t = t.mutate(
+        discrepancy=ibis.ifelse(
+            t[col.RATER] == "client", t[col.SCORE_VALUE] - t.clinician_score, ibis.null("float64")
+        )
+    )
     score = t[col.SCORE_VALUE]
     t = t.mutate(change=score - t.baseline)
 
@@ -552,6 +569,7 @@ def _sessions_table(
         rupture=t.rupture,
         repair=t.repair,
         rupture_subscale=t.rupture_subscale,
+        discrepancy=t.discrepancy,
         episode_index=t.episode_index,
     )
 

@@ -59,6 +59,7 @@ SESSION_COLUMNS = (
     "rupture",
     "repair",
     "rupture_subscale",
+    "discrepancy",
     "risk_flags",
     "dropout_risk",
 )
