@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ally.cli.common import measures_dir_option, measures_dirs_of
+from ally.cli.common import measures_dir_option, measures_dirs_of, rupture_rule_option
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -44,13 +44,7 @@ def _summary(report: dict[str, Any]) -> str:
     show_default=True,
     help="Share of episodes, earliest first, that trains the models.",
 )
-@click.option(
-    "--rupture-rule",
-    type=click.Choice(["strauss", "openfit"]),
-    default="strauss",
-    show_default=True,
-    help="The rupture rule to evaluate (docs/alliance.md).",
-)
+@rupture_rule_option
 @click.option(
     "--folds",
     type=click.IntRange(2),

@@ -30,3 +30,12 @@ def library(dirs: tuple[Path, ...]) -> Library:
         return load_library(measures_dirs_of(dirs))
     except MeasureFileError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+rupture_rule_option = click.option(
+    "--rupture-rule",
+    type=click.Choice(["strauss", "openfit"]),
+    default="strauss",
+    show_default=True,
+    help="strauss: a 15% drop; openfit: SRS below 36 or any drop of a point (docs/alliance.md).",
+)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ally.cli.common import library, measures_dir_option, measures_dirs_of
+from ally.cli.common import library, measures_dir_option, measures_dirs_of, rupture_rule_option
 from ally.measures.library import MeasureFileError, load_measure_file
 from ally.measures.schema import Direction, Measure
 
@@ -145,13 +145,7 @@ def measures_validate(files: tuple[Path, ...]) -> None:
     type=click.Path(path_type=Path),
     help="A fitted dropout model (ally risk fit) for dropout_risk.",
 )
-@click.option(
-    "--rupture-rule",
-    type=click.Choice(["strauss", "openfit"]),
-    default="strauss",
-    show_default=True,
-    help="strauss: a 15% drop; openfit: SRS below 36 or any drop of a point (docs/alliance.md).",
-)
+@rupture_rule_option
 @click.option(
     "--feedback/--no-feedback",
     default=True,
@@ -202,7 +196,7 @@ def analyze(
     from ally.engine.analyze import analyze as run
     from ally.engine.errors import AnalysisError
     from ally.engine.options import Options
-    from ally.feedback.alliance import OPENFIT_BASELINE, STRAUSS_2006
+    from ally.feedback.alliance import RUPTURE_RULES
 
     if (functional_mean is None) != (functional_sd is None):
         raise click.UsageError("give --functional-mean and --functional-sd together")
@@ -229,7 +223,7 @@ def analyze(
         etr_models=etr_models,
         dropout_model=dropout_model,
         feedback=feedback,
-        rupture_config=OPENFIT_BASELINE if rupture_rule == "openfit" else STRAUSS_2006,
+        rupture_config=RUPTURE_RULES[rupture_rule],
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
         memory_limit=memory_limit,

@@ -26,7 +26,7 @@ from ally.engine.options import Options
 from ally.engine.read import connect, read_input
 from ally.feedback.alliance import (
     OPENFIT_BASELINE,
-    STRAUSS_2006,
+    RUPTURE_RULES,
     RuptureConfig,
     RuptureRule,
     rupture_accuracy,
@@ -530,7 +530,7 @@ def _truth(folder: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame | Non
 
 
 def _analyze(options: BacktestOptions, data: Path, out: Path, **models: Any) -> None:
-    config = OPENFIT_BASELINE if options.rupture_rule == "openfit" else STRAUSS_2006
+    config = RUPTURE_RULES[options.rupture_rule]
     try:
         analyze(
             Options(

@@ -713,3 +713,7 @@ def rupture_accuracy(detected: ArrayLike, true: ArrayLike, tolerance: int = 1) -
         detected=n_detected,
         true=n_true,
     )
+
+
+RUPTURE_RULES: dict[str, RuptureConfig] = {"strauss": STRAUSS_2006, "openfit": OPENFIT_BASELINE}
+"""The named rules users choose between (`--rupture-rule`)."""
