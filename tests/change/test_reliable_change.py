@@ -15,6 +15,7 @@ from ally.change.reliable import (
     Method,
     ReliableChange,
     SampleStats,
+    cronbach_alpha,
     is_deteriorated,
     is_improved,
     reliable_change,
@@ -192,3 +193,26 @@ def test_index_of_a_float_equals_index_of_a_one_element_array(
     assert is_improved(array, LOWER, fitted.critical)[0] == is_improved(
         scalar, LOWER, fitted.critical
     )
+
+
+def test_cronbach_alpha_of_parallel_items_is_one_and_of_independent_items_near_zero() -> None:
+    rng = np.random.default_rng(5)
+    true = rng.normal(0, 1, 2000)
+    parallel = np.column_stack([true, true, true])
+    independent = rng.normal(0, 1, (2000, 4))
+
+    def alpha(items: np.ndarray) -> float:
+        return cronbach_alpha(list(items.var(axis=0, ddof=1)), items.sum(axis=1).var(ddof=1))
+
+    assert alpha(parallel) == pytest.approx(1.0)
+    assert abs(alpha(independent)) < 0.05
+
+
+def test_cronbach_alpha_matches_its_formula_on_a_hand_made_table() -> None:
+    # Items with variances 1, 1, 2 and a total variance of 8: 3/2 · (1 − 4/8) = .75.
+    assert cronbach_alpha([1.0, 1.0, 2.0], 8.0) == pytest.approx(0.75)
+
+
+def test_cronbach_alpha_refuses_a_constant_total() -> None:
+    with pytest.raises(ValueError, match="does not vary"):
+        cronbach_alpha([0.0, 0.0], 0.0)

@@ -342,3 +342,25 @@ def test_client_minus_clinician_discrepancy_is_on_the_clients_row(tmp_path: Path
         for r in read_csv(tmp_path / "out" / "sessions.csv")
     ]
     assert found == [("client", "1", "-6.0"), ("client", "2", ""), ("clinician", "1", "")]
+
+
+def test_a_measure_without_published_reliability_uses_cronbachs_alpha_from_the_data(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    header = ["client", "session", "measure", *[f"item{k}" for k in range(1, 8)]]
+    rows: list[list[object]] = []
+    for c in range(20):
+        level = rng.uniform(1, 3.5)
+        for s in (1, 2):
+            items = np.clip(np.rint(level + rng.normal(0, 0.5, 7)), 0, 4).astype(int)
+            rows.append([f"c{c}", s, "ally-alliance", *items])
+    path = write_csv(tmp_path / "alliance.csv", header, rows)
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "ally-alliance: no published reliability; Cronbach's alpha 0." in result.output
+    assert "from 40 complete client-rated administrations" in result.output
+    episodes = read_csv(tmp_path / "out" / "episodes.csv")
+    assert all(e["rci"] for e in episodes)

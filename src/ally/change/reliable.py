@@ -90,6 +90,16 @@ def reliable_change_value(sd: float, reliability: float, z: float = Z_975) -> fl
     return z * s_diff(sd, reliability)
 
 
+def cronbach_alpha(item_variances: Sequence[float], total_variance: float) -> float:
+    """Internal consistency, k/(k − 1)·(1 − Σ item variances / total variance) (Cronbach 1951)."""
+    k = len(item_variances)
+    if k < 2:
+        raise ValueError("Cronbach's alpha needs at least 2 items")
+    if not total_variance > 0:
+        raise ValueError("the total score does not vary, so its reliability cannot be estimated")
+    return k / (k - 1) * (1 - sum(item_variances) / total_variance)
+
+
 def ha_reliability(sd: float, sem_: float) -> float:
     """Hageman & Arrindell's reliability of a distribution, (SD² − SEM²)/SD²."""
     return (sd**2 - sem_**2) / sd**2

@@ -10,7 +10,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ibis
@@ -23,6 +23,7 @@ from ally.change.cutoffs import CutoffType
 from ally.change.reliable import (
     ReliableChange,
     SampleStats,
+    cronbach_alpha,
     is_deteriorated,
     is_improved,
     reliable_change,
@@ -112,6 +113,58 @@ def _stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
     """Compute `table` once into a temporary table of the run's database."""
     backend.create_table(name, table, temp=True)
     return backend.table(name)
+
+
+# Fewer complete administrations than this give too unstable an estimate to rely on.
+MIN_FOR_ALPHA = 30
+
+
+def _estimated_reliabilities(
+    table: Table, params: Mapping[str, MeasureParams], summary: Summary
+) -> dict[str, MeasureParams]:
+    """Cronbach's alpha from the practice's own complete item answers, for measures that
+    publish no reliability (e.g. the Ally alliance check-in) and get none on the command line."""
+    out = dict(params)
+    items = item_numbers(table)
+    for name, p in params.items():
+        m = p.measure
+        if p.reliability is not None or m is None or len(m.items) < 2:
+            continue
+        if any(n not in items for n in range(1, len(m.items) + 1)):
+            continue
+        t = table.filter(
+            (table[col.MEASURE] == name)
+            & (table[col.RATER].fill_null("client") == "client")
+            & (table[col.ANSWERED] == len(m.items))
+        )
+        row = (
+            t.aggregate(
+                n=t.count(),
+                total=t[col.ITEMS_TOTAL].var(how="sample"),
+                **{
+                    f"v{n}": t[col.value_column(n)].var(how="sample")
+                    for n in range(1, len(m.items) + 1)
+                },
+            )
+            .execute()
+            .iloc[0]
+        )
+        n = int(row["n"])
+        if n < MIN_FOR_ALPHA:
+            continue
+        variances = [float(row[f"v{k}"]) for k in range(1, len(m.items) + 1)]
+        try:
+            alpha = cronbach_alpha(variances, float(row["total"]))
+        except ValueError:
+            continue
+        if not 0 < alpha < 1:
+            continue
+        out[name] = replace(p, reliability=alpha)
+        summary.notes.append(
+            f"{name}: no published reliability; Cronbach's alpha {alpha:.3f} estimated from "
+            f"{n:,} complete client-rated administrations is used"
+        )
+    return out
 
 
 def _drop(backend: ibis.BaseBackend, name: str) -> None:
@@ -252,6 +305,7 @@ def _analyze(
         # Typed values and item totals are stored once, not recomputed by every rule that
         # reads them (DuckDB does not share repeated subexpressions).
         table = _stored(backend, "ally_typed", _item_totals(typed(table), params))
+        params = _estimated_reliabilities(table, params, summary)
         t = table.mutate(reason=_row_reason(table, params, with_session))
         t = _scored(t, params)
         t = t.mutate(
