@@ -22,5 +22,14 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# The web tests run on SQLite, and once more on PostgreSQL where one answers on 127.0.0.1.
+PG_ENV := ALLY_DB_ENGINE=postgresql ALLY_DB_NAME=test ALLY_DB_USER=postgres ALLY_DB_HOST=127.0.0.1
+
 test: lint
-	$(BIN)/pytest
+	ALLY_DATA_DIR=$$(mktemp -d) $(BIN)/pytest
+	@if command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -q; then \
+		echo "Web tests on PostgreSQL:"; \
+		ALLY_DATA_DIR=$$(mktemp -d) $(PG_ENV) $(BIN)/pytest -q tests/web; \
+	else \
+		echo "PostgreSQL does not answer on 127.0.0.1: the web tests ran on SQLite only."; \
+	fi

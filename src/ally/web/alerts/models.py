@@ -1,0 +1,64 @@
+"""An alert: raised, seen, acted on with a note, each with its timestamp and its member."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from ally.web.collect.models import Amendment, Response
+from ally.web.practice.models import Episode, Membership
+from ally.web.scoping import Scope, ScopedQuerySet
+
+
+class AlertKind(models.TextChoices):
+    CRITICAL_ITEM = "critical_item", "Critical item endorsed"
+    CRITICAL_UNANSWERED = "critical_unanswered", "Critical item left unanswered"
+
+
+class Alert(models.Model):
+    """Something a clinician must see about an episode, such as a self-harm item endorsed."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="alerts")
+    response = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="alerts", null=True, blank=True
+    )
+    amendment = models.ForeignKey(
+        Amendment, on_delete=models.PROTECT, related_name="alerts", null=True, blank=True
+    )
+    kind = models.CharField(max_length=40, choices=AlertKind.choices)
+    item = models.PositiveIntegerField(null=True, blank=True)
+    raises = models.CharField(max_length=60, blank=True, help_text="e.g. self_harm")
+    message = models.TextField()
+    raised_at = models.DateTimeField()
+    seen_at = models.DateTimeField(null=True, blank=True)
+    seen_by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    acted_at = models.DateTimeField(null=True, blank=True)
+    acted_by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    action_note = models.TextField(blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(seen_at__isnull=True) | Q(seen_by__isnull=False),
+                name="alert_seen_by_someone",
+            ),
+            models.CheckConstraint(
+                condition=Q(acted_at__isnull=True)
+                | Q(acted_by__isnull=False, seen_at__isnull=False) & ~Q(action_note=""),
+                name="alert_acted_on_with_note",
+            ),
+        )
+        indexes = (models.Index(fields=["episode", "acted_at"]),)
+
+    @property
+    def state(self) -> str:
+        if self.acted_at is not None:
+            return "acted_on"
+        return "seen" if self.seen_at is not None else "raised"

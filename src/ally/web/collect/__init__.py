@@ -1,0 +1,1 @@
+"""Collecting answers: measurement plans, administrations, responses and their amendments."""

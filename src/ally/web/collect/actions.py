@@ -1,0 +1,297 @@
+"""The write path for answers: every form, API and import records and amends through here.
+
+Each action changes the database in one transaction, calls the audit hook inside it, and returns
+the stored row. Scores and alerts come from `ally.scoring`, so the app and the batch engine give
+the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ally.scoring import Answers, Score, ScoringError, score
+from ally.web import audit
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.collect import measures
+from ally.web.collect.errors import (
+    AdministrationClosedError,
+    AmendmentRefusedError,
+    IdempotencyConflictError,
+    InvalidAnswersError,
+)
+from ally.web.collect.models import (
+    Administration,
+    AdministrationStatus,
+    Amendment,
+    Response,
+)
+from ally.web.collect.models.responses import ScoredAnswers
+from ally.web.practice.models import Episode, Membership
+from ally.web.scoping import check_can_record
+
+StoredAnswers = dict[str, float | None]
+
+
+def _stored(answers: Answers) -> StoredAnswers:
+    """Answers keyed by item number as text, the form JSON keeps."""
+    pairs = answers.items() if isinstance(answers, Mapping) else enumerate(answers, start=1)
+    return {str(number): value for number, value in sorted(pairs)}
+
+
+def _score(administration: Administration, answers: Answers) -> Score:
+    measure = measures.measure(administration.measure_id)
+    try:
+        return score(measure, answers, version=administration.measure_version)
+    except ScoringError as exc:
+        raise InvalidAnswersError(administration.measure_id, exc.problems) from exc
+
+
+def _score_fields(result: Score, answers: StoredAnswers) -> dict[str, Any]:
+    return {
+        "answers": answers,
+        "measure_id": result.measure,
+        "measure_version": result.version,
+        "total": result.total,
+        "subscales": dict(result.subscales),
+        "band": result.band or "",
+        "answered": result.answered,
+        "prorated": result.prorated,
+        "critical": result.critical,
+    }
+
+
+def _raise_alerts(
+    episode: Episode,
+    result: Score,
+    response: Response,
+    amendment: Amendment | None,
+    now: datetime,
+) -> list[Alert]:
+    """An alert for every critical item endorsed or left unanswered, unless one exists already."""
+    wanted = [(AlertKind.CRITICAL_ITEM, a.item, a.raises, a.message) for a in result.alerts]
+    wanted += [
+        (
+            AlertKind.CRITICAL_UNANSWERED,
+            item,
+            "",
+            f"Critical item {item} was left unanswered; ask it in person.",
+        )
+        for item in result.unanswered_critical
+    ]
+    existing = set(response.alerts.values_list("kind", "item"))
+    alerts = [
+        Alert(
+            episode=episode,
+            response=response,
+            amendment=amendment,
+            kind=kind,
+            item=item,
+            raises=raises,
+            message=message,
+            raised_at=now,
+        )
+        for kind, item, raises, message in wanted
+        if (kind, item) not in existing
+    ]
+    for alert in alerts:
+        alert.save()
+        audit.record("alert.raised", actor=None, target=alert)
+    return alerts
+
+
+def _replay(existing: Response, administration: Administration, answers: StoredAnswers) -> Response:
+    if existing.administration_id != administration.pk or existing.answers != answers:
+        raise IdempotencyConflictError(
+            "This submission key was already used for other answers; "
+            "send each new submission with a new key."
+        )
+    return existing
+
+
+def _check_open(administration: Administration, now: datetime) -> None:
+    if administration.status == AdministrationStatus.COMPLETED:
+        raise AdministrationClosedError(
+            "This questionnaire has already been answered; "
+            "a correction is recorded as an amendment with a reason."
+        )
+    expired = administration.status == AdministrationStatus.EXPIRED or (
+        administration.expires_at is not None and administration.expires_at <= now
+    )
+    if expired:
+        raise AdministrationClosedError(
+            "This questionnaire has expired and no longer takes answers; "
+            "ask the clinician for a new one."
+        )
+
+
+def do_record_response(
+    administration: Administration,
+    answers: Answers,
+    *,
+    idempotency_key: str,
+    actor: Membership | None = None,
+) -> Response:
+    """Score and store the answers to an open administration, complete it and raise its alerts.
+
+    `actor` is the member who entered the answers, or None when the respondent did (by link).
+    A repeated `idempotency_key` returns the response already stored for it.
+    """
+    key = idempotency_key.strip()
+    if not key:
+        raise ValueError("Every submission needs an idempotency key.")
+    stored = _stored(answers)
+    already = Response.objects.filter(idempotency_key=key).first()
+    if already is not None:
+        return _replay(already, administration, stored)
+    if actor is not None:
+        check_can_record(actor, administration.episode)
+    result = _score(administration, answers)
+    now = timezone.now()
+    with transaction.atomic():
+        # The row lock makes two submissions for one administration take turns.
+        locked = (
+            Administration.objects.select_for_update()
+            .select_related("episode")
+            .get(pk=administration.pk)
+        )
+        already = Response.objects.filter(idempotency_key=key).first()
+        if already is not None:
+            return _replay(already, locked, stored)
+        _check_open(locked, now)
+        try:
+            with transaction.atomic():
+                response = Response.objects.create(
+                    administration=locked,
+                    idempotency_key=key,
+                    entered_by=actor,
+                    recorded_at=now,
+                    **_score_fields(result, stored),
+                )
+        except IntegrityError:
+            # Another process stored this key (or answered) between our check and our insert.
+            same = Response.objects.filter(idempotency_key=key).first()
+            if same is None:
+                raise AdministrationClosedError(
+                    "This questionnaire has already been answered."
+                ) from None
+            return _replay(same, locked, stored)
+        locked.status = AdministrationStatus.COMPLETED
+        locked.completed_at = now
+        locked.save(update_fields=["status", "completed_at"])
+        _raise_alerts(locked.episode, result, response, None, now)
+        audit.record("response.recorded", actor=actor, target=response)
+    administration.status = locked.status
+    administration.completed_at = locked.completed_at
+    return response
+
+
+def do_amend_response(
+    response: Response, answers: Answers, reason: str, actor: Membership
+) -> Amendment:
+    """Record corrected answers with the reason; the original response is never changed."""
+    reason = reason.strip()
+    if not reason:
+        raise AmendmentRefusedError(
+            "Say why the answers are corrected; an amendment needs a reason."
+        )
+    administration = response.administration
+    check_can_record(actor, administration.episode)
+    stored = _stored(answers)
+    current: ScoredAnswers = response.current()
+    if stored == current.answers:
+        raise AmendmentRefusedError(
+            "These answers are the ones already in force; nothing to amend."
+        )
+    result = _score(administration, answers)
+    now = timezone.now()
+    with transaction.atomic():
+        amendment = Amendment.objects.create(
+            response=response,
+            reason=reason,
+            amended_by=actor,
+            amended_at=now,
+            **_score_fields(result, stored),
+        )
+        _raise_alerts(administration.episode, result, response, amendment, now)
+        audit.record("response.amended", actor=actor, target=amendment)
+    return amendment
+
+
+def do_create_administration(
+    episode: Episode,
+    measure_id: str,
+    *,
+    actor: Membership | None = None,
+    expires_at: datetime | None = None,
+    **fields: Any,
+) -> Administration:
+    """A new administration of the library's current version of the measure."""
+    if actor is not None:
+        check_can_record(actor, episode)
+    measure = measures.measure(measure_id)
+    with transaction.atomic():
+        administration = Administration.objects.create(
+            episode=episode,
+            measure_id=measure.id,
+            measure_version=measure.version,
+            expires_at=expires_at,
+            **fields,
+        )
+        audit.record("administration.created", actor=actor, target=administration)
+    return administration
+
+
+def _advance(
+    administration: Administration, status: str, stamp: str, action: str
+) -> Administration:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Administration.objects.select_for_update().get(pk=administration.pk)
+        _check_open(locked, now)
+        fields = []
+        if getattr(locked, stamp) is None:
+            setattr(locked, stamp, now)
+            fields.append(stamp)
+        order = AdministrationStatus.values  # created, sent, opened: only ever forwards
+        if order.index(status) > order.index(locked.status):
+            locked.status = status
+            fields.append("status")
+        if fields:
+            locked.save(update_fields=fields)
+        audit.record(action, actor=None, target=locked)
+    return locked
+
+
+def do_mark_sent(administration: Administration) -> Administration:
+    """The link was sent to the respondent."""
+    return _advance(
+        administration, str(AdministrationStatus.SENT), "sent_at", "administration.sent"
+    )
+
+
+def do_mark_opened(administration: Administration) -> Administration:
+    """The questions were presented; the first opening's time is kept."""
+    return _advance(
+        administration, str(AdministrationStatus.OPENED), "opened_at", "administration.opened"
+    )
+
+
+def do_expire_administration(administration: Administration) -> Administration:
+    """Close an unanswered administration; later answers are refused."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Administration.objects.select_for_update().get(pk=administration.pk)
+        if locked.status == AdministrationStatus.EXPIRED:
+            return locked
+        if locked.status == AdministrationStatus.COMPLETED:
+            raise AdministrationClosedError("This questionnaire was answered; it cannot expire.")
+        locked.status = AdministrationStatus.EXPIRED
+        locked.expired_at = now
+        locked.save(update_fields=["status", "expired_at"])
+        audit.record("administration.expired", actor=None, target=locked)
+    return locked

@@ -1,0 +1,106 @@
+"""An administration: one measure given once, from creation to an answer or expiry.
+
+Each state has its own timestamp, so both when a questionnaire was presented (opened) and when it
+was answered (completed) are known.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+from ally.web.collect.models.choices import Respondent, Timing
+from ally.web.collect.models.plans import PlannedMeasure
+from ally.web.practice.models import Episode, Session
+from ally.web.scoping import Scope, ScopedQuerySet
+
+
+class AdministrationStatus(models.TextChoices):
+    CREATED = "created", "Created"
+    SENT = "sent", "Sent"
+    OPENED = "opened", "Opened"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Expired"
+
+
+OPEN_STATUSES = frozenset(
+    {AdministrationStatus.CREATED, AdministrationStatus.SENT, AdministrationStatus.OPENED}
+)
+
+
+def new_link_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Administration(models.Model):
+    """One measure, in one version, to be answered once by one respondent."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="administrations")
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="administrations", null=True, blank=True
+    )
+    planned = models.ForeignKey(
+        PlannedMeasure,
+        on_delete=models.SET_NULL,
+        related_name="administrations",
+        null=True,
+        blank=True,
+    )
+    measure_id = models.CharField(max_length=60)
+    measure_version = models.CharField(max_length=40)
+    respondent = models.CharField(
+        max_length=20, choices=Respondent.choices, default=Respondent.CLIENT
+    )
+    timing = models.CharField(max_length=10, choices=Timing.choices, blank=True)
+    status = models.CharField(
+        max_length=20, choices=AdministrationStatus.choices, default=AdministrationStatus.CREATED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the questions were first presented."
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this moment no answer is accepted."
+    )
+    link_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_link_token,
+        help_text="Secret for the client's link; identifies nothing by itself.",
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(status__in=AdministrationStatus.values),
+                name="administration_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=AdministrationStatus.COMPLETED) | Q(completed_at__isnull=False),
+                name="completed_has_timestamp",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=AdministrationStatus.EXPIRED) | Q(expired_at__isnull=False),
+                name="expired_has_timestamp",
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True) | Q(expired_at__isnull=True),
+                name="completed_or_expired_not_both",
+            ),
+        )
+        indexes = (models.Index(fields=["episode", "status"]),)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def __str__(self) -> str:
+        return f"{self.measure_id} {self.measure_version} ({self.status})"

@@ -1,0 +1,1 @@
+"""The practice: organisation, members and roles, clients, episodes, care teams, sessions."""

@@ -1,0 +1,26 @@
+"""Fixtures of the web tests: a temporary data folder and a small practice."""
+
+from __future__ import annotations
+
+import pytest
+from web_practice import Practice, build_practice
+
+from ally.web.collect.actions import do_create_administration
+from ally.web.collect.models import Administration
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings, tmp_path):
+    settings.ALLY_DATA_DIR = tmp_path
+    # A fast hasher: Argon2 is exercised in test_web_settings.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def practice(db: None) -> Practice:
+    return build_practice()
+
+
+@pytest.fixture
+def phq9(practice: Practice) -> Administration:
+    return do_create_administration(practice.own, "phq9")
