@@ -486,7 +486,7 @@ def _change_models(
             model = reliable_change(p.method, ms.stats, p.reliability, p.reliability_post)
             if cutoff is None and p.functional is not None:
                 cutoff = sample_cutoff(model, CutoffType.C, p.functional, p.sign)
-        if cutoff is None:
+        if cutoff is None and is_outcome(p):
             ms.notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
         ms.cutoff = cutoff
         models[key] = (model, cutoff)
