@@ -364,3 +364,18 @@ def test_a_measure_without_published_reliability_uses_cronbachs_alpha_from_the_d
     assert "from 40 complete client-rated administrations" in result.output
     episodes = read_csv(tmp_path / "out" / "episodes.csv")
     assert all(e["rci"] for e in episodes)
+
+
+def test_output_columns_follow_the_documented_contract(tmp_path: Path) -> None:
+    from ally.engine.columns import EPISODE_COLUMNS, SESSION_COLUMNS
+
+    header = ["client", "session", "measure", *[f"item{k}" for k in range(1, 8)]]
+    path = write_csv(tmp_path / "a.csv", header, [["a", 1, "ally-alliance", 4, 4, 4, 4, 4, 4, 4]])
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    with (tmp_path / "out" / "sessions.csv").open() as f:
+        sessions = f.readline().strip().split(",")
+    subscales = ["subscale_bond", "subscale_goals", "subscale_overall", "subscale_tasks"]
+    at = SESSION_COLUMNS.index("score") + 1
+    assert sessions == [*SESSION_COLUMNS[:at], *subscales, *SESSION_COLUMNS[at:]]
+    with (tmp_path / "out" / "episodes.csv").open() as f:
+        assert tuple(f.readline().strip().split(",")) == EPISODE_COLUMNS

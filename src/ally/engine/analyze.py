@@ -39,12 +39,13 @@ from ally.engine.feedback import (
     outcome_plan,
 )
 from ally.engine.options import MeasureParams, Options, measure_params
-from ally.engine.read import connect, read_input
+from ally.engine.read import connect, read_input, stored
 from ally.engine.risk import load_model, with_dropout_risk
 from ally.engine.rows import (
     MeasureRows,
     as_given,
     band,
+    cases_or_null,
     check_measures,
     item_numbers,
     normalise,
@@ -107,12 +108,6 @@ def _resolve_params(table: Table, options: Options, library: Library) -> dict[st
             continue
         known[name] = measure_params(name, measure, options)
     return known
-
-
-def _stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
-    """Compute `table` once into a temporary table of the run's database."""
-    backend.create_table(name, table, temp=True)
-    return backend.table(name)
 
 
 # Fewer complete administrations than this give too unstable an estimate to rely on.
@@ -227,9 +222,7 @@ def _by_measure(
         value = pick(MeasureRows(table, p, items))
         if value is not None:
             branches.append((table[col.MEASURE] == name, value))
-    if not branches:
-        return ibis.null(dtype)
-    return ibis.cases(*branches, else_=ibis.null(dtype))
+    return cases_or_null(branches, dtype)
 
 
 def _item_totals(table: Table, params: Mapping[str, MeasureParams]) -> Table:
@@ -269,9 +262,7 @@ def _band(table: Table, params: Mapping[str, MeasureParams]) -> Value:
         value = band(table[col.SCORE_VALUE], p.measure)
         if value is not None:
             branches.append((table[col.MEASURE] == name, value))
-    if not branches:
-        return ibis.null("string")
-    return ibis.cases(*branches, else_=ibis.null("string"))
+    return cases_or_null(branches, "string")
 
 
 def analyze(options: Options) -> Summary:
@@ -304,7 +295,7 @@ def _analyze(
         with_session = col.SESSION in raw.columns or options.session_column in raw.columns
         # Typed values and item totals are stored once, not recomputed by every rule that
         # reads them (DuckDB does not share repeated subexpressions).
-        table = _stored(backend, "ally_typed", _item_totals(typed(table), params))
+        table = stored(backend, "ally_typed", _item_totals(typed(table), params))
         params = _estimated_reliabilities(table, params, summary)
         t = table.mutate(reason=_row_reason(table, params, with_session))
         t = _scored(t, params)
@@ -317,13 +308,13 @@ def _analyze(
         kept += [col.ENDING]
         kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
         kept += [c for c in t.columns if c.startswith("subscale_")]
-        t = _stored(backend, "ally_checked", t.select(*kept))
+        t = stored(backend, "ally_checked", t.select(*kept))
         _drop(backend, "ally_typed")
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
         # A second answer for the same session, measure and rater is a duplicate, not an update.
         slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
-        repeated = _stored(
+        repeated = stored(
             backend,
             "ally_repeated",
             good.group_by(slot)
@@ -339,7 +330,7 @@ def _analyze(
                 + " (same client, episode, session, measure and rater)"
             ).select(col.LINE, col.MEASURE, "reason")
             rejected = rejected.union(duplicates)
-        rejected = _stored(backend, "ally_rejected", rejected)
+        rejected = stored(backend, "ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
         if summary.rejected and options.strict:
             _write_rejected(backend, raw, rejected, options)
@@ -359,7 +350,7 @@ def _analyze(
         summary.administrations = cells - summary.empty_cells - summary.rejected
 
     with stages.stage("episodes"):
-        episodes = _stored(backend, "ally_episodes", _episodes(scored, options))
+        episodes = stored(backend, "ally_episodes", _episodes(scored, options))
 
     with stages.stage("reliable change"):
         models = _change_models(episodes, params, summary)
@@ -378,7 +369,7 @@ def _analyze(
         first = episodes.select(
             *KEYS, "episode_index", "earliest_session", baseline=episodes.first_score
         )
-        base = _stored(backend, "ally_base", scored.join(first, list(KEYS)))
+        base = stored(backend, "ally_base", scored.join(first, list(KEYS)))
         # Everything later reads the base, episodes and rejected tables only.
         _drop(backend, "ally_checked")
         rules = options.rupture_config if options.feedback else None
@@ -387,7 +378,7 @@ def _analyze(
     with stages.stage("signals and dropout risk"):
         sessions_out = _sessions_table(base, series.sessions, params, models, plans)
         # Stored once: the risk features read it several times over.
-        sessions_out = _stored(backend, "ally_sessions", sessions_out)
+        sessions_out = stored(backend, "ally_sessions", sessions_out)
         if options.feedback:
             sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
         else:
@@ -552,9 +543,7 @@ def _by_key(
         value = make(model, cutoff, key)
         if value is not None:
             branches.append(((t[col.MEASURE] == key[0]) & (t[col.RATER] == key[1]), value))
-    if not branches:
-        return ibis.null(dtype)
-    return ibis.cases(*branches, else_=ibis.null(dtype))
+    return cases_or_null(branches, dtype)
 
 
 def _reliable_label(model: ReliableChange, sign: int, index: Value) -> Value:

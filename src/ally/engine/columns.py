@@ -24,7 +24,6 @@ IDENTIFIERS = (CLIENT, EPISODE, CLINICIAN, GROUP)
 
 # Added by the reader: where the row stood in the input, for rejected.csv.
 LINE = "line"
-REASON = "reason"
 
 # Typed copies of the text columns, made once per run (`rows.typed`).
 SESSION_NUMBER = "session_number"

@@ -17,6 +17,7 @@ from ibis.expr.types import Table, Value
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import MeasureParams
+from ally.engine.rows import cases_or_null
 from ally.feedback.etr import (
     EtrModel,
     EtrModelError,
@@ -141,10 +142,7 @@ def outcome_columns(t: Table, plans: Mapping[str, OutcomePlan]) -> dict[str, Val
         signal = ibis.cases(*((c, s.value) for s, c in conditions), else_=FALLBACK.value)
         for column, value in zip(FEEDBACK_COLUMNS, (expected, low, high, signal), strict=True):
             branches[column].append((rows, value))
-    types = {"signal": "string"}
     return {
-        column: ibis.cases(*found, else_=ibis.null(types.get(column, "float64")))
-        if found
-        else ibis.null(types.get(column, "float64"))
+        column: cases_or_null(found, "string" if column == "signal" else "float64")
         for column, found in branches.items()
     }

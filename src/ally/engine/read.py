@@ -1,4 +1,5 @@
-"""Reading an input file into the engine, with each row's place in the file kept for errors."""
+"""The run's embedded database: reading the input file into it, with each row's place in the
+file kept for errors, and storing the stages computed from it."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def connect(
     if spill is not None:
         con.execute("SET temp_directory = $dir", {"dir": str(spill)})
     return ibis.duckdb.from_connection(con)
+
+
+def stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
+    """Compute `table` once into a temporary table of the run's database."""
+    backend.create_table(name, table, temp=True)
+    return backend.table(name)
 
 
 def _quoted(path: Path) -> str:

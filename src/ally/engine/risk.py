@@ -13,6 +13,7 @@ import numpy as np
 from ibis.expr.types import Table, Value
 
 from ally.engine.errors import AnalysisError
+from ally.engine.read import stored
 from ally.feedback.dropout import (
     DropoutModel,
     DropoutModelError,
@@ -42,8 +43,7 @@ def with_dropout_risk(
     """`sessions` plus `dropout_risk` (with a model) and `risk_flags` (the indicators met)."""
     facts = measure_facts(library)
     features = session_features(sessions, facts.kinds, signs=facts.signs, ranges=facts.ranges)
-    backend.create_table("ally_features", features, temp=True)
-    features = backend.table("ally_features")
+    features = stored(backend, "ally_features", features)
     flags = risk_indicators(features)
     named: Value = ibis.literal("")
     for name, flag in flags.items():

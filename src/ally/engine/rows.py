@@ -19,6 +19,13 @@ from ally.measures.schema import Options as ResponseOptions
 from ally.scoring import rules
 
 
+def cases_or_null(branches: list[tuple[Value, Value]], dtype: str) -> Value:
+    """Per-measure rules as one column: the first branch whose condition holds, else null."""
+    if not branches:
+        return ibis.null(dtype)
+    return ibis.cases(*branches, else_=ibis.null(dtype))
+
+
 def item_numbers(table: Table) -> list[int]:
     """The item numbers that the table has answers for, as given (itemN) or typed (valueN)."""
     found = set()

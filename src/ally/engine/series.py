@@ -19,6 +19,7 @@ from ally.change.reliable import ReliableChange, reliable_change_value
 from ally.change.sudden_gains import sudden_changes
 from ally.engine import columns as col
 from ally.engine.options import MeasureParams
+from ally.engine.read import stored
 from ally.feedback.alliance import RuptureConfig, ruptures
 from ally.measures.schema import Kind
 
@@ -127,10 +128,11 @@ def series_results(
         ended = pd.Series(group["ending"]).isin(ENDED).to_numpy()
         ended_of = np.zeros(n, dtype=bool)
         ended_of[chosen] = ended
+        subscale_values = {s: values(col.subscale_column(s)) for s in subscales}
         for block in blocks(episode, session, chosen, widths, n):
             found_r = ruptures(
                 block.matrix(score),
-                {s: block.matrix(values(col.subscale_column(s))) for s in subscales},
+                {s: block.matrix(v) for s, v in subscale_values.items()},
                 config=rupture_config,
                 ended=ended_of[block.episodes],
             )
@@ -158,8 +160,7 @@ def series_results(
             "rupture_subscale": pd.array(driver[on_alliance], dtype="string"),
         }
     )
-    backend.create_table("ally_series_episodes", ibis.memtable(per_episode), temp=True)
-    backend.create_table("ally_series_sessions", ibis.memtable(per_session), temp=True)
     return SeriesResults(
-        backend.table("ally_series_episodes"), backend.table("ally_series_sessions")
+        stored(backend, "ally_series_episodes", ibis.memtable(per_episode)),
+        stored(backend, "ally_series_sessions", ibis.memtable(per_session)),
     )
