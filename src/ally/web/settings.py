@@ -7,6 +7,12 @@ ALLY_ALLOWED_HOSTS  comma-separated host names (default: localhost only)
 ALLY_DATABASE_URL   postgresql://user:password@host:port/name or sqlite:///file.db
 ALLY_DB_ENGINE      "sqlite" (default) or "postgresql", with ALLY_DB_NAME, ALLY_DB_USER,
                     ALLY_DB_PASSWORD, ALLY_DB_HOST and ALLY_DB_PORT
+ALLY_BASE_URL       the address clients' links start with (http://localhost:8000)
+ALLY_LINK_HOURS     how long a client's link stays valid (72)
+ALLY_EMAIL_BACKEND  Django email backend (console); ALLY_EMAIL_HOST, _PORT, _USER, _PASSWORD,
+                    _TLS and _FROM for SMTP
+ALLY_TIME_ZONE      the practice's time zone for dates on screens (UTC)
+ALLY_DROPOUT_ALERT  dropout risk that raises an alert when a model is configured (0.5)
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+WEB_DIR = Path(__file__).resolve().parent
 ALLY_DATA_DIR = Path(os.environ.get("ALLY_DATA_DIR", "ally-data")).resolve()
 
 SECRET_KEY = _secret_key(ALLY_DATA_DIR)
@@ -60,11 +67,17 @@ INSTALLED_APPS = [
     "ally.web.practice",
     "ally.web.collect",
     "ally.web.alerts",
+    "ally.web.feedback",
+    "ally.web.respond",
+    "ally.web.clinic",
+    "ally.web.dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -78,7 +91,7 @@ WSGI_APPLICATION = "ally.web.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [WEB_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -119,12 +132,39 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en"
-TIME_ZONE = "UTC"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [WEB_DIR / "locale"]
+TIME_ZONE = os.environ.get("ALLY_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = ALLY_DATA_DIR / "static"
+STATICFILES_DIRS = [WEB_DIR / "static"]
+# WhiteNoise serves the files from where they are, so `ally serve` needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Links to clients go by email: printed to the console unless an SMTP server is configured.
+EMAIL_BACKEND = os.environ.get(
+    "ALLY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("ALLY_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("ALLY_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("ALLY_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("ALLY_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _flag("ALLY_EMAIL_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("ALLY_EMAIL_FROM", "ally@localhost")
+# The address clients' links start with, e.g. https://ally.example.org (no trailing slash).
+ALLY_BASE_URL = os.environ.get("ALLY_BASE_URL", "http://localhost:8000").rstrip("/")
+# How long a client's link stays valid, in hours.
+ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
+# Dropout risk at or above which an alert is raised, when a dropout model is configured.
+# A practice's choice, not a published threshold: set it from `ally backtest`.
+ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))
 
 # Records carry the message only: no request bodies, no SQL parameters (which hold answers).
 LOGGING = {

@@ -1,7 +1,25 @@
-"""URLs. The screens come next; the Django admin stays out, since it bypasses the scoping rules."""
+"""URLs. The Django admin stays out: it bypasses the scoping rules.
+
+/accounts/   sign in and out
+/a/          the client's side: a link per administration, then the questionnaire
+/o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
+/o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
+/api/        the JSON API, with its OpenAPI spec at /api/openapi.json
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, include, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from ally.web.accounts.views import home
+from ally.web.api import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", home, name="home"),
+    path("accounts/", include("ally.web.accounts.urls")),
+    path("a/", include("ally.web.respond.urls")),
+    path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
+    path("o/<slug:org>/", include("ally.web.clinic.urls")),
+    path("api/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -13,6 +13,13 @@ from ally.web.scoping import Scope, ScopedQuerySet
 class AlertKind(models.TextChoices):
     CRITICAL_ITEM = "critical_item", "Critical item endorsed"
     CRITICAL_UNANSWERED = "critical_unanswered", "Critical item left unanswered"
+    SIGNAL_RED = "signal_red", "Not on track (red signal)"
+    RUPTURE = "rupture", "Alliance rupture"
+    DROPOUT_RISK = "dropout_risk", "High dropout risk"
+
+
+FEEDBACK_KINDS = frozenset({AlertKind.SIGNAL_RED, AlertKind.RUPTURE, AlertKind.DROPOUT_RISK})
+"""Alerts raised from the engine's feedback rather than from a single response."""
 
 
 class Alert(models.Model):
@@ -39,6 +46,11 @@ class Alert(models.Model):
         Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     action_note = models.TextField(blank=True)
+    source_key = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="For feedback alerts: measure, rater and session, so a refresh raises it once.",
+    )
 
     objects = ScopedQuerySet.as_manager()
     scope = Scope(organisation="episode__organisation", episodes=("episode",))
@@ -53,6 +65,11 @@ class Alert(models.Model):
                 condition=Q(acted_at__isnull=True)
                 | Q(acted_by__isnull=False, seen_at__isnull=False) & ~Q(action_note=""),
                 name="alert_acted_on_with_note",
+            ),
+            models.UniqueConstraint(
+                fields=["episode", "kind", "source_key"],
+                condition=~Q(source_key=""),
+                name="feedback_alert_once",
             ),
         )
         indexes = (models.Index(fields=["episode", "acted_at"]),)

@@ -29,6 +29,10 @@ class Organisation(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
+    crisis_contacts = models.TextField(
+        blank=True,
+        help_text="Shown to a client at once when they endorse a critical item: whom to call now.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()

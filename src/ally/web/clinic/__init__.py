@@ -1,0 +1,1 @@
+"""The staff side: caseload, client pages, alerts and dashboards."""

@@ -1,0 +1,1 @@
+"""The supervisor's and the practice's view: caseloads, alerts and outcomes over clinicians."""

@@ -1,0 +1,88 @@
+"""What `ally analyze` says of each episode, stored per administration and per measure.
+
+The rows mirror the engine's `sessions` and `episodes` outputs (docs/formats.md), so the app and
+a batch run on the same answers give the same numbers. They are derived: a refresh replaces an
+episode's rows as a whole, and nothing here is ever edited by hand.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from ally.web.practice.models import Episode
+from ally.web.scoping import Scope, ScopedQuerySet
+
+
+class SessionFeedback(models.Model):
+    """One scored administration with its change, expected course, signal and alliance marks."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="session_feedback")
+    measure_id = models.CharField(max_length=60)
+    rater = models.CharField(max_length=20)
+    session_number = models.PositiveIntegerField()
+    date = models.DateField(null=True, blank=True)
+    score = models.FloatField()
+    subscales = models.JSONField(default=dict)
+    band = models.CharField(max_length=60, blank=True)
+    baseline = models.FloatField(null=True)
+    change = models.FloatField(null=True)
+    rci = models.FloatField(null=True)
+    reliable_change = models.CharField(max_length=20, blank=True)
+    critical = models.BooleanField(null=True)
+    expected = models.FloatField(null=True)
+    expected_low = models.FloatField(null=True)
+    expected_high = models.FloatField(null=True)
+    signal = models.CharField(max_length=10, blank=True)
+    rupture = models.BooleanField(default=False)
+    repair = models.BooleanField(default=False)
+    rupture_subscale = models.CharField(max_length=60, blank=True)
+    discrepancy = models.FloatField(null=True, help_text="Client's alliance minus clinician's.")
+    risk_flags = models.CharField(max_length=200, blank=True)
+    dropout_risk = models.FloatField(null=True)
+    computed_at = models.DateTimeField()
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["episode", "measure_id", "rater", "session_number"],
+                name="session_feedback_once",
+            ),
+        )
+        ordering = ("episode", "measure_id", "rater", "session_number")
+
+
+class EpisodeFeedback(models.Model):
+    """One measure over one episode: first and last score, reliable change, category, ruptures."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="feedback")
+    measure_id = models.CharField(max_length=60)
+    rater = models.CharField(max_length=20)
+    sessions = models.PositiveIntegerField()
+    first_session = models.PositiveIntegerField()
+    last_session = models.PositiveIntegerField()
+    first_score = models.FloatField()
+    last_score = models.FloatField()
+    change = models.FloatField(null=True)
+    rci = models.FloatField(null=True)
+    reliable_change = models.CharField(max_length=20, blank=True)
+    category = models.CharField(max_length=20, blank=True)
+    sudden_gains = models.PositiveIntegerField(default=0)
+    sudden_losses = models.PositiveIntegerField(default=0)
+    ruptures = models.PositiveIntegerField(default=0)
+    repairs = models.PositiveIntegerField(default=0)
+    unrepaired = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["episode", "measure_id", "rater"], name="episode_feedback_once"
+            ),
+        )
+        ordering = ("episode", "measure_id", "rater")

@@ -1,0 +1,92 @@
+"""Client links: one signed, expiring address per administration, sent by email, copied or shown
+as a QR code for a tablet in the room.
+
+The address carries the administration's random token, signed with a timestamp: a changed
+character fails the signature, and an old link fails its age, before the database is asked.
+The token moves into the client's session cookie on first open (see respond.views), so the
+address bar never keeps it.
+"""
+
+from __future__ import annotations
+
+import segno
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from ally.web.collect.actions import do_mark_sent
+from ally.web.collect.models import Administration
+from ally.web.practice.models import ClientIdentity, Membership
+from ally.web.scoping import check_can_record
+
+SALT = "ally.respond.link"
+
+
+class LinkError(Exception):
+    """A link that cannot be sent as asked (no email address, a closed administration)."""
+
+
+class BadLinkError(Exception):
+    """A link whose signature does not hold: changed, cut short or made up."""
+
+
+class OldLinkError(Exception):
+    """A link older than ALLY_LINK_HOURS."""
+
+
+def signed_token(administration: Administration) -> str:
+    return signing.TimestampSigner(salt=SALT).sign(administration.link_token)
+
+
+def token_from(signed: str) -> str:
+    """The token inside a signed link; BadLinkError or OldLinkError when it does not hold."""
+    signer = signing.TimestampSigner(salt=SALT)
+    try:
+        return signer.unsign(signed, max_age=settings.ALLY_LINK_HOURS * 3600)
+    except signing.SignatureExpired:
+        raise OldLinkError from None
+    except signing.BadSignature:
+        raise BadLinkError from None
+
+
+def link_url(administration: Administration) -> str:
+    """The full address the client opens."""
+    path = reverse("respond:open", kwargs={"signed": signed_token(administration)})
+    return f"{settings.ALLY_BASE_URL}{path}"
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code of `url`, for a tablet or a phone camera in the room."""
+    return str(segno.make(url, error="m").svg_inline(scale=6, title=_("QR code of the link")))
+
+
+def send_link_by_email(administration: Administration, actor: Membership) -> None:
+    """Email the link to the client's address on file and record that it was sent."""
+    check_can_record(actor, administration.episode)
+    if not administration.is_open:
+        raise LinkError(_("This questionnaire is no longer open; create a new one."))
+    identity = ClientIdentity.objects.filter(client_id=administration.episode.client_id).first()
+    if identity is None or not identity.email:
+        raise LinkError(
+            _("This client has no email address on file; copy the link or show the QR code.")
+        )
+    organisation = administration.episode.organisation
+    # The message names the practice only: an email can be read by others on the way.
+    send_mail(
+        subject=_("A short questionnaire from %(practice)s") % {"practice": organisation.name},
+        message=_(
+            "%(practice)s asks you to answer a short questionnaire before or after your "
+            "session. It takes a few minutes:\n\n%(link)s\n\nThe link works once and for "
+            "%(hours)s hours."
+        )
+        % {
+            "practice": organisation.name,
+            "link": link_url(administration),
+            "hours": settings.ALLY_LINK_HOURS,
+        },
+        from_email=None,
+        recipient_list=[identity.email],
+    )
+    do_mark_sent(administration)
