@@ -81,6 +81,13 @@ def test_small_chunks_still_give_one_consistent_practice(tmp_path: Path) -> None
     assert sizes.max() <= 10
 
 
+def test_a_practice_too_small_for_a_group_simulates(tmp_path: Path) -> None:
+    simulate(SimulationConfig(episodes=12, seed=3), tmp_path)
+    episodes = _rows(tmp_path / "truth_episodes.csv")
+    assert len(episodes) == 12
+    assert not any(e["group"] for e in episodes)
+
+
 def test_sessions_follow_the_analyze_long_format(sessions: list[dict[str, str]]) -> None:
     assert list(sessions[0]) == SESSION_COLUMNS
     lengths = {"phq9": 9, "gad7": 7, "core10": 10, "ally-alliance": 7}

@@ -242,12 +242,15 @@ def _register() -> None:
     from ally.cli.backtest import backtest
     from ally.cli.etr import etr
     from ally.cli.risk import risk
+    from ally.cli.serve import manage, serve
     from ally.cli.simulate import simulate
 
     cli.add_command(simulate)
     cli.add_command(etr)
     cli.add_command(risk)
     cli.add_command(backtest)
+    cli.add_command(serve)
+    cli.add_command(manage)
 
 
 _register()

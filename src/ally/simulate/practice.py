@@ -157,7 +157,12 @@ def simulate_chunk(
     in_group = group != NO_GROUP
     clinician = rng.choice(len(clinicians.weight), size=n, p=clinicians.weight)
     clinician[in_group] = leader[group[in_group]]
-    group_weeks = np.where(in_group, group_len[np.maximum(group, 0)], 0)
+    # A small practice may have no group at all.
+    group_weeks = (
+        np.where(in_group, group_len[np.maximum(group, 0)], 0)
+        if group_len.size
+        else np.zeros(n, dtype=group_len.dtype)
+    )
     core10 = rng.random(n) < cfg.core10_share
     clinician_rates = rng.random(n) < cfg.clinician_rating_share
 

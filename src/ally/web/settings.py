@@ -11,7 +11,11 @@ ALLY_BASE_URL       the address clients' links start with (http://localhost:8000
 ALLY_LINK_HOURS     how long a client's link stays valid (72)
 ALLY_EMAIL_BACKEND  Django email backend (console); ALLY_EMAIL_HOST, _PORT, _USER, _PASSWORD,
                     _TLS and _FROM for SMTP
+ALLY_LOCAL_HTTP     "1" when served over plain HTTP on this machine (`ally serve` sets it)
 ALLY_TIME_ZONE      the practice's time zone for dates on screens (UTC)
+ALLY_SEND_BEFORE_HOURS, ALLY_REMIND_AFTER_HOURS  when send_due_links sends links (24, 24)
+ALLY_ETR_MODELS     comma-separated expected-response models (`ally etr fit`)
+ALLY_DROPOUT_MODEL  a dropout model (`ally risk fit`)
 ALLY_DROPOUT_ALERT  dropout risk that raises an alert when a model is configured (0.5)
 """
 
@@ -124,9 +128,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Cookies: never readable from scripts; secure when served over HTTPS (not in local debug).
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
+# ALLY_LOCAL_HTTP: `ally serve` on this machine over plain HTTP, where secure cookies are lost.
+LOCAL_HTTP = _flag("ALLY_LOCAL_HTTP")
+SESSION_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
 CSRF_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -162,6 +168,12 @@ DEFAULT_FROM_EMAIL = os.environ.get("ALLY_EMAIL_FROM", "ally@localhost")
 ALLY_BASE_URL = os.environ.get("ALLY_BASE_URL", "http://localhost:8000").rstrip("/")
 # How long a client's link stays valid, in hours.
 ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
+# Before-session links go out this many hours ahead; one reminder after this many hours.
+ALLY_SEND_BEFORE_HOURS = int(os.environ.get("ALLY_SEND_BEFORE_HOURS", "24"))
+ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))
+# Fitted models of `ally etr fit` (comma-separated paths) and `ally risk fit`, if any.
+ALLY_ETR_MODELS = [p for p in os.environ.get("ALLY_ETR_MODELS", "").split(",") if p.strip()]
+ALLY_DROPOUT_MODEL = os.environ.get("ALLY_DROPOUT_MODEL") or None
 # Dropout risk at or above which an alert is raised, when a dropout model is configured.
 # A practice's choice, not a published threshold: set it from `ally backtest`.
 ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))

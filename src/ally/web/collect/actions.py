@@ -274,6 +274,13 @@ def do_mark_sent(administration: Administration) -> Administration:
     )
 
 
+def do_mark_reminded(administration: Administration) -> Administration:
+    """A reminder was sent; one per administration (see send_due_links)."""
+    return _advance(
+        administration, str(AdministrationStatus.SENT), "reminded_at", "administration.reminded"
+    )
+
+
 def do_mark_opened(administration: Administration) -> Administration:
     """The questions were presented; the first opening's time is kept."""
     return _advance(

@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from ally.web.collect.actions import do_mark_sent
+from ally.web.collect.actions import do_mark_reminded, do_mark_sent
 from ally.web.collect.models import Administration
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.scoping import check_can_record
@@ -62,9 +62,15 @@ def qr_svg(url: str) -> str:
     return str(segno.make(url, error="m").svg_inline(scale=6, title=_("QR code of the link")))
 
 
-def send_link_by_email(administration: Administration, actor: Membership) -> None:
-    """Email the link to the client's address on file and record that it was sent."""
-    check_can_record(actor, administration.episode)
+def send_link_by_email(
+    administration: Administration, actor: Membership | None, *, reminder: bool = False
+) -> None:
+    """Email the link to the client's address on file and record that it was sent.
+
+    `actor` is the member who sends it, or None for the scheduled job (send_due_links).
+    """
+    if actor is not None:
+        check_can_record(actor, administration.episode)
     if not administration.is_open:
         raise LinkError(_("This questionnaire is no longer open; create a new one."))
     identity = ClientIdentity.objects.filter(client_id=administration.episode.client_id).first()
@@ -74,8 +80,13 @@ def send_link_by_email(administration: Administration, actor: Membership) -> Non
         )
     organisation = administration.episode.organisation
     # The message names the practice only: an email can be read by others on the way.
+    subject = (
+        _("Reminder: a short questionnaire from %(practice)s")
+        if reminder
+        else _("A short questionnaire from %(practice)s")
+    )
     send_mail(
-        subject=_("A short questionnaire from %(practice)s") % {"practice": organisation.name},
+        subject=subject % {"practice": organisation.name},
         message=_(
             "%(practice)s asks you to answer a short questionnaire before or after your "
             "session. It takes a few minutes:\n\n%(link)s\n\nThe link works once and for "
@@ -89,4 +100,7 @@ def send_link_by_email(administration: Administration, actor: Membership) -> Non
         from_email=None,
         recipient_list=[identity.email],
     )
-    do_mark_sent(administration)
+    if reminder:
+        do_mark_reminded(administration)
+    else:
+        do_mark_sent(administration)

@@ -59,6 +59,7 @@ class Administration(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(
         null=True, blank=True, help_text="When the questions were first presented."
     )

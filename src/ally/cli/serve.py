@@ -1,0 +1,106 @@
+"""`ally serve`: the web app on this machine, with a demo practice on first start; and
+`ally manage`: Django's management commands (migrate, createsuperuser, send_due_links, ...)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_DATA_DIR = "ally-data"
+
+
+def _setup(data_dir: Path | None) -> Path:
+    """Point Ally's settings at the data folder and start Django."""
+    folder = (data_dir or Path(os.environ.get("ALLY_DATA_DIR", DEFAULT_DATA_DIR))).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["ALLY_DATA_DIR"] = str(folder)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ally.web.settings")
+    import django
+
+    django.setup()
+    return folder
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Folder for the database and keys (default: $ALLY_DATA_DIR or ./{DEFAULT_DATA_DIR}).",
+)
+@click.option("--demo/--no-demo", default=True, show_default=True, help="Load a demo practice.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int) -> None:
+    """Run the Ally web app: migrate the database, load a demo practice on first start, serve.
+
+    Plain HTTP, for this machine or a trusted network; behind HTTPS in production
+    (docs/deploy.md).
+    """
+    # Over plain HTTP on this machine, cookies cannot be marked secure.
+    os.environ.setdefault("ALLY_LOCAL_HTTP", "1")
+    os.environ.setdefault("ALLY_ALLOWED_HOSTS", f"localhost,127.0.0.1,{host}")
+    os.environ.setdefault("ALLY_BASE_URL", f"http://{_shown(host)}:{port}")
+    folder = _setup(data_dir)
+    from django.core.management import call_command
+
+    from ally.web.demo import SLUG, demo_summary, load_demo, write_logins
+    from ally.web.practice.models import Organisation
+
+    click.echo(f"Database and keys in {folder}")
+    call_command("migrate", verbosity=0)
+    loaded = None
+    if demo and not Organisation.objects.filter(slug=SLUG).exists():
+        click.echo("Loading a demo practice simulated by `ally simulate` (about a minute) ...")
+        loaded = load_demo()
+        write_logins(folder, loaded)
+    url = f"http://{_shown(host)}:{port}/"
+    click.echo(f"\nAlly is running: open {url}")
+    shown = demo_summary(loaded, folder) if demo else {}
+    if shown:
+        click.echo(f"Demo logins (password for all: {shown['password']}):")
+        for role, email in shown["logins"]:
+            click.echo(f"  {role:<11} {email}")
+    click.echo("Stop with Ctrl+C.\n")
+    _run(host, port, workers)
+
+
+def _shown(host: str) -> str:
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from ally.web.wsgi import application
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)  # request lines would carry paths and times only,
+            self.cfg.set("errorlog", "-")  # but Ally keeps no access log by default.
+
+        def load(self) -> Any:
+            return application
+
+    Server().run()
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Folder for the database and keys (default: $ALLY_DATA_DIR or ./{DEFAULT_DATA_DIR}).",
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def manage(data_dir: Path | None, args: tuple[str, ...]) -> None:
+    """Run one of Django's management commands on Ally's database, e.g.
+    `ally manage send_due_links` or `ally manage createsuperuser`."""
+    _setup(data_dir)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["ally manage", *args])

@@ -1,0 +1,96 @@
+"""The scheduled job: send due links, remind once, expire what is past its time.
+
+Run by `ally manage send_due_links` from cron or a systemd timer (docs/deploy.md), e.g. every
+15 minutes. Each step goes through the write path and is safe to repeat: a link already sent is
+not sent again, a reminder goes once, an expired form stays expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ally.web.collect.actions import do_expire_administration
+from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Timing
+from ally.web.practice.models import ClientIdentity, SessionStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DueRun:
+    expired: int = 0
+    sent: int = 0
+    reminded: int = 0
+    no_email: int = 0
+    failed: int = 0
+
+
+def _with_email(administrations: list[Administration]) -> tuple[list[Administration], int]:
+    clients = {a.episode.client_id for a in administrations}
+    reachable = set(
+        ClientIdentity.objects.filter(client_id__in=clients)
+        .exclude(email="")
+        .values_list("client_id", flat=True)
+    )
+    kept = [a for a in administrations if a.episode.client_id in reachable]
+    return kept, len(administrations) - len(kept)
+
+
+def send_due_links(now: dt.datetime | None = None) -> DueRun:
+    """Expire, send and remind, in that order; returns counts only (safe to log)."""
+    from ally.web.respond.links import LinkError, send_link_by_email
+
+    now = now or timezone.now()
+    run = DueRun()
+    open_forms = Administration.objects.filter(
+        status__in=[
+            AdministrationStatus.CREATED,
+            AdministrationStatus.SENT,
+            AdministrationStatus.OPENED,
+        ]
+    ).select_related("episode", "session")
+    for administration in open_forms.filter(expires_at__lte=now):
+        do_expire_administration(administration)
+        run.expired += 1
+
+    lead = dt.timedelta(hours=settings.ALLY_SEND_BEFORE_HOURS)
+    live = open_forms.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).filter(
+        respondent=Respondent.CLIENT, episode__ended_on__isnull=True
+    )
+    # Before-session forms go out ahead of the session; after-session forms once it was held.
+    due = live.filter(status=AdministrationStatus.CREATED, session__isnull=False).filter(
+        Q(timing=Timing.BEFORE, session__scheduled_at__lte=now + lead)
+        | Q(timing=Timing.AFTER, session__status=SessionStatus.ATTENDED)
+    )
+    remind_before = now - dt.timedelta(hours=settings.ALLY_REMIND_AFTER_HOURS)
+    reminders = live.filter(
+        status=AdministrationStatus.SENT, reminded_at__isnull=True, sent_at__lte=remind_before
+    )
+    for batch, reminder in ((list(due), False), (list(reminders), True)):
+        reachable, run.no_email = _with_email(batch)
+        for administration in reachable:
+            try:
+                send_link_by_email(administration, None, reminder=reminder)
+            except (LinkError, OSError):
+                # An unreachable mail server: the form stays due and the next run tries again.
+                run.failed += 1
+                continue
+            if reminder:
+                run.reminded += 1
+            else:
+                run.sent += 1
+    log.info(
+        "due links: %d expired, %d sent, %d reminded, %d without email, %d failed",
+        run.expired,
+        run.sent,
+        run.reminded,
+        run.no_email,
+        run.failed,
+    )
+    return run

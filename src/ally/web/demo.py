@@ -1,0 +1,280 @@
+"""The demo practice: a practice simulated by `ally simulate`, loaded through Ally's write path.
+
+Every answer goes through `do_record_response`, as a client's would, so the demo's scores,
+alerts and feedback are what a real practice would see. Dates are moved so that the latest
+session was yesterday; ongoing episodes get their next session with forms sent (some overdue).
+The accounts share one random password, kept in the data folder (demo-logins.txt, mode 0600)
+so that `ally serve` can print it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import secrets
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from ally.simulate import SimulationConfig, simulate
+from ally.web.accounts.models import User
+from ally.web.alerts.actions import do_act_on_alert
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.collect import measures
+from ally.web.collect.actions import do_create_administration, do_mark_sent, do_record_response
+from ally.web.collect.models import MeasurementPlan, PlannedMeasure, Respondent, Timing
+from ally.web.feedback.refresh import refresh_organisation
+from ally.web.practice.models import (
+    Client,
+    ClientIdentity,
+    EndReason,
+    Episode,
+    Membership,
+    Organisation,
+    Session,
+    SessionStatus,
+)
+from ally.web.scoping import Role
+
+SLUG = "demo"
+DOMAIN = "demo.ally.example"
+CRISIS_CONTACTS = (
+    "Demo practice duty line: 0100 000 000 (weekdays 9-17)\n"
+    "Outside these hours: your local emergency number, or a crisis line such as Samaritans "
+    "(116 123 in the UK and Ireland)."
+)
+ONGOING_SHARE = 0.4
+HISTORY_NOTE = {
+    AlertKind.CRITICAL_ITEM: "Asked at the session; risk assessed and safety plan reviewed.",
+    AlertKind.CRITICAL_UNANSWERED: "Asked in person at the session.",
+    AlertKind.SIGNAL_RED: "Reviewed goals and approach with the client.",
+    AlertKind.RUPTURE: "Talked about it at the next session.",
+    AlertKind.DROPOUT_RISK: "Checked in with the client.",
+}
+TIMING = {"phq9": Timing.BEFORE, "gad7": Timing.BEFORE, "core10": Timing.BEFORE}
+"""Outcome measures before the session; the alliance check-in after it."""
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Demo:
+    organisation: Organisation
+    password: str
+    logins: tuple[DemoLogin, ...]
+
+
+def _staff(org: Organisation, email: str, name: str, role: Role, password: str) -> Membership:
+    user = User.objects.create_user(email, password, display_name=name)
+    return Membership.objects.create(user=user, organisation=org, role=role)
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    with (folder / "sessions.csv").open(newline="") as source:
+        return list(csv.DictReader(source))
+
+
+def _answers(row: dict[str, str]) -> dict[int, float | None]:
+    """The row's answers to its measure's items; the file's further item columns are empty."""
+    count = len(measures.measure(row["measure"]).items)
+    return {n: float(v) if (v := row[f"item{n}"]) else None for n in range(1, count + 1)}
+
+
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour)))
+
+
+def write_logins(data_dir: Path, demo: Demo) -> Path:
+    path = data_dir / "demo-logins.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"password: {demo.password}\n")
+        for login in demo.logins:
+            out.write(f"{login.role}: {login.email}\n")
+    return path
+
+
+def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -> Demo:
+    """Simulate a practice and load it as the organisation "demo"; returns its logins."""
+    if Organisation.objects.filter(slug=SLUG).exists():
+        raise ValueError("A demo practice is loaded already.")
+    today = today or timezone.localdate()
+    password = secrets.token_urlsafe(9)
+    with tempfile.TemporaryDirectory(prefix="ally-demo-") as name:
+        # Many episodes still running, so that every clinician has a caseload today.
+        config = SimulationConfig(episodes=episodes, seed=seed, ongoing_share=ONGOING_SHARE)
+        simulate(config, Path(name), "csv")
+        rows = _rows(Path(name))
+    shift = today - dt.timedelta(days=1) - max(dt.date.fromisoformat(r["date"]) for r in rows)
+    by_episode: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_episode[row["episode"]].append(row)
+
+    with transaction.atomic():
+        org = Organisation.objects.create(
+            name="Demo Practice", slug=SLUG, crisis_contacts=CRISIS_CONTACTS
+        )
+        logins = [
+            DemoLogin(f"admin@{DOMAIN}", Role.ADMIN),
+            DemoLogin(f"supervisor@{DOMAIN}", Role.SUPERVISOR),
+            DemoLogin(f"researcher@{DOMAIN}", Role.RESEARCHER),
+        ]
+        for login in logins:
+            _staff(org, login.email, login.role.title(), Role(login.role), password)
+        clinicians: dict[str, Membership] = {}
+        for code in sorted({r["clinician"] for r in rows}):
+            number = int(code.lstrip("t"))
+            email = f"clinician{number}@{DOMAIN}"
+            clinicians[code] = _staff(org, email, f"Clinician {number}", Role.CLINICIAN, password)
+            logins.append(DemoLogin(email, Role.CLINICIAN))
+
+    for episode_code, episode_rows in by_episode.items():
+        _load_episode(org, clinicians, episode_code, episode_rows, shift, today)
+    refresh_organisation(org)
+    _settle_history(org)
+    return Demo(org, password, tuple(logins))
+
+
+def _load_episode(
+    org: Organisation,
+    clinicians: dict[str, Membership],
+    code: str,
+    rows: list[dict[str, str]],
+    shift: dt.timedelta,
+    today: dt.date,
+) -> None:
+    first = rows[0]
+    clinician = clinicians[first["clinician"]]
+    dates = {int(r["session"]): dt.date.fromisoformat(r["date"]) + shift for r in rows}
+    ending = first["ending"]
+    with transaction.atomic():
+        client = Client.objects.create(organisation=org, code=first["client"].upper())
+        number = first["client"].lstrip("c")
+        ClientIdentity.objects.create(
+            client=client, name=f"Demo client {number}", email=f"client{number}@{DOMAIN}"
+        )
+        ended = ending in (EndReason.PLANNED, EndReason.DROPOUT)
+        episode = Episode.objects.create(
+            organisation=org,
+            client=client,
+            clinician=clinician,
+            opened_on=min(dates.values()),
+            ended_on=max(dates.values()) if ended else None,
+            end_reason=ending if ended else "",
+        )
+        plan = MeasurementPlan.objects.create(episode=episode)
+        measures = sorted({(r["measure"], r["rater"]) for r in rows})
+        for measure, rater in measures:
+            PlannedMeasure.objects.create(
+                plan=plan,
+                measure_id=measure,
+                respondent=rater,
+                timing=TIMING.get(measure, Timing.AFTER),
+            )
+        sessions = {
+            number: Session.objects.create(
+                organisation=org,
+                episode=episode,
+                clinician=clinician,
+                number=number,
+                scheduled_at=_at(day, 10),
+                status=SessionStatus.ATTENDED,
+                status_changed_at=_at(day, 11),
+            )
+            for number, day in sorted(dates.items())
+        }
+    for row in rows:
+        session = sessions[int(row["session"])]
+        respondent = row["rater"]
+        administration = do_create_administration(
+            episode,
+            row["measure"],
+            session=session,
+            respondent=respondent,
+            timing=TIMING.get(row["measure"], Timing.AFTER),
+        )
+        do_record_response(
+            administration,
+            _answers(row),
+            idempotency_key=f"demo-{code}-{row['session']}-{row['measure']}-{respondent}",
+            actor=clinician if respondent == Respondent.CLINICIAN else None,
+        )
+    if ending == "ongoing":
+        _next_session(episode, clinician, measures, max(sessions) + 1, today)
+
+
+def _next_session(
+    episode: Episode,
+    clinician: Membership,
+    measures: list[tuple[str, str]],
+    number: int,
+    today: dt.date,
+) -> None:
+    """The next session in the coming days, its client forms created and sent."""
+    day = today + dt.timedelta(days=1 + episode.pk % 6)
+    session = Session.objects.create(
+        organisation=episode.organisation,
+        episode=episode,
+        clinician=clinician,
+        number=number,
+        scheduled_at=_at(day, 10),
+    )
+    for measure, rater in measures:
+        if rater != Respondent.CLIENT:
+            continue
+        administration = do_create_administration(
+            episode,
+            measure,
+            session=session,
+            respondent=rater,
+            timing=TIMING.get(measure, Timing.AFTER),
+            expires_at=_at(day, 23),
+        )
+        do_mark_sent(administration)
+
+
+def _settle_history(org: Organisation) -> None:
+    """Alerts of ended episodes and of earlier sessions were dealt with at the time; only the
+    latest session's alerts of running episodes are left open for the demo's clinicians."""
+    latest = {
+        e.pk: e.latest
+        for e in Episode.objects.filter(organisation=org).annotate(
+            latest=Max(
+                "administrations__session__number", filter=Q(administrations__status="completed")
+            )
+        )
+    }
+    alerts = Alert.objects.filter(episode__organisation=org, acted_at__isnull=True).select_related(
+        "episode__clinician", "response__administration__session"
+    )
+    for alert in alerts:
+        episode = alert.episode
+        session = alert.response.administration.session if alert.response else None
+        recent = session is None or session.number == latest[episode.pk]
+        if episode.ended_on is None and recent:
+            continue
+        do_act_on_alert(alert, episode.clinician, HISTORY_NOTE[alert.kind])
+
+
+def demo_summary(demo: Demo | None, data_dir: Path) -> dict[str, Any]:
+    """The logins to print, from the fresh demo or from the file a first start wrote."""
+    path = data_dir / "demo-logins.txt"
+    if demo is not None:
+        return {"password": demo.password, "logins": [(x.role, x.email) for x in demo.logins]}
+    if not path.exists():
+        return {}
+    lines = path.read_text().splitlines()
+    password = lines[0].split(": ", 1)[1] if lines else ""
+    logins = [tuple(line.split(": ", 1)) for line in lines[1:] if ": " in line]
+    return {"password": password, "logins": logins}

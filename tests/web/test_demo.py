@@ -1,0 +1,45 @@
+"""The demo practice of `ally serve`: simulated, loaded through the write path, analysed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import authenticate
+
+from ally.web.alerts.models import Alert
+from ally.web.collect.models import Administration, AdministrationStatus, Response
+from ally.web.demo import demo_summary, load_demo, write_logins
+from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.practice.models import Episode
+
+
+@pytest.mark.django_db
+def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> None:
+    demo = load_demo(episodes=12, seed=3, today=dt.date(2026, 11, 29))
+    episodes = Episode.objects.filter(organisation=demo.organisation)
+    assert episodes.count() == 12
+    assert episodes.filter(ended_on__isnull=True).exists()
+    assert Response.objects.filter(administration__episode__in=episodes).count() > 100
+    # Every answered administration has its feedback row.
+    assert SessionFeedback.objects.filter(episode__in=episodes).count() == (
+        Response.objects.filter(administration__episode__in=episodes).count()
+    )
+    assert EpisodeFeedback.objects.filter(episode__in=episodes).exists()
+    # The latest session was yesterday; running episodes have forms sent for the next one.
+    latest = max(e.opened_on for e in episodes)
+    assert latest <= dt.date(2026, 11, 28)
+    assert Administration.objects.filter(
+        episode__in=episodes, status=AdministrationStatus.SENT
+    ).exists()
+    # Alerts of ended episodes were dealt with; open ones belong to running episodes only.
+    assert not Alert.objects.filter(
+        episode__in=episodes, acted_at__isnull=True, episode__ended_on__isnull=False
+    ).exists()
+    for login in demo.logins:
+        assert authenticate(username=login.email, password=demo.password) is not None
+    write_logins(tmp_path, demo)
+    assert (tmp_path / "demo-logins.txt").stat().st_mode & 0o777 == 0o600
+    assert demo_summary(None, tmp_path)["password"] == demo.password
+    with pytest.raises(ValueError, match="already"):
+        load_demo(episodes=12)
