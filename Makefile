@@ -12,10 +12,9 @@ $(BIN)/ally: pyproject.toml
 .PHONY: install run test lint
 install: $(BIN)/ally
 
-# The main job: simulate a demo practice, analyse it and print the summary.
+# The main job: the web app on http://localhost:8000 with a demo practice (data in ./ally-data).
 run: install
-	$(BIN)/ally simulate --out ally-demo --episodes 300 --seed 1 --quiet
-	$(BIN)/ally analyze ally-demo/sessions.csv --out ally-output
+	$(BIN)/ally serve
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

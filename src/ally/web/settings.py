@@ -2,6 +2,7 @@
 
 ALLY_DATA_DIR       folder for the SQLite database and the generated secret key (./ally-data)
 ALLY_SECRET_KEY     Django's secret key; without it one is generated once into the data folder
+ALLY_SECRET_KEY_FALLBACKS  comma-separated previous keys, during a key rotation
 ALLY_DEBUG          "1" to turn on Django's debug pages (never in production)
 ALLY_ALLOWED_HOSTS  comma-separated host names (default: localhost only)
 ALLY_DATABASE_URL   postgresql://user:password@host:port/name or sqlite:///file.db
@@ -54,6 +55,10 @@ WEB_DIR = Path(__file__).resolve().parent
 ALLY_DATA_DIR = Path(os.environ.get("ALLY_DATA_DIR", "ally-data")).resolve()
 
 SECRET_KEY = _secret_key(ALLY_DATA_DIR)
+# Key rotation: the previous keys still verify existing sessions and links until they expire.
+SECRET_KEY_FALLBACKS = [
+    key.strip() for key in os.environ.get("ALLY_SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
+]
 DEBUG = _flag("ALLY_DEBUG")
 ALLOWED_HOSTS = [
     host.strip()
