@@ -75,7 +75,7 @@ class Demo:
     logins: tuple[DemoLogin, ...]
 
 
-def _staff(org: Organisation, email: str, name: str, role: Role, password: str) -> Membership:
+def _staff(org: Organisation, email: str, name: str, role: str, password: str) -> Membership:
     user = User.objects.create_user(email, password, display_name=name)
     return Membership.objects.create(user=user, organisation=org, role=role)
 
@@ -126,18 +126,20 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
             name="Demo Practice", slug=SLUG, crisis_contacts=CRISIS_CONTACTS
         )
         logins = [
-            DemoLogin(f"admin@{DOMAIN}", Role.ADMIN),
-            DemoLogin(f"supervisor@{DOMAIN}", Role.SUPERVISOR),
-            DemoLogin(f"researcher@{DOMAIN}", Role.RESEARCHER),
+            DemoLogin(f"admin@{DOMAIN}", str(Role.ADMIN)),
+            DemoLogin(f"supervisor@{DOMAIN}", str(Role.SUPERVISOR)),
+            DemoLogin(f"researcher@{DOMAIN}", str(Role.RESEARCHER)),
         ]
         for login in logins:
-            _staff(org, login.email, login.role.title(), Role(login.role), password)
+            _staff(org, login.email, login.role.title(), login.role, password)
         clinicians: dict[str, Membership] = {}
         for code in sorted({r["clinician"] for r in rows}):
             number = int(code.lstrip("t"))
             email = f"clinician{number}@{DOMAIN}"
-            clinicians[code] = _staff(org, email, f"Clinician {number}", Role.CLINICIAN, password)
-            logins.append(DemoLogin(email, Role.CLINICIAN))
+            clinicians[code] = _staff(
+                org, email, f"Clinician {number}", str(Role.CLINICIAN), password
+            )
+            logins.append(DemoLogin(email, str(Role.CLINICIAN)))
 
     for episode_code, episode_rows in by_episode.items():
         _load_episode(org, clinicians, episode_code, episode_rows, shift, today)
@@ -164,7 +166,7 @@ def _load_episode(
         ClientIdentity.objects.create(
             client=client, name=f"Demo client {number}", email=f"client{number}@{DOMAIN}"
         )
-        ended = ending in (EndReason.PLANNED, EndReason.DROPOUT)
+        ended = ending in (str(EndReason.PLANNED), str(EndReason.DROPOUT))
         episode = Episode.objects.create(
             organisation=org,
             client=client,
@@ -208,7 +210,7 @@ def _load_episode(
             administration,
             _answers(row),
             idempotency_key=f"demo-{code}-{row['session']}-{row['measure']}-{respondent}",
-            actor=clinician if respondent == Respondent.CLINICIAN else None,
+            actor=clinician if respondent == str(Respondent.CLINICIAN) else None,
         )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, today)
@@ -231,7 +233,7 @@ def _next_session(
         scheduled_at=_at(day, 10),
     )
     for measure, rater in measures:
-        if rater != Respondent.CLIENT:
+        if rater != str(Respondent.CLIENT):
             continue
         administration = do_create_administration(
             episode,

@@ -31,7 +31,7 @@ def member_view(roles: Collection[Role] | None = None) -> Callable[[View], View]
             membership = membership_or_404(request.user, org)
             if roles is not None and Role(membership.role) not in roles:
                 raise PermissionDenied("Your role does not give access to this page.")
-            request.membership = membership  # type: ignore[attr-defined]
+            request.membership = membership
             return view(request, org, *args, **kwargs)
 
         return wrapped

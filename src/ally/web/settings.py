@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",
     "ally.web.accounts",
     "ally.web.practice",
     "ally.web.collect",
@@ -150,7 +151,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = ALLY_DATA_DIR / "static"
+# Only for `collectstatic` behind a proxy that serves files itself; WhiteNoise needs none.
+STATIC_ROOT = os.environ.get("ALLY_STATIC_ROOT") or None
 STATICFILES_DIRS = [WEB_DIR / "static"]
 # WhiteNoise serves the files from where they are, so `ally serve` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -1,12 +1,57 @@
-"""The JSON API under /api/, with its OpenAPI spec at /api/openapi.json."""
+"""The JSON API under /api/, with its OpenAPI spec at /api/openapi.json and docs at /api/docs.
+
+Every operation runs as a signed-in member of the organisation in its path (`/api/o/{org}/...`),
+scoped like the screens: researchers read, the other roles also write, and nothing names a client
+(codes and numeric ids only). Errors have one shape (see `errors`), and no reply is cached.
+
+The operations' modules leave out `from __future__ import annotations`: ninja builds its request
+models from their signatures' types when they are imported.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 from ninja import NinjaAPI
 
-api = NinjaAPI(
+from ally.web.api import administrations, alerts, episodes, errors, feedback, responses
+from ally.web.api.auth import session_auth
+
+
+class AllyAPI(NinjaAPI):
+    """Ninja's API, with every reply (data or error) marked not to be stored by any cache."""
+
+    def create_response(
+        self,
+        request: HttpRequest,
+        data: Any,
+        *,
+        status: int | None = None,
+        temporal_response: HttpResponse | None = None,
+    ) -> HttpResponse:
+        response = super().create_response(
+            request, data, status=status, temporal_response=temporal_response
+        )
+        # Client data must not linger in a browser's or a proxy's cache.
+        add_never_cache_headers(response)
+        return response
+
+
+api = AllyAPI(
     title="Ally API",
     version="1",
-    description="Scoped by organisation and role, like every screen of Ally.",
+    description=(
+        "Scoped by organisation and role, like every screen of Ally. Sign in at /accounts/ and "
+        "send the session cookie; every POST also needs the CSRF token in the X-CSRFToken "
+        "header. Clients appear by code and numeric id only. Every error is "
+        '{"detail": "...", "errors": [{"item": 3, "loc": [...], "message": "..."}]}.'
+    ),
     urls_namespace="api",
+    auth=session_auth,
+    parser=errors.JSONParser(),
 )
+errors.register(api)
+for module in (episodes, feedback, administrations, responses, alerts):
+    api.add_router("", module.router)

@@ -73,7 +73,8 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
         status=AdministrationStatus.SENT, reminded_at__isnull=True, sent_at__lte=remind_before
     )
     for batch, reminder in ((list(due), False), (list(reminders), True)):
-        reachable, run.no_email = _with_email(batch)
+        reachable, unreachable = _with_email(batch)
+        run.no_email += unreachable
         for administration in reachable:
             try:
                 send_link_by_email(administration, None, reminder=reminder)

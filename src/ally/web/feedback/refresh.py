@@ -291,17 +291,17 @@ def _raise_feedback_alerts(
         key = f"{measure}:{rater}:{row.session_number}"
         if row.signal == "red":
             message = SIGNAL_MESSAGE.format(measure=measure, session=row.session_number)
-            wanted.append((episode_id, AlertKind.SIGNAL_RED, key, message))
+            wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, message))
         if row.rupture:
             subscale = row.rupture_subscale or "total"
             message = RUPTURE_MESSAGE.format(
                 measure=measure, session=row.session_number, subscale=subscale
             )
-            wanted.append((episode_id, AlertKind.RUPTURE, key, message))
+            wanted.append((episode_id, str(AlertKind.RUPTURE), key, message))
         if row.dropout_risk is not None and row.dropout_risk >= threshold:
             message = DROPOUT_MESSAGE.format(risk=row.dropout_risk, session=row.session_number)
             wanted.append(
-                (episode_id, AlertKind.DROPOUT_RISK, f"dropout:{row.session_number}", message)
+                (episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{row.session_number}", message)
             )
     if not wanted:
         return []

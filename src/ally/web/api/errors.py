@@ -1,0 +1,155 @@
+"""One error shape for the whole API: {"detail": "...", "errors": [{"item", "loc", "message"}]}.
+
+Messages say what was wrong, where and what to do. They never repeat an answer or anything that
+identifies a client: the scoring's own messages quote the answer given, so answers' problems are
+rewritten here by their rule.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from ally.scoring.administration import Problem as AnswerProblem
+from ally.web.alerts.actions import AlertActionError
+from ally.web.collect.errors import CollectError, InvalidAnswersError
+
+
+class RequestRefusedError(Exception):
+    """A request the API turns down with `status` and a message, e.g. an unknown measure."""
+
+    def __init__(self, status: int, detail: str, problems: list[dict[str, Any]] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.problems = problems or []
+
+
+class UnreadableBodyError(ValueError):
+    """A request body that is not a JSON document."""
+
+
+class JSONParser(Parser):
+    """Bodies must be JSON sent as application/json; NaN and Infinity are not JSON."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        content_type = request.content_type or ""
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnreadableBodyError(
+                "Send the request body as JSON with the header Content-Type: application/json."
+            )
+        try:
+            data = json.loads(request.body, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError):
+            raise UnreadableBodyError(
+                "The request body is not valid JSON; check its brackets, quotes and commas."
+            ) from None
+        if not isinstance(data, dict):
+            raise UnreadableBodyError("The request body must be a JSON object: {...}.")
+        return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+SIGNED_OUT = "Sign in first: the API uses your Ally session."
+CSRF_REFUSED = (
+    "This request was refused because it carried no valid CSRF token; send the page's token "
+    "in the X-CSRFToken header with every POST."
+)
+NOT_FOUND = "Not found."
+
+
+def error_body(detail: str, problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"detail": detail, "errors": problems or []}
+
+
+def answer_problem(problem: AnswerProblem) -> dict[str, Any]:
+    """One scoring problem for the client, worded without the answer it quotes."""
+    where = f"Item {problem.item}" if problem.item is not None else "The answers"
+    if problem.rule == "not_a_number":
+        message = f"{where}: the answer is not a number; give a number, or null to leave it out."
+    elif problem.rule == "out_of_range":
+        # The scoring's message reads "answer X is not allowed; give ..."; keep only the advice.
+        _, _, advice = problem.message.partition("; ")
+        message = f"{where}: this answer is not allowed" + (f"; {advice}." if advice else ".")
+    else:
+        message = f"{where}: {problem.message}."
+    return {"item": problem.item, "loc": None, "message": message}
+
+
+def _validation_problem(error: dict[str, Any]) -> dict[str, Any]:
+    loc = [part for part in error.get("loc", ()) if part != "[key]"]
+    if loc[:2] == ["body", "body"]:
+        # Ninja names the parameter (every body parameter here is `body`); the caller's JSON
+        # has no such level.
+        del loc[1]
+    item = None
+    if len(loc) >= 3 and loc[:2] == ["body", "answers"] and str(loc[2]).isdigit():
+        item = int(loc[2])
+    if loc == ["body"] and error.get("type") == "missing":
+        message = "The request body is missing; send a JSON object with the fields listed."
+        return {"item": None, "loc": loc, "message": message}
+    where = ".".join(str(part) for part in loc[1:]) or str(loc[0] if loc else "request")
+    return {"item": item, "loc": loc, "message": f"{where}: {error.get('msg', 'not valid')}."}
+
+
+def register(api: NinjaAPI) -> None:
+    """Install the handlers that give every error the one shape."""
+
+    def respond(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
+        return api.create_response(request, body, status=status)
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return respond(request, 404, error_body(NOT_FOUND))
+
+    @api.exception_handler(PermissionDenied)
+    def forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+        detail = str(exc) or "Your role does not allow this."
+        return respond(request, 403, error_body(detail))
+
+    @api.exception_handler(ValidationError)
+    def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        problems = [_validation_problem(error) for error in exc.errors]
+        return respond(
+            request, 422, error_body("The request is not valid; see each problem.", problems)
+        )
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if isinstance(exc.__cause__, UnreadableBodyError):
+            # Ninja reports a body it cannot parse as 400; for Ally it is input to fix: 422.
+            return respond(request, 422, error_body(str(exc.__cause__)))
+        if isinstance(exc, AuthenticationError):
+            return respond(request, 401, error_body(SIGNED_OUT))
+        if exc.status_code == 403 and str(exc).startswith("CSRF"):
+            return respond(request, 403, error_body(CSRF_REFUSED))
+        return respond(request, exc.status_code, error_body(str(exc)))
+
+    @api.exception_handler(InvalidAnswersError)
+    def invalid_answers(request: HttpRequest, exc: InvalidAnswersError) -> HttpResponse:
+        problems = [answer_problem(problem) for problem in exc.problems]
+        detail = f"The answers to {exc.measure_id} cannot be scored; fix each item listed."
+        return respond(request, 422, error_body(detail, problems))
+
+    @api.exception_handler(CollectError)
+    def conflict(request: HttpRequest, exc: CollectError) -> HttpResponse:
+        # A closed administration, a reused idempotency key, a refused amendment: the request
+        # was well formed but the record's state forbids it.
+        return respond(request, 409, error_body(str(exc)))
+
+    @api.exception_handler(AlertActionError)
+    def alert_conflict(request: HttpRequest, exc: AlertActionError) -> HttpResponse:
+        return respond(request, 409, error_body(str(exc)))
+
+    @api.exception_handler(RequestRefusedError)
+    def refused(request: HttpRequest, exc: RequestRefusedError) -> HttpResponse:
+        return respond(request, exc.status, error_body(exc.detail, exc.problems))

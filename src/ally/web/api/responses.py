@@ -1,0 +1,88 @@
+"""Answers entered by a member: recorded once per Idempotency-Key through `do_record_response`."""
+
+import logging
+from typing import Annotated, Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Router, Status
+
+from ally.web.api.auth import member
+from ally.web.api.schemas import ResponseIn, ResponseOut, errors
+from ally.web.collect.actions import do_record_response
+from ally.web.collect.models import Administration, Response
+from ally.web.practice.models import Episode
+from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
+
+log = logging.getLogger(__name__)
+
+router = Router(tags=["responses"])
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[!-~]{1,100}$",
+        description="Chosen by the caller, new for each submission (a UUID will do): "
+        "1 to 100 visible ASCII characters, no spaces. Sending the same key again returns "
+        "the response stored for it.",
+    ),
+]
+
+
+@router.post(
+    "/o/{org}/administrations/{administration_id}/responses",
+    response={201: ResponseOut, **errors(401, 403, 404, 409, 422)},
+    operation_id="record_response",
+    url_name="record_response",
+    summary="Record answers entered by a member",
+)
+def record_response(
+    request: HttpRequest,
+    response: HttpResponse,
+    org: str,
+    administration_id: int,
+    body: ResponseIn,
+    idempotency_key: IdempotencyKey,
+) -> Any:
+    """Scores the answers, completes the administration and raises its alerts.
+
+    201 with the stored response, also for a repeated `Idempotency-Key` with the same answers:
+    that reply is the same body, marked by the header `Idempotent-Replayed: true`, and stores
+    nothing. The same key with other answers is 409; an answered or expired administration is
+    409; answers that cannot be scored are 422 with one problem per item.
+    """
+    membership = member(request, org)
+    administration = get_scoped_or_404(
+        Administration.objects.select_related("episode"), membership, pk=administration_id
+    )
+    # Before the replay check inside do_record_response: a researcher never gets a response.
+    check_can_record(membership, administration.episode)
+    replayed = (
+        scoped(Response, membership)
+        .filter(idempotency_key=idempotency_key, administration=administration)
+        .exists()
+    )
+    stored = do_record_response(
+        administration, body.answers, idempotency_key=idempotency_key, actor=membership
+    )
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    else:
+        refresh_feedback_of(administration.episode_id)
+    return Status(201, stored)
+
+
+def refresh_feedback_of(episode_id: int) -> None:
+    """Recompute the episode's feedback; a failure is logged and never loses the response."""
+    try:
+        from ally.web.feedback import refresh
+
+        refresh.refresh_feedback(Episode.objects.filter(pk=episode_id))
+    except Exception as exc:
+        # The answers are stored; the next refresh (or `ally manage refresh_feedback`) catches
+        # up. Only the kind of error is logged: messages may quote data.
+        log.warning(
+            "feedback refresh after a response failed for episode %s (%s)",
+            episode_id,
+            type(exc).__name__,
+        )

@@ -1,0 +1,221 @@
+"""One form (administration): the client's link by email, copied or as a QR code, and the
+clinician's own rating of a session."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from ally.web.clinic.refreshing import refresh_episode
+from ally.web.clinic.roles import WRITERS, post_only, staff_context
+from ally.web.collect import measures
+from ally.web.collect.actions import do_mark_sent, do_record_response
+from ally.web.collect.errors import (
+    AdministrationClosedError,
+    IdempotencyConflictError,
+    InvalidAnswersError,
+)
+from ally.web.collect.models import Administration, Respondent
+from ally.web.members import member_view
+from ally.web.practice.models import ClientIdentity, Membership
+from ally.web.respond import forms as answer_forms
+from ally.web.respond import links
+from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
+
+CLIENT_FORM = str(Respondent.CLIENT)
+CLINICIAN_FORM = str(Respondent.CLINICIAN)
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+def _form_of(request: HttpRequest, pk: int, respondent: str) -> Administration:
+    """The member's administration with this respondent, or 404."""
+    administrations = Administration.objects.select_related(
+        "episode__client", "episode__organisation", "session"
+    )
+    return get_scoped_or_404(
+        administrations,
+        request.membership,
+        pk=pk,
+        respondent=respondent,
+    )
+
+
+def _ended(request: HttpRequest, administration: Administration) -> bool:
+    """True, with a message, when the form's episode has ended: no more links go out."""
+    if administration.episode.ended_on is None:
+        return False
+    messages.error(request, _("This episode has ended; its links are no longer sent."))
+    return True
+
+
+def _to_form(org: str, administration: Administration) -> HttpResponse:
+    return redirect("clinic:form", org=org, pk=administration.pk)
+
+
+def _to_episode(org: str, administration: Administration) -> HttpResponse:
+    url = reverse("clinic:episode", kwargs={"org": org, "pk": administration.episode_id})
+    anchor = f"#session-{administration.session_id}" if administration.session_id else ""
+    return redirect(url + anchor)
+
+
+@member_view(roles=WRITERS)
+def link(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """The client's link: send it by email, copy it, or show it as a QR code."""
+    membership: Membership = request.membership
+    administration = _form_of(request, pk, CLIENT_FORM)
+    identity = (
+        scoped(ClientIdentity, membership)
+        .filter(client_id=administration.episode.client_id)
+        .first()
+    )
+    usable = administration.is_open and administration.episode.ended_on is None
+    context = staff_context(
+        request,
+        org,
+        administration=administration,
+        episode=administration.episode,
+        url=links.link_url(administration) if usable else "",
+        has_email=bool(identity and identity.email),
+        usable=usable,
+    )
+    return render(request, "clinic/form_link.html", context)
+
+
+@member_view(roles=WRITERS)
+@post_only
+def send(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    administration = _form_of(request, pk, CLIENT_FORM)
+    if _ended(request, administration):
+        return _to_form(org, administration)
+    try:
+        links.send_link_by_email(administration, request.membership)
+    except links.LinkError as exc:
+        messages.error(request, str(exc))
+    except AdministrationClosedError:
+        messages.error(request, _("This questionnaire is no longer open; create a new one."))
+    except OSError:
+        messages.error(
+            request, _("The email could not be sent just now. Try again, or copy the link.")
+        )
+    else:
+        messages.success(request, _("The link was sent to the client's email address."))
+    return _to_form(org, administration)
+
+
+@member_view(roles=WRITERS)
+@post_only
+def given(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """Record that the link reached the client another way (copied, or the QR code shown)."""
+    administration = _form_of(request, pk, CLIENT_FORM)
+    check_can_record(request.membership, administration.episode)
+    if _ended(request, administration):
+        return _to_form(org, administration)
+    try:
+        do_mark_sent(administration)
+    except AdministrationClosedError:
+        messages.error(request, _("This questionnaire is no longer open; create a new one."))
+    else:
+        messages.success(request, _("Recorded as given to the client."))
+    return _to_form(org, administration)
+
+
+_SIZE = re.compile(r'<svg width="(\d+)" height="(\d+)"')
+
+
+def _scalable(svg: str, label_id: str) -> SafeString:
+    """segno's SVG with a viewBox (so CSS can enlarge it) and an accessible name."""
+    drawn = _SIZE.sub(
+        lambda m: (
+            f'<svg role="img" aria-labelledby="{label_id}" viewBox="0 0 {m[1]} {m[2]}" '
+            f'width="{m[1]}" height="{m[2]}"'
+        ),
+        svg,
+        count=1,
+    )
+    # segno draws it from the link alone, which our own code made.
+    return mark_safe(drawn)
+
+
+@member_view(roles=WRITERS)
+def qr(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """A page for a tablet in the room: the QR code alone, nothing that names the client."""
+    administration = _form_of(request, pk, CLIENT_FORM)
+    if not administration.is_open or administration.episode.ended_on is not None:
+        messages.error(request, _("This questionnaire is no longer open; create a new one."))
+        return _to_form(org, administration)
+    code = _scalable(links.qr_svg(links.link_url(administration)), "qr-caption")
+    return render(
+        request,
+        "clinic/form_qr.html",
+        staff_context(request, org, administration=administration, code=code),
+    )
+
+
+def _rating_page(
+    request: HttpRequest,
+    org: str,
+    administration: Administration,
+    form: answer_forms.Form,
+    key: str,
+    status: int = 200,
+) -> HttpResponse:
+    context = staff_context(
+        request,
+        org,
+        administration=administration,
+        episode=administration.episode,
+        form=form,
+        key=key,
+        attribution=form.measure.licence.attribution,
+    )
+    return render(request, "clinic/form_rate.html", context, status=status)
+
+
+@member_view(roles=WRITERS)
+def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """The clinician's own rating of a session (a form whose respondent is the clinician)."""
+    membership: Membership = request.membership
+    administration = _form_of(request, pk, CLINICIAN_FORM)
+    check_can_record(membership, administration.episode)
+    if not administration.is_open:
+        messages.info(request, _("This rating has been given already, or its time has passed."))
+        return _to_episode(org, administration)
+    measure = measures.measure(administration.measure_id)
+    if request.method != "POST":
+        form = answer_forms.build(measure)
+        return _rating_page(request, org, administration, form, uuid.uuid4().hex)
+    key = str(request.POST.get("key", ""))
+    if not KEY_PATTERN.match(key):
+        key = uuid.uuid4().hex
+    reading = answer_forms.read(measure, request.POST, administration.measure_version)
+    if not reading.ok:
+        form = answer_forms.build(measure, reading.raw, reading.errors, reading.problems)
+        return _rating_page(request, org, administration, form, key, status=400)
+    try:
+        do_record_response(
+            administration,
+            reading.answers,
+            # One key per member and form page: a double click stores one rating.
+            idempotency_key=f"clinic-{membership.pk}-{key}",
+            actor=membership,
+        )
+    except InvalidAnswersError as exc:
+        errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}
+        problems = tuple(
+            answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
+        )
+        form = answer_forms.build(measure, reading.raw, errors, problems)
+        return _rating_page(request, org, administration, form, key, status=400)
+    except (AdministrationClosedError, IdempotencyConflictError) as exc:
+        messages.error(request, str(exc))
+        return _to_episode(org, administration)
+    messages.success(request, _("Your rating is saved."))
+    refresh_episode(request, administration.episode)
+    return _to_episode(org, administration)

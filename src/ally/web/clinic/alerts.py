@@ -1,0 +1,114 @@
+"""Alerts: the open ones across the caseload, one-click "seen", and "acted on" with a note."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from ally.web.alerts.actions import AlertActionError, do_act_on_alert, do_mark_alert_seen
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.clinic import guidance
+from ally.web.clinic.forms import ActOnAlertForm
+from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
+from ally.web.feedback.models import SessionFeedback
+from ally.web.members import member_view
+from ally.web.practice.models import Membership
+from ally.web.scoping import get_scoped_or_404, scoped
+
+
+@dataclass
+class AlertView:
+    """An alert as the page shows it: with what to explore next and the form to record it."""
+
+    alert: Alert
+    guidance: guidance.Guidance | None
+    steps: list[str]
+    form: ActOnAlertForm | None
+
+
+def rupture_subscale(alert: Alert, rows: Iterable[SessionFeedback]) -> str:
+    """The subscale that fell most at the rupture this alert is about (from its source key,
+    "measure:rater:session"), or "" when unknown."""
+    parts = alert.source_key.split(":")
+    if alert.kind != AlertKind.RUPTURE or len(parts) != 3 or not parts[2].isdigit():
+        return ""
+    measure_id, rater, session = parts[0], parts[1], int(parts[2])
+    for row in rows:
+        if (row.measure_id, row.rater, row.session_number) == (measure_id, rater, session):
+            return row.rupture_subscale
+    return ""
+
+
+def alert_views(
+    alerts: Iterable[Alert], membership: Membership, rows: Iterable[SessionFeedback] = ()
+) -> list[AlertView]:
+    rows = list(rows)
+    views = []
+    for alert in alerts:
+        advice = guidance.for_alert(alert.kind)
+        subscale = rupture_subscale(alert, rows)
+        steps = [guidance.step_text(step, subscale) for step in advice.steps] if advice else []
+        form = None
+        if alert.acted_at is None and can_write(membership):
+            form = ActOnAlertForm(guidance=advice, prefix=f"alert-{alert.pk}")
+        views.append(AlertView(alert, advice, steps, form))
+    return views
+
+
+def _back(org: str, alert: Alert, request: HttpRequest) -> HttpResponse:
+    if request.POST.get("next") == "alerts":
+        return redirect("clinic:alerts", org=org)
+    url = reverse("clinic:episode", kwargs={"org": org, "pk": alert.episode_id})
+    return redirect(f"{url}#alert-{alert.pk}")
+
+
+@member_view()
+def alert_list(request: HttpRequest, org: str) -> HttpResponse:
+    """The open alerts of every episode the member may see, newest first."""
+    membership = request.membership
+    alerts = (
+        scoped(Alert, membership)
+        .filter(acted_at__isnull=True, episode__ended_on__isnull=True)
+        .select_related("episode__client", "episode__clinician__user", "seen_by__user")
+        .order_by("-raised_at", "-pk")
+    )
+    context = staff_context(request, org, alerts=alert_views(alerts, membership))
+    return render(request, "clinic/alerts.html", context)
+
+
+@member_view(roles=WRITERS)
+@post_only
+def alert_seen(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    membership = request.membership
+    alert = get_scoped_or_404(Alert.objects.select_related("episode"), membership, pk=pk)
+    do_mark_alert_seen(alert, membership)
+    messages.success(request, _("Marked as seen."))
+    return _back(org, alert, request)
+
+
+@member_view(roles=WRITERS)
+@post_only
+def alert_act(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    membership = request.membership
+    alert = get_scoped_or_404(Alert.objects.select_related("episode"), membership, pk=pk)
+    advice = guidance.for_alert(alert.kind)
+    form = ActOnAlertForm(request.POST, guidance=advice, prefix=f"alert-{alert.pk}")
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, _("Not recorded: %(error)s") % {"error": error})
+        return _back(org, alert, request)
+    note = guidance.record_of(advice, form.cleaned_data.get("done", []), form.cleaned_data["note"])
+    try:
+        do_act_on_alert(alert, membership, note)
+    except AlertActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Recorded what was done about the alert."))
+    return _back(org, alert, request)

@@ -1,0 +1,321 @@
+"""The client page's charts: Vega-Lite v5 specs as plain dicts, drawn to SVG on the server.
+
+One function per chart returns the spec, apart from the drawing, so a PDF report can reuse it.
+`svg` draws a spec with vl-convert (offline; no script runs in the page) and caches the result
+by the spec's content, so a chart is drawn again only when its numbers or words change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+import vl_convert as vlc
+from django.core.cache import cache
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from ally.scoring.rules import score_range
+from ally.web.clinic.course import AllianceCourse, OutcomeCourse
+from ally.web.clinic.labels import NO_SIGNAL, SIGNAL_WORDS, SUBSCALE_WORDS, word
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+WIDTH, HEIGHT = 560, 240
+INK = "#1b1f24"
+CACHE_SECONDS = 24 * 3600
+
+# Signal colours (the page's --red, --yellow, --green) with a shape each, so the colour is never
+# the only carrier of the meaning (WCAG 1.4.1); every shape has a dark edge against the white.
+SIGNAL_STYLE: dict[str, tuple[str, str]] = {
+    "red": ("#a4161a", "triangle-down"),
+    "yellow": ("#8a5a00", "diamond"),
+    "green": ("#256b33", "circle"),
+    "white": ("#ffffff", "square"),
+    "": ("#6b7580", "cross"),
+}
+
+# Colour-blind-safe (after Okabe & Ito 2008), dark enough for 3:1 against white (WCAG 1.4.11);
+# each line also has its own dash pattern.
+RATER_COLOURS = ["#0072B2", "#D55E00"]
+RATER_DASHES = [[1, 0], [6, 3]]
+PART_COLOURS = ["#228833", "#AA3377", "#6A3D9A"]
+PART_DASHES = [[1, 0], [6, 3], [2, 2]]
+LINE_LEGEND = {"symbolType": "stroke", "symbolStrokeWidth": 2.5, "symbolSize": 300}
+
+
+def _signal_word(signal: str) -> str:
+    return word(SIGNAL_WORDS, signal) if signal else str(NO_SIGNAL)
+
+
+def _session_axis(sessions: list[int]) -> dict[str, Any]:
+    """Sessions on x, one tick per session number (up to about 20, then every few)."""
+    numbers = sorted(set(sessions)) or [1]
+    step = max(1, (numbers[-1] - numbers[0]) // 20 + 1)
+    ticks = list(range(numbers[0], numbers[-1] + 1, step))
+    return {
+        "field": "session",
+        "type": "quantitative",
+        "title": _("Session"),
+        "axis": {"values": ticks, "format": "d"},
+        "scale": {"domain": [numbers[0], max(numbers[-1], numbers[0] + 1)], "padding": 12},
+    }
+
+
+def outcome_values(course: OutcomeCourse) -> list[dict[str, Any]]:
+    return [
+        {
+            "session": p.session,
+            "score": p.score,
+            "expected": p.expected,
+            "low": p.expected_low,
+            "high": p.expected_high,
+            "signal": _signal_word(p.signal),
+        }
+        for p in course.points
+    ]
+
+
+def outcome_spec(course: OutcomeCourse) -> dict[str, Any]:
+    """Scores as a line with points coloured and shaped by signal, over the expected band
+    (area), the expected score (dashed) and the clinical cut-off (dotted rule)."""
+    values = outcome_values(course)
+    present = {p.signal for p in course.points}
+    signals = [s for s in SIGNAL_STYLE if s in present]
+    direction = _("lower is better") if course.lower_is_better else _("higher is better")
+    y: dict[str, Any] = {
+        "type": "quantitative",
+        "title": _("Score (%(direction)s)") % {"direction": direction},
+    }
+    if course.measure is not None:
+        y["scale"] = {"domain": list(score_range(course.measure))}
+    x = _session_axis([p.session for p in course.points])
+    layers: list[dict[str, Any]] = [
+        {
+            "transform": [{"filter": "isValid(datum.low) && isValid(datum.high)"}],
+            # Clipped: a band edge beyond the measure's range stays inside the plot.
+            "mark": {"type": "area", "color": "#c8ced6", "opacity": 0.6, "clip": True},
+            "encoding": {"x": x, "y": {**y, "field": "low"}, "y2": {"field": "high"}},
+        },
+        {
+            "transform": [{"filter": "isValid(datum.expected)"}],
+            "mark": {
+                "type": "line",
+                "color": "#4a5560",
+                "strokeDash": [6, 4],
+                "strokeWidth": 1.5,
+                "clip": True,
+            },
+            "encoding": {"x": x, "y": {**y, "field": "expected"}},
+        },
+    ]
+    if course.cutoff is not None:
+        layers.append(
+            {
+                "data": {"values": [{"cutoff": course.cutoff}]},
+                "mark": {"type": "rule", "color": INK, "strokeDash": [2, 3], "strokeWidth": 1.5},
+                "encoding": {"y": {**y, "field": "cutoff"}},
+            }
+        )
+        layers.append(
+            {
+                "data": {"values": [{"cutoff": course.cutoff}]},
+                "mark": {"type": "text", "align": "left", "dx": 4, "dy": -6, "color": INK},
+                "encoding": {
+                    "y": {**y, "field": "cutoff"},
+                    "x": {"value": 0},
+                    "text": {"value": _("Clinical cut-off %(value)g") % {"value": course.cutoff}},
+                },
+            }
+        )
+    layers += [
+        {
+            "mark": {"type": "line", "color": INK, "strokeWidth": 2},
+            "encoding": {"x": x, "y": {**y, "field": "score"}},
+        },
+        {
+            "mark": {"type": "point", "filled": True, "size": 110, "stroke": INK, "strokeWidth": 1},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "score"},
+                "color": {
+                    "field": "signal",
+                    "type": "nominal",
+                    "title": _("Signal"),
+                    "scale": {
+                        "domain": [_signal_word(s) for s in signals],
+                        "range": [SIGNAL_STYLE[s][0] for s in signals],
+                    },
+                },
+                "shape": {
+                    "field": "signal",
+                    "type": "nominal",
+                    "title": _("Signal"),
+                    "scale": {
+                        "domain": [_signal_word(s) for s in signals],
+                        "range": [SIGNAL_STYLE[s][1] for s in signals],
+                    },
+                },
+            },
+        },
+    ]
+    return {
+        "$schema": SCHEMA,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "data": {"values": values},
+        "layer": layers,
+        "config": {"legend": {"orient": "bottom", "symbolStrokeColor": INK}},
+    }
+
+
+def alliance_values(course: AllianceCourse) -> dict[str, list[dict[str, Any]]]:
+    """Long rows for the total panel, the parts panel and the rupture and repair markers."""
+    client, clinician = _("Client"), _("Clinician")
+    totals, parts, markers = [], [], []
+    for p in course.points:
+        if p.client is not None:
+            totals.append({"session": p.session, "score": p.client, "rater": client})
+        if p.clinician is not None:
+            totals.append({"session": p.session, "score": p.clinician, "rater": clinician})
+        for part, value in p.parts.items():
+            if value is not None:
+                parts.append(
+                    {"session": p.session, "score": value, "part": word(SUBSCALE_WORDS, part)}
+                )
+        if p.client is not None and p.rupture:
+            markers.append({"session": p.session, "score": p.client, "marker": _("Rupture")})
+        if p.client is not None and p.repair:
+            markers.append({"session": p.session, "score": p.client, "marker": _("Repair")})
+    return {"totals": totals, "parts": parts, "markers": markers}
+
+
+def alliance_spec(course: AllianceCourse) -> dict[str, Any]:
+    """Two panels over the sessions: the client's and the clinician's totals with rupture and
+    repair markers, and below them the client's bond, goals and tasks scores."""
+    values = alliance_values(course)
+    x = _session_axis([p.session for p in course.points])
+    total_y: dict[str, Any] = {"field": "score", "type": "quantitative", "title": _("Total")}
+    if course.measure is not None:
+        total_y["scale"] = {"domain": list(score_range(course.measure))}
+    present = [
+        (name, colour, dash)
+        for name, colour, dash, rated in zip(
+            [_("Client"), _("Clinician")],
+            RATER_COLOURS,
+            RATER_DASHES,
+            [course.has_client, course.has_clinician],
+            strict=True,
+        )
+        if rated
+    ]
+    rater_encoding = {
+        "color": {
+            "field": "rater",
+            "type": "nominal",
+            "title": _("Rated by"),
+            "scale": {"domain": [p[0] for p in present], "range": [p[1] for p in present]},
+            "legend": LINE_LEGEND,
+        },
+        "strokeDash": {
+            "field": "rater",
+            "type": "nominal",
+            "title": _("Rated by"),
+            "scale": {"domain": [p[0] for p in present], "range": [p[2] for p in present]},
+        },
+    }
+    markers = [_("Rupture"), _("Repair")]
+    total_layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": values["totals"]},
+            "mark": {"type": "line", "point": {"filled": True, "size": 60}, "strokeWidth": 2},
+            "encoding": {"x": x, "y": total_y, **rater_encoding},
+        }
+    ]
+    if values["markers"]:
+        total_layers.append(
+            {
+                "data": {"values": values["markers"]},
+                "mark": {
+                    "type": "point",
+                    "size": 220,
+                    "stroke": INK,
+                    "strokeWidth": 1,
+                    "opacity": 1,
+                    "fillOpacity": 1,
+                },
+                "encoding": {
+                    "x": x,
+                    "y": total_y,
+                    "shape": {
+                        "field": "marker",
+                        "type": "nominal",
+                        "title": _("Marker"),
+                        "scale": {"domain": markers, "range": ["triangle-down", "triangle-up"]},
+                    },
+                    "fill": {
+                        "field": "marker",
+                        "type": "nominal",
+                        "title": _("Marker"),
+                        "scale": {"domain": markers, "range": ["#a4161a", "#256b33"]},
+                    },
+                },
+            }
+        )
+    panels: list[dict[str, Any]] = [
+        {"width": WIDTH, "height": 180, "title": _("Total"), "layer": total_layers}
+    ]
+    if values["parts"]:
+        names = [word(SUBSCALE_WORDS, part) for part in course.parts]
+        panels.append(
+            {
+                "width": WIDTH,
+                "height": 150,
+                "title": _("Bond, goals and tasks (client)"),
+                "data": {"values": values["parts"]},
+                "mark": {"type": "line", "point": {"filled": True, "size": 40}, "strokeWidth": 2},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "score", "type": "quantitative", "title": _("Score")},
+                    "color": {
+                        "field": "part",
+                        "type": "nominal",
+                        "title": _("Part"),
+                        "scale": {"domain": names, "range": PART_COLOURS[: len(names)]},
+                        "legend": LINE_LEGEND,
+                    },
+                    "strokeDash": {
+                        "field": "part",
+                        "type": "nominal",
+                        "title": _("Part"),
+                        "scale": {"domain": names, "range": PART_DASHES[: len(names)]},
+                    },
+                },
+            }
+        )
+    return {
+        "$schema": SCHEMA,
+        "vconcat": panels,
+        "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
+        "config": {"legend": {"orient": "right"}, "title": {"anchor": "start", "fontSize": 13}},
+    }
+
+
+_SVG_TAG = re.compile(r"<svg\b")
+
+
+def svg(spec: dict[str, Any], labelled_by: str) -> SafeString:
+    """The spec drawn as inline SVG, named for assistive technology by the element with id
+    `labelled_by` (a visible caption)."""
+    text = json.dumps(spec, sort_keys=True, default=str)
+    key = "ally:clinic:chart:" + hashlib.sha256(text.encode()).hexdigest()
+    drawn = cache.get(key)
+    if drawn is None:
+        drawn = vlc.vegalite_to_svg(spec)
+        cache.set(key, drawn, CACHE_SECONDS)
+    # vl-convert writes the SVG from our own numbers and labels; nothing typed by a user.
+    named = _SVG_TAG.sub(
+        f'<svg role="img" aria-labelledby="{labelled_by}" focusable="false"', drawn, count=1
+    )
+    return mark_safe(named)

@@ -1,0 +1,258 @@
+"""The client page (one episode), and the forms that open, staff and end an episode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.clinic import charts, guidance
+from ally.web.clinic.alerts import alert_views
+from ally.web.clinic.course import AllianceCourse, OutcomeCourse, courses
+from ally.web.clinic.forms import (
+    CareTeamForm,
+    EndEpisodeForm,
+    EpisodeForm,
+    SessionStatusForm,
+    add_action_error,
+)
+from ally.web.clinic.refreshing import refresh_episode
+from ally.web.clinic.roles import WRITERS, can_write, staff_context
+from ally.web.clinic.urgency import overdue_forms
+from ally.web.collect.models import Administration, PlannedMeasure, Respondent
+from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.members import member_view
+from ally.web.practice.actions import (
+    PracticeActionError,
+    do_add_care_team_member,
+    do_end_episode,
+    do_open_episode,
+)
+from ally.web.practice.models import (
+    CareTeamMember,
+    ClientIdentity,
+    Episode,
+    Membership,
+    Session,
+)
+from ally.web.scoping import get_scoped_or_404, scoped
+
+
+@dataclass
+class Chart:
+    course: OutcomeCourse | AllianceCourse
+    svg: SafeString
+    caption_id: str
+
+
+@dataclass
+class Advice:
+    """Decision support for a signal that raised no alert (yellow), or whose alert is closed."""
+
+    course: OutcomeCourse
+    guidance: guidance.Guidance
+    steps: list[str]
+
+
+@dataclass
+class SessionLine:
+    session: Session
+    forms: list[Administration]
+    status_form: SessionStatusForm | None
+
+
+def episode_of(request: HttpRequest, pk: int) -> Episode:
+    """The episode if the member may see it; 404 otherwise (also another organisation's)."""
+    episodes = Episode.objects.select_related("client", "clinician__user", "organisation")
+    return get_scoped_or_404(episodes, request.membership, pk=pk)
+
+
+def _charts(outcomes: list[OutcomeCourse], alliances: list[AllianceCourse]) -> dict[str, Any]:
+    drawn_outcomes = []
+    for course in outcomes:
+        caption = f"outcome-{course.measure_id}-caption"
+        drawn_outcomes.append(
+            Chart(course, charts.svg(charts.outcome_spec(course), caption), caption)
+        )
+    drawn_alliances = []
+    for alliance in alliances:
+        caption = f"alliance-{alliance.measure_id}-caption"
+        drawn_alliances.append(
+            Chart(alliance, charts.svg(charts.alliance_spec(alliance), caption), caption)
+        )
+    return {"outcome_charts": drawn_outcomes, "alliance_charts": drawn_alliances}
+
+
+def _advice(outcomes: list[OutcomeCourse], open_kinds: set[str]) -> list[Advice]:
+    """What to explore for a yellow or red latest signal that no open alert covers already."""
+    advice = []
+    for course in outcomes:
+        signal = course.latest.signal
+        found = guidance.for_signal(signal)
+        if found is None or (signal == "red" and str(AlertKind.SIGNAL_RED) in open_kinds):
+            continue
+        advice.append(Advice(course, found, [guidance.step_text(s) for s in found.steps]))
+    return advice
+
+
+def _sessions(membership: Membership, episode: Episode, writer: bool) -> list[SessionLine]:
+    now = timezone.now()
+    forms = Administration.objects.annotate(
+        overdue=ExpressionWrapper(overdue_forms(now), output_field=BooleanField())
+    ).order_by("timing", "measure_id", "respondent")
+    sessions = (
+        scoped(Session, membership)
+        .filter(episode=episode)
+        .select_related("clinician__user")
+        .prefetch_related(Prefetch("administrations", queryset=forms, to_attr="forms"))
+        .order_by("number", "scheduled_at")
+    )
+    open_episode = episode.ended_on is None
+    return [
+        SessionLine(
+            session,
+            session.forms,
+            SessionStatusForm(initial={"status": session.status}, prefix=f"session-{session.pk}")
+            if writer and open_episode
+            else None,
+        )
+        for session in sessions
+    ]
+
+
+def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, Any]:
+    membership: Membership = request.membership
+    writer = can_write(membership)
+    rows = list(scoped(SessionFeedback, membership).filter(episode=episode))
+    summaries = list(scoped(EpisodeFeedback, membership).filter(episode=episode))
+    outcomes, alliances = courses(rows, summaries)
+    alerts = list(
+        scoped(Alert, membership)
+        .filter(episode=episode)
+        .select_related("seen_by__user", "acted_by__user")
+        .order_by(F("acted_at").desc(nulls_first=True), "-raised_at", "-pk")
+    )
+    open_alerts = [a for a in alerts if a.acted_at is None]
+    loose_forms = (
+        scoped(Administration, membership)
+        .filter(episode=episode, session__isnull=True)
+        .order_by("created_at")
+    )
+    return staff_context(
+        request,
+        org,
+        episode=episode,
+        identity=scoped(ClientIdentity, membership).filter(client_id=episode.client_id).first(),
+        care_team=scoped(CareTeamMember, membership)
+        .filter(episode=episode)
+        .select_related("member__user"),
+        outcomes=outcomes,
+        alliances=alliances,
+        open_alerts=alert_views(open_alerts, membership, rows),
+        past_alerts=[a for a in alerts if a.acted_at is not None],
+        advice=_advice(outcomes, {a.kind for a in open_alerts}),
+        sessions=_sessions(membership, episode, writer),
+        loose_forms=list(loose_forms),
+        plan=scoped(PlannedMeasure, membership).filter(plan__episode=episode).order_by("pk"),
+        client_respondent=Respondent.CLIENT,
+        clinician_respondent=Respondent.CLINICIAN,
+        writable=writer and episode.ended_on is None,
+        **_charts(outcomes, alliances),
+    )
+
+
+@member_view()
+def episode(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """The client page: alerts with what to explore, charts, sessions and forms, the plan."""
+    chosen = episode_of(request, pk)
+    return render(request, "clinic/episode.html", page_context(request, org, chosen))
+
+
+@member_view(roles=WRITERS)
+def episode_new(request: HttpRequest, org: str) -> HttpResponse:
+    """A further episode for a client the member already knows."""
+    membership = request.membership
+    initial = {}
+    if (client := request.GET.get("client", "")).isdigit():
+        initial["client"] = int(client)
+    form = EpisodeForm(request.POST or None, membership=membership, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            opened = do_open_episode(
+                data["client"], data["clinician"], data["opened_on"], actor=membership
+            )
+        except PracticeActionError as exc:
+            add_action_error(form, exc)
+        else:
+            messages.success(request, _("Episode opened. Next: plan the measures."))
+            if opened.clinician != membership and membership.role == "clinician":
+                return redirect("clinic:caseload", org=org)
+            return redirect("clinic:plan", org=org, pk=opened.pk)
+    return render(
+        request,
+        "clinic/episode_new.html",
+        staff_context(request, org, form=form),
+        status=400 if form.errors else 200,
+    )
+
+
+@member_view(roles=WRITERS)
+def episode_end(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    membership = request.membership
+    chosen = episode_of(request, pk)
+    if chosen.ended_on is not None:
+        messages.info(request, _("This episode has ended already."))
+        return redirect("clinic:episode", org=org, pk=pk)
+    form = EndEpisodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            do_end_episode(
+                chosen, form.cleaned_data["ended_on"], form.cleaned_data["reason"], actor=membership
+            )
+        except PracticeActionError as exc:
+            add_action_error(form, exc)
+        else:
+            messages.success(request, _("The episode has ended."))
+            # How an episode ended changes its feedback (an open rupture becomes unrepaired).
+            refresh_episode(request, chosen)
+            return redirect("clinic:episode", org=org, pk=pk)
+    return render(
+        request,
+        "clinic/episode_end.html",
+        staff_context(request, org, episode=chosen, form=form),
+        status=400 if form.errors else 200,
+    )
+
+
+@member_view(roles=WRITERS)
+def care_team_add(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    membership = request.membership
+    chosen = episode_of(request, pk)
+    team = scoped(CareTeamMember, membership).filter(episode=chosen)
+    present = [chosen.clinician_id, *team.values_list("member_id", flat=True)]
+    form = CareTeamForm(request.POST or None, membership=membership, exclude=present)
+    if request.method == "POST" and form.is_valid():
+        try:
+            do_add_care_team_member(
+                chosen, form.cleaned_data["member"], form.cleaned_data["role"], actor=membership
+            )
+        except PracticeActionError as exc:
+            add_action_error(form, exc)
+        else:
+            messages.success(request, _("Added to the care team."))
+            return redirect("clinic:episode", org=org, pk=pk)
+    return render(
+        request,
+        "clinic/care_team.html",
+        staff_context(request, org, episode=chosen, form=form),
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,235 @@
+"""The staff side's forms: each field labelled, each error saying what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ally.web.clinic.guidance import Guidance
+from ally.web.clinic.labels import (
+    END_REASON_WORDS,
+    RESPONDENT_WORDS,
+    SESSION_STATUS_WORDS,
+    TIMING_WORDS,
+)
+from ally.web.collect import measures
+from ally.web.collect.models import Respondent, Timing
+from ally.web.practice.models import Client, EndReason, Membership, SessionStatus
+from ally.web.scoping import RECORDS_CLINICAL_DATA, scoped
+
+CODE_HELP = _(
+    "A code your practice uses for this client, such as C-0142. Never a name, initials or a "
+    "date of birth: the code appears on every screen and export."
+)
+
+
+def add_action_error(form: forms.Form, error: Exception) -> None:
+    """Show a refusal of an action on the field it names, or above the form."""
+    field = getattr(error, "field", "") or None
+    form.add_error(field if field in form.fields else None, str(error))
+
+
+class MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Membership) -> str:
+        return str(obj.user)
+
+
+def staff_who_hold_episodes(membership: Membership) -> QuerySet[Membership]:
+    """Active members of the organisation who may be an episode's clinician or care team."""
+    return (
+        scoped(Membership, membership)
+        .filter(is_active=True, user__is_active=True, role__in=list(RECORDS_CLINICAL_DATA))
+        .select_related("user")
+        .order_by("user__display_name", "user__email")
+    )
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class EpisodeFields(forms.Form):
+    clinician = MemberChoiceField(
+        queryset=Membership.objects.none(),
+        label=_("Clinician"),
+        help_text=_("The clinician responsible for this episode."),
+        empty_label=None,
+    )
+    opened_on = forms.DateField(label=_("Opened on"), widget=_date_input())
+
+    def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = staff_who_hold_episodes(membership)
+        self.fields["clinician"].initial = membership.pk
+        self.fields["opened_on"].initial = timezone.localdate()
+
+
+class NewClientForm(EpisodeFields):
+    """A client, their contact details and their first episode."""
+
+    code = forms.CharField(label=_("Client code"), max_length=40, help_text=CODE_HELP)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    email = forms.EmailField(
+        label=_("Email address"),
+        required=False,
+        help_text=_("For sending the client their questionnaire links. Optional."),
+    )
+    phone = forms.CharField(label=_("Phone number"), max_length=40, required=False)
+
+    field_order = ("code", "name", "email", "phone", "clinician", "opened_on")
+
+    def clean_code(self) -> str:
+        code: str = self.cleaned_data["code"].strip()
+        if not code:
+            raise forms.ValidationError(_("Give the client a code."))
+        return code
+
+
+class ClientChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Client) -> str:
+        return obj.code
+
+
+class EpisodeForm(EpisodeFields):
+    """A further episode for a client already known."""
+
+    client = ClientChoiceField(queryset=Client.objects.none(), label=_("Client"))
+
+    field_order = ("client", "clinician", "opened_on")
+
+    def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, membership=membership, **kwargs)
+        self.fields["client"].queryset = (
+            scoped(Client, membership).filter(episodes__isnull=False).distinct().order_by("code")
+        )
+
+
+def measure_choices() -> list[tuple[str, str]]:
+    return [(m.id, m.name) for m in sorted(measures.library(), key=lambda m: m.name.lower())]
+
+
+class PlanEntryForm(forms.Form):
+    measure = forms.ChoiceField(label=_("Measure"), choices=())
+    respondent = forms.ChoiceField(
+        label=_("Who answers"),
+        choices=[(r, RESPONDENT_WORDS[r]) for r in (Respondent.CLIENT, Respondent.CLINICIAN)],
+        help_text=_("Clinician: your own rating of the session, e.g. of the alliance."),
+    )
+    timing = forms.ChoiceField(
+        label=_("When"), choices=[(t, TIMING_WORDS[t]) for t in (Timing.BEFORE, Timing.AFTER)]
+    )
+    first_session = forms.IntegerField(label=_("First at session"), min_value=1, initial=1)
+    every = forms.IntegerField(
+        label=_("Then every"),
+        min_value=1,
+        initial=1,
+        help_text=_("1: every session; 2: every other session."),
+    )
+    last_session = forms.IntegerField(
+        label=_("Last at session"),
+        min_value=1,
+        required=False,
+        help_text=_("Leave empty to go on until the episode ends."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["measure"].choices = measure_choices()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        first, last = data.get("first_session"), data.get("last_session")
+        if first is not None and last is not None and last < first:
+            self.add_error(
+                "last_session",
+                _("The last session comes before the first; make it %(first)s or later.")
+                % {"first": first},
+            )
+        return data
+
+
+class SessionForm(forms.Form):
+    scheduled_at = forms.DateTimeField(
+        label=_("Date and time"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    clinician = MemberChoiceField(
+        queryset=Membership.objects.none(), label=_("Led by"), empty_label=None
+    )
+
+    def __init__(self, *args: Any, membership: Membership, default: Membership, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = staff_who_hold_episodes(membership)
+        self.fields["clinician"].initial = default.pk
+
+
+class SessionStatusForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[(s, SESSION_STATUS_WORDS[s]) for s in SessionStatus.values],
+    )
+
+
+class EndEpisodeForm(forms.Form):
+    ended_on = forms.DateField(label=_("Ended on"), widget=_date_input())
+    reason = forms.ChoiceField(
+        label=_("Why the episode ended"),
+        choices=[(r, END_REASON_WORDS[r]) for r in EndReason.values],
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["ended_on"].initial = timezone.localdate()
+
+
+class CareTeamForm(forms.Form):
+    member = MemberChoiceField(queryset=Membership.objects.none(), label=_("Member"))
+    role = forms.CharField(
+        label=_("Their role in this episode"),
+        max_length=100,
+        required=False,
+        help_text=_("For example psychiatrist or co-therapist. Optional."),
+    )
+
+    def __init__(self, *args: Any, membership: Membership, exclude: list[int], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = staff_who_hold_episodes(membership).exclude(pk__in=exclude)
+
+
+class ActOnAlertForm(forms.Form):
+    done = forms.MultipleChoiceField(
+        label=_("What you did"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=(),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What was done, and what comes next. Required."),
+        error_messages={"required": _("Write what was done about this alert.")},
+    )
+
+    def __init__(self, *args: Any, guidance: Guidance | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if guidance is None:
+            del self.fields["done"]
+        else:
+            self.fields["done"].choices = [(step.key, step.done) for step in guidance.steps]
+
+
+class CaseloadFilter(forms.Form):
+    show = forms.ChoiceField(
+        label=_("Episodes"),
+        required=False,
+        choices=[
+            ("open", _("Open")),
+            ("ended", _("Ended")),
+            ("all", _("Open and ended")),
+        ],
+    )

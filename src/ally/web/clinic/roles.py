@@ -1,0 +1,49 @@
+"""What a member's role lets them do on the staff side, for views and templates alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_POST
+
+from ally.web.practice.models import Membership
+from ally.web.scoping import DE_IDENTIFIED, RECORDS_CLINICAL_DATA, WHOLE_ORGANISATION, Role
+
+WRITERS = frozenset(Role(role) for role in RECORDS_CLINICAL_DATA)
+"""Roles that may use the forms; a researcher gets a 403 (read only)."""
+
+
+def can_write(membership: Membership) -> bool:
+    return Role(membership.role) in RECORDS_CLINICAL_DATA
+
+
+def sees_names(membership: Membership) -> bool:
+    return Role(membership.role) not in DE_IDENTIFIED
+
+
+def sees_dashboard(membership: Membership) -> bool:
+    return Role(membership.role) in WHOLE_ORGANISATION
+
+
+def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any]:
+    """The context every staff page needs: the organisation, the member and what they may do."""
+    membership: Membership = request.membership
+    return {
+        "org": org,
+        "membership": membership,
+        "organisation": membership.organisation,
+        "can_write": can_write(membership),
+        "sees_names": sees_names(membership),
+        "sees_dashboard": sees_dashboard(membership),
+        **extra,
+    }
+
+
+View = Callable[..., HttpResponse]
+
+
+def post_only(view: View) -> View:
+    """Django's require_POST, typed: any other method gets a 405."""
+    return cast(View, require_POST(view))

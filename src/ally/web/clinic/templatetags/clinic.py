@@ -1,0 +1,81 @@
+"""Filters of the staff pages: codes into words, numbers into the way clinicians read them."""
+
+from __future__ import annotations
+
+import re
+
+from django import template
+
+from ally.web.clinic import labels
+from ally.web.clinic.course import measure_name
+
+register = template.Library()
+
+_ABBREVIATION = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def measure_short(measure_id: str) -> str:
+    """The measure's usual short name, e.g. "PHQ-9" from "... (PHQ-9)"."""
+    name = measure_name(measure_id)
+    found = _ABBREVIATION.search(name)
+    return found.group(1) if found else name
+
+
+def measure_long(measure_id: str) -> str:
+    return measure_name(measure_id)
+
+
+def signal_word(signal: str) -> str:
+    return labels.word(labels.SIGNAL_WORDS, signal) if signal else str(labels.NO_SIGNAL)
+
+
+def signal_class(signal: str) -> str:
+    return f"signal-{signal}" if signal else "signal-none"
+
+
+_TABLES = {
+    "alert": labels.ALERT_WORDS,
+    "alert_state": labels.ALERT_STATE_WORDS,
+    "session_status": labels.SESSION_STATUS_WORDS,
+    "form_status": labels.FORM_STATUS_WORDS,
+    "respondent": labels.RESPONDENT_WORDS,
+    "timing": labels.TIMING_WORDS,
+    "end_reason": labels.END_REASON_WORDS,
+    "reliable_change": labels.RELIABLE_CHANGE_WORDS,
+    "category": labels.CATEGORY_WORDS,
+    "subscale": labels.SUBSCALE_WORDS,
+}
+
+
+def words(code: str, table: str) -> str:
+    """`{{ session.status|words:"session_status" }}`: the code in words."""
+    return labels.word(_TABLES[table], code) if code else ""
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def signed(value: float | None) -> str:
+    """A change with its sign: +3, −2.5, 0."""
+    if value is None:
+        return ""
+    text = f"{round(abs(value), 1):g}"
+    return f"+{text}" if value > 0 else f"\u2212{text}" if value < 0 else "0"
+
+
+def lookup(mapping: dict[str, object], key: str) -> object:
+    return mapping.get(key, "")
+
+
+for _filter in (
+    measure_short,
+    measure_long,
+    signal_word,
+    signal_class,
+    words,
+    percent,
+    signed,
+    lookup,
+):
+    register.filter(_filter.__name__, _filter)

@@ -1,0 +1,65 @@
+"""The outcome chart: a Vega-Lite spec drawn to SVG on the server, so no script runs in the page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import vl_convert as vlc
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from ally.web.dashboard.tables import CATEGORY_HEADERS
+
+# Okabe & Ito's colour-blind-safe palette (2008, "Color Universal Design"), one colour per
+# category; the legend names each, and the table holds the numbers.
+COLOURS = ["#009E73", "#56B4E9", "#999999", "#E69F00", "#D55E00"]
+
+
+def outcome_spec(values: Sequence[dict[str, object]]) -> dict[str, Any]:
+    """Stacked bars: per measure, the share of ended episodes in each category."""
+    share = _("Share of ended episodes")
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "width": 360,
+        "data": {"values": list(values)},
+        # A white edge keeps neighbouring categories apart for readers who tell colours apart
+        # poorly; the legend names them.
+        "mark": {"type": "bar", "stroke": "white", "strokeWidth": 1},
+        "encoding": {
+            "y": {
+                "field": "measure",
+                "type": "nominal",
+                "title": None,
+                "axis": {"labelLimit": 320},
+            },
+            "x": {
+                "field": "share",
+                "type": "quantitative",
+                "stack": "zero",
+                "title": share,
+                "axis": {"format": "%", "values": [0, 0.25, 0.5, 0.75, 1]},
+                "scale": {"domain": [0, 1]},
+            },
+            "color": {
+                "field": "category",
+                "type": "nominal",
+                "title": None,
+                "scale": {
+                    "domain": [str(header) for header in CATEGORY_HEADERS.values()],
+                    "range": COLOURS,
+                },
+                "legend": {"orient": "bottom", "columns": 3},
+            },
+            "order": {"field": "order", "type": "quantitative"},
+            "tooltip": None,
+        },
+    }
+
+
+def outcome_svg(values: Sequence[dict[str, object]]) -> SafeString | None:
+    """The chart as SVG markup, or None when there is nothing to draw."""
+    if not values:
+        return None
+    # vl_convert writes the SVG itself from our own labels and numbers; nothing typed by a user.
+    return mark_safe(vlc.vegalite_to_svg(outcome_spec(values)))

@@ -1,0 +1,42 @@
+"""The practice dashboard: caseloads, alerts, outcomes and alliance over clinicians."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from ally.web.dashboard import chart, tables
+from ally.web.dashboard.figures import Period, clinicians_of, practice_figures
+from ally.web.dashboard.forms import FilterForm
+from ally.web.members import member_view
+from ally.web.scoping import DE_IDENTIFIED, WHOLE_ORGANISATION, Role
+
+# Clinicians get a 403: their own figures are on their caseload, and a page of colleagues'
+# numbers is for the roles that oversee the whole practice.
+DASHBOARD_ROLES = frozenset(Role(role) for role in WHOLE_ORGANISATION)
+
+
+@member_view(roles=DASHBOARD_ROLES)
+def home(request: HttpRequest, org: str) -> HttpResponse:
+    membership = request.membership
+    members = clinicians_of(membership)
+    default = Period.last_twelve_months(timezone.localdate())
+    form = FilterForm(request.GET or None, members=members, default=default)
+    context = {"form": form, "org": org, "membership": membership, "small_cell": tables.SMALL_CELL}
+    if form.is_bound and not form.is_valid():
+        return render(request, "dashboard/home.html", context, status=400)
+    period, chosen = (form.period(), form.chosen()) if form.is_bound else (default, None)
+    figures = practice_figures(membership, period, members, chosen)
+    show = tables.Display(hide_small=Role(membership.role) in DE_IDENTIFIED)
+    context.update(
+        figures=figures,
+        chosen=chosen,
+        hide_small=show.hide_small,
+        caseload=tables.caseload_table(figures, show),
+        alerts=tables.alerts_table(figures, show),
+        outcomes=[tables.outcome_table(figures, show, m) for m in tables.outcome_measures(figures)],
+        alliance=tables.alliance_table(figures, show),
+        outcome_chart=chart.outcome_svg(tables.chart_values(figures, show)),
+    )
+    return render(request, "dashboard/home.html", context)

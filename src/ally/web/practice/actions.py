@@ -1,0 +1,308 @@
+"""The write path for the practice: clients, episodes, care teams, sessions and measurement plans.
+
+Every form, API and import changes these rows through a `do_*` function here (as answers go
+through `collect/actions.py`): each checks that the member may write, changes the database in one
+transaction and calls the audit hook inside it. Refusals raise `PracticeActionError` with a
+message for the person at the form; nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ally.web import audit
+from ally.web.collect import measures
+from ally.web.collect.models import MeasurementPlan, PlannedMeasure, Respondent, Timing
+from ally.web.practice.models import (
+    CareTeamMember,
+    Client,
+    ClientIdentity,
+    EndReason,
+    Episode,
+    Membership,
+    Organisation,
+    Session,
+    SessionStatus,
+)
+from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
+
+
+class PracticeActionError(Exception):
+    """A change that cannot be made as asked; the message says what to do instead, and `field`
+    names the form field it concerns ("" for the whole form)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_can_write(actor: Membership, organisation: Organisation) -> None:
+    """Refuse a read-only role (403) and a member of another organisation (404)."""
+    if actor.organisation_id != organisation.pk or not actor.is_active:
+        raise Http404("Not found.")
+    if Role(actor.role) not in RECORDS_CLINICAL_DATA:
+        raise PermissionDenied(_("Your role can read this practice's data but not change it."))
+
+
+def _may_hold_episodes(member: Membership, organisation: Organisation) -> None:
+    """A clinician or a care-team member must be an active member who records clinical data."""
+    if member.organisation_id != organisation.pk:
+        raise Http404("Not found.")
+    if not member.is_active or Role(member.role) not in RECORDS_CLINICAL_DATA:
+        raise PracticeActionError(
+            _("Choose an active clinician, supervisor or administrator of this practice.")
+        )
+
+
+def do_create_client(
+    organisation: Organisation,
+    code: str,
+    *,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    actor: Membership,
+) -> Client:
+    """A client known by `code`, with their name and contact details kept apart."""
+    check_can_write(actor, organisation)
+    code, name = code.strip(), name.strip()
+    if not code:
+        raise PracticeActionError(_("Give the client a code."), field="code")
+    if not name:
+        raise PracticeActionError(_("Give the client's name."), field="name")
+    try:
+        with transaction.atomic():
+            client = Client.objects.create(organisation=organisation, code=code)
+            ClientIdentity.objects.create(
+                client=client, name=name, email=email.strip(), phone=phone.strip()
+            )
+            audit.record("client.created", actor=actor, target=client)
+    except IntegrityError:
+        raise PracticeActionError(
+            _("Another client of this practice has this code already; choose another code."),
+            field="code",
+        ) from None
+    return client
+
+
+def do_open_episode(
+    client: Client, clinician: Membership, opened_on: dt.date, *, actor: Membership
+) -> Episode:
+    """A new episode of care for the client, assigned to `clinician`."""
+    organisation = client.organisation
+    check_can_write(actor, organisation)
+    brand_new = Client.objects.filter(pk=client.pk, episodes__isnull=True).exists()
+    if not brand_new:
+        # A client with episodes must be one the actor sees (a clinician: on their caseload).
+        get_scoped_or_404(Client, actor, pk=client.pk)
+    _may_hold_episodes(clinician, organisation)
+    with transaction.atomic():
+        # Locking the client makes two submissions of the same form take turns.
+        list(Client.objects.select_for_update().filter(pk=client.pk).values_list("pk"))
+        if Episode.objects.filter(client=client, ended_on__isnull=True).exists():
+            raise PracticeActionError(
+                _("This client has an open episode already; end it before opening another.")
+            )
+        episode = Episode.objects.create(
+            organisation=organisation, client=client, clinician=clinician, opened_on=opened_on
+        )
+        audit.record("episode.opened", actor=actor, target=episode)
+    return episode
+
+
+def do_create_client_with_episode(
+    organisation: Organisation,
+    code: str,
+    *,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    clinician: Membership,
+    opened_on: dt.date,
+    actor: Membership,
+) -> Episode:
+    """A new client and their first episode, in one transaction.
+
+    Together because a clinician sees a client only through an episode on their caseload: a
+    client created alone would vanish from the screen of the clinician who created them.
+    """
+    with transaction.atomic():
+        client = do_create_client(
+            organisation, code, name=name, email=email, phone=phone, actor=actor
+        )
+        return do_open_episode(client, clinician, opened_on, actor=actor)
+
+
+def do_end_episode(
+    episode: Episode, ended_on: dt.date, reason: str, *, actor: Membership
+) -> Episode:
+    """Record the end of an episode: the date and why (planned, dropout, referred, other)."""
+    check_can_record(actor, episode)
+    if reason not in EndReason.values:
+        raise PracticeActionError(_("Choose why the episode ended."), field="reason")
+    if ended_on < episode.opened_on:
+        raise PracticeActionError(
+            _("The end date is before the episode was opened; check it."), field="ended_on"
+        )
+    if ended_on > timezone.localdate():
+        raise PracticeActionError(
+            _("The end date is in the future; end the episode on the day."), field="ended_on"
+        )
+    with transaction.atomic():
+        locked = Episode.objects.select_for_update().get(pk=episode.pk)
+        if locked.ended_on is not None:
+            raise PracticeActionError(_("This episode has ended already."))
+        locked.ended_on, locked.end_reason = ended_on, reason
+        locked.save(update_fields=["ended_on", "end_reason"])
+        audit.record("episode.ended", actor=actor, target=locked)
+    return locked
+
+
+def do_add_care_team_member(
+    episode: Episode, member: Membership, role: str = "", *, actor: Membership
+) -> CareTeamMember:
+    """Add a further professional to the episode; they see it as the assigned clinician does."""
+    check_can_record(actor, episode)
+    _may_hold_episodes(member, episode.organisation)
+    if member.pk == episode.clinician_id:
+        raise PracticeActionError(
+            _("This member is the episode's assigned clinician already."), field="member"
+        )
+    try:
+        with transaction.atomic():
+            entry = CareTeamMember.objects.create(episode=episode, member=member, role=role.strip())
+            audit.record("care_team.added", actor=actor, target=entry)
+    except IntegrityError:
+        raise PracticeActionError(
+            _("This member is in the care team already."), field="member"
+        ) from None
+    return entry
+
+
+def do_schedule_session(
+    episode: Episode,
+    scheduled_at: dt.datetime,
+    *,
+    actor: Membership,
+    clinician: Membership | None = None,
+) -> Session:
+    """The episode's next session (numbered after the last one), with its forms from the plan."""
+    from ally.web.collect.planning import administrations_for_session
+
+    check_can_record(actor, episode)
+    clinician = clinician or episode.clinician
+    _may_hold_episodes(clinician, episode.organisation)
+    with transaction.atomic():
+        # The episode's row lock makes two schedulings take turns, so numbers never clash.
+        locked = Episode.objects.select_for_update().get(pk=episode.pk)
+        if locked.ended_on is not None:
+            raise PracticeActionError(_("This episode has ended; open a new one to add sessions."))
+        last = locked.sessions.aggregate(last=Max("number"))["last"] or 0
+        session = Session.objects.create(
+            organisation=locked.organisation,
+            episode=locked,
+            clinician=clinician,
+            number=last + 1,
+            scheduled_at=scheduled_at,
+        )
+        audit.record("session.scheduled", actor=actor, target=session)
+        administrations_for_session(session, actor)
+    return session
+
+
+def do_record_session_status(session: Session, status: str, *, actor: Membership) -> Session:
+    """Record that a session was attended, missed or cancelled (a correction is allowed).
+
+    An attended session gets its forms from the plan; the forms a missed or cancelled session no
+    longer needs are closed, so their links stop working.
+    """
+    from ally.web.collect.actions import do_expire_administration
+    from ally.web.collect.planning import administrations_for_session, unneeded_forms
+
+    if session.episode is None:
+        raise PracticeActionError(_("Group sessions are recorded on the group's page."))
+    check_can_record(actor, session.episode)
+    if status not in SessionStatus.values:
+        raise PracticeActionError(
+            _("Choose whether the session was attended, missed or cancelled.")
+        )
+    with transaction.atomic():
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        if locked.status != status:
+            locked.status = status
+            locked.status_changed_at = timezone.now()
+            locked.save(update_fields=["status", "status_changed_at"])
+            audit.record("session.status", actor=actor, target=locked)
+        if locked.status in (SessionStatus.SCHEDULED, SessionStatus.ATTENDED):
+            administrations_for_session(locked, actor)
+        for administration in unneeded_forms(locked):
+            do_expire_administration(administration)
+    return locked
+
+
+def do_add_planned_measure(
+    episode: Episode,
+    measure_id: str,
+    *,
+    respondent: str,
+    timing: str,
+    first_session: int = 1,
+    every: int = 1,
+    last_session: int | None = None,
+    actor: Membership,
+) -> PlannedMeasure:
+    """Add a measure to the episode's plan (creating the plan on first use)."""
+    check_can_record(actor, episode)
+    try:
+        measure_id = measures.measure(measure_id).id
+    except KeyError:
+        raise PracticeActionError(_("Choose a measure from the list."), field="measure") from None
+    if respondent not in Respondent.values or timing not in Timing.values:
+        raise PracticeActionError(_("Choose who answers and whether before or after the session."))
+    if first_session < 1 or every < 1:
+        raise PracticeActionError(_("Sessions are counted from 1, and 'every' is at least 1."))
+    if last_session is not None and last_session < first_session:
+        raise PracticeActionError(
+            _("The last session comes before the first; check them."), field="last_session"
+        )
+    with transaction.atomic():
+        plan, _created = MeasurementPlan.objects.get_or_create(episode=episode)
+        # Locking the plan makes two submissions of the same entry take turns.
+        list(MeasurementPlan.objects.select_for_update().filter(pk=plan.pk).values_list("pk"))
+        same = plan.entries.filter(measure_id=measure_id, respondent=respondent, timing=timing)
+        if same.exists():
+            raise PracticeActionError(
+                _(
+                    "The plan has this measure for this respondent and timing already; "
+                    "remove that entry first to change its sessions."
+                )
+            )
+        entry = PlannedMeasure.objects.create(
+            plan=plan,
+            measure_id=measure_id,
+            respondent=respondent,
+            timing=timing,
+            first_session=first_session,
+            every=every,
+            last_session=last_session,
+        )
+        plan.save(update_fields=["updated_at"])
+        audit.record("plan.measure_added", actor=actor, target=entry)
+    return entry
+
+
+def do_remove_planned_measure(entry: PlannedMeasure, *, actor: Membership) -> None:
+    """Take a measure out of the plan; forms already created stay as they are."""
+    episode = entry.plan.episode
+    check_can_record(actor, episode)
+    with transaction.atomic():
+        audit.record("plan.measure_removed", actor=actor, target=entry)
+        entry.delete()
+        entry.plan.save(update_fields=["updated_at"])

@@ -1,0 +1,331 @@
+"""The client's pages: open a link, answer one measure per screen, and finish.
+
+The link's token is the only authority here (clients do not sign in): opening it moves the grant
+into the session and sends the browser to /a/, so the address bar and the history keep no token.
+Every page is kept out of caches (a shared tablet's back button shows nothing) and tells other
+sites nothing about where the client came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from ally.web.collect import measures
+from ally.web.collect.actions import do_mark_opened, do_record_response
+from ally.web.collect.errors import (
+    AdministrationClosedError,
+    IdempotencyConflictError,
+    InvalidAnswersError,
+)
+from ally.web.collect.models import Administration, AdministrationStatus, Response
+from ally.web.practice.models import Organisation
+from ally.web.respond import forms
+from ally.web.respond.links import BadLinkError, OldLinkError, token_from
+from ally.web.respond.visit import Visit
+
+View = Callable[..., HttpResponseBase]
+
+LINK_REFERRER_POLICY = "no-referrer"
+"""For the address that holds the token: no request from it names it, not even to Ally."""
+PAGE_REFERRER_POLICY = "same-origin"
+"""For /a/ and the pages after it, which hold no token. Not no-referrer: a browser then sends
+`Origin: null` with every form post, and Django's CSRF check refuses the client's answers."""
+
+
+def client_page(
+    referrer_policy: str, methods: tuple[str, ...] = ("GET", "HEAD")
+) -> Callable[[View], View]:
+    """No caching, no indexing, and the referrer policy given: the pages of a client's answers."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                response: HttpResponseBase = HttpResponseNotAllowed(methods)
+            else:
+                response = view(request, *args, **kwargs)
+            response["Referrer-Policy"] = referrer_policy
+            response["X-Robots-Tag"] = "noindex, nofollow"
+            return response
+
+        return never_cache(wrapped)
+
+    return decorate
+
+
+def _takes_answers(administration: Administration) -> bool:
+    expires_at = administration.expires_at
+    return administration.is_open and (expires_at is None or expires_at > timezone.now())
+
+
+def _organisation(visit: Visit) -> Organisation | None:
+    if visit.organisation_id is None:
+        return None
+    return Organisation.objects.filter(pk=visit.organisation_id).first()
+
+
+# Friendly pages for links and visits that do not lead to a questionnaire ------------------------
+
+
+def _notice(
+    request: HttpRequest,
+    kind: str,
+    status: int,
+    organisation: Organisation | None = None,
+    *,
+    at_link: bool = False,
+) -> HttpResponse:
+    """A page that says what happened and what to do, instead of an error page.
+
+    At the link's own address the page has no form: under its no-referrer policy a browser posts
+    with `Origin: null`, which the CSRF check refuses. The browser's language is used there.
+    """
+    return render(
+        request,
+        "respond/notice.html",
+        {
+            "kind": kind,
+            "organisation": organisation,
+            "link_hours": settings.ALLY_LINK_HOURS,
+            "at_link": at_link,
+            # Back to /a/ after changing the language, never to an address with a token.
+            "language_next": reverse("respond:answer"),
+        },
+        status=status,
+    )
+
+
+# Opening a link ----------------------------------------------------------------------------------
+
+
+@client_page(LINK_REFERRER_POLICY)
+def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
+    """Check the link, move its grant into a fresh session, and clean the address bar."""
+    try:
+        token = token_from(signed)
+    except BadLinkError:
+        return _notice(request, "bad_link", 404, at_link=True)
+    except OldLinkError:
+        return _notice(request, "old_link", 410, at_link=True)
+    administration = (
+        Administration.objects.select_related("episode__organisation")
+        .filter(link_token=token)
+        .first()
+    )
+    if administration is None:
+        return _notice(request, "bad_link", 404, at_link=True)
+    organisation = administration.episode.organisation
+    if administration.status == AdministrationStatus.COMPLETED:
+        return _notice(request, "answered", 410, organisation, at_link=True)
+    if not _takes_answers(administration):
+        return _notice(request, "closed", 410, organisation, at_link=True)
+    try:
+        do_mark_opened(administration)
+    except AdministrationClosedError:
+        return _notice(request, "closed", 410, organisation, at_link=True)
+    # A new session key: whoever held the old cookie (or fixed it) does not get the grant.
+    request.session.cycle_key()
+    Visit(request.session).grant(administration)
+    return redirect("respond:answer")
+
+
+# Answering ---------------------------------------------------------------------------------------
+
+
+def _page_language() -> str:
+    return (get_language() or forms.FALLBACK).split("-")[0]
+
+
+def _render_form(
+    request: HttpRequest,
+    visit: Visit,
+    administration: Administration,
+    form: forms.Form,
+    status: int = 200,
+) -> HttpResponse:
+    administrations = visit.administrations()
+    total = len(administrations)
+    index = [a.pk for a in administrations].index(administration.pk) + 1
+    page_language = _page_language()
+    return render(
+        request,
+        "respond/answer.html",
+        {
+            "administration": administration,
+            "organisation": administration.episode.organisation,
+            "form": form,
+            "measure_language": form.language if form.language != page_language else "",
+            "attribution": form.measure.licence.attribution,
+            "key": visit.submission_key(administration.pk),
+            "index": index,
+            "total": total,
+            "first": index == 1,
+            "last": index == total,
+        },
+        status=status,
+    )
+
+
+def _next(request: HttpRequest, visit: Visit) -> HttpResponse:
+    """Where the client goes after a questionnaire: the safety message, the next one, or done."""
+    administrations = visit.administrations()
+    remaining = [a for a in administrations if _takes_answers(a)]
+    if not remaining:
+        visit.finish(safety=visit.safety)
+    if visit.safety:
+        return redirect("respond:safety")
+    return redirect("respond:answer" if remaining else "respond:done")
+
+
+def _show(request: HttpRequest, visit: Visit) -> HttpResponse:
+    administrations = visit.administrations()
+    if not administrations:
+        if visit.finished:
+            return redirect("respond:done")
+        return _notice(request, "no_visit", 200)
+    if visit.safety:
+        return redirect("respond:safety")
+    current = next((a for a in administrations if _takes_answers(a)), None)
+    if current is None:
+        organisation = administrations[0].episode.organisation
+        if any(a.status == AdministrationStatus.COMPLETED for a in administrations):
+            return _next(request, visit)
+        visit.finish(safety=False)
+        return _notice(request, "closed", 410, organisation)
+    if current.opened_at is None:
+        # The questions of a further questionnaire are presented now, not when the link opened.
+        try:
+            do_mark_opened(current)
+        except AdministrationClosedError:
+            return _notice(request, "closed", 410, current.episode.organisation)
+    measure = measures.measure(current.measure_id)
+    return _render_form(request, visit, current, forms.build(measure, visit.draft(current.pk)))
+
+
+def _posted_id(value: str | None) -> int | None:
+    try:
+        return int(value or "")
+    except ValueError:
+        return None
+
+
+def _already_recorded(pk: int, key: str) -> bool:
+    """Whether this very submission was stored: a page sent again after the visit ended."""
+    return bool(key) and Response.objects.filter(administration_id=pk, idempotency_key=key).exists()
+
+
+def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
+    pk = _posted_id(request.POST.get("administration"))
+    posted_key = request.POST.get("key", "").strip()[:100]
+    if pk is None or not visit.granted(pk):
+        if pk is not None and _already_recorded(pk, posted_key):
+            return redirect("respond:safety" if visit.safety else "respond:done")
+        return _notice(request, "not_here", 404)
+    administration = Administration.objects.select_related("episode__organisation").get(pk=pk)
+    organisation = administration.episode.organisation
+    if administration.status == AdministrationStatus.COMPLETED:
+        # A second tap, or a page sent again: the first answers stand.
+        return _next(request, visit)
+    if not _takes_answers(administration):
+        return _notice(request, "closed", 410, organisation)
+    measure = measures.measure(administration.measure_id)
+
+    if request.POST.get("action") == "save":
+        visit.save_draft(pk, forms.raw_answers(measure, request.POST))
+        return redirect("respond:saved")
+
+    reading = forms.read(measure, request.POST, administration.measure_version)
+    visit.save_draft(pk, reading.raw)
+    if not reading.ok:
+        form = forms.build(measure, reading.raw, reading.errors, reading.problems)
+        return _render_form(request, visit, administration, form)
+    key = posted_key or visit.submission_key(pk)
+    try:
+        response = do_record_response(administration, reading.answers, idempotency_key=key)
+    except InvalidAnswersError as exc:
+        errors = {
+            p.item: forms.problem_message(measure, p) for p in exc.problems if p.item is not None
+        }
+        problems = tuple(forms.problem_message(measure, p) for p in exc.problems if p.item is None)
+        form = forms.build(measure, reading.raw, errors, problems)
+        return _render_form(request, visit, administration, form)
+    except IdempotencyConflictError:
+        administration.refresh_from_db()
+        if administration.status == AdministrationStatus.COMPLETED:
+            messages.info(request, _("Your answers to that questionnaire were already saved."))
+            return _next(request, visit)
+        # The key belonged to another submission (an old page): a fresh key, then send again.
+        visit.new_submission_key(pk)
+        problem = _("Your answers were not sent. Check them and send them again.")
+        form = forms.build(measure, reading.raw, problems=(problem,))
+        return _render_form(request, visit, administration, form)
+    except AdministrationClosedError:
+        administration.refresh_from_db()
+        if administration.status == AdministrationStatus.COMPLETED:
+            messages.info(request, _("Your answers to that questionnaire were already saved."))
+            return _next(request, visit)
+        return _notice(request, "closed", 410, organisation)
+    visit.drop_draft(pk)
+    if response.critical is not False:
+        visit.show_safety()
+    return _next(request, visit)
+
+
+@client_page(PAGE_REFERRER_POLICY, ("GET", "HEAD", "POST"))
+def answer(request: HttpRequest) -> HttpResponse:
+    """The current questionnaire of the visit; a post saves it for later or sends it."""
+    visit = Visit(request.session)
+    if request.method == "POST":
+        return _submit(request, visit)
+    return _show(request, visit)
+
+
+@client_page(PAGE_REFERRER_POLICY)
+def saved(request: HttpRequest) -> HttpResponse:
+    """The answers so far are kept; how to come back to them."""
+    visit = Visit(request.session)
+    if not visit.grants:
+        return redirect("respond:answer")
+    return render(
+        request,
+        "respond/saved.html",
+        {"organisation": _organisation(visit), "link_hours": settings.ALLY_LINK_HOURS},
+    )
+
+
+# Finishing ---------------------------------------------------------------------------------------
+
+
+@client_page(PAGE_REFERRER_POLICY, ("GET", "HEAD", "POST"))
+def safety(request: HttpRequest) -> HttpResponse:
+    """Shown at once after a critical answer: whom to contact now. Continuing clears it."""
+    visit = Visit(request.session)
+    if not visit.safety:
+        return redirect("respond:answer")
+    if request.method == "POST":
+        visit.safety_seen()
+        return redirect("respond:answer" if visit.grants else "respond:done")
+    return render(request, "respond/safety.html", {"organisation": _organisation(visit)})
+
+
+@client_page(PAGE_REFERRER_POLICY)
+def done(request: HttpRequest) -> HttpResponse:
+    """The confirmation, once every questionnaire of the visit is answered."""
+    visit = Visit(request.session)
+    if visit.safety:
+        return redirect("respond:safety")
+    if not visit.finished:
+        return redirect("respond:answer")
+    return render(request, "respond/done.html", {"organisation": _organisation(visit)})

@@ -1,0 +1,160 @@
+"""The client's visit, kept in the Django session: which administrations the link granted, the
+answers saved for later, and each form's submission key.
+
+The link is the only authority: the visit grants the administration it names and the other open
+client-rated ones of the same episode and session, and nothing else. Nothing here identifies the
+client; the session holds administration ids, raw answers and keys only.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from ally.web.collect.models import Administration
+from ally.web.collect.models.administrations import OPEN_STATUSES
+from ally.web.collect.models.choices import Respondent, Timing
+
+KEY = "ally_respond"
+
+
+def siblings(administration: Administration) -> QuerySet[Administration]:
+    """The administration and the other open client-rated ones of its episode and session."""
+    if administration.session_id is None:
+        return Administration.objects.filter(pk=administration.pk)
+    others = Administration.objects.filter(
+        episode_id=administration.episode_id,
+        session_id=administration.session_id,
+        respondent=Respondent.CLIENT,
+        status__in=OPEN_STATUSES,
+    )
+    return Administration.objects.filter(pk=administration.pk) | others
+
+
+def in_order(administrations: list[Administration]) -> list[Administration]:
+    """Before the session first, then the rest, each in the order they were created."""
+    return sorted(administrations, key=lambda a: (a.timing != Timing.BEFORE, a.pk))
+
+
+class Visit:
+    """The client's state in this browser; saved back into the session on every change."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._data: dict[str, Any] = dict(session.get(KEY) or {})
+
+    def _save(self) -> None:
+        self._session[KEY] = self._data
+
+    # Grants -------------------------------------------------------------------------------------
+
+    def grant(self, administration: Administration) -> None:
+        """Start a visit from a link; answers saved for other administrations are dropped."""
+        ids = [a.pk for a in in_order(list(siblings(administration)))]
+        kept = {str(pk) for pk in ids}
+        # The same visit opened again: a safety message not yet seen is still shown first.
+        safety = self.safety and bool(set(self.grants) & set(ids))
+        self._data = {
+            "grants": ids,
+            "organisation": administration.episode.organisation_id,
+            "granted_at": time.time(),
+            "drafts": {k: v for k, v in self._drafts().items() if k in kept},
+            "keys": {k: v for k, v in self._keys().items() if k in kept},
+        }
+        if safety:
+            self._data["safety"] = True
+        self._save()
+
+    @property
+    def grants(self) -> list[int]:
+        """Granted administration ids in order; none once the visit has ended or grown old."""
+        granted_at = float(self._data.get("granted_at") or 0)
+        if time.time() - granted_at > settings.ALLY_LINK_HOURS * 3600:
+            return []
+        return [int(pk) for pk in self._data.get("grants", [])]
+
+    def administrations(self) -> list[Administration]:
+        """The granted administrations, fresh from the database, in order."""
+        rows = Administration.objects.filter(pk__in=self.grants).select_related(
+            "episode__organisation"
+        )
+        return in_order(list(rows))
+
+    def granted(self, pk: int) -> bool:
+        return pk in self.grants
+
+    @property
+    def organisation_id(self) -> int | None:
+        value = self._data.get("organisation")
+        return int(value) if value is not None else None
+
+    def finish(self, *, safety: bool) -> None:
+        """End the visit: grants, saved answers and keys go, so the device can be handed back."""
+        self._data = {"finished": True, "organisation": self.organisation_id}
+        if safety:
+            self._data["safety"] = True
+        self._save()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._data.get("finished"))
+
+    # The safety message -------------------------------------------------------------------------
+
+    def show_safety(self) -> None:
+        self._data["safety"] = True
+        self._save()
+
+    @property
+    def safety(self) -> bool:
+        return bool(self._data.get("safety"))
+
+    def safety_seen(self) -> None:
+        if self._data.pop("safety", None):
+            self._save()
+
+    # Saved answers and submission keys ---------------------------------------------------------
+
+    def _drafts(self) -> dict[str, dict[str, str]]:
+        return dict(self._data.get("drafts") or {})
+
+    def _keys(self) -> dict[str, str]:
+        return dict(self._data.get("keys") or {})
+
+    def draft(self, pk: int) -> dict[str, str]:
+        """The raw answers saved for later, by item number as text."""
+        return dict(self._drafts().get(str(pk), {}))
+
+    def save_draft(self, pk: int, raw: Mapping[str, str]) -> None:
+        drafts = self._drafts()
+        drafts[str(pk)] = {number: value for number, value in raw.items() if value}
+        self._data["drafts"] = drafts
+        self._save()
+
+    def submission_key(self, pk: int) -> str:
+        """The idempotency key of this administration's form, made when it is first shown."""
+        keys = self._keys()
+        if str(pk) not in keys:
+            keys[str(pk)] = uuid.uuid4().hex
+            self._data["keys"] = keys
+            self._save()
+        return keys[str(pk)]
+
+    def new_submission_key(self, pk: int) -> str:
+        """A fresh key, when the one on the page was already used for another submission."""
+        keys = self._keys()
+        keys.pop(str(pk), None)
+        self._data["keys"] = keys
+        self._save()
+        return self.submission_key(pk)
+
+    def drop_draft(self, pk: int) -> None:
+        drafts = self._drafts()
+        if drafts.pop(str(pk), None) is not None:
+            self._data["drafts"] = drafts
+            self._save()
