@@ -10,7 +10,7 @@ from ally.web.api.auth import member
 from ally.web.api.schemas import ResponseIn, ResponseOut, errors
 from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, Response
-from ally.web.practice.models import Episode
+from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
 
 log = logging.getLogger(__name__)
@@ -68,21 +68,5 @@ def record_response(
     if replayed:
         response["Idempotent-Replayed"] = "true"
     else:
-        refresh_feedback_of(administration.episode_id)
+        refresh_after_answer(administration.episode_id)
     return Status(201, stored)
-
-
-def refresh_feedback_of(episode_id: int) -> None:
-    """Recompute the episode's feedback; a failure is logged and never loses the response."""
-    try:
-        from ally.web.feedback import refresh
-
-        refresh.refresh_feedback(Episode.objects.filter(pk=episode_id))
-    except Exception as exc:
-        # The answers are stored; the next refresh (or `ally manage refresh_feedback`) catches
-        # up. Only the kind of error is logged: messages may quote data.
-        log.warning(
-            "feedback refresh after a response failed for episode %s (%s)",
-            episode_id,
-            type(exc).__name__,
-        )

@@ -336,3 +336,18 @@ def _raise_feedback_alerts(
 def _topic(source_key: str) -> str:
     """What a feedback alert is about: its measure and rater, or the dropout risk."""
     return source_key.rsplit(":", 1)[0]
+
+
+def refresh_after_answer(episode_id: int) -> bool:
+    """Bring one episode's feedback up to date after an answer; False when that failed.
+
+    Every form, API call and import calls this after the answer is committed, so the answer
+    stands whatever happens here; the next refresh (or `ally manage refresh_feedback`) catches
+    up. Only the kind of error is logged: an error's message may quote data.
+    """
+    try:
+        refresh_feedback(Episode.objects.filter(pk=episode_id))
+    except Exception as exc:
+        log.warning("feedback refresh failed for episode %s (%s)", episode_id, type(exc).__name__)
+        return False
+    return True

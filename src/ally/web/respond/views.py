@@ -30,6 +30,7 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Response
+from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
 from ally.web.respond.links import BadLinkError, OldLinkError, token_from
@@ -278,6 +279,7 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
             return _next(request, visit)
         return _notice(request, "closed", 410, organisation)
     visit.drop_draft(pk)
+    refresh_after_answer(administration.episode_id)
     if response.critical is not False:
         visit.show_safety()
     return _next(request, visit)

@@ -1,0 +1,194 @@
+"""The whole journey in a real browser (Debian's Chromium, driven by Playwright), checked with
+axe-core on every page: a clinician signs in, creates a client and an episode, plans the
+measures, schedules a session and sends the link; the client, on a phone-sized screen, answers
+PHQ-9 (with the self-harm item endorsed) and the alliance check-in; the clinician sees the new
+point on the chart and the alert, and records what was done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from ally.web.accounts.models import User
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.collect.models import Response
+from ally.web.practice.models import Membership, Organisation
+from ally.web.scoping import Role
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE = {"width": 375, "height": 740}
+PASSWORD = "a long journey passphrase"
+CRISIS = "Riverside duty line: 0100 000 001"
+
+# The live server thread and the browser's event loop share this process with the ORM.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+    if path is None:
+        if os.environ.get("ALLY_REQUIRE_BROWSER"):
+            pytest.fail("Debian's chromium is not installed; .ci/run installs it with apt-get.")
+        pytest.skip("the browser journey needs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    executable = _chromium()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Accessibility:
+    """Runs axe-core on each page and keeps what it found, with the page's address."""
+
+    def __init__(self) -> None:
+        from axe_playwright_python.sync_playwright import Axe
+
+        self.axe = Axe()
+        self.pages: list[str] = []
+        self.problems: list[str] = []
+
+    def check(self, page: Any) -> None:
+        results = self.axe.run(page)
+        self.pages.append(page.url)
+        if results.violations_count:
+            self.problems.append(f"{page.url}:\n{results.generate_report()}")
+
+
+@pytest.fixture
+def practice(transactional_db: None, settings: Any, live_server: Any) -> Membership:
+    settings.ALLY_BASE_URL = live_server.url
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    org = Organisation.objects.create(name="Riverside", slug="riverside", crisis_contacts=CRISIS)
+    user = User.objects.create_user("robin@riverside.example", PASSWORD, display_name="Robin")
+    return Membership.objects.create(user=user, organisation=org, role=Role.CLINICIAN)
+
+
+def _submit(page: Any) -> None:
+    """The main form's submit button (the header holds the language form)."""
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+
+
+def test_the_whole_journey_in_a_browser(
+    browser: Any, practice: Membership, live_server: Any
+) -> None:
+    a11y = Accessibility()
+    staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = staff.new_page()
+
+    # The clinician signs in and lands on an empty caseload.
+    page.goto(f"{live_server.url}/")
+    a11y.check(page)
+    page.get_by_label("Email address").fill(practice.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    _submit(page)
+    assert page.url.endswith("/o/riverside/")
+    a11y.check(page)
+
+    # A new client, with their first episode.
+    page.get_by_role("link", name="New client", exact=True).click()
+    a11y.check(page)
+    page.get_by_label("Client code").fill("R-001")
+    page.get_by_label("Name").fill("Sam Example")
+    page.get_by_label("Email").first.fill("sam@example.org")
+    _submit(page)
+    # A new episode starts at its measurement plan.
+    assert re.search(r"/o/riverside/episodes/\d+/plan/$", page.url)
+    episode_url = page.url.removesuffix("plan/")
+    a11y.check(page)
+
+    # The plan: PHQ-9 before each session, the alliance check-in after it.
+    for measure, timing in (("phq9", "before"), ("ally-alliance", "after")):
+        page.get_by_label("Measure", exact=True).select_option(measure)
+        page.get_by_label("Who answers", exact=True).select_option("client")
+        page.get_by_label("When", exact=True).select_option(timing)
+        page.get_by_role("button", name="Add to the plan").click()
+        page.wait_for_load_state()
+    a11y.check(page)
+
+    # A session in an hour: its forms are created from the plan.
+    page.goto(episode_url)
+    page.get_by_role("link", name="Schedule a session").first.click()
+    a11y.check(page)
+    start = timezone.localtime() + dt.timedelta(hours=1)
+    page.get_by_label("Date and time").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    _submit(page)
+    page.goto(episode_url)
+    page.get_by_role("link", name=re.compile("Send, copy or show the link.*PHQ-9")).click()
+    a11y.check(page)
+    link = page.locator("#client-link").input_value()
+    page.get_by_role("button", name="Send the link by email").click()
+    page.wait_for_load_state()
+    a11y.check(page)
+    assert [m.to for m in mail.outbox] == [["sam@example.org"]]
+    assert link in mail.outbox[0].body
+
+    # The client, on a phone: the link's token leaves the address bar at once.
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    client = phone.new_page()
+    client.goto(link)
+    assert client.url == f"{live_server.url}/a/"
+    a11y.check(client)
+    assert client.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # PHQ-9: several days for items 1-8, and item 9 (thoughts of self-harm) endorsed.
+    for item in range(1, 10):
+        client.locator(f"input[name=item_{item}][value='{2 if item == 9 else 1}']").check()
+    _submit(client)
+    # The safety message comes at once, with the practice's crisis contacts.
+    assert CRISIS in client.content()
+    a11y.check(client)
+    _submit(client)
+    # The alliance check-in of the same session follows in the same visit.
+    assert "2 of 2" in client.content() or "2/2" in client.content()
+    a11y.check(client)
+    for item in range(1, 8):
+        client.locator(f"input[name=item_{item}][value='3']").check()
+    _submit(client)
+    assert client.url.endswith("/a/done/")
+    a11y.check(client)
+    phone.close()
+    assert Response.objects.count() == 2
+
+    # The clinician sees the new point and the alert, and records what was done.
+    page.goto(episode_url)
+    a11y.check(page)
+    assert page.locator("figure.chart svg").count() >= 2
+    table = page.locator("details", has_text="Patient Health Questionnaire-9").first
+    table.locator("summary").click()
+    # Items 1-8 answered 1, item 9 answered 2: a total of 10.
+    assert table.locator("td", has_text=re.compile(r"^\s*10\s*$")).count() >= 1
+    alert = page.locator("article.alert-critical_item")
+    assert alert.count() == 1
+    alert.get_by_label("Note", exact=True).fill("Called Sam; safety plan agreed.")
+    alert.get_by_role("button", name=re.compile("Record as acted on")).click()
+    page.wait_for_load_state()
+    a11y.check(page)
+    acted = Alert.objects.get(kind=AlertKind.CRITICAL_ITEM)
+    assert acted.acted_by == practice
+    assert acted.action_note == "Called Sam; safety plan agreed."
+    staff.close()
+
+    assert len(a11y.pages) >= 14
+    assert not a11y.problems, "\n\n".join(a11y.problems)
