@@ -234,6 +234,21 @@ def test_a_plan_entry_is_added_and_bad_sessions_are_refused(practice: Practice) 
     assert PlannedMeasure.objects.filter(plan__episode=practice.own).count() == 1
 
 
+def test_a_measure_whose_text_is_not_installed_is_not_planned_for_the_client(
+    practice: Practice,
+) -> None:
+    browser = browser_for(practice.clinician)
+    entry = {"measure": "srs", "respondent": "client", "timing": "after", "first_session": "1"}
+    entry["every"] = "1"
+    response = browser.post(url("plan", pk=practice.own.pk), entry)
+    assert response.status_code == 400
+    assert "are not installed" in response.content.decode()
+    assert not PlannedMeasure.objects.filter(plan__episode=practice.own).exists()
+    # The clinician may still rate with it, e.g. from the licensed paper form.
+    rated = browser.post(url("plan", pk=practice.own.pk), {**entry, "respondent": "clinician"})
+    assert rated.status_code == 302
+
+
 def test_removing_a_plan_entry(practice: Practice) -> None:
     plan(practice.own, practice.clinician, ("phq9", "client", "before"))
     entry = PlannedMeasure.objects.get(plan__episode=practice.own)

@@ -116,3 +116,15 @@ def test_log_records_lose_the_request() -> None:
     record.request = object()
     assert DropRequest().filter(record)
     assert record.request is None
+
+
+def test_a_link_token_never_reaches_the_log() -> None:
+    token = "dGhpcy1pcy1hLXRva2Vu:1vXyZa:abcdefSIGNATURE"
+    # How Django's handler logs a 4xx answer: log_response("%s: %s", reason, path).
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, "", 0, "%s: %s", ("Gone", f"/a/{token}/"), None
+    )
+    assert DropRequest().filter(record)
+    assert record.getMessage() == "Gone: /a/<link>/"
+    # The settings put the filter on the one handler every Django record goes through.
+    assert any(isinstance(f, DropRequest) for f in logging.getLogger("django").handlers[0].filters)

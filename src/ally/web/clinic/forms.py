@@ -109,7 +109,15 @@ class EpisodeForm(EpisodeFields):
 
 
 def measure_choices() -> list[tuple[str, str]]:
-    return [(m.id, m.name) for m in sorted(measures.library(), key=lambda m: m.name.lower())]
+    return [
+        (
+            m.id,
+            m.name
+            if measures.has_text(m)
+            else _("%(name)s (text not installed)") % {"name": m.name},
+        )
+        for m in sorted(measures.library(), key=lambda m: m.name.lower())
+    ]
 
 
 class PlanEntryForm(forms.Form):
@@ -142,6 +150,19 @@ class PlanEntryForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        measure_id, respondent = data.get("measure"), data.get("respondent")
+        if measure_id and respondent == Respondent.CLIENT:
+            measure = measures.measure(measure_id)
+            if not measures.has_text(measure):
+                self.add_error(
+                    "measure",
+                    _(
+                        "The questions of %(name)s are not installed: its licence does not let "
+                        "Ally ship them. A licensed practice can add them (see docs/measures.md); "
+                        "until then, choose another measure for the client."
+                    )
+                    % {"name": measure.name},
+                )
         first, last = data.get("first_session"), data.get("last_session")
         if first is not None and last is not None and last < first:
             self.add_error(

@@ -15,3 +15,8 @@ def library() -> Library:
 def measure(measure_id: str) -> Measure:
     """The measure with this id; KeyError names the known ones."""
     return library().get(measure_id)
+
+
+def has_text(measure: Measure) -> bool:
+    """Whether every item has text to show a respondent; licensed measures may ship without."""
+    return all(any(item.text.values()) for item in measure.items)
