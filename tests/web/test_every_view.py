@@ -1,0 +1,181 @@
+"""Every staff and client view, walked from the URL configuration: a view added without an
+entry here fails the first test. For each, the roles and organisations that must not reach it
+get a sign-in page, a 403 or a 404, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client as Browser
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from web_practice import Practice
+
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.collect.actions import do_create_administration
+from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure
+from ally.web.practice.models import Episode, Session
+
+# What each view's <pk> names, and whether it changes data (POST).
+STAFF_VIEWS: dict[str, tuple[str | None, bool]] = {
+    "clinic:home": (None, False),
+    "clinic:caseload": (None, False),
+    "clinic:client_new": (None, True),
+    "clinic:episode_new": (None, True),
+    "clinic:episode": ("episode", False),
+    "clinic:episode_end": ("episode", True),
+    "clinic:care_team_add": ("episode", True),
+    "clinic:plan": ("episode", True),
+    "clinic:plan_entry_remove": ("plan_entry", True),
+    "clinic:session_new": ("episode", True),
+    "clinic:session_status": ("session", True),
+    "clinic:form": ("administration", False),
+    "clinic:form_send": ("administration", True),
+    "clinic:form_given": ("administration", True),
+    "clinic:form_qr": ("administration", False),
+    "clinic:form_rate": ("administration", True),
+    "clinic:alerts": (None, False),
+    "clinic:alert_seen": ("alert", True),
+    "clinic:alert_act": ("alert", True),
+    "dashboard:home": (None, False),
+}
+# Views outside an organisation: sign-in, the client's side (its own tests walk each state).
+OPEN_VIEWS = {
+    "home",
+    "login",
+    "logout",
+    "set_language",
+    "respond:open",
+    "respond:answer",
+    "respond:saved",
+    "respond:safety",
+    "respond:done",
+}
+
+
+def _names(patterns: list[Any], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "api":  # walked by tests/web/test_api.py's role table
+                continue
+            space = f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix
+            names |= _names(pattern.url_patterns, space)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(prefix + pattern.name)
+    return names
+
+
+def test_every_view_has_an_entry_in_this_table() -> None:
+    names = _names(get_resolver().url_patterns)
+    assert names - set(STAFF_VIEWS) - OPEN_VIEWS == set(), "add the new views to STAFF_VIEWS"
+    assert set(STAFF_VIEWS) - names == set()
+
+
+def _objects(episode: Episode) -> dict[str, int]:
+    session = Session.objects.create(
+        organisation=episode.organisation, episode=episode, number=1, scheduled_at=timezone.now()
+    )
+    administration = do_create_administration(episode, "ally-alliance", session=session)
+    plan = MeasurementPlan.objects.create(episode=episode)
+    entry = PlannedMeasure.objects.create(plan=plan, measure_id="phq9", timing="before")
+    alert = Alert.objects.create(
+        episode=episode, kind=AlertKind.RUPTURE, message="m", raised_at=timezone.now()
+    )
+    return {
+        "episode": episode.pk,
+        "session": session.pk,
+        "administration": administration.pk,
+        "plan_entry": entry.pk,
+        "alert": alert.pk,
+    }
+
+
+def _url(name: str, org: str, objects: dict[str, int]) -> str:
+    target, _ = STAFF_VIEWS[name]
+    kwargs: dict[str, Any] = {"org": org}
+    if target is not None:
+        kwargs["pk"] = objects[target]
+    return reverse(name, kwargs=kwargs)
+
+
+def _writes() -> tuple[int, ...]:
+    return (
+        Episode.objects.count(),
+        Session.objects.count(),
+        Administration.objects.count(),
+        PlannedMeasure.objects.count(),
+        Alert.objects.filter(seen_at__isnull=False).count(),
+    )
+
+
+def _refused(method: str) -> set[int]:
+    """A 404; a POST-only view answers every GET with 405, whichever object it names."""
+    return {404, 405} if method == "get" else {404}
+
+
+def _as(member: Any) -> Browser:
+    browser = Browser()
+    browser.force_login(member.user)
+    return browser
+
+
+@pytest.fixture
+def objects(practice: Practice) -> dict[str, dict[str, int]]:
+    return {
+        "own": _objects(practice.own),
+        "other": _objects(practice.other),
+        "elsewhere": _objects(practice.elsewhere),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(STAFF_VIEWS))
+def test_signed_out_visitors_are_sent_to_sign_in(
+    name: str, practice: Practice, objects: dict[str, dict[str, int]]
+) -> None:
+    before = _writes()
+    for method in ("get", "post"):
+        response = getattr(Browser(), method)(_url(name, "north", objects["own"]))
+        assert response.status_code == 302, method
+        assert response["Location"].startswith("/accounts/login/")
+    assert _writes() == before
+
+
+@pytest.mark.parametrize("name", sorted(STAFF_VIEWS))
+def test_another_organisations_objects_and_urls_are_not_found(
+    name: str, practice: Practice, objects: dict[str, dict[str, int]]
+) -> None:
+    before = _writes()
+    target, _ = STAFF_VIEWS[name]
+    for method in ("get", "post"):
+        # A member of the other practice, at this practice's address.
+        response = getattr(_as(practice.outsider), method)(_url(name, "north", objects["own"]))
+        assert response.status_code in _refused(method), f"outsider {method}"
+        if target is not None:
+            # This practice's administrator, with the other practice's object.
+            url = _url(name, "north", objects["elsewhere"])
+            response = getattr(_as(practice.admin), method)(url)
+            assert response.status_code in _refused(method), f"admin {method} of elsewhere"
+    assert _writes() == before
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (t, _) in STAFF_VIEWS.items() if t))
+def test_a_clinician_does_not_reach_a_colleagues_episode(
+    name: str, practice: Practice, objects: dict[str, dict[str, int]]
+) -> None:
+    before = _writes()
+    for method in ("get", "post"):
+        response = getattr(_as(practice.clinician), method)(_url(name, "north", objects["other"]))
+        assert response.status_code in _refused(method), method
+    assert _writes() == before
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, w) in STAFF_VIEWS.items() if w))
+def test_a_researcher_changes_nothing(
+    name: str, practice: Practice, objects: dict[str, dict[str, int]]
+) -> None:
+    before = _writes()
+    response = _as(practice.researcher).post(_url(name, "north", objects["own"]), {"note": "x"})
+    assert response.status_code == 403
+    assert _writes() == before
