@@ -14,6 +14,8 @@ def _data_dir(settings, tmp_path):
     settings.ALLY_DATA_DIR = tmp_path
     # A fast hasher: Argon2 is exercised in test_web_settings.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The test client and the browser journey speak plain HTTP to the app.
+    settings.SECURE_SSL_REDIRECT = False
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +131,25 @@ def test_a_link_token_never_reaches_the_log() -> None:
     assert record.getMessage() == "Gone: /a/<link>/"
     # The settings put the filter on the one handler every Django record goes through.
     assert any(isinstance(f, DropRequest) for f in logging.getLogger("django").handlers[0].filters)
+
+
+def test_the_production_settings_pass_djangos_deployment_checks(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ALLY_", "DJANGO_SETTINGS"))
+    }
+    env |= {
+        "ALLY_DATA_DIR": str(tmp_path),
+        "ALLY_SECRET_KEY": "k" * 20 + "-production-key-with-enough-variety-0123456789",
+        "ALLY_ALLOWED_HOSTS": "ally.example.org",
+    }
+    ally = Path(sys.executable).with_name("ally")
+    result = subprocess.run(
+        [str(ally), "manage", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

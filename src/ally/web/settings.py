@@ -139,6 +139,16 @@ LOCAL_HTTP = _flag("ALLY_LOCAL_HTTP")
 SESSION_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
+# Production is HTTPS only: plain HTTP is redirected and browsers are told to remember it.
+# Behind a proxy that terminates HTTPS, the proxy must set X-Forwarded-Proto (docs/deploy.md).
+HTTPS_ONLY = not (DEBUG or LOCAL_HTTP)
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS_ONLY else 0
+# Subdomains of Ally's own host name (ally.example.org), not of the practice's domain.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY
+# Allows, but does not make, a submission to the browsers' preload list.
+SECURE_HSTS_PRELOAD = HTTPS_ONLY
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
