@@ -14,7 +14,7 @@ def _data_dir(settings, tmp_path):
     settings.ALLY_DATA_DIR = tmp_path
     # A fast hasher: Argon2 is exercised in test_web_settings.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # The test client and the browser journey speak plain HTTP to the app.
+    # The test client speaks plain HTTP; production's redirect is checked in test_web_settings.
     settings.SECURE_SSL_REDIRECT = False
 
 

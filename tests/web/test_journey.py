@@ -77,6 +77,18 @@ class Accessibility:
 
 
 @pytest.fixture
+def live_server(transactional_db: None, settings: Any) -> Iterator[Any]:
+    """A live server of this test's own, started after the settings below: the middleware
+    reads them once, when the server starts. The browser speaks plain HTTP to it."""
+    from pytest_django.live_server_helper import LiveServer
+
+    settings.SECURE_SSL_REDIRECT = False
+    server = LiveServer("localhost:0")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def practice(transactional_db: None, settings: Any, live_server: Any) -> Membership:
     settings.ALLY_BASE_URL = live_server.url
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
