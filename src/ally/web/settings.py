@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "ally.web.respond",
     "ally.web.clinic",
     "ally.web.dashboard",
+    "ally.web.auditlog",
 ]
 
 MIDDLEWARE = [

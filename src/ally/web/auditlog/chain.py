@@ -1,0 +1,93 @@
+"""Appending to the hash chain and checking it.
+
+Each entry's digest is SHA-256 over the previous digest and the entry's own fields, so a changed,
+inserted or removed entry breaks every digest after it. Appends take turns: on PostgreSQL by a
+transaction-scoped advisory lock, on SQLite by the write lock every transaction takes at its
+start (transaction_mode IMMEDIATE, see database.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ally.web.auditlog.models import AuditEntry
+
+GENESIS = "0" * 64
+LOCK_KEY = 0x41_4C_4C_59  # "ALLY": one advisory lock for the whole chain
+
+
+def digest_of(entry: AuditEntry) -> str:
+    fields = [
+        entry.previous,
+        entry.at.isoformat(),
+        entry.organisation_id,
+        entry.actor_id,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+    ]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+
+
+def _organisation_of(target: Any) -> int | None:
+    """Follow the target's declared scope (`Scope.organisation`) to its organisation's key."""
+    scope = getattr(type(target), "scope", None)
+    if scope is None:
+        return None
+    value: Any = target
+    *path, last = scope.organisation.split("__")
+    for step in path:
+        value = getattr(value, step, None)
+        if value is None:
+            return None
+    return value.pk if last == "pk" else getattr(value, f"{last}_id", None)
+
+
+def append(action: str, *, actor: Any, target: Any) -> AuditEntry:
+    """Add an entry at the end of the chain, in the caller's transaction."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        last = AuditEntry.objects.order_by("-pk").values_list("digest", flat=True).first()
+        entry = AuditEntry(
+            at=timezone.now(),
+            organisation_id=_organisation_of(target),
+            actor_id=getattr(actor, "pk", None),
+            action=action,
+            target_type=type(target)._meta.label,
+            target_id=str(target.pk),
+            previous=last or GENESIS,
+        )
+        entry.digest = digest_of(entry)
+        entry.save()
+    return entry
+
+
+@dataclass(frozen=True)
+class Verdict:
+    entries: int
+    broken_at: int | None
+    """The key of the first entry whose link or digest does not hold; None when all hold."""
+
+    @property
+    def holds(self) -> bool:
+        return self.broken_at is None
+
+
+def verify() -> Verdict:
+    """Recompute every digest and link, oldest first."""
+    previous = GENESIS
+    count = 0
+    for entry in AuditEntry.objects.order_by("pk").iterator(chunk_size=2000):
+        count += 1
+        if entry.previous != previous or digest_of(entry) != entry.digest:
+            return Verdict(count, entry.pk)
+        previous = entry.digest
+    return Verdict(count, None)
