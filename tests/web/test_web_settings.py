@@ -129,6 +129,10 @@ def test_a_link_token_never_reaches_the_log() -> None:
     )
     assert DropRequest().filter(record)
     assert record.getMessage() == "Gone: /a/<link>/"
+    for path in (f"/a/{token}", f"/a/{token}?x=1", f"/a/{token} HTTP/1.1"):
+        cut = logging.LogRecord("django.server", logging.INFO, "", 0, "%s", (path,), None)
+        DropRequest().filter(cut)
+        assert token not in cut.getMessage()
     # The settings put the filter on the one handler every Django record goes through.
     assert any(isinstance(f, DropRequest) for f in logging.getLogger("django").handlers[0].filters)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import re
 
-LINK = re.compile(r"/a/[^/\s?]+/")
+LINK = re.compile(r"/a/[^/\s?]+(?=[/?\s]|$)")
 """A client's link (respond:open): its token opens a questionnaire until answered or expired."""
 
 
 def _masked(value: object) -> object:
-    return LINK.sub("/a/<link>/", value) if isinstance(value, str) else value
+    return LINK.sub("/a/<link>", value) if isinstance(value, str) else value
 
 
 class DropRequest(logging.Filter):

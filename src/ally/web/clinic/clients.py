@@ -11,6 +11,8 @@ from ally.web.clinic.forms import NewClientForm, add_action_error
 from ally.web.clinic.roles import WRITERS, staff_context
 from ally.web.members import member_view
 from ally.web.practice.actions import PracticeActionError, do_create_client_with_episode
+from ally.web.practice.models import Episode
+from ally.web.scoping import scoped
 
 
 @member_view(roles=WRITERS)
@@ -38,7 +40,7 @@ def client_new(request: HttpRequest, org: str) -> HttpResponse:
                 _("Client %(code)s added and their episode opened. Next: plan the measures.")
                 % {"code": episode.client.code},
             )
-            if data["clinician"] != membership and membership.role == "clinician":
+            if not scoped(Episode, membership).filter(pk=episode.pk).exists():
                 # The episode is on a colleague's caseload, so this clinician cannot open it.
                 return redirect("clinic:caseload", org=org)
             return redirect("clinic:plan", org=org, pk=episode.pk)

@@ -194,7 +194,7 @@ def episode_new(request: HttpRequest, org: str) -> HttpResponse:
             add_action_error(form, exc)
         else:
             messages.success(request, _("Episode opened. Next: plan the measures."))
-            if opened.clinician != membership and membership.role == "clinician":
+            if not scoped(Episode, membership).filter(pk=opened.pk).exists():
                 return redirect("clinic:caseload", org=org)
             return redirect("clinic:plan", org=org, pk=opened.pk)
     return render(

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ally.web.collect.actions import do_expire_administration
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Timing
+from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.practice.models import ClientIdentity, SessionStatus
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,9 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
 
     now = now or timezone.now()
     run = DueRun()
-    open_forms = Administration.objects.filter(
-        status__in=[
-            AdministrationStatus.CREATED,
-            AdministrationStatus.SENT,
-            AdministrationStatus.OPENED,
-        ]
-    ).select_related("episode", "session")
+    open_forms = Administration.objects.filter(status__in=OPEN_STATUSES).select_related(
+        "episode__organisation", "session"
+    )
     for administration in open_forms.filter(expires_at__lte=now):
         do_expire_administration(administration)
         run.expired += 1

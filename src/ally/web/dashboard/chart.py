@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import vl_convert as vlc
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from ally.web.clinic.charts import svg
 from ally.web.dashboard.tables import CATEGORY_HEADERS
 
 # Okabe & Ito's colour-blind-safe palette (2008, "Color Universal Design"), one colour per
@@ -57,9 +57,8 @@ def outcome_spec(values: Sequence[dict[str, object]]) -> dict[str, Any]:
     }
 
 
-def outcome_svg(values: Sequence[dict[str, object]]) -> SafeString | None:
-    """The chart as SVG markup, or None when there is nothing to draw."""
+def outcome_svg(values: Sequence[dict[str, object]], labelled_by: str) -> SafeString | None:
+    """The chart as SVG markup named by the caption `labelled_by`, or None with nothing to draw."""
     if not values:
         return None
-    # vl_convert writes the SVG itself from our own labels and numbers; nothing typed by a user.
-    return mark_safe(vlc.vegalite_to_svg(outcome_spec(values)))
+    return svg(outcome_spec(values), labelled_by)

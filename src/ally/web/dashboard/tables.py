@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from ally.change.categories import Category
 from ally.web.alerts.models import AlertKind
+from ally.web.clinic.labels import CATEGORY_WORDS
 from ally.web.collect.measures import measure
 from ally.web.dashboard.figures import Figures, Tally, measures_of_kind
 
@@ -26,13 +27,7 @@ dashboard applies the small-number rule common in published health statistics. S
 administrators see the clients themselves anyway, so they get the exact counts.
 """
 
-CATEGORY_HEADERS = {
-    Category.RECOVERED: gettext_lazy("Recovered"),
-    Category.IMPROVED: gettext_lazy("Improved"),
-    Category.UNCHANGED: gettext_lazy("Unchanged"),
-    Category.DETERIORATED: gettext_lazy("Deteriorated"),
-    Category.HARMED: gettext_lazy("Harmed"),
-}
+CATEGORY_HEADERS = {category: CATEGORY_WORDS[category] for category in Category}
 """The engine's outcome categories (ally.change.categories), in its order."""
 
 UNCLASSIFIED = ""

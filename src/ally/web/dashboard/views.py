@@ -37,6 +37,8 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
         alerts=tables.alerts_table(figures, show),
         outcomes=[tables.outcome_table(figures, show, m) for m in tables.outcome_measures(figures)],
         alliance=tables.alliance_table(figures, show),
-        outcome_chart=chart.outcome_svg(tables.chart_values(figures, show)),
+        outcome_chart=chart.outcome_svg(
+            tables.chart_values(figures, show), "outcome-chart-caption"
+        ),
     )
     return render(request, "dashboard/home.html", context)
