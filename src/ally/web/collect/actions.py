@@ -119,10 +119,7 @@ def _check_open(administration: Administration, now: datetime) -> None:
             "This questionnaire has already been answered; "
             "a correction is recorded as an amendment with a reason."
         )
-    expired = administration.status == AdministrationStatus.EXPIRED or (
-        administration.expires_at is not None and administration.expires_at <= now
-    )
-    if expired:
+    if not administration.takes_answers(now):
         raise AdministrationClosedError(
             "This questionnaire has expired and no longer takes answers; "
             "ask the clinician for a new one."

@@ -67,8 +67,7 @@ def client_page(
 
 
 def _takes_answers(administration: Administration) -> bool:
-    expires_at = administration.expires_at
-    return administration.is_open and (expires_at is None or expires_at > timezone.now())
+    return administration.takes_answers(timezone.now())
 
 
 def _organisation(visit: Visit) -> Organisation | None:

@@ -7,6 +7,7 @@ was answered (completed) are known.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -102,6 +103,14 @@ class Administration(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def is_past_expiry(self, now: datetime) -> bool:
+        """Whether its time ran out, even if no job has marked it expired yet."""
+        return self.expires_at is not None and self.expires_at <= now
+
+    def takes_answers(self, now: datetime) -> bool:
+        """Open and not past its expiry: the one rule for whether an answer is accepted."""
+        return self.is_open and not self.is_past_expiry(now)
 
     def __str__(self) -> str:
         return f"{self.measure_id} {self.measure_version} ({self.status})"
