@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
+from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
 from ally.web.alerts.models import Alert
 from ally.web.collect.actions import do_create_administration, do_record_response
@@ -177,7 +177,7 @@ def test_each_role_gets_the_status_of_the_screens_and_no_identity(
     call = endpoint(practice)
     membership = _member(practice, role)
     if membership is not None:
-        client.force_login(membership.user)
+        sign_in(client, membership.user)
     before = _stored()
     reply = send(client, call)
     assert reply.status_code == status, reply.content
@@ -196,10 +196,10 @@ def test_each_role_gets_the_status_of_the_screens_and_no_identity(
 
 
 def test_a_list_holds_only_the_members_episodes(client: Client, practice: Practice) -> None:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     body = client.get("/api/o/north/episodes").json()
     assert sorted(row["client_code"] for row in body["items"]) == ["N-001", "N-002"]
-    client.force_login(practice.researcher.user)
+    sign_in(client, practice.researcher.user)
     body = client.get("/api/o/north/episodes").json()
     assert (body["count"], sorted(body["items"][0])) == (
         3,
@@ -219,7 +219,7 @@ def test_a_list_holds_only_the_members_episodes(client: Client, practice: Practi
 
 
 def test_episodes_are_paged_with_limit_and_offset(client: Client, practice: Practice) -> None:
-    client.force_login(practice.admin.user)
+    sign_in(client, practice.admin.user)
     first = client.get("/api/o/north/episodes?limit=2").json()
     rest = client.get("/api/o/north/episodes?limit=2&offset=2").json()
     ids = [row["id"] for row in first["items"] + rest["items"]]
@@ -235,7 +235,7 @@ def test_an_episode_counts_its_open_alerts_and_sums_up_its_administrations(
 ) -> None:
     alert = _alert_on_own(practice)
     do_create_administration(practice.own, "phq9")
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     [listed] = [
         row
         for row in client.get("/api/o/north/episodes").json()["items"]
@@ -257,7 +257,7 @@ def test_an_episode_counts_its_open_alerts_and_sums_up_its_administrations(
 def test_another_organisations_episode_is_a_404_with_the_one_error_shape(
     client: Client, practice: Practice
 ) -> None:
-    client.force_login(practice.admin.user)
+    sign_in(client, practice.admin.user)
     reply = client.get(f"/api/o/north/episodes/{practice.elsewhere.pk}")
     assert (reply.status_code, reply.json()) == (404, {"detail": "Not found.", "errors": []})
     assert client.get("/api/o/south/episodes").status_code == 404
@@ -266,7 +266,7 @@ def test_another_organisations_episode_is_a_404_with_the_one_error_shape(
 def test_a_path_id_that_is_not_a_number_is_a_422_not_a_500(
     client: Client, practice: Practice
 ) -> None:
-    client.force_login(practice.admin.user)
+    sign_in(client, practice.admin.user)
     reply = client.get("/api/o/north/episodes/abc")
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["loc"] == ["path", "episode_id"]
@@ -287,7 +287,7 @@ def test_a_path_id_that_is_not_a_number_is_a_422_not_a_500(
 def test_numbers_out_of_range_are_refused_never_a_500(
     client: Client, practice: Practice, path: str, status: int
 ) -> None:
-    client.force_login(practice.admin.user)
+    sign_in(client, practice.admin.user)
     method = client.post if path.endswith("seen") else client.get
     reply = method(f"/api/o/north/{path}")
     assert reply.status_code == status
@@ -303,7 +303,7 @@ def test_a_signed_out_caller_is_told_to_sign_in(client: Client, practice: Practi
 def test_an_inactive_membership_sees_nothing(client: Client, practice: Practice) -> None:
     practice.clinician.is_active = False
     practice.clinician.save()
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     assert client.get("/api/o/north/episodes").status_code == 404
 
 
@@ -311,7 +311,7 @@ def _csrf_client(practice: Practice) -> tuple[Client, str]:
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")  # the sign-in page sets the CSRF cookie, as in a browser
     token = client.cookies["csrftoken"].value
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     return client, token
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
-from web_practice import PHQ9_MILD, Practice
+from web_practice import PHQ9_MILD, Practice, sign_in
 
 from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.collect.models import Administration
@@ -37,7 +37,7 @@ def session_of(episode: Episode, number: int) -> Session:
 
 @pytest.fixture
 def signed_in(client: Client, practice: Practice) -> Client:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     return client
 
 
@@ -115,7 +115,7 @@ def test_the_list_gives_each_administration_with_its_score_in_force(
     response = do_record_response(answered, PHQ9_MILD, idempotency_key="k")
     do_create_administration(practice.own, "gad7")
     do_create_administration(practice.other, "phq9")  # another episode
-    client.force_login(practice.researcher.user)
+    sign_in(client, practice.researcher.user)
     rows = client.get(f"/api/o/north/episodes/{practice.own.pk}/administrations").json()
     assert [(row["measure_id"], row["status"]) for row in rows] == [
         ("phq9", "completed"),
@@ -170,7 +170,7 @@ def test_feedback_gives_the_stored_rows_as_the_screens_show_them(
         score=3.0,
         computed_at=now,
     )
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     body = client.get(f"/api/o/north/episodes/{practice.own.pk}/feedback").json()
     assert body["episode_id"] == practice.own.pk
     assert [(row["session_number"], row["score"], row["signal"]) for row in body["sessions"]] == [

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from web_practice import PHQ9_ITEM9, Practice
+from web_practice import PHQ9_ITEM9, Practice, sign_in
 
 from ally.web.alerts.actions import do_act_on_alert
 from ally.web.alerts.models import Alert
@@ -41,7 +41,7 @@ def test_open_alerts_by_default_and_every_alert_on_request(
     do_act_on_alert(done, practice.colleague, "Talked it through.")
     raise_alert(practice.other, "other")  # not on the clinician's caseload
     raise_alert(practice.elsewhere, "elsewhere")  # another organisation
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     open_ = client.get("/api/o/north/alerts").json()
     every = client.get("/api/o/north/alerts?state=all").json()
     assert [row["id"] for row in open_["items"]] == [alert.pk]
@@ -59,16 +59,16 @@ def test_open_alerts_by_default_and_every_alert_on_request(
 def test_seeing_an_alert_keeps_the_first_member(
     client: Client, practice: Practice, alert: Alert
 ) -> None:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     first = client.post(f"/api/o/north/alerts/{alert.pk}/seen").json()
-    client.force_login(practice.supervisor.user)
+    sign_in(client, practice.supervisor.user)
     again = client.post(f"/api/o/north/alerts/{alert.pk}/seen").json()
     assert (first["state"], first["seen_by_id"]) == ("seen", practice.clinician.pk)
     assert (again["seen_by_id"], again["seen_at"]) == (practice.clinician.pk, first["seen_at"])
 
 
 def test_acting_records_the_note_once(client: Client, practice: Practice, alert: Alert) -> None:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     reply = act(client, alert, "  Safety plan reviewed by phone.  ")
     assert reply.status_code == 200
     body = reply.json()
@@ -87,7 +87,7 @@ def test_acting_records_the_note_once(client: Client, practice: Practice, alert:
 def test_acting_without_a_note_is_a_422(
     client: Client, practice: Practice, alert: Alert, note: Any
 ) -> None:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     reply = act(client, alert, note)
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["loc"] == ["body", "note"]
@@ -98,11 +98,11 @@ def test_a_researcher_reads_alerts_without_their_free_text(
     client: Client, practice: Practice, alert: Alert
 ) -> None:
     do_act_on_alert(alert, practice.clinician, "Spoke with her mother, Jane.")
-    client.force_login(practice.researcher.user)
+    sign_in(client, practice.researcher.user)
     reply = client.get("/api/o/north/alerts?state=all")
     assert reply.json()["items"][0]["action_note"] is None
     assert "Jane" not in reply.content.decode()
-    client.force_login(practice.supervisor.user)
+    sign_in(client, practice.supervisor.user)
     shown = client.get("/api/o/north/alerts?state=all").json()["items"][0]
     assert shown["action_note"] == "Spoke with her mother, Jane."
 
@@ -110,7 +110,7 @@ def test_a_researcher_reads_alerts_without_their_free_text(
 def test_a_researcher_cannot_act_and_is_told_why(
     client: Client, practice: Practice, alert: Alert
 ) -> None:
-    client.force_login(practice.researcher.user)
+    sign_in(client, practice.researcher.user)
     reply = act(client, alert, "note")
     assert reply.status_code == 403
     assert "read" in reply.json()["detail"]
@@ -119,7 +119,7 @@ def test_a_researcher_cannot_act_and_is_told_why(
 
 def test_another_organisations_alert_is_a_404(client: Client, practice: Practice) -> None:
     elsewhere = raise_alert(practice.elsewhere, "elsewhere")
-    client.force_login(practice.admin.user)
+    sign_in(client, practice.admin.user)
     assert client.post(f"/api/o/north/alerts/{elsewhere.pk}/seen").status_code == 404
     assert client.post(f"/api/o/south/alerts/{elsewhere.pk}/seen").status_code == 404
     assert Alert.objects.get().seen_at is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
+from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
 from ally.web.alerts.models import Alert
 from ally.web.collect.actions import do_create_administration, do_record_response
@@ -36,7 +36,7 @@ def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
 
 @pytest.fixture
 def signed_in(client: Client, practice: Practice) -> Client:
-    client.force_login(practice.clinician.user)
+    sign_in(client, practice.clinician.user)
     return client
 
 
@@ -240,7 +240,7 @@ def test_a_researcher_cannot_replay_a_key_to_read_a_response(
     client: Client, practice: Practice, phq9: Administration
 ) -> None:
     do_record_response(phq9, PHQ9_MILD, idempotency_key="key-1")
-    client.force_login(practice.researcher.user)
+    sign_in(client, practice.researcher.user)
     reply = post(client, phq9, dict(enumerate(PHQ9_MILD, start=1)))
     assert reply.status_code == 403
     assert "total" not in reply.json()

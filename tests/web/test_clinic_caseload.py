@@ -10,7 +10,7 @@ from django.test import Client as Browser
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from web_practice import Practice, episode_for
+from web_practice import Practice, episode_for, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic.urgency import OVERDUE_AFTER_HOURS, Facts, Urgency, caseload_rows, urgency
@@ -24,7 +24,7 @@ NOW = timezone.now()
 
 def browser_for(member: Membership) -> Browser:
     browser = Browser()
-    browser.force_login(member.user)
+    sign_in(browser, member.user)
     return browser
 
 

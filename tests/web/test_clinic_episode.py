@@ -8,7 +8,7 @@ import pytest
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
-from web_practice import Practice
+from web_practice import Practice, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic import charts, guidance
@@ -36,7 +36,7 @@ ALLIANCE = [
 
 def browser_for(member: Membership) -> Browser:
     browser = Browser()
-    browser.force_login(member.user)
+    sign_in(browser, member.user)
     return browser
 
 

@@ -12,7 +12,7 @@ from django.core import mail
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
-from web_practice import Practice
+from web_practice import Practice, sign_in
 
 from ally.web.collect.models import (
     Administration,
@@ -41,7 +41,7 @@ from ally.web.respond import links
 
 def browser_for(member: Membership) -> Browser:
     browser = Browser()
-    browser.force_login(member.user)
+    sign_in(browser, member.user)
     return browser
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
-from web_practice import Practice, episode_for, member
+from web_practice import Practice, episode_for, member, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.dashboard.tables import SMALL_CELL
@@ -199,7 +199,7 @@ def tables_of(page: bytes) -> dict[str, dict[str, dict[str, str]]]:
 
 def signed_in(member: Membership) -> Browser:
     browser = Browser()
-    browser.force_login(member.user)
+    sign_in(browser, member.user)
     return browser
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client as Browser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
-from web_practice import Practice
+from web_practice import Practice, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.actions import do_create_administration
@@ -117,7 +117,7 @@ def _refused(method: str) -> set[int]:
 
 def _as(member: Any) -> Browser:
     browser = Browser()
-    browser.force_login(member.user)
+    sign_in(browser, member.user)
     return browser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from ally.web.accounts.models import User
 from ally.web.practice.models import (
@@ -76,3 +77,8 @@ def build_practice() -> Practice:
         elsewhere=episode_for(member(far, Role.CLINICIAN, "clin"), "S-001"),
         outsider=outsider,
     )
+
+
+def sign_in(browser: Any, user: User) -> None:
+    """Sign `user` in on a test client, as the sign-in page would leave them."""
+    browser.force_login(user)

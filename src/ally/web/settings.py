@@ -26,6 +26,8 @@ import os
 import secrets
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from ally.web.database import database_from_env
 
 
@@ -82,6 +84,7 @@ INSTALLED_APPS = [
     "ally.web.clinic",
     "ally.web.dashboard",
     "ally.web.auditlog",
+    "ally.web.privacy",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "ally.web.headers.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "ally.web.urls"
@@ -152,7 +157,25 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY
 SECURE_HSTS_PRELOAD = HTTPS_ONLY
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Staff pages name only keys in their addresses; clients' pages send no referrer at all
+# (respond/views.py sets no-referrer on each).
 SECURE_REFERRER_POLICY = "same-origin"
+# Strict CSP: scripts and styles from Ally's own static files only; nothing inline, no frames.
+# Charts are SVG drawn on the server (no style attributes); QR codes are inline SVG too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]

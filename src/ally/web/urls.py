@@ -4,6 +4,9 @@
 /a/          the client's side: a link per administration, then the questionnaire
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
+/o/<org>/audit/      the audit log, for administrators
+/o/<org>/members/    members' sign-in security (locked accounts, second factors), for administrators
+/o/<org>/privacy/    a client's data export and erasure
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
 """
 
@@ -19,6 +22,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/", include("ally.web.respond.urls")),
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
+    path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
+    path("o/<slug:org>/members/", include("ally.web.accounts.member_urls")),
+    path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,0 +1,8 @@
+"""URLs of auditlog."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+app_name = "auditlog"
+urlpatterns: list[URLPattern] = []
