@@ -4,41 +4,50 @@ get a sign-in page, a 403 or a 404, and nothing is written."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client as Browser
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from web_practice import Practice, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.actions import do_create_administration
-from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure
+from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
 from ally.web.practice.models import Episode, Session
 
-# What each view's <pk> names, and whether it changes data (POST).
-STAFF_VIEWS: dict[str, tuple[str | None, bool]] = {
-    "clinic:home": (None, False),
-    "clinic:caseload": (None, False),
-    "clinic:client_new": (None, True),
-    "clinic:episode_new": (None, True),
-    "clinic:episode": ("episode", False),
-    "clinic:episode_end": ("episode", True),
-    "clinic:care_team_add": ("episode", True),
-    "clinic:plan": ("episode", True),
-    "clinic:plan_entry_remove": ("plan_entry", True),
-    "clinic:session_new": ("episode", True),
-    "clinic:session_status": ("session", True),
-    "clinic:form": ("administration", False),
-    "clinic:form_send": ("administration", True),
-    "clinic:form_given": ("administration", True),
-    "clinic:form_qr": ("administration", False),
-    "clinic:form_rate": ("administration", True),
-    "clinic:alerts": (None, False),
-    "clinic:alert_seen": ("alert", True),
-    "clinic:alert_act": ("alert", True),
-    "dashboard:home": (None, False),
+READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
+WRITERS = frozenset({"admin", "supervisor", "clinician"})
+OVERSEERS = frozenset({"admin", "supervisor", "researcher"})
+ADMINS = frozenset({"admin"})
+
+# What each view's <pk> names, whether it changes data (POST), and the roles that may use it.
+STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
+    "clinic:home": (None, False, READERS),
+    "clinic:caseload": (None, False, READERS),
+    "clinic:client_new": (None, True, WRITERS),
+    "clinic:episode_new": (None, True, WRITERS),
+    "clinic:episode": ("episode", False, READERS),
+    "clinic:episode_end": ("episode", True, WRITERS),
+    "clinic:care_team_add": ("episode", True, WRITERS),
+    "clinic:plan": ("episode", True, WRITERS),
+    "clinic:plan_entry_remove": ("plan_entry", True, WRITERS),
+    "clinic:session_new": ("episode", True, WRITERS),
+    "clinic:session_status": ("session", True, WRITERS),
+    "clinic:form": ("administration", False, WRITERS),
+    "clinic:form_send": ("administration", True, WRITERS),
+    "clinic:form_given": ("administration", True, WRITERS),
+    "clinic:form_qr": ("administration", False, WRITERS),
+    "clinic:form_rate": ("rating", True, WRITERS),
+    "clinic:alerts": (None, False, READERS),
+    "clinic:alert_seen": ("alert", True, WRITERS),
+    "clinic:alert_act": ("alert", True, WRITERS),
+    "dashboard:home": (None, False, OVERSEERS),
+    "auditlog:log": (None, False, ADMINS),
+    "auditlog:export": (None, False, ADMINS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
@@ -80,6 +89,9 @@ def _objects(episode: Episode) -> dict[str, int]:
     administration = do_create_administration(episode, "ally-alliance", session=session)
     plan = MeasurementPlan.objects.create(episode=episode)
     entry = PlannedMeasure.objects.create(plan=plan, measure_id="phq9", timing="before")
+    rating = do_create_administration(
+        episode, "ally-alliance", session=session, respondent=Respondent.CLINICIAN
+    )
     alert = Alert.objects.create(
         episode=episode, kind=AlertKind.RUPTURE, message="m", raised_at=timezone.now()
     )
@@ -87,13 +99,14 @@ def _objects(episode: Episode) -> dict[str, int]:
         "episode": episode.pk,
         "session": session.pk,
         "administration": administration.pk,
+        "rating": rating.pk,
         "plan_entry": entry.pk,
         "alert": alert.pk,
     }
 
 
 def _url(name: str, org: str, objects: dict[str, int]) -> str:
-    target, _ = STAFF_VIEWS[name]
+    target = STAFF_VIEWS[name][0]
     kwargs: dict[str, Any] = {"org": org}
     if target is not None:
         kwargs["pk"] = objects[target]
@@ -147,7 +160,7 @@ def test_another_organisations_objects_and_urls_are_not_found(
     name: str, practice: Practice, objects: dict[str, dict[str, int]]
 ) -> None:
     before = _writes()
-    target, _ = STAFF_VIEWS[name]
+    target = STAFF_VIEWS[name][0]
     for method in ("get", "post"):
         # A member of the other practice, at this practice's address.
         response = getattr(_as(practice.outsider), method)(_url(name, "north", objects["own"]))
@@ -160,7 +173,7 @@ def test_another_organisations_objects_and_urls_are_not_found(
     assert _writes() == before
 
 
-@pytest.mark.parametrize("name", sorted(n for n, (t, _) in STAFF_VIEWS.items() if t))
+@pytest.mark.parametrize("name", sorted(n for n, (t, _, _) in STAFF_VIEWS.items() if t))
 def test_a_clinician_does_not_reach_a_colleagues_episode(
     name: str, practice: Practice, objects: dict[str, dict[str, int]]
 ) -> None:
@@ -171,7 +184,7 @@ def test_a_clinician_does_not_reach_a_colleagues_episode(
     assert _writes() == before
 
 
-@pytest.mark.parametrize("name", sorted(n for n, (_, w) in STAFF_VIEWS.items() if w))
+@pytest.mark.parametrize("name", sorted(n for n, (_, w, _) in STAFF_VIEWS.items() if w))
 def test_a_researcher_changes_nothing(
     name: str, practice: Practice, objects: dict[str, dict[str, int]]
 ) -> None:
@@ -179,3 +192,49 @@ def test_a_researcher_changes_nothing(
     response = _as(practice.researcher).post(_url(name, "north", objects["own"]), {"note": "x"})
     assert response.status_code == 403
     assert _writes() == before
+
+
+ROLES_OF_THE_PRACTICE = ("admin", "supervisor", "researcher", "clinician")
+
+
+@pytest.mark.parametrize("name", sorted(STAFF_VIEWS))
+def test_each_role_of_the_practice_gets_exactly_the_views_its_role_allows(
+    name: str, practice: Practice, objects: dict[str, dict[str, int]]
+) -> None:
+    """The role matrix: on the clinician's own episode, an allowed role reaches the view (a page,
+    or 405 for a view that only takes POST), and any other role gets a 403."""
+    allowed = STAFF_VIEWS[name][2]
+    before = _writes()
+    for role in ROLES_OF_THE_PRACTICE:
+        response = _as(getattr(practice, role)).get(_url(name, "north", objects["own"]))
+        expected = {200, 405} if role in allowed else {403}
+        assert response.status_code in expected, f"{role}: {response.status_code}"
+    assert _writes() == before
+
+
+def _operation(method: str, path: str) -> str:
+    """ "GET /api/o/{}/episodes/{}" for a spec path or a Django route alike."""
+    path = re.sub(r"\{[^}]+\}|<[^>]+>", "{}", path)
+    return f"{method.upper()} /{path.lstrip('/')}"
+
+
+def test_every_api_operation_is_in_the_api_role_table(practice: Practice) -> None:
+    """tests/web/test_api.py sends each operation of its ENDPOINTS table as every role and as
+    another organisation's member; an operation missing from that table fails here."""
+    from test_api import ENDPOINTS
+
+    spec = Browser().get("/api/openapi.json").json()
+    operations = {
+        _operation(method, path)
+        for path, methods in spec["paths"].items()
+        for method in methods
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    covered = set()
+    for endpoint, _statuses in ENDPOINTS:
+        with transaction.atomic():  # each builds its own rows; keep none
+            call = endpoint(practice)
+            transaction.set_rollback(True)
+        covered.add(_operation(call.method, "/" + resolve(call.url.split("?")[0]).route))
+    assert operations - covered == set(), "add these operations to test_api.ENDPOINTS"
+    assert covered - operations == set()

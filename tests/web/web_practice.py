@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+
+from signing_in import sign_in
 
 from ally.web.accounts.models import User
 from ally.web.practice.models import (
@@ -16,6 +17,8 @@ from ally.web.practice.models import (
     Organisation,
 )
 from ally.web.scoping import Role
+
+__all__ = ["sign_in"]
 
 # PHQ-9 answers: item 9 (thoughts of self-harm) is the critical item.
 PHQ9_MILD = [1, 1, 1, 1, 1, 0, 1, 1, 0]
@@ -77,8 +80,3 @@ def build_practice() -> Practice:
         elsewhere=episode_for(member(far, Role.CLINICIAN, "clin"), "S-001"),
         outsider=outsider,
     )
-
-
-def sign_in(browser: Any, user: User) -> None:
-    """Sign `user` in on a test client, as the sign-in page would leave them."""
-    browser.force_login(user)

@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "ally.web.headers.NoStoreMiddleware",
+    "ally.web.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "ally.web.urls"
@@ -218,6 +219,9 @@ ALLY_DROPOUT_MODEL = os.environ.get("ALLY_DROPOUT_MODEL") or None
 # Dropout risk at or above which an alert is raised, when a dropout model is configured.
 # A practice's choice, not a published threshold: set it from `ally backtest`.
 ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))
+# Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
+# are read from X-Forwarded-For only through that many proxies.
+ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))
 
 # Records carry the message only: no request bodies, no SQL parameters (which hold answers).
 LOGGING = {

@@ -23,7 +23,7 @@ LOCK_KEY = 0x41_4C_4C_59  # "ALLY": one advisory lock for the whole chain
 
 
 def digest_of(entry: AuditEntry) -> str:
-    fields = [
+    fields: list[object] = [
         entry.previous,
         entry.at.isoformat(),
         entry.organisation_id,
@@ -32,6 +32,9 @@ def digest_of(entry: AuditEntry) -> str:
         entry.target_type,
         entry.target_id,
     ]
+    # The address joined the entry later: entries without one keep their original digest.
+    if entry.ip:
+        fields.append(entry.ip)
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -50,7 +53,27 @@ def _organisation_of(target: Any) -> int | None:
 
 
 def append(action: str, *, actor: Any, target: Any) -> AuditEntry:
+    """Add an entry about a model row at the end of the chain, in the caller's transaction."""
+    return append_event(
+        action,
+        actor=actor,
+        organisation_id=_organisation_of(target),
+        target_type=type(target)._meta.label,
+        target_id=str(target.pk),
+    )
+
+
+def append_event(
+    action: str,
+    *,
+    actor: Any,
+    organisation_id: int | None,
+    target_type: str,
+    target_id: str = "",
+) -> AuditEntry:
     """Add an entry at the end of the chain, in the caller's transaction."""
+    from ally.web.audit import current_ip
+
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -58,11 +81,12 @@ def append(action: str, *, actor: Any, target: Any) -> AuditEntry:
         last = AuditEntry.objects.order_by("-pk").values_list("digest", flat=True).first()
         entry = AuditEntry(
             at=timezone.now(),
-            organisation_id=_organisation_of(target),
+            organisation_id=organisation_id,
             actor_id=getattr(actor, "pk", None),
             action=action,
-            target_type=type(target)._meta.label,
-            target_id=str(target.pk),
+            target_type=target_type[:60],
+            target_id=target_id[:40],
+            ip=current_ip(),
             previous=last or GENESIS,
         )
         entry.digest = digest_of(entry)

@@ -1,4 +1,4 @@
-"""One audit entry: who did what to which row, when; never what the row says."""
+"""One audit entry: who did what to which row, when and from where; never what the row says."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ class AuditEntry(Immutable):
     actor_id = models.BigIntegerField(null=True, help_text="The Membership; empty for a client.")
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
-    target_id = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=40, blank=True)
+    ip = models.CharField(
+        max_length=45, blank=True, default="", help_text="Where the request came from."
+    )
     previous = models.CharField(max_length=64, help_text="The digest of the entry before.")
     digest = models.CharField(max_length=64, unique=True)
 

@@ -1,8 +1,13 @@
-"""URLs of auditlog."""
+"""The audit log's pages: the log with filters, and its CSV export."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from ally.web.auditlog import views
 
 app_name = "auditlog"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.log, name="log"),
+    path("export.csv", views.export, name="export"),
+]
