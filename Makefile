@@ -20,6 +20,8 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	# Security lint: no high-severity finding (medium ones are reviewed in docs/security.md).
+	$(BIN)/bandit -q -r src --severity-level high
 
 # The web tests run on SQLite, and once more on PostgreSQL where one answers on 127.0.0.1.
 PG_ENV := ALLY_DB_ENGINE=postgresql ALLY_DB_NAME=test ALLY_DB_USER=postgres ALLY_DB_HOST=127.0.0.1
