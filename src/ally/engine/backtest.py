@@ -172,7 +172,9 @@ def split_by_time(data: Path, out: Path, share: float, threads: int | None = Non
             "first_start": str(row[1]) if row[1] is not None else None,
             "last_start": str(row[2]) if row[2] is not None else None,
         }
-        rows = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()
+        rows = con.execute(
+            "SELECT count(*) FROM read_parquet($path)", {"path": str(path)}
+        ).fetchone()
         split.rows[name] = int(rows[0]) if rows else 0
     return split
 
