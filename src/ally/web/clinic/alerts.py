@@ -70,11 +70,14 @@ def _back(org: str, alert: Alert, request: HttpRequest) -> HttpResponse:
 
 @member_view()
 def alert_list(request: HttpRequest, org: str) -> HttpResponse:
-    """The open alerts of every episode the member may see, newest first."""
+    """The open alerts of every episode the member may see, newest first.
+
+    Ended episodes too: a client may still answer a form sent before the end, and an endorsed
+    critical item must reach someone (hazard H12 in docs/security.md)."""
     membership = request.membership
     alerts = (
         scoped(Alert, membership)
-        .filter(acted_at__isnull=True, episode__ended_on__isnull=True)
+        .filter(acted_at__isnull=True)
         .select_related("episode__client", "episode__clinician__user", "seen_by__user")
         .order_by("-raised_at", "-pk")
     )
