@@ -17,12 +17,15 @@ from web_practice import Practice, sign_in
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.actions import do_create_administration
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
-from ally.web.practice.models import Episode, Session
+from ally.web.practice.models import Client, Episode, Organisation, Session
+from ally.web.privacy.models import ErasureRefusal
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
 WRITERS = frozenset({"admin", "supervisor", "clinician"})
 OVERSEERS = frozenset({"admin", "supervisor", "researcher"})
 ADMINS = frozenset({"admin"})
+CARERS = frozenset({"admin", "clinician"})
+"""Who may export a client's data for them: the practice's administrator, their clinician."""
 
 # What each view's <pk> names, whether it changes data (POST), and the roles that may use it.
 STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
@@ -48,6 +51,12 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "dashboard:home": (None, False, OVERSEERS),
     "auditlog:log": (None, False, ADMINS),
     "auditlog:export": (None, False, ADMINS),
+    "privacy:client": ("client", False, CARERS),
+    "privacy:export": ("client", False, CARERS),
+    "privacy:erase": ("client", True, ADMINS),
+    "privacy:refuse": ("client", True, ADMINS),
+    "privacy:register": (None, False, ADMINS),
+    "privacy:policy": (None, True, ADMINS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
@@ -102,6 +111,7 @@ def _objects(episode: Episode) -> dict[str, int]:
         "rating": rating.pk,
         "plan_entry": entry.pk,
         "alert": alert.pk,
+        "client": episode.client_id,
     }
 
 
@@ -120,6 +130,9 @@ def _writes() -> tuple[int, ...]:
         Administration.objects.count(),
         PlannedMeasure.objects.count(),
         Alert.objects.filter(seen_at__isnull=False).count(),
+        Client.objects.count(),
+        ErasureRefusal.objects.count(),
+        Organisation.objects.exclude(erasure_policy="").count(),
     )
 
 

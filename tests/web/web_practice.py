@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import connection
 from signing_in import sign_in
 
 from ally.web.accounts.models import User
@@ -80,3 +81,19 @@ def build_practice() -> Practice:
         elsewhere=episode_for(member(far, Role.CLINICIAN, "clin"), "S-001"),
         outsider=outsider,
     )
+
+
+def database_text() -> str:
+    """Every value of every table as text, as a dump of the database would show it (bytes as
+    Latin-1, so that any readable run of bytes shows)."""
+    parts = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        parts.append(bytes(value).decode("latin-1"))
+                    else:
+                        parts.append(str(value))
+    return "\n".join(parts)

@@ -50,6 +50,12 @@ CRISIS_CONTACTS = (
     "Outside these hours: your local emergency number, or a crisis line such as Samaritans "
     "(116 123 in the UK and Ireland)."
 )
+ERASURE_POLICY = (
+    "Demo policy. Clinical records, questionnaire answers included, are kept for 10 years after "
+    "the last session, as the law on health records requires: a request for erasure within that "
+    "time is refused on GDPR Art. 17(3)(b), with the reason recorded and the client told. After "
+    "that time, or when no such duty applies, the client is erased on request."
+)
 ONGOING_SHARE = 0.4
 HISTORY_NOTE = {
     AlertKind.CRITICAL_ITEM: "Asked at the session; risk assessed and safety plan reviewed.",
@@ -123,7 +129,10 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
 
     with transaction.atomic():
         org = Organisation.objects.create(
-            name="Demo Practice", slug=SLUG, crisis_contacts=CRISIS_CONTACTS
+            name="Demo Practice",
+            slug=SLUG,
+            crisis_contacts=CRISIS_CONTACTS,
+            erasure_policy=ERASURE_POLICY,
         )
         logins = [
             DemoLogin(f"admin@{DOMAIN}", str(Role.ADMIN)),

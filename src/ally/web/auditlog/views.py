@@ -26,7 +26,7 @@ from ally.web.members import member_view
 from ally.web.practice.models import Membership
 from ally.web.scoping import Role, scoped
 
-ADMINS = frozenset({Role.ADMIN})
+ADMINS = frozenset({Role(Role.ADMIN)})
 PAGE_SIZE = 100
 CSV_COLUMNS = ("entry", "at", "member", "action", "target_type", "target_id", "ip", "digest")
 

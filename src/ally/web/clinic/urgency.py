@@ -285,7 +285,8 @@ def caseload_rows(
         identities = scoped(ClientIdentity, membership).filter(
             client_id__in=[e.client_id for e in listed]
         )
-        names = dict(identities.values_list("client_id", "name"))
+        # Names are sealed: opened row by row, not selected as a column.
+        names = {identity.client_id: identity.name for identity in identities}
     result = []
     for episode in listed:
         rows: list[SessionFeedback] = episode.rows

@@ -34,11 +34,9 @@ class DueRun:
 
 def _with_email(administrations: list[Administration]) -> tuple[list[Administration], int]:
     clients = {a.episode.client_id for a in administrations}
-    reachable = set(
-        ClientIdentity.objects.filter(client_id__in=clients)
-        .exclude(email="")
-        .values_list("client_id", flat=True)
-    )
+    # Emails are sealed: each identity is opened, not filtered on a column.
+    identities = ClientIdentity.objects.filter(client_id__in=clients)
+    reachable = {identity.client_id for identity in identities if identity.email}
     kept = [a for a in administrations if a.episode.client_id in reachable]
     return kept, len(administrations) - len(kept)
 

@@ -31,6 +31,7 @@ from ally.web.practice.models import (
     Session,
     SessionStatus,
 )
+from ally.web.practice.models.clients import LONGEST
 from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
 
 
@@ -72,17 +73,24 @@ def do_create_client(
 ) -> Client:
     """A client known by `code`, with their name and contact details kept apart."""
     check_can_write(actor, organisation)
-    code, name = code.strip(), name.strip()
+    code, name, email, phone = code.strip(), name.strip(), email.strip(), phone.strip()
     if not code:
         raise PracticeActionError(_("Give the client a code."), field="code")
     if not name:
         raise PracticeActionError(_("Give the client's name."), field="name")
+    details = {"name": name, "email": email, "phone": phone}
+    for field, value in details.items():
+        # The sealed column has no width of its own, so the lengths are kept here.
+        if len(value) > LONGEST[field]:
+            raise PracticeActionError(
+                _("This is longer than %(count)s characters; shorten it.")
+                % {"count": LONGEST[field]},
+                field=field,
+            )
     try:
         with transaction.atomic():
             client = Client.objects.create(organisation=organisation, code=code)
-            ClientIdentity.objects.create(
-                client=client, name=name, email=email.strip(), phone=phone.strip()
-            )
+            ClientIdentity.objects.create(client=client, **details)
             audit.record("client.created", actor=actor, target=client)
     except IntegrityError:
         raise PracticeActionError(

@@ -33,6 +33,11 @@ class Organisation(models.Model):
         blank=True,
         help_text="Shown to a client at once when they endorse a critical item: whom to call now.",
     )
+    erasure_policy = models.TextField(
+        blank=True,
+        help_text="How the practice answers requests for erasure: what it must keep, on which "
+        "ground (GDPR Art. 17(3)) and for how long. Shown to administrators when they decide.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()
