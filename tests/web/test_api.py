@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
@@ -310,7 +311,7 @@ def test_an_inactive_membership_sees_nothing(client: Client, practice: Practice)
 def _csrf_client(practice: Practice) -> tuple[Client, str]:
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")  # the sign-in page sets the CSRF cookie, as in a browser
-    token = client.cookies["csrftoken"].value
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
     sign_in(client, practice.clinician.user)
     return client, token
 
@@ -364,6 +365,9 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
             assert responses[code]["content"]["application/json"]["schema"] == error, (path, code)
         if method == "post":
             assert "403" in responses, (method, path)
+        if "requestBody" in operation:
+            # Too large, not JSON, not valid: each body-taking operation says it may refuse so.
+            assert {"413", "415", "422"} <= set(responses), (method, path)
     assert spec["components"]["securitySchemes"]["SessionAuth"]["in"] == "cookie"
     refs = set(_refs(spec))
     assert "#/components/schemas/Error" in refs

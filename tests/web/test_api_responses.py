@@ -186,8 +186,6 @@ def test_a_malformed_idempotency_key_is_a_422(
         pytest.param('{"answers": {"1": 1,', "application/json", "not valid JSON", id="cut-off"),
         pytest.param('{"answers": {"1": NaN}}', "application/json", "not valid JSON", id="nan"),
         pytest.param("[1, 2, 3]", "application/json", "JSON object", id="array"),
-        pytest.param("answers=1", "application/x-www-form-urlencoded", "Content-Type", id="form"),
-        pytest.param(json.dumps({"answers": MILD}), "text/plain", "Content-Type", id="text"),
         pytest.param(json.dumps({"answer": MILD}), "application/json", "answers", id="no-field"),
         pytest.param("", "application/json", "body is missing", id="empty"),
     ],
@@ -202,6 +200,26 @@ def test_a_body_that_is_not_the_json_asked_for_is_a_422(
     body = reply.json()
     assert set(body) == {"detail", "errors"}
     assert says in json.dumps(body)
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        pytest.param("answers=1", "application/x-www-form-urlencoded", id="form"),
+        pytest.param(json.dumps({"answers": MILD}), "text/plain", id="text"),
+    ],
+)
+def test_a_body_not_sent_as_json_is_a_415(
+    signed_in: Client, phq9: Administration, data: str, content_type: str
+) -> None:
+    reply = signed_in.post(
+        url(phq9), data=data, content_type=content_type, headers={"Idempotency-Key": "k"}
+    )
+    assert reply.status_code == 415
+    body = reply.json()
+    assert set(body) == {"detail", "errors"}
+    assert "Content-Type: application/json" in body["detail"]
     assert not Response.objects.exists()
 
 

@@ -45,7 +45,9 @@ api = AllyAPI(
     description=(
         "Scoped by organisation and role, like every screen of Ally. Sign in at /accounts/ and "
         "send the session cookie; every POST also needs the CSRF token in the X-CSRFToken "
-        "header. Clients appear by code and numeric id only. Every error is "
+        "header. Request bodies are JSON objects sent as application/json, at most "
+        f"{errors.MAX_BODY_BYTES // 1024} KiB (413 when larger, 415 when sent as another "
+        "type). Clients appear by code and numeric id only. Every error is "
         '{"detail": "...", "errors": [{"item": 3, "loc": [...], "message": "..."}]}.'
     ),
     urls_namespace="api",

@@ -6,10 +6,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
-from ally.web.api.auth import member
+from ally.web.api.auth import Org, member
 from ally.web.api.episodes import episode_or_404, visible_administrations
 from ally.web.api.errors import RequestRefusedError
-from ally.web.api.schemas import AdministrationIn, AdministrationOut, errors
+from ally.web.api.schemas import BODY_REFUSED, AdministrationIn, AdministrationOut, errors
 from ally.web.collect import measures
 from ally.web.collect.actions import do_create_administration
 from ally.web.collect.planning import link_expiry
@@ -26,7 +26,7 @@ router = Router(tags=["administrations"])
     url_name="episode_administrations",
     summary="The administrations of one episode",
 )
-def list_episode_administrations(request: HttpRequest, org: str, episode_id: int) -> Any:
+def list_episode_administrations(request: HttpRequest, org: Org, episode_id: int) -> Any:
     """Oldest first, each with its state's timestamps and the score in force once answered."""
     membership = member(request, org)
     episode = episode_or_404(membership, episode_id)
@@ -35,13 +35,13 @@ def list_episode_administrations(request: HttpRequest, org: str, episode_id: int
 
 @router.post(
     "/o/{org}/episodes/{episode_id}/administrations",
-    response={201: AdministrationOut, **errors(401, 403, 404, 422)},
+    response={201: AdministrationOut, **errors(401, 403, 404, 422, *BODY_REFUSED)},
     operation_id="create_administration",
     url_name="create_administration",
     summary="Give a measure: a new administration for the episode",
 )
 def create_administration(
-    request: HttpRequest, org: str, episode_id: int, body: AdministrationIn
+    request: HttpRequest, org: Org, episode_id: int, body: AdministrationIn
 ) -> Any:
     """The library's current version of the measure. `session_id` must be a session of this
     episode; a researcher may not create one (403)."""

@@ -8,9 +8,9 @@ from ninja.pagination import paginate
 
 from ally.web.alerts.actions import do_act_on_alert, do_mark_alert_seen
 from ally.web.alerts.models import Alert
-from ally.web.api.auth import member
+from ally.web.api.auth import Org, member
 from ally.web.api.episodes import Pages
-from ally.web.api.schemas import ActionIn, AlertOut, errors
+from ally.web.api.schemas import BODY_REFUSED, ActionIn, AlertOut, errors
 from ally.web.practice.models import Membership
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
 
@@ -29,7 +29,7 @@ def _alerts(membership: Membership) -> Any:
     summary="Alerts on the member's episodes",
 )
 @paginate(Pages)
-def list_alerts(request: HttpRequest, org: str, state: Literal["open", "all"] = "open") -> Any:
+def list_alerts(request: HttpRequest, org: Org, state: Literal["open", "all"] = "open") -> Any:
     """`state=open` (the default): not yet acted on; `state=all`: every alert. Newest first."""
     alerts = _alerts(member(request, org))
     if state == "open":
@@ -51,7 +51,7 @@ def _alert_to_record(request: HttpRequest, org: str, alert_id: int) -> tuple[Ale
     url_name="mark_alert_seen",
     summary="Record that the member saw an alert",
 )
-def mark_alert_seen(request: HttpRequest, org: str, alert_id: int) -> Any:
+def mark_alert_seen(request: HttpRequest, org: Org, alert_id: int) -> Any:
     """The first member and time are kept; seeing it again changes nothing."""
     alert, membership = _alert_to_record(request, org, alert_id)
     do_mark_alert_seen(alert, membership)
@@ -60,12 +60,12 @@ def mark_alert_seen(request: HttpRequest, org: str, alert_id: int) -> Any:
 
 @router.post(
     "/o/{org}/alerts/{alert_id}/acted",
-    response={200: AlertOut, **errors(401, 403, 404, 409, 422)},
+    response={200: AlertOut, **errors(401, 403, 404, 409, 422, *BODY_REFUSED)},
     operation_id="act_on_alert",
     url_name="act_on_alert",
     summary="Record what was done about an alert",
 )
-def act_on_alert(request: HttpRequest, org: str, alert_id: int, body: ActionIn) -> Any:
+def act_on_alert(request: HttpRequest, org: Org, alert_id: int, body: ActionIn) -> Any:
     """Once per alert, with a note (409 when it was already acted on); it also counts as seen."""
     alert, membership = _alert_to_record(request, org, alert_id)
     do_act_on_alert(alert, membership, body.note)

@@ -8,7 +8,10 @@ membership there, or an inactive one, is a 404.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.http import HttpRequest
+from ninja import Path
 from ninja.security import django_auth
 
 from ally.web.practice.models import Membership
@@ -16,6 +19,18 @@ from ally.web.scoping import membership_or_404
 
 session_auth = django_auth
 """Django's session cookie, with the CSRF check on unsafe methods."""
+
+
+Org = Annotated[
+    str,
+    Path(
+        pattern=r"^[-a-zA-Z0-9_]+$",
+        max_length=60,
+        description="The organisation's short name, as in the address of its pages (/o/<org>/).",
+    ),
+]
+"""The organisation in an operation's path: a slug, so a control character or a NUL byte is
+refused (422) before it reaches a query (PostgreSQL cannot compare text holding NUL)."""
 
 
 def member(request: HttpRequest, org: str) -> Membership:

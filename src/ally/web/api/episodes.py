@@ -9,7 +9,7 @@ from ninja import Field, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from ally.web.alerts.models import Alert
-from ally.web.api.auth import member
+from ally.web.api.auth import Org, member
 from ally.web.api.schemas import EpisodeDetailOut, EpisodeOut, errors
 from ally.web.collect.models import Administration
 from ally.web.practice.models import CareTeamMember, Episode, Membership
@@ -65,7 +65,7 @@ def visible_administrations(membership: Membership) -> QuerySet[Administration]:
     summary="The episodes the member may see",
 )
 @paginate(Pages)
-def list_episodes(request: HttpRequest, org: str) -> Any:
+def list_episodes(request: HttpRequest, org: Org) -> Any:
     """Oldest first by id, so paging with `offset` is stable while episodes are added."""
     return visible_episodes(member(request, org)).order_by("pk")
 
@@ -77,7 +77,7 @@ def list_episodes(request: HttpRequest, org: str) -> Any:
     url_name="get_episode",
     summary="One episode with its administrations",
 )
-def get_episode(request: HttpRequest, org: str, episode_id: int) -> Any:
+def get_episode(request: HttpRequest, org: Org, episode_id: int) -> Any:
     membership = member(request, org)
     episodes = visible_episodes(membership).prefetch_related(
         Prefetch("administrations", queryset=visible_administrations(membership)),

@@ -8,9 +8,10 @@ rewritten here by their rule.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -31,32 +32,66 @@ class RequestRefusedError(Exception):
         self.problems = problems or []
 
 
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body the API reads. The largest body it needs, a 2,000-character note with
+every character sent as an escaped surrogate pair (12 bytes each), is under 24 KiB; anything
+bigger is a mistake or an attack."""
+
+
 class UnreadableBodyError(ValueError):
-    """A request body that is not a JSON document."""
+    """A request body the API cannot take: too large (413), not sent as JSON (415), or not a
+    JSON object with finite numbers (422)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+TOO_LARGE = (
+    f"The request body is larger than the API takes ({MAX_BODY_BYTES // 1024} KiB); send only "
+    "the fields the operation lists."
+)
 
 
 class JSONParser(Parser):
-    """Bodies must be JSON sent as application/json; NaN and Infinity are not JSON."""
+    """Bodies must be JSON objects sent as application/json, at most MAX_BODY_BYTES long, with
+    finite numbers (NaN, Infinity and numbers too large for a float are not taken)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise UnreadableBodyError(413, TOO_LARGE)
         content_type = request.content_type or ""
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise UnreadableBodyError(
-                "Send the request body as JSON with the header Content-Type: application/json."
+                415,
+                "Send the request body as JSON with the header Content-Type: application/json.",
             )
         try:
-            data = json.loads(request.body, parse_constant=_no_constant)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(request.body, parse_constant=_no_constant, parse_float=_finite)
+        except UnreadableBodyError:
+            raise
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: brackets nested thousands deep, which no operation takes.
             raise UnreadableBodyError(
-                "The request body is not valid JSON; check its brackets, quotes and commas."
+                422, "The request body is not valid JSON; check its brackets, quotes and commas."
             ) from None
         if not isinstance(data, dict):
-            raise UnreadableBodyError("The request body must be a JSON object: {...}.")
+            raise UnreadableBodyError(422, "The request body must be a JSON object: {...}.")
         return data
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        # Not quoted back: the number may be an answer.
+        raise UnreadableBodyError(
+            422, "The request body holds a number too large to use; check the numbers sent."
+        )
+    return number
 
 
 SIGNED_OUT = "Sign in first: the API uses your Ally session."
@@ -98,7 +133,8 @@ def _validation_problem(error: dict[str, Any]) -> dict[str, Any]:
         message = "The request body is missing; send a JSON object with the fields listed."
         return {"item": None, "loc": loc, "message": message}
     where = ".".join(str(part) for part in loc[1:]) or str(loc[0] if loc else "request")
-    return {"item": item, "loc": loc, "message": f"{where}: {error.get('msg', 'not valid')}."}
+    said = str(error.get("msg", "not valid"))
+    return {"item": item, "loc": loc, "message": f"{where}: {said.rstrip('.')}."}
 
 
 def register(api: NinjaAPI) -> None:
@@ -116,6 +152,12 @@ def register(api: NinjaAPI) -> None:
         detail = str(exc) or "Your role does not allow this."
         return respond(request, 403, error_body(detail))
 
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE before the parser
+        # sees it; the caller gets the same answer as for one over MAX_BODY_BYTES.
+        return respond(request, 413, error_body(TOO_LARGE))
+
     @api.exception_handler(ValidationError)
     def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         problems = [_validation_problem(error) for error in exc.errors]
@@ -126,8 +168,8 @@ def register(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         if isinstance(exc.__cause__, UnreadableBodyError):
-            # Ninja reports a body it cannot parse as 400; for Ally it is input to fix: 422.
-            return respond(request, 422, error_body(str(exc.__cause__)))
+            # Ninja reports every body it cannot parse as 400; Ally says which kind of problem.
+            return respond(request, exc.__cause__.status, error_body(str(exc.__cause__)))
         if isinstance(exc, AuthenticationError):
             return respond(request, 401, error_body(SIGNED_OUT))
         if exc.status_code == 403 and str(exc).startswith("CSRF"):

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
-from ally.web.api.auth import member
+from ally.web.api.auth import Org, member
 from ally.web.api.episodes import episode_or_404
 from ally.web.api.schemas import FeedbackOut, errors
 from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
@@ -21,7 +21,7 @@ router = Router(tags=["feedback"])
     url_name="get_episode_feedback",
     summary="Scores, change, signals and alliance marks of one episode",
 )
-def get_episode_feedback(request: HttpRequest, org: str, episode_id: int) -> Any:
+def get_episode_feedback(request: HttpRequest, org: Org, episode_id: int) -> Any:
     """`sessions`: one row per scored administration (measure, rater, session); `measures`: one
     row per measure and rater over the episode. Both as `ally analyze` computes them, refreshed
     after every new response."""

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Status
 
-from ally.web.api.auth import member
-from ally.web.api.schemas import ResponseIn, ResponseOut, errors
+from ally.web.api.auth import Org, member
+from ally.web.api.schemas import BODY_REFUSED, ResponseIn, ResponseOut, errors
 from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, Response
 from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
+from ally.web.text import SUBMISSION_KEY
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ IdempotencyKey = Annotated[
     str,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[!-~]{1,100}$",
+        pattern=f"^{SUBMISSION_KEY.pattern}$",
+        examples=["0b5f1c9e-6a4e-4a8e-9a57-1f0c2b7d9e11"],
         description="Chosen by the caller, new for each submission (a UUID will do): "
         "1 to 100 visible ASCII characters, no spaces. Sending the same key again returns "
         "the response stored for it.",
@@ -31,7 +33,7 @@ IdempotencyKey = Annotated[
 
 @router.post(
     "/o/{org}/administrations/{administration_id}/responses",
-    response={201: ResponseOut, **errors(401, 403, 404, 409, 422)},
+    response={201: ResponseOut, **errors(401, 403, 404, 409, 422, *BODY_REFUSED)},
     operation_id="record_response",
     url_name="record_response",
     summary="Record answers entered by a member",
@@ -39,7 +41,7 @@ IdempotencyKey = Annotated[
 def record_response(
     request: HttpRequest,
     response: HttpResponse,
-    org: str,
+    org: Org,
     administration_id: int,
     body: ResponseIn,
     idempotency_key: IdempotencyKey,

@@ -12,9 +12,11 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ObjectDoesNotExist
 from ninja import Field, Schema
 from pydantic import AwareDatetime, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
 from ally.web.collect.models import Respondent, Timing
 from ally.web.scoping import DE_IDENTIFIED, Role
+from ally.web.text import NOTE, NOTE_MAX_LENGTH, api_validator
 
 # --- Errors -------------------------------------------------------------------------------
 
@@ -40,9 +42,13 @@ class Error(Schema):
     )
 
 
+BODY_REFUSED = (413, 415)
+"""What an operation with a request body may also answer: too large, or not sent as JSON."""
+
+
 def errors(*codes: int) -> dict[int, type[Error]]:
     """The error responses an operation declares, for its OpenAPI entry."""
-    return dict.fromkeys(codes, Error)
+    return dict.fromkeys(sorted(codes), Error)
 
 
 # --- Episodes -----------------------------------------------------------------------------
@@ -130,7 +136,10 @@ class EpisodeDetailOut(EpisodeOut):
 
 class AdministrationIn(Schema):
     measure_id: str = Field(
-        min_length=1, max_length=60, description="A measure of Ally's library, e.g. phq9."
+        min_length=1,
+        max_length=60,
+        description="A measure of Ally's library, e.g. phq9.",
+        examples=["phq9"],
     )
     respondent: Respondent = Field(Respondent("client"), description="Who answers.")
     timing: Timing | None = Field(None, description="before or after the session, if any.")
@@ -151,7 +160,8 @@ Answer = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "
 
 class ResponseIn(Schema):
     answers: dict[int, Answer] = Field(
-        description='By item number: {"1": 2, "2": 0, "9": null}; null leaves an item unanswered.'
+        description='By item number: {"1": 2, "2": 0, "9": null}; null leaves an item unanswered.',
+        examples=[{str(item): 1 for item in range(1, 10)}],
     )
 
 
@@ -278,12 +288,24 @@ class AlertOut(Schema):
         return str(obj.action_note)
 
 
+ActionNote = Annotated[
+    str,
+    Field(
+        max_length=NOTE_MAX_LENGTH,
+        description="What was done about the alert: lines of text, without control or "
+        "invisible characters.",
+        examples=["Called the client; we reviewed the safety plan together."],
+    ),
+    api_validator(NOTE),
+]
+
+
 class ActionIn(Schema):
-    note: str = Field(max_length=2000, description="What was done about the alert.")
+    note: ActionNote
 
     @field_validator("note")
     @classmethod
     def _not_blank(cls, note: str) -> str:
-        if not note.strip():
-            raise ValueError("write what was done about this alert")
-        return note.strip()
+        if not note:  # already stripped by the text rule
+            raise PydanticCustomError("blank", "write what was done about this alert")
+        return note

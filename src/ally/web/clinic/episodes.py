@@ -181,7 +181,8 @@ def episode_new(request: HttpRequest, org: str) -> HttpResponse:
     """A further episode for a client the member already knows."""
     membership = request.membership
     initial = {}
-    if (client := request.GET.get("client", "")).isdigit():
+    # isdigit() alone takes "²" for a digit, which int() refuses.
+    if (client := request.GET.get("client", "")).isascii() and client.isdigit():
         initial["client"] = int(client)
     form = EpisodeForm(request.POST or None, membership=membership, initial=initial)
     if request.method == "POST" and form.is_valid():

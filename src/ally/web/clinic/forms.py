@@ -20,6 +20,7 @@ from ally.web.collect import measures
 from ally.web.collect.models import Respondent, Timing
 from ally.web.practice.models import Client, EndReason, Membership, SessionStatus
 from ally.web.scoping import RECORDS_CLINICAL_DATA, scoped
+from ally.web.text import CODE, LINE, NOTE, NOTE_MAX_LENGTH, TextField
 
 CODE_HELP = _(
     "A code your practice uses for this client, such as C-0142. Never a name, initials or a "
@@ -71,22 +72,19 @@ class EpisodeFields(forms.Form):
 class NewClientForm(EpisodeFields):
     """A client, their contact details and their first episode."""
 
-    code = forms.CharField(label=_("Client code"), max_length=40, help_text=CODE_HELP)
-    name = forms.CharField(label=_("Name"), max_length=200)
+    code = TextField(rule=CODE, label=_("Client code"), max_length=40, help_text=CODE_HELP)
+    name = TextField(rule=LINE, label=_("Name"), max_length=200)
     email = forms.EmailField(
         label=_("Email address"),
         required=False,
+        # The longest address SMTP carries (RFC 5321), and the column's width: Django's form
+        # default of 320 would let PostgreSQL refuse the row.
+        max_length=254,
         help_text=_("For sending the client their questionnaire links. Optional."),
     )
-    phone = forms.CharField(label=_("Phone number"), max_length=40, required=False)
+    phone = TextField(rule=LINE, label=_("Phone number"), max_length=40, required=False)
 
     field_order = ("code", "name", "email", "phone", "clinician", "opened_on")
-
-    def clean_code(self) -> str:
-        code: str = self.cleaned_data["code"].strip()
-        if not code:
-            raise forms.ValidationError(_("Give the client a code."))
-        return code
 
 
 class ClientChoiceField(forms.ModelChoiceField):
@@ -210,7 +208,8 @@ class EndEpisodeForm(forms.Form):
 
 class CareTeamForm(forms.Form):
     member = MemberChoiceField(queryset=Membership.objects.none(), label=_("Member"))
-    role = forms.CharField(
+    role = TextField(
+        rule=LINE,
         label=_("Their role in this episode"),
         max_length=100,
         required=False,
@@ -229,8 +228,10 @@ class ActOnAlertForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         choices=(),
     )
-    note = forms.CharField(
+    note = TextField(
+        rule=NOTE,
         label=_("Note"),
+        max_length=NOTE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("What was done, and what comes next. Required."),
         error_messages={"required": _("Write what was done about this alert.")},
