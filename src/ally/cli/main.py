@@ -240,6 +240,7 @@ def analyze(
 
 def _register() -> None:
     from ally.cli.backtest import backtest
+    from ally.cli.backup import backup, restore
     from ally.cli.etr import etr
     from ally.cli.risk import risk
     from ally.cli.serve import manage, serve
@@ -251,6 +252,8 @@ def _register() -> None:
     cli.add_command(backtest)
     cli.add_command(serve)
     cli.add_command(manage)
+    cli.add_command(backup)
+    cli.add_command(restore)
 
 
 _register()
