@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from ally.web.accounts.views import home
 from ally.web.api import api
+from ally.web.respond.csrf import language_for_client_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home, name="home"),
@@ -27,5 +28,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", language_for_client_pages, name="set_language"),
 ]

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from ally.web.collect import measures
 from ally.web.collect.actions import do_mark_opened, do_record_response
@@ -33,16 +34,19 @@ from ally.web.collect.models import Administration, AdministrationStatus, Respon
 from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
+from ally.web.respond.csrf import client_page_csrf
 from ally.web.respond.links import BadLinkError, OldLinkError, token_from
 from ally.web.respond.visit import Visit
+from ally.web.text import submission_key
 
 View = Callable[..., HttpResponseBase]
 
 LINK_REFERRER_POLICY = "no-referrer"
 """For the address that holds the token: no request from it names it, not even to Ally."""
-PAGE_REFERRER_POLICY = "same-origin"
-"""For /a/ and the pages after it, which hold no token. Not no-referrer: a browser then sends
-`Origin: null` with every form post, and Django's CSRF check refuses the client's answers."""
+PAGE_REFERRER_POLICY = "no-referrer"
+"""For /a/ and the pages after it: no request from a client's page tells anyone where it came
+from. Browsers then post with `Origin: null`, which `client_page_csrf` accepts (token still
+checked)."""
 
 
 def client_page(
@@ -61,7 +65,7 @@ def client_page(
             response["X-Robots-Tag"] = "noindex, nofollow"
             return response
 
-        return never_cache(wrapped)
+        return csrf_exempt(client_page_csrf(never_cache(wrapped)))
 
     return decorate
 
@@ -228,7 +232,7 @@ def _already_recorded(pk: int, key: str) -> bool:
 
 def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
     pk = _posted_id(request.POST.get("administration"))
-    posted_key = request.POST.get("key", "").strip()[:100]
+    posted_key = submission_key(request.POST.get("key", "").strip())
     if pk is None or not visit.granted(pk):
         if pk is not None and _already_recorded(pk, posted_key):
             return redirect("respond:safety" if visit.safety else "respond:done")
