@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import authenticate
+from django.test import RequestFactory
 
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, AdministrationStatus, Response
@@ -37,7 +38,9 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
         episode__in=episodes, acted_at__isnull=True, episode__ended_on__isnull=False
     ).exists()
     for login in demo.logins:
-        assert authenticate(username=login.email, password=demo.password) is not None
+        # The lockout backend needs the request a sign-in comes with.
+        request = RequestFactory().post("/accounts/login/")
+        assert authenticate(request, username=login.email, password=demo.password) is not None
     write_logins(tmp_path, demo)
     assert (tmp_path / "demo-logins.txt").stat().st_mode & 0o777 == 0o600
     assert demo_summary(None, tmp_path)["password"] == demo.password

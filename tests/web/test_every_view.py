@@ -8,10 +8,13 @@ import re
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.db import transaction
 from django.test import Client as Browser
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from signing_in import authenticator
 from web_practice import Practice, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
@@ -57,12 +60,25 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "privacy:refuse": ("client", True, ADMINS),
     "privacy:register": (None, False, ADMINS),
     "privacy:policy": (None, True, ADMINS),
+    "members:list": (None, False, ADMINS),
+    "members:unlock": ("membership", True, ADMINS),
+    "members:reset_two_factor": ("membership", True, ADMINS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
     "home",
     "login",
     "logout",
+    # Signing in and a member's own account: each acts on the signed-in user only.
+    "two_factor",
+    "two_factor_setup",
+    "recovery_codes",
+    "security",
+    "security_confirm",
+    "security_email",
+    "security_password",
+    "security_recovery_codes",
+    "security_authenticator",
     "set_language",
     "respond:open",
     "respond:answer",
@@ -112,6 +128,8 @@ def _objects(episode: Episode) -> dict[str, int]:
         "plan_entry": entry.pk,
         "alert": alert.pk,
         "client": episode.client_id,
+        # A member of the episode's organisation: its clinician.
+        "membership": episode.clinician_id,
     }
 
 
@@ -133,6 +151,8 @@ def _writes() -> tuple[int, ...]:
         Client.objects.count(),
         ErasureRefusal.objects.count(),
         Organisation.objects.exclude(erasure_policy="").count(),
+        TOTPDevice.objects.count(),
+        AccessAttempt.objects.count(),
     )
 
 
@@ -149,6 +169,16 @@ def _as(member: Any) -> Browser:
 
 @pytest.fixture
 def objects(practice: Practice) -> dict[str, dict[str, int]]:
+    # Authenticators made now, so that signing in during a test writes nothing.
+    for member in (
+        practice.admin,
+        practice.supervisor,
+        practice.researcher,
+        practice.clinician,
+        practice.colleague,
+        practice.outsider,
+    ):
+        authenticator(member.user)
     return {
         "own": _objects(practice.own),
         "other": _objects(practice.other),
@@ -186,7 +216,10 @@ def test_another_organisations_objects_and_urls_are_not_found(
     assert _writes() == before
 
 
-@pytest.mark.parametrize("name", sorted(n for n, (t, _, _) in STAFF_VIEWS.items() if t))
+# Views on a member (not on a client's episode) are for administrators: a clinician gets 403.
+@pytest.mark.parametrize(
+    "name", sorted(n for n, (t, _, _) in STAFF_VIEWS.items() if t and t != "membership")
+)
 def test_a_clinician_does_not_reach_a_colleagues_episode(
     name: str, practice: Practice, objects: dict[str, dict[str, int]]
 ) -> None:

@@ -1,5 +1,6 @@
 """The whole journey in a real browser (Debian's Chromium, driven by Playwright), checked with
-axe-core on every page: a clinician signs in, creates a client and an episode, plans the
+axe-core on every page: a clinician signs in (setting up an authenticator app at the first
+sign-in), looks at their account page, creates a client and an episode, plans the
 measures, schedules a session and sends the link; the client, on a phone-sized screen, answers
 PHQ-9 (with the self-harm item endorsed) and the alliance check-in; the clinician sees the new
 point on the chart and the alert, and records what was done.
@@ -11,6 +12,7 @@ import datetime as dt
 import os
 import re
 import shutil
+from base64 import b32encode
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,6 +99,16 @@ def practice(transactional_db: None, settings: Any, live_server: Any) -> Members
     return Membership.objects.create(user=user, organisation=org, role=Role.CLINICIAN)
 
 
+def _code_of(secret: str) -> str:
+    """The code an authenticator app shows now for the key typed from the setup page."""
+    from base64 import b32decode
+
+    from django_otp.oath import totp
+
+    key = "".join(secret.split())
+    return f"{totp(b32decode(key + '=' * (-len(key) % 8))):06d}"
+
+
 def _submit(page: Any) -> None:
     """The main form's submit button (the header holds the language form)."""
     page.locator("main form button[type=submit]").first.click()
@@ -110,14 +122,35 @@ def test_the_whole_journey_in_a_browser(
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
     page = staff.new_page()
 
-    # The clinician signs in and lands on an empty caseload.
+    # The clinician signs in: the password, then (at the first sign-in) an authenticator app
+    # set up from the key on the page, then the recovery codes; and lands on an empty caseload.
     page.goto(f"{live_server.url}/")
     a11y.check(page)
     page.get_by_label("Email address").fill(practice.user.email)
     page.get_by_label("Password").fill(PASSWORD)
     _submit(page)
+    assert page.url.endswith("/accounts/two-factor/setup/")
+    a11y.check(page)
+    assert page.locator("main .qr svg").count() == 1
+    page.get_by_label("Code from the app").fill(_code_of(page.locator("#totp-secret").inner_text()))
+    _submit(page)
+    assert page.url.endswith("/accounts/recovery-codes/")
+    a11y.check(page)
+    assert page.locator("main .recovery-codes li").count() == 10
+    page.get_by_role("link", name=re.compile("continue")).click()
+    page.wait_for_load_state()
     assert page.url.endswith("/o/riverside/")
     a11y.check(page)
+    # The account page, from the header.
+    page.get_by_role("link", name="Your account").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/accounts/security/")
+    a11y.check(page)
+    page.get_by_role("link", name="Change your password").click()
+    page.wait_for_load_state()
+    assert "/accounts/security/confirm/" in page.url
+    a11y.check(page)
+    page.goto(f"{live_server.url}/o/riverside/")
 
     # A new client, with their first episode.
     page.get_by_role("link", name="New client", exact=True).click()
@@ -203,5 +236,52 @@ def test_the_whole_journey_in_a_browser(
     assert acted.action_note == "Called Sam; safety plan agreed."
     staff.close()
 
-    assert len(a11y.pages) >= 14
+    assert len(a11y.pages) >= 18
+    assert not a11y.problems, "\n\n".join(a11y.problems)
+
+
+def test_the_sign_in_security_pages_in_a_browser(
+    browser: Any, practice: Membership, live_server: Any
+) -> None:
+    """The code step, the members page and the locked page, each checked with axe-core."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    a11y = Accessibility()
+    admin_user = User.objects.create_user("ash@riverside.example", PASSWORD, display_name="Ash")
+    Membership.objects.create(user=admin_user, organisation=practice.organisation, role="admin")
+    device = TOTPDevice.objects.create(user=admin_user, name="Authenticator app", confirmed=True)
+    staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = staff.new_page()
+
+    # Someone guesses Robin's password until the account is locked.
+    page.goto(f"{live_server.url}/accounts/login/")
+    for attempt in range(5):
+        page.get_by_label("Email address").fill(practice.user.email)
+        page.get_by_label("Password").fill(f"guess {attempt}")
+        _submit(page)
+    assert "Your account is locked" in page.content()
+    a11y.check(page)
+
+    # The administrator signs in with a code from their app and unlocks Robin.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email address").fill(admin_user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    _submit(page)
+    assert page.url.endswith("/accounts/two-factor/")
+    a11y.check(page)
+    key = b32encode(device.bin_key).decode()
+    page.get_by_label("Code", exact=True).fill(_code_of(key))
+    _submit(page)
+    assert page.url.endswith("/o/riverside/")
+    page.get_by_role("link", name="Members").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/o/riverside/members/")
+    a11y.check(page)
+    page.get_by_role("button", name=re.compile("Unlock")).click()
+    page.wait_for_load_state()
+    assert "can sign in again" in page.content()
+    a11y.check(page)
+    staff.close()
+
+    assert len(a11y.pages) == 4
     assert not a11y.problems, "\n\n".join(a11y.problems)

@@ -64,7 +64,20 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
         click.echo(f"Demo logins (password for all: {shown['password']}):")
         for role, email in shown["logins"]:
             click.echo(f"  {role:<11} {email}")
+        from django.conf import settings
+
+        click.echo(
+            "Each login also needs a code from an authenticator app (FreeOTP, Aegis, Google or\n"
+            "Microsoft Authenticator, ...): its first sign-in shows a QR code to scan, then ten\n"
+            f"recovery codes. Locked out after {settings.AXES_FAILURE_LIMIT} wrong passwords or "
+            "codes? Unlock with\n  ally manage unlock_account EMAIL"
+        )
     click.echo("Stop with Ctrl+C.\n")
+    from django.db import connections
+
+    # The workers are forked from this process: a connection opened here (by migrate) would be
+    # shared by all of them, one socket carrying every worker's queries and transactions.
+    connections.close_all()
     _run(host, port, workers)
 
 

@@ -18,6 +18,18 @@ ALLY_SEND_BEFORE_HOURS, ALLY_REMIND_AFTER_HOURS  when send_due_links sends links
 ALLY_ETR_MODELS     comma-separated expected-response models (`ally etr fit`)
 ALLY_DROPOUT_MODEL  a dropout model (`ally risk fit`)
 ALLY_DROPOUT_ALERT  dropout risk that raises an alert when a model is configured (0.5)
+ALLY_SESSION_IDLE_MINUTES  a member is signed out after this long without a request (30)
+ALLY_SESSION_MAX_HOURS     and this long after signing in, whatever they do (12)
+ALLY_LOCKOUT_FAILURES      failed passwords or codes that lock an account until an
+                           administrator unlocks it (5)
+ALLY_REAUTH_MINUTES  how long a confirmed password and code allow changes to the account (5)
+ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "version:base64key",
+                    comma-separated, newest first; without it one is generated once into the
+                    data folder (file encryption_keys). Keep it out of backups (docs/backup.md).
+ALLY_FEEDBACK_REFRESH  when the engine refreshes feedback after an answer: "background" (a
+                    thread in each server process; default), "worker" (`ally manage
+                    refresh_worker` only) or "inline" (in the answer's request)
+ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
 """
 
 from __future__ import annotations
@@ -74,6 +86,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "ninja",
     "ally.web.accounts",
     "ally.web.practice",
@@ -95,11 +111,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "ally.web.headers.NoStoreMiddleware",
+    # The sign-in rules come after the headers (their refusals get them too) and inside the
+    # audit (their sign-out entries carry the request's address).
     "ally.web.audit.AuditMiddleware",
+    "ally.web.accounts.sessions.SessionTimeoutMiddleware",
+    "ally.web.accounts.two_factor.TwoFactorMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the locked page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ally.web.urls"
@@ -124,8 +147,10 @@ DATABASES = {"default": database_from_env(os.environ, ALLY_DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# Argon2id with RFC 9106's parameters (accounts/hashers.py); a stored hash with other
+# parameters (or another algorithm below) is rehashed at the member's next sign-in.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "ally.web.accounts.hashers.RFC9106Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
@@ -143,12 +168,24 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_COOKIE_HTTPONLY = True
 # ALLY_LOCAL_HTTP: `ally serve` on this machine over plain HTTP, where secure cookies are lost.
 LOCAL_HTTP = _flag("ALLY_LOCAL_HTTP")
-SESSION_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
-CSRF_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = not (DEBUG or LOCAL_HTTP)
 # Production is HTTPS only: plain HTTP is redirected and browsers are told to remember it.
 # Behind a proxy that terminates HTTPS, the proxy must set X-Forwarded-Proto (docs/deploy.md).
 HTTPS_ONLY = not (DEBUG or LOCAL_HTTP)
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+# The __Host- prefix makes browsers refuse these cookies unless they are Secure, for path /
+# and without a Domain, so no other host (a subdomain) can set or overwrite them (ASVS 3.3.1).
+# Browsers refuse __Host- cookies over plain HTTP, so `ally serve` keeps Django's names.
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS_ONLY else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS_ONLY else "csrftoken"
+# Sessions of members end after a while without a request and after a fixed time whatever
+# they do (accounts/sessions.py); a client's visit (/a/) keeps its own limit, ALLY_LINK_HOURS.
+ALLY_SESSION_IDLE_MINUTES = int(os.environ.get("ALLY_SESSION_IDLE_MINUTES", "30"))
+ALLY_SESSION_MAX_HOURS = int(os.environ.get("ALLY_SESSION_MAX_HOURS", "12"))
+# Changing the account's email, password or second factor needs the password and a code
+# entered within this many minutes (ASVS 7.5.1).
+ALLY_REAUTH_MINUTES = int(os.environ.get("ALLY_REAUTH_MINUTES", "5"))
 SECURE_SSL_REDIRECT = HTTPS_ONLY
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 31_536_000 if HTTPS_ONLY else 0
@@ -196,6 +233,47 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sign-in: a password, then a code from an authenticator app (TOTP, RFC 6238) or one of ten
+# single-use recovery codes (accounts/two_factor.py).
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked account before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+OTP_TOTP_ISSUER = "Ally"
+# django-otp's own back-off (1, 2, 4 ... seconds after each wrong code) would refuse a right
+# code typed soon after a wrong one; the lockout below already stops guessing: five tries at
+# a one-in-a-million code.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Lockout (django-axes): failed passwords and failed codes of one account count together; at
+# the limit the account is locked until an administrator unlocks it (members page).
+AXES_FAILURE_LIMIT = int(os.environ.get("ALLY_LOCKOUT_FAILURES", "5"))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks to lock by address too. Failures of a username are counted from every address
+# and browser, so rotating them does not help a guesser; locking an address would lock a whole
+# practice behind one router after a few typos. Spraying one password over many accounts is
+# for the proxy's rate limit (docs/deploy.md).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# The sign-in form's field, which is also the keyword Django's authenticate() is called with.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_COOLOFF_TIME = None
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "ally.web.accounts.lockout.locked_out"
+# Sign-ins are in the audit log; axes keeps only the failures it counts.
+AXES_DISABLE_ACCESS_LOG = True
+# Axes keeps the failed request's form; none of these may be stored.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "password",
+    "code",
+    "email",
+    "new_password1",
+    "new_password2",
+    "csrfmiddlewaretoken",
+]
+
 # Links to clients go by email: printed to the console unless an SMTP server is configured.
 EMAIL_BACKEND = os.environ.get(
     "ALLY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
@@ -222,6 +300,8 @@ ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))
 # Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
 # are read from X-Forwarded-For only through that many proxies.
 ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))
+# Where the engine's refresh after an answer runs (ally.web.feedback.worker.MODES).
+ALLY_FEEDBACK_REFRESH = os.environ.get("ALLY_FEEDBACK_REFRESH", "background")
 
 # Records carry the message only: no request bodies, no SQL parameters (which hold answers).
 LOGGING = {

@@ -1,1 +1,2 @@
-"""People who sign in: the custom user model (email and password)."""
+"""People who sign in: the user model, two-factor sign-in, sessions, lockout, the account page
+and the members page."""

@@ -1,8 +1,14 @@
-"""URLs of accounts."""
+"""URLs of the members page (/o/<org>/members/), for administrators."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from ally.web.accounts import member_views
 
 app_name = "members"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", member_views.members, name="list"),
+    path("<int:pk>/unlock/", member_views.unlock, name="unlock"),
+    path("<int:pk>/reset-two-factor/", member_views.reset_two_factor, name="reset_two_factor"),
+]

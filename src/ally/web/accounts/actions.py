@@ -1,0 +1,160 @@
+"""Changes to accounts and their sign-in security, each audited in its transaction.
+
+Sign-in events of a member are audited once for each organisation they belong to, so that each
+practice's administrators see them in their own log. The member is told by email when their
+email address, password or second factor changes (ASVS 6.3.7), so that a change they did not
+make does not go unnoticed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped]
+from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
+
+from ally.web.accounts import lockout
+from ally.web.accounts.models import User
+from ally.web.accounts.two_factor import new_recovery_codes
+from ally.web.audit import record
+from ally.web.practice.models import Membership
+from ally.web.scoping import Role
+
+
+class AccountActionError(Exception):
+    """A change the rules refuse, with a message for the person who asked."""
+
+
+def record_account_event(action: str, user: User, *, by_self: bool) -> None:
+    """Audit `action` on `user`'s account in each of their organisations (or once, on the user,
+    when they belong to none); `by_self` names each membership as the actor."""
+    memberships = list(Membership.objects.filter(user=user, is_active=True))
+    with transaction.atomic():
+        if not memberships:
+            record(action, actor=None, target=user)
+        for membership in memberships:
+            record(action, actor=membership if by_self else None, target=membership)
+
+
+def _tell(user: User, subject: str, change: str, to: str | None = None) -> None:
+    """Email the member that `change` happened to their account, once the change is stored."""
+    body = _(
+        "%(change)s\n\nIf you did this, there is nothing more to do. If you did not, tell your "
+        "practice's administrator at once: someone else may be using your account."
+    ) % {"change": change}
+    address = to or user.email
+
+    def send() -> None:
+        # A mail server that is down must not undo the change; the audit log has it.
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
+
+    transaction.on_commit(send)
+
+
+def do_confirm_authenticator(user: User, device: TOTPDevice) -> list[str]:
+    """Make `device` (verified with a code just now) the user's one authenticator and give them
+    new recovery codes, returned to show once."""
+    with transaction.atomic():
+        others = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk)
+        replaced = others.filter(confirmed=True).exists()
+        others.delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = new_recovery_codes(user)
+        record_account_event(
+            "two_factor.replaced" if replaced else "two_factor.enrolled", user, by_self=True
+        )
+        if replaced:
+            _tell(
+                user,
+                _("Ally: your authenticator app was replaced"),
+                _("The authenticator app for your Ally account was replaced."),
+            )
+    return codes
+
+
+def do_renew_recovery_codes(user: User) -> list[str]:
+    """Ten new recovery codes in place of the old ones, returned to show once."""
+    with transaction.atomic():
+        codes = new_recovery_codes(user)
+        record_account_event("two_factor.recovery_codes_renewed", user, by_self=True)
+        _tell(
+            user,
+            _("Ally: new recovery codes"),
+            _("New recovery codes were made for your Ally account; the old ones no longer work."),
+        )
+    return codes
+
+
+def do_change_email(user: User, email: str) -> None:
+    """The address the member signs in with; the old address is told."""
+    with transaction.atomic():
+        old = user.email
+        user.email = email
+        user.save(update_fields=["email"])
+        record_account_event("account.email_changed", user, by_self=True)
+        _tell(
+            user,
+            _("Ally: your sign-in address was changed"),
+            _("Your Ally account now signs in with another email address, not this one."),
+            to=old,
+        )
+
+
+def do_change_password(user: User, password: str) -> None:
+    """A new password; the member's other sessions end with it (Django's session hash)."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        record_account_event("account.password_changed", user, by_self=True)
+        _tell(
+            user,
+            _("Ally: your password was changed"),
+            _("The password of your Ally account was changed."),
+        )
+
+
+def _check_admin_of(admin: Membership, membership: Membership) -> None:
+    if Role(admin.role) != Role.ADMIN or membership.organisation_id != admin.organisation_id:
+        raise PermissionDenied("Only the practice's administrators can change members' sign-in.")
+
+
+def do_unlock(admin: Membership, membership: Membership) -> None:
+    """Unlock a member's account after repeated failures (django-axes' reset)."""
+    _check_admin_of(admin, membership)
+    with transaction.atomic():
+        lockout.unlock(membership.user)
+        record("account.unlocked", actor=admin, target=membership)
+
+
+def do_unlock_account(user: User) -> None:
+    """Unlock an account from the server's command line (`ally manage unlock_account`)."""
+    with transaction.atomic():
+        lockout.unlock(user)
+        record_account_event("account.unlocked", user, by_self=False)
+
+
+def do_reset_second_factor(admin: Membership, membership: Membership) -> None:
+    """Remove a member's authenticator and recovery codes: their sessions end at their next
+    request, and they set up an authenticator again at their next sign-in."""
+    _check_admin_of(admin, membership)
+    if membership.user_id == admin.user_id:
+        raise AccountActionError(
+            _("Replace your own authenticator on your account page, where you confirm it is you.")
+        )
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=membership.user).delete()
+        StaticDevice.objects.filter(user=membership.user).delete()
+        record("two_factor.reset", actor=admin, target=membership)
+        _tell(
+            membership.user,
+            _("Ally: your second factor was reset"),
+            _(
+                "An administrator of %(practice)s reset the second factor of your Ally account. "
+                "At your next sign-in you will set up your authenticator app again."
+            )
+            % {"practice": membership.organisation.name},
+        )

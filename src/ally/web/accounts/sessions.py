@@ -1,0 +1,159 @@
+"""Members' sessions: when they start, how long they last, how they end and what the page says.
+
+A session starts when the second factor is verified (`start`). It ends after
+ALLY_SESSION_IDLE_MINUTES without a request and ALLY_SESSION_MAX_HOURS after it started,
+whatever the member does (ASVS 7.3.1, 7.3.2); the next page says why. A client's visit (/a/)
+is no member's session: it keeps its own limit (respond.visit), and nothing here touches it,
+even on a device where a member is signed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django_otp import DEVICE_ID_SESSION_KEY  # type: ignore[import-untyped]
+
+SIGNED_IN_AT = "ally_signed_in_at"
+SEEN_AT = "ally_seen_at"
+SEEN_EVERY = 60
+"""Seconds between writes of the last-seen time: the idle limit is exact to a minute, and a
+member's page views do not each write the session."""
+GRACE = 3600
+"""The cookie outlives the session by an hour, so that the next page can still say why it
+ended."""
+
+
+def start(session: Any, device: Any, now: float) -> None:
+    """Mark `session` as signed in with `device` as the second factor, from `now` (Unix time).
+
+    The caller has signed the user in with Django's `login` (which gives the session a new key).
+    """
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[SIGNED_IN_AT] = now
+    session[SEEN_AT] = now
+    # A date, not a number of seconds: Django would count seconds from each save.
+    ends = now + settings.ALLY_SESSION_MAX_HOURS * 3600 + GRACE
+    session.set_expiry(dt.datetime.fromtimestamp(ends, tz=dt.UTC))
+
+
+def ended(session: Any, now: float) -> str | None:
+    """Why a signed-in session is over ("expired", "idle", "unstarted"), or None while it lasts.
+
+    A session without its start time was not started by Ally's sign-in: it is over too.
+    """
+    signed_in_at = session.get(SIGNED_IN_AT)
+    seen_at = session.get(SEEN_AT)
+    if signed_in_at is None or seen_at is None:
+        return "unstarted"
+    if now - float(signed_in_at) > settings.ALLY_SESSION_MAX_HOURS * 3600:
+        return "expired"
+    if now - float(seen_at) > settings.ALLY_SESSION_IDLE_MINUTES * 60:
+        return "idle"
+    return None
+
+
+def touch(session: Any, now: float) -> None:
+    if now - float(session.get(SEEN_AT) or 0) >= SEEN_EVERY:
+        session[SEEN_AT] = now
+
+
+def why_signed_out(reason: str) -> str:
+    """What the sign-in page says after a session ended for `reason`."""
+    if reason == "idle":
+        return _(
+            "You were signed out after %(minutes)d minutes without activity, to protect your "
+            "clients' data. Sign in again to continue."
+        ) % {"minutes": settings.ALLY_SESSION_IDLE_MINUTES}
+    if reason == "expired":
+        return _(
+            "You were signed out because you signed in more than %(hours)d hours ago. Sign in "
+            "again to continue."
+        ) % {"hours": settings.ALLY_SESSION_MAX_HOURS}
+    if reason == "second_factor_gone":
+        return _(
+            "Your second factor was reset or removed, so you were signed out. Sign in again and "
+            "set up your authenticator app."
+        )
+    return _("Your session has ended. Sign in again to continue.")
+
+
+# Where the rules apply ------------------------------------------------------------------------
+
+
+@cache
+def _client_side() -> str:
+    return reverse("respond:answer")
+
+
+def is_client_side(path: str) -> bool:
+    """The client's pages (/a/): they run on the link's grant, never on a member's session."""
+    return path.startswith(_client_side())
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+# Refusing and ending ----------------------------------------------------------------------------
+
+
+def refuse(request: HttpRequest, message: str, to: str | None = None) -> HttpResponse:
+    """Send a page to `to` (the sign-in page by default) saying `message`; the API answers 401.
+
+    The API's answer has its one error shape (api.errors). An htmx request gets HX-Redirect, so
+    that the whole page moves instead of a fragment being replaced by the sign-in form.
+    """
+    if is_api(request.path_info):
+        from ally.web.api.errors import error_body
+
+        return JsonResponse(error_body(message), status=401)
+    messages.info(request, message)
+    if to is None:
+        # Back to the page after signing in again, if it is a page to come back to.
+        if request.method == "GET" and not request.path_info.startswith("/accounts/"):
+            to = redirect_to_login(request.get_full_path())["Location"]
+        else:
+            to = resolve_url(settings.LOGIN_URL)
+    response = HttpResponse(status=302, headers={"Location": to})
+    if request.headers.get("HX-Request"):
+        return HttpResponse(status=204, headers={"HX-Redirect": to})
+    return response
+
+
+def sign_out(request: HttpRequest, action: str) -> None:
+    """End the member's session, with an audit entry (e.g. "session.signed_out")."""
+    from ally.web.accounts.actions import record_account_event
+
+    user = request.user
+    if user.is_authenticated:
+        record_account_event(action, user, by_self=True)
+    logout(request)
+
+
+class SessionTimeoutMiddleware:
+    """Ends a member's session when it has been idle or open too long, and says why."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_client_side(request.path_info) and request.user.is_authenticated:
+            now = time.time()
+            reason = ended(request.session, now)
+            if reason is not None:
+                sign_out(request, f"session.{reason}")
+                return refuse(request, why_signed_out(reason))
+            touch(request.session, now)
+        return self.get_response(request)
