@@ -109,6 +109,22 @@ def _code_of(secret: str) -> str:
     return f"{totp(b32decode(key + '=' * (-len(key) % 8))):06d}"
 
 
+class PolicyWatch:
+    """Collects what the Content-Security-Policy blocked on the pages it watches: the policy is
+    strict, so anything inline (a script, a style) would show up here."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []
+
+    def watch(self, page: Any) -> Any:
+        page.on("console", self._console)
+        return page
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.blocked.append(message.text)
+
+
 def _submit(page: Any) -> None:
     """The main form's submit button (the header holds the language form)."""
     page.locator("main form button[type=submit]").first.click()
@@ -119,8 +135,9 @@ def test_the_whole_journey_in_a_browser(
     browser: Any, practice: Membership, live_server: Any
 ) -> None:
     a11y = Accessibility()
+    policy = PolicyWatch()
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = staff.new_page()
+    page = policy.watch(staff.new_page())
 
     # The clinician signs in: the password, then (at the first sign-in) an authenticator app
     # set up from the key on the page, then the recovery codes; and lands on an empty caseload.
@@ -193,7 +210,7 @@ def test_the_whole_journey_in_a_browser(
 
     # The client, on a phone: the link's token leaves the address bar at once.
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    client = phone.new_page()
+    client = policy.watch(phone.new_page())
     client.goto(link)
     assert client.url == f"{live_server.url}/a/"
     a11y.check(client)
@@ -238,6 +255,7 @@ def test_the_whole_journey_in_a_browser(
 
     assert len(a11y.pages) >= 18
     assert not a11y.problems, "\n\n".join(a11y.problems)
+    assert not policy.blocked, "\n".join(policy.blocked)
 
 
 def test_the_sign_in_security_pages_in_a_browser(

@@ -23,7 +23,7 @@ import pandas as pd
 from ally.engine.analyze import analyze
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
-from ally.engine.read import connect, read_input
+from ally.engine.read import connect, quoted, read_input
 from ally.feedback.alliance import (
     OPENFIT_BASELINE,
     RUPTURE_RULES,
@@ -159,7 +159,7 @@ def split_by_time(data: Path, out: Path, share: float, threads: int | None = Non
               SELECT i.* EXCLUDE (line) FROM ally_bt_input i
               JOIN ally_bt_rank r ON CAST(i.client AS VARCHAR) = r._c AND {episode} = r._e
               WHERE r._train = {flag} ORDER BY i.line
-            ) TO '{str(path).replace("'", "''")}' (FORMAT parquet)
+            ) TO {quoted(path)} (FORMAT parquet)
             """
         )
         row = con.execute(

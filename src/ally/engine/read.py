@@ -39,7 +39,7 @@ def stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
     return backend.table(name)
 
 
-def _quoted(path: Path) -> str:
+def quoted(path: Path) -> str:
     """A path as an SQL string literal (views cannot take parameters)."""
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -62,7 +62,7 @@ def read_input(backend: ibis.BaseBackend, path: Path) -> Table:
             con.execute(
                 "CREATE TEMP VIEW ally_input AS SELECT file_row_number + 1 AS line, * "
                 "EXCLUDE (file_row_number) FROM read_parquet("
-                + _quoted(path)
+                + quoted(path)
                 + ", file_row_number = true)"
             )
             return backend.table("ally_input")

@@ -93,8 +93,8 @@ def _notice(
 ) -> HttpResponse:
     """A page that says what happened and what to do, instead of an error page.
 
-    At the link's own address the page has no form: under its no-referrer policy a browser posts
-    with `Origin: null`, which the CSRF check refuses. The browser's language is used there.
+    At the link's own address the page has no form (it must not post back to an address that
+    holds the token); the browser's language is used there.
     """
     return render(
         request,
