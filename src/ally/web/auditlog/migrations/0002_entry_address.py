@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auditlog', '0001_initial'),
+        ("auditlog", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='ip',
-            field=models.CharField(blank=True, default='', help_text='Where the request came from.', max_length=45),
+            model_name="auditentry",
+            name="ip",
+            field=models.CharField(
+                blank=True, default="", help_text="Where the request came from.", max_length=45
+            ),
         ),
         migrations.AlterField(
-            model_name='auditentry',
-            name='target_id',
+            model_name="auditentry",
+            name="target_id",
             field=models.CharField(blank=True, max_length=40),
         ),
     ]
