@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django.test import Client, RequestFactory
 from django.utils import timezone
-from web_practice import Practice
+from web_practice import PHQ9_ITEM9, Practice, sign_in
 
 from ally.engine.analyze import analyze
 from ally.engine.options import Options
 from ally.web.alerts.models import FEEDBACK_KINDS, Alert, AlertKind
+from ally.web.clinic.refreshing import refresh_episode
 from ally.web.collect.actions import (
     do_amend_response,
     do_create_administration,
     do_record_response,
 )
-from ally.web.collect.models import Respondent
-from ally.web.feedback import refresh
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.collect.models import Administration, Respondent, Response
+from ally.web.feedback import refresh, worker
+from ally.web.feedback.apps import check_refresh_mode
+from ally.web.feedback.models import EpisodeFeedback, PendingRefresh, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Session
 
 # A worsening PHQ-9 course (10 -> 19): off the expected course by session 3.
@@ -142,3 +152,235 @@ def test_an_administration_without_a_session_is_counted_not_dropped_silently(
     refreshed = refresh.refresh_feedback(Episode.objects.filter(pk=practice.own.pk))
     assert (refreshed.administrations, refreshed.left_out) == (0, 1)
     assert not SessionFeedback.objects.filter(episode=practice.own).exists()
+
+
+# --- The refresh queue (ALLY_FEEDBACK_REFRESH = "background") -----------------------------------
+
+
+@pytest.fixture
+def background(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Background mode, with the worker run by the test instead of a thread of its own."""
+    settings.ALLY_FEEDBACK_REFRESH = worker.BACKGROUND
+    started: list[int] = []
+    monkeypatch.setattr(worker, "start_in_background", lambda: started.append(1))
+    return started
+
+
+@pytest.fixture
+def signed_in_api(client: Client, practice: Practice) -> Client:
+    sign_in(client, practice.clinician.user)
+    return client
+
+
+def _course(episode: Episode) -> None:
+    _answer(episode, {"phq9": PHQ9_COURSE, "ally-alliance": ALLIANCE_COURSE})
+
+
+def _feedback(episode: Episode) -> list[tuple[Any, ...]]:
+    rows = SessionFeedback.objects.filter(episode=episode).order_by("measure_id", "session_number")
+    return list(rows.values_list("measure_id", "session_number", "score", "signal", "rupture"))
+
+
+def _alerts(episode: Episode) -> list[tuple[str, str, str]]:
+    rows = Alert.objects.filter(episode=episode).order_by("kind", "source_key", "item")
+    return list(rows.values_list("kind", "source_key", "message"))
+
+
+def test_an_answer_in_background_mode_queues_its_episode_once_and_runs_no_engine(
+    practice: Practice, background: list[int]
+) -> None:
+    _course(practice.own)
+    for _ in range(3):
+        assert refresh.refresh_after_answer(practice.own.pk)
+    [pending] = PendingRefresh.objects.all()
+    assert pending.episode_id == practice.own.pk
+    assert pending.due_at <= timezone.now()
+    assert not SessionFeedback.objects.exists()
+    assert background, "the answer starts this process's worker thread"
+
+
+def test_the_worker_gives_the_feedback_and_alerts_an_inline_refresh_gives(
+    practice: Practice, background: list[int], settings: Any
+) -> None:
+    queued, inline = practice.own, practice.other
+    _course(queued)
+    _course(inline)
+    refresh.refresh_after_answer(queued.pk)
+    drained = worker.drain()
+    assert (drained.refreshed, drained.failed) == (1, 0)
+    assert not PendingRefresh.objects.exists()
+
+    settings.ALLY_FEEDBACK_REFRESH = worker.INLINE
+    assert refresh.refresh_after_answer(inline.pk)
+    assert not PendingRefresh.objects.exists()
+    assert _feedback(queued) == _feedback(inline) != []
+    kinds = {kind for kind, _, _ in _alerts(queued)}
+    assert {AlertKind.SIGNAL_RED, AlertKind.RUPTURE} <= kinds
+    assert _alerts(queued) == _alerts(inline)
+
+
+def test_a_failing_refresh_keeps_the_answer_and_the_row_for_a_later_retry(
+    signed_in_api: Client,
+    practice: Practice,
+    phq9: Administration,
+    background: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(episodes: Any) -> None:
+        raise RuntimeError("engine down")
+
+    reply = signed_in_api.post(
+        f"/api/o/north/administrations/{phq9.pk}/responses",
+        data=json.dumps({"answers": dict(enumerate(PHQ9_ITEM9, start=1))}),
+        content_type="application/json",
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert reply.status_code == 201
+    # The critical item reached the clinician with the answer, not with the refresh.
+    assert Alert.objects.filter(episode=practice.own, kind=AlertKind.CRITICAL_ITEM).exists()
+
+    monkeypatch.setattr(refresh, "refresh_feedback", broken)
+    assert worker.drain() == worker.Drained(refreshed=0, failed=1)
+    row = PendingRefresh.objects.get(episode=practice.own)
+    assert row.attempts == 1
+    assert row.due_at > timezone.now(), "a failed refresh is not retried at once"
+    assert Response.objects.get().pk == reply.json()["id"]
+
+    monkeypatch.undo()
+    PendingRefresh.objects.update(due_at=timezone.now())
+    assert worker.drain() == worker.Drained(refreshed=1, failed=0)
+    assert not PendingRefresh.objects.exists()
+
+
+def test_a_drain_with_its_time_up_takes_no_new_episode(
+    practice: Practice, background: list[int]
+) -> None:
+    worker.enqueue(practice.own.pk)
+    assert worker.drain(seconds=0) == worker.Drained(refreshed=0, failed=0)
+    assert PendingRefresh.objects.filter(episode=practice.own).exists()
+
+
+def test_retries_wait_longer_after_each_failure_up_to_an_hour() -> None:
+    waits = [worker.retry_delay(n) for n in (1, 2, 3, 20)]
+    assert waits == [
+        dt.timedelta(seconds=30),
+        dt.timedelta(seconds=60),
+        dt.timedelta(seconds=120),
+        dt.timedelta(hours=1),
+    ]
+
+
+def test_a_claimed_row_is_not_taken_again_until_its_lease_runs_out(
+    practice: Practice, background: list[int]
+) -> None:
+    worker.enqueue(practice.own.pk)
+    first = worker.claim()
+    assert first is not None
+    assert first.episode_id == practice.own.pk
+    assert worker.claim() is None, "a second worker takes nothing while the first one runs"
+    # The first worker died: after the lease the row is due again and nothing is lost.
+    PendingRefresh.objects.update(due_at=timezone.now() - dt.timedelta(seconds=1))
+    again = worker.claim()
+    assert again is not None
+    assert again.episode_id == practice.own.pk
+
+
+def test_an_answer_that_comes_in_during_a_refresh_keeps_the_episode_queued(
+    practice: Practice, background: list[int]
+) -> None:
+    _course(practice.own)
+    worker.enqueue(practice.own.pk)
+    row = worker.claim()
+    assert row is not None
+    worker.enqueue(practice.own.pk)  # the engine may already have read the answers
+    assert worker.refresh_claimed(row)
+    pending = PendingRefresh.objects.get(episode=practice.own)
+    assert pending.due_at <= timezone.now()
+    assert worker.drain().refreshed == 1
+    assert not PendingRefresh.objects.exists()
+
+
+def test_refresh_worker_once_drains_what_is_due(practice: Practice, background: list[int]) -> None:
+    _course(practice.own)
+    worker.enqueue(practice.own.pk)
+    out = io.StringIO()
+    call_command("refresh_worker", "--once", stdout=out)
+    assert "1 episodes refreshed, 0 failed" in out.getvalue()
+    assert SessionFeedback.objects.filter(episode=practice.own).exists()
+    assert not PendingRefresh.objects.exists()
+
+
+def test_the_clinics_own_refresh_runs_at_once_in_background_mode(
+    practice: Practice, background: list[int]
+) -> None:
+    _course(practice.own)
+    refresh_episode(RequestFactory().get("/"), practice.own)
+    assert SessionFeedback.objects.filter(episode=practice.own).exists()
+    assert not PendingRefresh.objects.exists()
+
+
+def test_an_unknown_refresh_mode_fails_the_system_check_and_refreshes_in_background(
+    settings: Any,
+) -> None:
+    settings.ALLY_FEEDBACK_REFRESH = "inlined"
+    [error] = check_refresh_mode()
+    assert error.id == "ally.feedback.E001"
+    assert "inlined" in error.msg
+    assert worker.mode() == worker.BACKGROUND
+    settings.ALLY_FEEDBACK_REFRESH = "worker"
+    assert check_refresh_mode() == []
+
+
+def test_only_background_mode_starts_a_worker_thread_once_per_process(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    class Recorded:
+        def __init__(self, *, target: Any, name: str, daemon: bool) -> None:
+            self.name, self.daemon = name, daemon
+
+        def start(self) -> None:
+            started.append(self.name)
+
+    monkeypatch.setattr(worker.threading, "Thread", Recorded)
+    monkeypatch.setattr(worker, "_started_in", None)
+    for mode in (worker.INLINE, worker.WORKER):
+        settings.ALLY_FEEDBACK_REFRESH = mode
+        worker.start_in_background()
+    assert started == []
+    settings.ALLY_FEEDBACK_REFRESH = worker.BACKGROUND
+    worker.start_in_background()
+    worker.start_in_background()
+    assert started == ["ally-feedback-refresh"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_locked_by_one_worker_is_skipped_by_another_on_postgresql(
+    practice: Practice, settings: Any
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time; there is no lock to skip")
+    settings.ALLY_FEEDBACK_REFRESH = worker.WORKER
+    worker.enqueue(practice.own.pk)
+    worker.enqueue(practice.other.pk)
+    holding, release = threading.Event(), threading.Event()
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                list(PendingRefresh.objects.select_for_update().filter(episode=practice.own))
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(first_worker)
+        assert holding.wait(10)
+        # Not blocked by the first worker's lock: the other episode is taken at once.
+        taken = worker.claim()
+        release.set()
+        held.result()
+    assert taken is not None
+    assert taken.episode_id == practice.other.pk

@@ -86,3 +86,30 @@ class EpisodeFeedback(models.Model):
             ),
         )
         ordering = ("episode", "measure_id", "rater")
+
+
+class PendingRefresh(models.Model):
+    """An episode whose feedback waits for the engine: one row per episode, however many answers.
+
+    A worker claims a row by moving `due_at` past its lease, so no second worker takes it while
+    the engine runs, and deletes it afterwards only if no answer came in meanwhile
+    (`requested_at` unchanged). A crashed worker's row falls due again when its lease runs out.
+    """
+
+    episode = models.OneToOneField(
+        Episode, on_delete=models.CASCADE, related_name="pending_refresh"
+    )
+    requested_at = models.DateTimeField(help_text="When the latest answer asked for a refresh.")
+    due_at = models.DateTimeField(
+        help_text="Not taken before then: now when asked, a lease while claimed, later on retry."
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed refreshes in a row.")
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        indexes = (models.Index(fields=["due_at"]),)
+
+    def __str__(self) -> str:
+        return f"refresh of episode {self.episode_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"

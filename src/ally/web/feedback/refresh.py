@@ -342,8 +342,29 @@ def refresh_after_answer(episode_id: int) -> bool:
     """Bring one episode's feedback up to date after an answer; False when that failed.
 
     Every form, API call and import calls this after the answer is committed, so the answer
-    stands whatever happens here; the next refresh (or `ally manage refresh_feedback`) catches
-    up. Only the kind of error is logged: an error's message may quote data.
+    stands whatever happens here. As ALLY_FEEDBACK_REFRESH says: queued for a worker
+    ("background", "worker"; see ally.web.feedback.worker), or run now ("inline"). Whatever is
+    missed, the next refresh (or `ally manage refresh_feedback`) catches up.
+    """
+    from ally.web.feedback import worker
+
+    if worker.mode() == worker.INLINE:
+        return refresh_now(episode_id)
+    try:
+        worker.enqueue(episode_id)
+    except Exception as exc:
+        log.warning(
+            "feedback refresh not queued for episode %s (%s)", episode_id, type(exc).__name__
+        )
+        return False
+    worker.start_in_background()
+    return True
+
+
+def refresh_now(episode_id: int) -> bool:
+    """Refresh one episode's feedback in this request; False when that failed.
+
+    Only the kind of error is logged: an error's message may quote data.
     """
     try:
         refresh_feedback(Episode.objects.filter(pk=episode_id))
