@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import click
 
-from ally.cli.serve import DEFAULT_DATA_DIR, _setup
+from ally.cli.serve import _setup, data_dir_option
 
 MAGIC = b"ALLY-BACKUP\n"
 """The first line of every backup file."""
@@ -457,12 +457,6 @@ def _bring_up_to_date() -> bool:
 
 
 # The commands ------------------------------------------------------------------------------------
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Folder for the database and keys (default: $ALLY_DATA_DIR or ./{DEFAULT_DATA_DIR}).",
-)
 
 
 @click.command()

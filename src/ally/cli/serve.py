@@ -24,14 +24,18 @@ def _setup(data_dir: Path | None) -> Path:
     return folder
 
 
-@click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
+data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Folder for the database and keys (default: $ALLY_DATA_DIR or ./{DEFAULT_DATA_DIR}).",
 )
+"""The one --data-dir of the commands that run on Ally's database."""
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@data_dir_option
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Load a demo practice.")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
 def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int) -> None:
@@ -104,11 +108,7 @@ def _run(host: str, port: int, workers: int) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Folder for the database and keys (default: $ALLY_DATA_DIR or ./{DEFAULT_DATA_DIR}).",
-)
+@data_dir_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def manage(data_dir: Path | None, args: tuple[str, ...]) -> None:
     """Run one of Django's management commands on Ally's database, e.g.
