@@ -36,6 +36,9 @@ DE_IDENTIFIED = frozenset({Role.RESEARCHER})
 RECORDS_CLINICAL_DATA = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CLINICIAN})
 """Roles that may enter or amend answers and act on alerts; researchers only read."""
 
+ADMINISTRATORS = frozenset({Role(Role.ADMIN)})
+"""Roles that run the practice's security: members' sign-in, the audit log, erasures."""
+
 
 @dataclass(frozen=True)
 class Scope:

@@ -21,9 +21,7 @@ from ally.web.accounts.actions import AccountActionError, do_reset_second_factor
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
 from ally.web.practice.models import Membership
-from ally.web.scoping import Role, get_scoped_or_404, scoped
-
-ADMINS = frozenset({Role(Role.ADMIN)})
+from ally.web.scoping import ADMINISTRATORS, get_scoped_or_404, scoped
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class MemberSecurity:
     two_factor: bool
 
 
-@member_view(ADMINS)
+@member_view(ADMINISTRATORS)
 def members(request: HttpRequest, org: str) -> HttpResponse:
     rows = list(
         scoped(Membership, request.membership)
@@ -62,7 +60,7 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
     return render(request, "accounts/members.html", context)
 
 
-@member_view(ADMINS)
+@member_view(ADMINISTRATORS)
 @post_only
 def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
@@ -71,7 +69,7 @@ def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     return redirect("members:list", org=org)
 
 
-@member_view(ADMINS)
+@member_view(ADMINISTRATORS)
 @post_only
 def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)

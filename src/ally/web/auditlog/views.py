@@ -22,17 +22,13 @@ from django.utils.translation import gettext_lazy as _
 from ally.web.audit import record_event
 from ally.web.auditlog.models import AuditEntry
 from ally.web.clinic.roles import staff_context
+from ally.web.dashboard.forms import DateInput
 from ally.web.members import member_view
 from ally.web.practice.models import Membership
-from ally.web.scoping import Role, scoped
+from ally.web.scoping import ADMINISTRATORS, scoped
 
-ADMINS = frozenset({Role(Role.ADMIN)})
 PAGE_SIZE = 100
 CSV_COLUMNS = ("entry", "at", "member", "action", "target_type", "target_id", "ip", "digest")
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class AuditFilter(forms.Form):
@@ -84,7 +80,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilter, dict[int, Membership]]
     return form, {m.pk: m for m in members}
 
 
-@member_view(roles=ADMINS)
+@member_view(roles=ADMINISTRATORS)
 def log(request: HttpRequest, org: str) -> HttpResponse:
     form, members = _filtered(request)
     context = staff_context(request, org, form=form)
@@ -100,7 +96,7 @@ def log(request: HttpRequest, org: str) -> HttpResponse:
     return render(request, "auditlog/log.html", context)
 
 
-@member_view(roles=ADMINS)
+@member_view(roles=ADMINISTRATORS)
 def export(request: HttpRequest, org: str) -> HttpResponse | StreamingHttpResponse:
     form, members = _filtered(request)
     if form.is_bound and not form.is_valid():

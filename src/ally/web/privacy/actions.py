@@ -13,9 +13,9 @@ from ally.web import audit
 from ally.web.practice.models import Client, Membership, Organisation
 from ally.web.privacy.erasure import erase_rows, write_to_file_on_commit
 from ally.web.privacy.models import ErasureRecord, ErasureRefusal, Exemption
-from ally.web.scoping import Role, get_scoped_or_404
+from ally.web.scoping import ADMINISTRATORS, Role, get_scoped_or_404
 
-ERASERS = frozenset({Role(Role.ADMIN)})
+ERASERS = ADMINISTRATORS
 """Roles that erase clients, refuse erasure and write the erasure policy."""
 EXPORTERS = frozenset({Role(Role.ADMIN), Role(Role.CLINICIAN)})
 """Roles that download a client's export; a clinician only for the clients they see."""
