@@ -3,6 +3,8 @@ nothing stored in a cache, and no referrer from a client's pages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client as Browser
 from django.urls import reverse
@@ -85,13 +87,17 @@ def test_pages_hold_no_inline_script_or_style(url: str, practice: Practice) -> N
     assert " style=" not in text
 
 
+def _csrf_token(page: Any) -> str:
+    """The CSRF token in a page's form, as a browser would send it back."""
+    text = page.content.decode()
+    return text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+
+
 def _client_with_form(phq9: Administration) -> tuple[Browser, str]:
     """A client's browser (checking CSRF like a real one) on the form page, and its token."""
     client = Browser(enforce_csrf_checks=True)
     client.get(link_url(phq9).removeprefix("http://localhost:8000"))
-    page = client.get(reverse("respond:answer")).content.decode()
-    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
-    return client, token
+    return client, _csrf_token(client.get(reverse("respond:answer")))
 
 
 def test_a_clients_answers_posted_with_origin_null_are_taken(
@@ -116,8 +122,7 @@ def test_a_clients_post_without_the_token_is_still_refused(
 def test_a_staff_form_posted_with_origin_null_is_refused(practice: Practice) -> None:
     staff = Browser(enforce_csrf_checks=True)
     sign_in(staff, practice.clinician.user)
-    page = staff.get(reverse("clinic:client_new", kwargs={"org": "north"})).content.decode()
-    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    token = _csrf_token(staff.get(reverse("clinic:client_new", kwargs={"org": "north"})))
     response = staff.post(
         reverse("clinic:client_new", kwargs={"org": "north"}),
         {"csrfmiddlewaretoken": token, "code": "N-099"},
