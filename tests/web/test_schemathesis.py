@@ -65,7 +65,7 @@ def in_one_transaction() -> Iterator[None]:
 def known(practice: Practice, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Rows of the practice a generated request may name: one of each kind the API takes."""
     # The engine's refresh takes a second per answer; test_api checks that it is asked for.
-    monkeypatch.setattr("ally.web.api.responses.refresh_after_answer", lambda episode_id: None)
+    monkeypatch.setattr("ally.web.collect.actions.refresh_after_answer", lambda episode_id: None)
     open_form = do_create_administration(practice.own, "phq9")
     answered = do_create_administration(practice.own, "phq9")
     do_record_response(answered, PHQ9_ITEM9, idempotency_key="schemathesis-alert")

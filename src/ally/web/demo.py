@@ -220,6 +220,7 @@ def _load_episode(
             _answers(row),
             idempotency_key=f"demo-{code}-{row['session']}-{row['measure']}-{respondent}",
             actor=clinician if respondent == str(Respondent.CLINICIAN) else None,
+            refresh=False,  # refresh_organisation, once the practice is loaded
         )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, today)

@@ -10,7 +10,6 @@ from ally.web.api.auth import Org, member
 from ally.web.api.schemas import BODY_REFUSED, ResponseIn, ResponseOut, errors
 from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, Response
-from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
 from ally.web.text import SUBMISSION_KEY
 
@@ -69,6 +68,4 @@ def record_response(
     )
     if replayed:
         response["Idempotent-Replayed"] = "true"
-    else:
-        refresh_after_answer(administration.episode_id)
     return Status(201, stored)

@@ -74,7 +74,8 @@ def append_event(
     """Add an entry at the end of the chain, in the caller's transaction."""
     from ally.web.audit import current_ip
 
-    with transaction.atomic():
+    # Inside the caller's transaction no savepoint is needed: a failure undoes the whole change.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])

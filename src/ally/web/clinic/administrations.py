@@ -205,6 +205,7 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             # One key per member and form page: a double click stores one rating.
             idempotency_key=f"clinic-{membership.pk}-{key}",
             actor=membership,
+            refresh=False,  # refresh_episode below, at once
         )
     except InvalidAnswersError as exc:
         errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}

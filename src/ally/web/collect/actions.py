@@ -31,6 +31,7 @@ from ally.web.collect.models import (
     Response,
 )
 from ally.web.collect.models.responses import ScoredAnswers
+from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import check_can_record
 
@@ -83,7 +84,8 @@ def _raise_alerts(
         )
         for item in result.unanswered_critical
     ]
-    existing = set(response.alerts.values_list("kind", "item"))
+    # A new response has no alerts yet; an amendment's may repeat the response's.
+    existing = set(response.alerts.values_list("kind", "item")) if amendment else set()
     alerts = [
         Alert(
             episode=episode,
@@ -132,56 +134,60 @@ def do_record_response(
     *,
     idempotency_key: str,
     actor: Membership | None = None,
+    refresh: bool = True,
 ) -> Response:
-    """Score and store the answers to an open administration, complete it and raise its alerts.
+    """Score and store the answers to an open administration, complete it, raise its alerts and
+    ask for its episode's feedback to be refreshed, all in one transaction.
 
     `actor` is the member who entered the answers, or None when the respondent did (by link).
-    A repeated `idempotency_key` returns the response already stored for it.
+    A repeated `idempotency_key` returns the response already stored for it. `refresh=False` is
+    for callers that bring the feedback up to date themselves (the demo's load refreshes the
+    whole practice once; a clinician's rating is refreshed before the clinician's next page).
     """
     key = idempotency_key.strip()
     if not key:
         raise ValueError("Every submission needs an idempotency key.")
     stored = _stored(answers)
-    already = Response.objects.filter(idempotency_key=key).first()
-    if already is not None:
-        return _replay(already, administration, stored)
     if actor is not None:
         check_can_record(actor, administration.episode)
     result = _score(administration, answers)
     now = timezone.now()
-    with transaction.atomic():
-        # The row lock makes two submissions for one administration take turns.
-        locked = (
-            Administration.objects.select_for_update()
-            .select_related("episode")
-            .get(pk=administration.pk)
-        )
-        already = Response.objects.filter(idempotency_key=key).first()
-        if already is not None:
-            return _replay(already, locked, stored)
-        _check_open(locked, now)
-        try:
-            with transaction.atomic():
-                response = Response.objects.create(
-                    administration=locked,
-                    idempotency_key=key,
-                    entered_by=actor,
-                    recorded_at=now,
-                    **_score_fields(result, stored),
-                )
-        except IntegrityError:
-            # Another process stored this key (or answered) between our check and our insert.
-            same = Response.objects.filter(idempotency_key=key).first()
-            if same is None:
-                raise AdministrationClosedError(
-                    "This questionnaire has already been answered."
-                ) from None
-            return _replay(same, locked, stored)
-        locked.status = AdministrationStatus.COMPLETED
-        locked.completed_at = now
-        locked.save(update_fields=["status", "completed_at"])
-        _raise_alerts(locked.episode, result, response, None, now)
-        audit.record("response.recorded", actor=actor, target=response)
+    try:
+        with transaction.atomic():
+            # The row lock makes two submissions for one administration take turns.
+            locked = (
+                Administration.objects.select_for_update()
+                .select_related("episode")
+                .get(pk=administration.pk)
+            )
+            already = Response.objects.filter(idempotency_key=key).first()
+            if already is not None:
+                return _replay(already, locked, stored)
+            _check_open(locked, now)
+            response = Response.objects.create(
+                administration=locked,
+                idempotency_key=key,
+                entered_by=actor,
+                recorded_at=now,
+                **_score_fields(result, stored),
+            )
+            locked.status = AdministrationStatus.COMPLETED
+            locked.completed_at = now
+            locked.save(update_fields=["status", "completed_at"])
+            _raise_alerts(locked.episode, result, response, None, now)
+            # In the answer's transaction: an answer is never stored without its refresh asked.
+            if refresh:
+                refresh_after_answer(locked.episode_id)
+            audit.record("response.recorded", actor=actor, target=response)
+    except IntegrityError:
+        # Another process stored this key (or answered) between our check and our insert; the
+        # whole transaction is undone, so nothing of this submission stands.
+        same = Response.objects.filter(idempotency_key=key).first()
+        if same is None:
+            raise AdministrationClosedError(
+                "This questionnaire has already been answered."
+            ) from None
+        return _replay(same, administration, stored)
     administration.status = locked.status
     administration.completed_at = locked.completed_at
     return response

@@ -35,7 +35,7 @@ from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import Amendment, Respondent, Response
 from ally.web.collect.models.responses import ScoredAnswers
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.feedback.models import EpisodeFeedback, PendingRefresh, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Organisation
 
 log = logging.getLogger(__name__)
@@ -339,24 +339,20 @@ def _topic(source_key: str) -> str:
 
 
 def refresh_after_answer(episode_id: int) -> bool:
-    """Bring one episode's feedback up to date after an answer; False when that failed.
+    """Ask for one episode's feedback to be brought up to date, inside the answer's transaction.
 
-    Every form, API call and import calls this after the answer is committed, so the answer
-    stands whatever happens here. As ALLY_FEEDBACK_REFRESH says: queued for a worker
-    ("background", "worker"; see ally.web.feedback.worker), or run now ("inline"). Whatever is
-    missed, the next refresh (or `ally manage refresh_feedback`) catches up.
+    `do_record_response` calls this, so an answer is never stored without its refresh asked (a
+    server killed after the commit leaves the queue row behind, not a stale chart). As
+    ALLY_FEEDBACK_REFRESH says: queued for a worker ("background", "worker"; see
+    ally.web.feedback.worker), or run now ("inline"; False when the engine failed, and the answer
+    stands). A queue row that cannot be written fails the answer's transaction: the client is
+    told to send again, and nothing is half-stored.
     """
     from ally.web.feedback import worker
 
     if worker.mode() == worker.INLINE:
         return refresh_now(episode_id)
-    try:
-        worker.enqueue(episode_id)
-    except Exception as exc:
-        log.warning(
-            "feedback refresh not queued for episode %s (%s)", episode_id, type(exc).__name__
-        )
-        return False
+    worker.enqueue(episode_id)
     worker.start_in_background()
     return True
 
@@ -366,9 +362,12 @@ def refresh_now(episode_id: int) -> bool:
 
     Only the kind of error is logged: an error's message may quote data.
     """
+    started = timezone.now()
     try:
         refresh_feedback(Episode.objects.filter(pk=episode_id))
     except Exception as exc:
         log.warning("feedback refresh failed for episode %s (%s)", episode_id, type(exc).__name__)
         return False
+    # What was queued before this run started is in what it read: the worker need not run again.
+    PendingRefresh.objects.filter(episode_id=episode_id, requested_at__lte=started).delete()
     return True

@@ -31,7 +31,6 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Response
-from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
 from ally.web.respond.csrf import client_page_csrf
@@ -155,11 +154,11 @@ def _page_language() -> str:
 def _render_form(
     request: HttpRequest,
     visit: Visit,
+    administrations: list[Administration],
     administration: Administration,
     form: forms.Form,
     status: int = 200,
 ) -> HttpResponse:
-    administrations = visit.administrations()
     total = len(administrations)
     index = [a.pk for a in administrations].index(administration.pk) + 1
     page_language = _page_language()
@@ -182,9 +181,12 @@ def _render_form(
     )
 
 
-def _next(request: HttpRequest, visit: Visit) -> HttpResponse:
-    """Where the client goes after a questionnaire: the safety message, the next one, or done."""
-    administrations = visit.administrations()
+def _next(
+    request: HttpRequest, visit: Visit, administrations: list[Administration]
+) -> HttpResponse:
+    """Where the client goes after a questionnaire: the safety message, the next one, or done.
+
+    `administrations` are the visit's, as they stand after the questionnaire."""
     remaining = [a for a in administrations if _takes_answers(a)]
     if not remaining:
         visit.finish(safety=visit.safety)
@@ -205,7 +207,7 @@ def _show(request: HttpRequest, visit: Visit) -> HttpResponse:
     if current is None:
         organisation = administrations[0].episode.organisation
         if any(a.status == AdministrationStatus.COMPLETED for a in administrations):
-            return _next(request, visit)
+            return _next(request, visit, administrations)
         visit.finish(safety=False)
         return _notice(request, "closed", 410, organisation)
     if current.opened_at is None:
@@ -215,7 +217,8 @@ def _show(request: HttpRequest, visit: Visit) -> HttpResponse:
         except AdministrationClosedError:
             return _notice(request, "closed", 410, current.episode.organisation)
     measure = measures.measure(current.measure_id)
-    return _render_form(request, visit, current, forms.build(measure, visit.draft(current.pk)))
+    form = forms.build(measure, visit.draft(current.pk))
+    return _render_form(request, visit, administrations, current, form)
 
 
 def _posted_id(value: str | None) -> int | None:
@@ -237,11 +240,12 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         if pk is not None and _already_recorded(pk, posted_key):
             return redirect("respond:safety" if visit.safety else "respond:done")
         return _notice(request, "not_here", 404)
-    administration = Administration.objects.select_related("episode__organisation").get(pk=pk)
+    administrations = visit.administrations()
+    administration = next(a for a in administrations if a.pk == pk)
     organisation = administration.episode.organisation
     if administration.status == AdministrationStatus.COMPLETED:
         # A second tap, or a page sent again: the first answers stand.
-        return _next(request, visit)
+        return _next(request, visit, administrations)
     if not _takes_answers(administration):
         return _notice(request, "closed", 410, organisation)
     measure = measures.measure(administration.measure_id)
@@ -251,10 +255,11 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         return redirect("respond:saved")
 
     reading = forms.read(measure, request.POST, administration.measure_version)
-    visit.save_draft(pk, reading.raw)
     if not reading.ok:
+        # Kept, so that the answers given are still there if the page is left and opened again.
+        visit.save_draft(pk, reading.raw)
         form = forms.build(measure, reading.raw, reading.errors, reading.problems)
-        return _render_form(request, visit, administration, form)
+        return _render_form(request, visit, administrations, administration, form)
     key = posted_key or visit.submission_key(pk)
     try:
         response = do_record_response(administration, reading.answers, idempotency_key=key)
@@ -264,28 +269,28 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         }
         problems = tuple(forms.problem_message(measure, p) for p in exc.problems if p.item is None)
         form = forms.build(measure, reading.raw, errors, problems)
-        return _render_form(request, visit, administration, form)
+        return _render_form(request, visit, administrations, administration, form)
     except IdempotencyConflictError:
         administration.refresh_from_db()
         if administration.status == AdministrationStatus.COMPLETED:
             messages.info(request, _("Your answers to that questionnaire were already saved."))
-            return _next(request, visit)
+            return _next(request, visit, administrations)
         # The key belonged to another submission (an old page): a fresh key, then send again.
         visit.new_submission_key(pk)
         problem = _("Your answers were not sent. Check them and send them again.")
         form = forms.build(measure, reading.raw, problems=(problem,))
-        return _render_form(request, visit, administration, form)
+        return _render_form(request, visit, administrations, administration, form)
     except AdministrationClosedError:
         administration.refresh_from_db()
         if administration.status == AdministrationStatus.COMPLETED:
             messages.info(request, _("Your answers to that questionnaire were already saved."))
-            return _next(request, visit)
+            return _next(request, visit, administrations)
         return _notice(request, "closed", 410, organisation)
     visit.drop_draft(pk)
-    refresh_after_answer(administration.episode_id)
     if response.critical is not False:
         visit.show_safety()
-    return _next(request, visit)
+    # do_record_response marked `administration` (one of `administrations`) completed.
+    return _next(request, visit, administrations)
 
 
 @client_page(PAGE_REFERRER_POLICY, ("GET", "HEAD", "POST"))
