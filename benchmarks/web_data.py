@@ -495,6 +495,9 @@ def build(args: argparse.Namespace) -> None:
             flush=True,
         )
 
+    with watch.step("the running episodes' charts, as the refresh worker draws them"):
+        print(f"  {draw_running_charts():,} episodes", flush=True)
+
     with watch.step("VACUUM ANALYZE"), connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
 
@@ -517,6 +520,18 @@ def build(args: argparse.Namespace) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         print(f"{'database size':>22}: {cursor.fetchone()[0]}")
+
+
+def draw_running_charts() -> int:
+    """Draw and store every running episode's charts, as the refresh worker does after each
+    refresh: the state a practice that has been answering for a while is in."""
+    from ally.web.clinic.episodes import draw_charts
+    from ally.web.practice.models import Episode
+
+    running = list(Episode.objects.filter(ended_on__isnull=True).values_list("pk", flat=True))
+    for pk in running:
+        draw_charts(pk)
+    return len(running)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -545,7 +560,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="Only add N more open questionnaires to the database built before (a minute).",
     )
+    parser.add_argument(
+        "--draw-charts",
+        action="store_true",
+        help="Only migrate the database built before and draw its running episodes' charts.",
+    )
     args = parser.parse_args(argv)
+    if args.draw_charts:
+        setup_django(args.db)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(f"charts drawn for {draw_running_charts():,} running episodes")
+        return 0
     if args.add_open:
         setup_django(args.db)
         print(f"{add_open(args.add_open):,} future sessions with open questionnaires added")

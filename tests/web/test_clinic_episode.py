@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,7 @@ from web_practice import Practice, sign_in
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic import charts, guidance
 from ally.web.clinic.course import courses
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode, Membership
 
 NOW = timezone.now()
@@ -115,6 +116,58 @@ def test_the_page_draws_the_outcome_and_alliance_charts_as_named_svg(practice: P
         assert f'<svg role="img" aria-labelledby="{caption}"' in html
         assert f'<figcaption id="{caption}">' in html
     assert "The dotted line is the clinical cut-off (10)." in html
+
+
+@pytest.fixture
+def drawings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the charts vl-convert draws (each spec's first key); drawing still happens."""
+    drawn: list[str] = []
+    draw = charts.vlc.vegalite_to_svg
+
+    def counted(spec: dict, *args: object, **kwargs: object) -> str:
+        drawn.append(spec.get("title") or next(iter(spec)))
+        return draw(spec, *args, **kwargs)
+
+    monkeypatch.setattr(charts.vlc, "vegalite_to_svg", counted)
+    return drawn
+
+
+def test_a_chart_is_drawn_once_and_later_views_use_the_stored_drawing(
+    practice: Practice, drawings: list[str]
+) -> None:
+    with_course(practice.own)
+    browser = browser_for(practice.clinician)
+    first = browser.get(page_url(practice.own)).content.decode()
+    assert len(drawings) == 2
+    cache.clear()  # another server process: nothing in its memory
+    again = browser_for(practice.clinician).get(page_url(practice.own)).content.decode()
+    assert len(drawings) == 2, "the second view drew nothing"
+    svg = re.compile(r"<svg role=.*?</svg>", re.S)
+    assert svg.findall(again) == svg.findall(first)
+    assert ChartDrawing.objects.filter(episode=practice.own).count() == 2
+
+
+def test_a_chart_whose_numbers_changed_is_drawn_again_and_only_that_one(
+    practice: Practice, drawings: list[str]
+) -> None:
+    with_course(practice.own)
+    browser = browser_for(practice.clinician)
+    browser.get(page_url(practice.own))
+    SessionFeedback.objects.filter(episode=practice.own, measure_id="phq9").update(score=9)
+    browser.get(page_url(practice.own))
+    assert len(drawings) == 3
+    assert ChartDrawing.objects.filter(episode=practice.own).count() == 2
+
+
+def test_an_episodes_charts_are_drawn_per_language(practice: Practice, drawings: list[str]) -> None:
+    with_course(practice.own)
+    browser = browser_for(practice.clinician)
+    browser.get(page_url(practice.own))
+    german = browser.get(page_url(practice.own), headers={"accept-language": "de"})
+    assert german.status_code == 200
+    languages = set(ChartDrawing.objects.values_list("language", flat=True))
+    assert languages == {"en", "de"}
+    assert len(drawings) == 4
 
 
 def test_the_table_under_the_chart_holds_the_same_numbers(practice: Practice) -> None:

@@ -25,6 +25,7 @@ from ally.web.alerts.actions import do_act_on_alert, do_mark_alert_seen
 from ally.web.alerts.models import Alert
 from ally.web.auditlog.chain import verify
 from ally.web.auditlog.models import AuditEntry
+from ally.web.clinic.episodes import draw_charts
 from ally.web.collect.actions import do_amend_response, do_create_administration, do_record_response
 from ally.web.collect.models import (
     Administration,
@@ -34,7 +35,7 @@ from ally.web.collect.models import (
     PlannedMeasure,
     Response,
 )
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.practice.actions import (
     do_add_care_team_member,
     do_add_planned_measure,
@@ -77,6 +78,7 @@ ABOUT_A_CLIENT = (
     Alert,
     SessionFeedback,
     EpisodeFeedback,
+    ChartDrawing,
     GroupMember,
     Attendance,
     ErasureRefusal,
@@ -113,6 +115,7 @@ def rows_of(client: Client) -> dict[str, int]:
         "Alert": Alert.objects.filter(episode__in=episodes).count(),
         "SessionFeedback": SessionFeedback.objects.filter(episode__in=episodes).count(),
         "EpisodeFeedback": EpisodeFeedback.objects.filter(episode__in=episodes).count(),
+        "ChartDrawing": ChartDrawing.objects.filter(episode__in=episodes).count(),
         "GroupMember": GroupMember.objects.filter(episode__in=episodes).count(),
         "Attendance": Attendance.objects.filter(episode__in=episodes).count(),
         "ErasureRefusal": ErasureRefusal.objects.filter(client=client).count(),
@@ -150,6 +153,9 @@ def erasable(practice: Practice) -> Erasable:
     do_mark_alert_seen(alert, clinician)
     do_act_on_alert(alert, clinician, "Called the client; safety plan reviewed.")
     now = timezone.now()
+    # Feedback of known values in place of what the answer's refresh computed.
+    SessionFeedback.objects.filter(episode=episode).delete()
+    EpisodeFeedback.objects.filter(episode=episode).delete()
     SessionFeedback.objects.create(
         episode=episode, measure_id="phq9", rater="client", session_number=1, score=9,
         computed_at=now,
@@ -158,6 +164,7 @@ def erasable(practice: Practice) -> Erasable:
         episode=episode, measure_id="phq9", rater="client", sessions=1, first_session=1,
         last_session=1, first_score=9, last_score=9, computed_at=now,
     )  # fmt: skip
+    draw_charts(episode.pk)
     group = Group.objects.create(organisation=practice.org, label="Tuesday group")
     GroupMember.objects.create(group=group, episode=episode, joined_on=dt.date(2026, 1, 6))
     GroupMember.objects.create(group=group, episode=practice.own, joined_on=dt.date(2026, 1, 6))

@@ -13,24 +13,32 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client, RequestFactory
+from django.urls import reverse
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, Practice, sign_in
 
 from ally.engine.analyze import analyze
 from ally.engine.options import Options
 from ally.web.alerts.models import FEEDBACK_KINDS, Alert, AlertKind
+from ally.web.auditlog.models import AuditEntry
+from ally.web.clinic import charts
 from ally.web.clinic.refreshing import refresh_episode
 from ally.web.collect.actions import (
     do_amend_response,
     do_create_administration,
     do_record_response,
 )
-from ally.web.collect.models import Administration, Respondent, Response
+from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Response
 from ally.web.feedback import refresh, worker
 from ally.web.feedback.apps import check_refresh_mode
-from ally.web.feedback.models import EpisodeFeedback, PendingRefresh, SessionFeedback
+from ally.web.feedback.models import (
+    ChartDrawing,
+    EpisodeFeedback,
+    PendingRefresh,
+    SessionFeedback,
+)
 from ally.web.practice.models import EndReason, Episode, Session
 
 # A worsening PHQ-9 course (10 -> 19): off the expected course by session 3.
@@ -189,7 +197,7 @@ def _alerts(episode: Episode) -> list[tuple[str, str, str]]:
 def test_an_answer_in_background_mode_queues_its_episode_once_and_runs_no_engine(
     practice: Practice, background: list[int]
 ) -> None:
-    _course(practice.own)
+    _course(practice.own)  # six answers, each asking in its own transaction
     for _ in range(3):
         assert refresh.refresh_after_answer(practice.own.pk)
     [pending] = PendingRefresh.objects.all()
@@ -205,7 +213,7 @@ def test_the_worker_gives_the_feedback_and_alerts_an_inline_refresh_gives(
     queued, inline = practice.own, practice.other
     _course(queued)
     _course(inline)
-    refresh.refresh_after_answer(queued.pk)
+    PendingRefresh.objects.filter(episode=inline).delete()  # refreshed inline below instead
     drained = worker.drain()
     assert (drained.refreshed, drained.failed) == (1, 0)
     assert not PendingRefresh.objects.exists()
@@ -384,3 +392,41 @@ def test_a_row_locked_by_one_worker_is_skipped_by_another_on_postgresql(
         held.result()
     assert taken is not None
     assert taken.episode_id == practice.other.pk
+
+
+def test_an_answer_whose_refresh_cannot_be_queued_is_not_stored(
+    practice: Practice, background: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue row is written in the answer's transaction: both stand, or neither."""
+    administration = do_create_administration(practice.own, "phq9")
+    entries = AuditEntry.objects.count()
+
+    def broken_queue(episode_id: int) -> None:
+        raise DatabaseError("the queue's table is locked")
+
+    monkeypatch.setattr(worker, "enqueue", broken_queue)
+    with pytest.raises(DatabaseError):
+        do_record_response(administration, PHQ9_COURSE[0], idempotency_key="queue-down")
+    administration.refresh_from_db()
+    assert administration.status != AdministrationStatus.COMPLETED
+    assert not Response.objects.filter(idempotency_key="queue-down").exists()
+    assert AuditEntry.objects.count() == entries
+
+
+def test_the_worker_draws_the_charts_so_the_first_view_draws_none(
+    practice: Practice, background: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _course(practice.own)
+    worker.drain()
+    names = set(ChartDrawing.objects.filter(episode=practice.own).values_list("name", flat=True))
+    assert names == {"outcome-phq9", "alliance-ally-alliance"}
+
+    def no_drawing(spec: dict, *args: object, **kwargs: object) -> str:
+        raise AssertionError("the page drew a chart the worker had drawn")
+
+    monkeypatch.setattr(charts.vlc, "vegalite_to_svg", no_drawing)
+    browser = Client()
+    sign_in(browser, practice.clinician.user)
+    page = browser.get(reverse("clinic:episode", kwargs={"org": "north", "pk": practice.own.pk}))
+    assert page.status_code == 200
+    assert page.content.decode().count('<svg role="img"') == 2

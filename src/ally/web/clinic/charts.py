@@ -1,8 +1,10 @@
 """The client page's charts: Vega-Lite v5 specs as plain dicts, drawn to SVG on the server.
 
 One function per chart returns the spec, apart from the drawing, so a PDF report can reuse it.
-`svg` draws a spec with vl-convert (offline; no script runs in the page) and caches the result
-by the spec's content, so a chart is drawn again only when its numbers or words change.
+Specs are drawn with vl-convert (offline; no script runs in the page), and a chart is drawn again
+only when its numbers or words change: an episode's drawings are stored in the database
+(`episode_drawings`, shared by every server process), other charts are cached in the process
+(`svg`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import re
 from typing import Any
 
 import vl_convert as vlc
+from django.conf import settings
 from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from ally.scoring.rules import score_range
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse
 from ally.web.clinic.labels import NO_SIGNAL, SIGNAL_WORDS, SUBSCALE_WORDS, word
+from ally.web.feedback.models import ChartDrawing
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 WIDTH, HEIGHT = 560, 240
@@ -305,17 +312,69 @@ def alliance_spec(course: AllianceCourse) -> dict[str, Any]:
 _SVG_TAG = re.compile(r"<svg\b")
 
 
-def svg(spec: dict[str, Any], labelled_by: str) -> SafeString:
-    """The spec drawn as inline SVG, named for assistive technology by the element with id
-    `labelled_by` (a visible caption)."""
+def spec_digest(spec: dict[str, Any]) -> str:
+    """SHA-256 of the spec's content: the same numbers and words give the same drawing."""
     text = json.dumps(spec, sort_keys=True, default=str)
-    key = "ally:clinic:chart:" + hashlib.sha256(text.encode()).hexdigest()
-    drawn = cache.get(key)
-    if drawn is None:
-        drawn = vlc.vegalite_to_svg(spec)
-        cache.set(key, drawn, CACHE_SECONDS)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def labelled(drawn: str, labelled_by: str) -> SafeString:
+    """A drawing as inline SVG, named for assistive technology by the element with id
+    `labelled_by` (a visible caption)."""
     # vl-convert writes the SVG from our own numbers and labels; nothing typed by a user.
     named = _SVG_TAG.sub(
         f'<svg role="img" aria-labelledby="{labelled_by}" focusable="false"', drawn, count=1
     )
     return mark_safe(named)
+
+
+def svg(spec: dict[str, Any], labelled_by: str) -> SafeString:
+    """The spec drawn as inline SVG (see `labelled`), cached in this process by its content: for
+    charts of no one episode (the dashboard's)."""
+    key = "ally:clinic:chart:" + spec_digest(spec)
+    drawn = cache.get(key)
+    if drawn is None:
+        drawn = vlc.vegalite_to_svg(spec)
+        cache.set(key, drawn, CACHE_SECONDS)
+    return labelled(drawn, labelled_by)
+
+
+def episode_drawings(
+    drawings: QuerySet[ChartDrawing], episode_id: int, specs: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Each of an episode's specs drawn to SVG, by name: the stored drawing while its spec is
+    unchanged, else drawn now and stored for every later view (in this language).
+
+    `drawings` is the caller's scoped queryset of ChartDrawing.
+    """
+    language = get_language() or settings.LANGUAGE_CODE
+    stored = {d.name: d for d in drawings.filter(episode_id=episode_id, language=language)}
+    now = timezone.now()
+    drawn: dict[str, str] = {}
+    fresh = []
+    for name, spec in specs.items():
+        digest = spec_digest(spec)
+        kept = stored.get(name)
+        if kept is not None and kept.spec_sha256 == digest:
+            drawn[name] = kept.svg
+            continue
+        drawn[name] = vlc.vegalite_to_svg(spec)
+        fresh.append(
+            ChartDrawing(
+                episode_id=episode_id,
+                name=name,
+                language=language,
+                spec_sha256=digest,
+                svg=drawn[name],
+                drawn_at=now,
+            )
+        )
+    if fresh:
+        # One upsert: two views drawing the same chart at once both succeed.
+        ChartDrawing.objects.bulk_create(
+            fresh,
+            update_conflicts=True,
+            unique_fields=["episode", "name", "language"],
+            update_fields=["spec_sha256", "svg", "drawn_at"],
+        )
+    return drawn

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch
+from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
@@ -28,7 +29,7 @@ from ally.web.clinic.refreshing import refresh_episode
 from ally.web.clinic.roles import WRITERS, can_write, staff_context
 from ally.web.clinic.urgency import overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.members import member_view
 from ally.web.practice.actions import (
     PracticeActionError,
@@ -75,20 +76,41 @@ def episode_of(request: HttpRequest, pk: int) -> Episode:
     return get_scoped_or_404(episodes, request.membership, pk=pk)
 
 
-def _charts(outcomes: list[OutcomeCourse], alliances: list[AllianceCourse]) -> dict[str, Any]:
-    drawn_outcomes = []
-    for course in outcomes:
-        caption = f"outcome-{course.measure_id}-caption"
-        drawn_outcomes.append(
-            Chart(course, charts.svg(charts.outcome_spec(course), caption), caption)
-        )
-    drawn_alliances = []
-    for alliance in alliances:
-        caption = f"alliance-{alliance.measure_id}-caption"
-        drawn_alliances.append(
-            Chart(alliance, charts.svg(charts.alliance_spec(alliance), caption), caption)
-        )
-    return {"outcome_charts": drawn_outcomes, "alliance_charts": drawn_alliances}
+def _chart_specs(
+    outcomes: list[OutcomeCourse], alliances: list[AllianceCourse]
+) -> dict[str, dict[str, Any]]:
+    """The specs of an episode's charts by name (the name is also the caption's id stem)."""
+    specs = {f"outcome-{c.measure_id}": charts.outcome_spec(c) for c in outcomes}
+    specs |= {f"alliance-{a.measure_id}": charts.alliance_spec(a) for a in alliances}
+    return specs
+
+
+def _charts(
+    drawings: QuerySet[ChartDrawing],
+    episode: Episode,
+    outcomes: list[OutcomeCourse],
+    alliances: list[AllianceCourse],
+) -> dict[str, Any]:
+    drawn = charts.episode_drawings(drawings, episode.pk, _chart_specs(outcomes, alliances))
+
+    def chart(name: str, course: Any) -> Chart:
+        caption = f"{name}-caption"
+        return Chart(course, charts.labelled(drawn[name], caption), caption)
+
+    return {
+        "outcome_charts": [chart(f"outcome-{c.measure_id}", c) for c in outcomes],
+        "alliance_charts": [chart(f"alliance-{a.measure_id}", a) for a in alliances],
+    }
+
+
+def draw_charts(episode_id: int) -> None:
+    """Draw and store an episode's charts in the practice's language before anyone opens its
+    page: the refresh worker calls this once the feedback changed."""
+    rows = list(SessionFeedback.objects.filter(episode_id=episode_id))
+    summaries = list(EpisodeFeedback.objects.filter(episode_id=episode_id))
+    with translation.override(settings.LANGUAGE_CODE):
+        specs = _chart_specs(*courses(rows, summaries))
+        charts.episode_drawings(ChartDrawing.objects.all(), episode_id, specs)
 
 
 def _advice(outcomes: list[OutcomeCourse], open_kinds: set[str]) -> list[Advice]:
@@ -165,7 +187,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         client_respondent=Respondent.CLIENT,
         clinician_respondent=Respondent.CLINICIAN,
         writable=writer and episode.ended_on is None,
-        **_charts(outcomes, alliances),
+        **_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
     )
 
 

@@ -113,3 +113,30 @@ class PendingRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"refresh of episode {self.episode_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ChartDrawing(models.Model):
+    """An episode's chart as last drawn (SVG), so that a page view draws only what changed.
+
+    Drawing a chart takes about 80 ms of CPU; a clinician's client page has two or three. The
+    drawing is kept with the spec's SHA-256 and used while the spec (numbers and words) is the
+    same, by every server process; the refresh worker draws an episode's charts ahead of its
+    first view. One row per chart and language, deleted with the episode (erasure included).
+    """
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="chart_drawings")
+    name = models.CharField(max_length=80, help_text='Which chart, e.g. "outcome-phq9".')
+    language = models.CharField(max_length=20)
+    spec_sha256 = models.CharField(max_length=64)
+    svg = models.TextField()
+    drawn_at = models.DateTimeField()
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["episode", "name", "language"], name="chart_drawing_once"
+            ),
+        )

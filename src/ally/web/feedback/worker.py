@@ -86,7 +86,8 @@ def enqueue(episode_id: int) -> None:
         unique_fields=["episode"],
         update_fields=["requested_at"],
     )
-    wake()
+    # The worker looks once the row is visible to it, not before.
+    transaction.on_commit(wake)
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -127,11 +128,23 @@ def refresh_claimed(row: PendingRefresh) -> bool:
             due_at=timezone.now() + retry_delay(row.attempts + 1),
         )
         return False
+    _draw_charts(row.episode_id)
     done, _ = PendingRefresh.objects.filter(pk=row.pk, requested_at=row.requested_at).delete()
     if not done:
         # An answer came in while the engine ran and may not be in what it read: once more.
         PendingRefresh.objects.filter(pk=row.pk).update(due_at=timezone.now(), attempts=0)
     return True
+
+
+def _draw_charts(episode_id: int) -> None:
+    """The client page's charts, drawn now so that the clinician's next view need not; a view
+    draws them itself if this fails."""
+    from ally.web.clinic.episodes import draw_charts
+
+    try:
+        draw_charts(episode_id)
+    except Exception as exc:
+        log.warning("charts not drawn for episode %s (%s)", episode_id, type(exc).__name__)
 
 
 @dataclass
