@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection, connections
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
 
 from ally.measures import load_library
 from ally.scoring import score
 from ally.web.alerts.models import Alert, AlertKind
+from ally.web.auditlog.models import AuditEntry
 from ally.web.collect.actions import (
     do_amend_response,
     do_create_administration,
@@ -184,3 +188,34 @@ def test_an_administration_stores_the_measure_version_of_the_library(practice: P
     administration = do_create_administration(practice.own, "gad7")
     assert administration.measure_version == load_library().get("gad7").version
     assert len(administration.link_token) >= 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submissions_to_one_administration_store_one_response(
+    practice: Practice,
+) -> None:
+    """Four submissions at once, two with one key (a retry) and two with others: one response,
+    the retry replays it, the others are told the questionnaire is answered."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database cannot take concurrent writers")
+    administration = do_create_administration(practice.own, "phq9")
+    start = threading.Barrier(4)
+
+    def submit(key: str) -> str:
+        try:
+            start.wait()
+            copy = Administration.objects.get(pk=administration.pk)
+            stored = do_record_response(copy, PHQ9_MILD, idempotency_key=key)
+            return f"stored {stored.idempotency_key}"
+        except AdministrationClosedError:
+            return "answered"
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(submit, ["a", "a", "b", "c"]))
+    [response] = Response.objects.filter(administration=administration)
+    winner = response.idempotency_key
+    assert outcomes.count(f"stored {winner}") == (2 if winner == "a" else 1)
+    assert outcomes.count("answered") == 4 - outcomes.count(f"stored {winner}")
+    assert AuditEntry.objects.filter(action="response.recorded").count() == 1

@@ -48,7 +48,7 @@ from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic.labels import risk_flag_words
 from ally.web.collect import measures
 from ally.web.collect.models import Administration
-from ally.web.collect.models.administrations import OPEN_STATUSES
+from ally.web.collect.models.administrations import OPEN_STATUSES, past_expiry
 from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import ClientIdentity, Episode, Membership, Session, SessionStatus
 from ally.web.scoping import DE_IDENTIFIED, Role, scoped
@@ -195,7 +195,7 @@ def overdue_forms(now: dt.datetime) -> Q:
     """Administrations still open past their expiry, or sent more than OVERDUE_AFTER_HOURS ago
     and not answered."""
     sent_before = now - dt.timedelta(hours=OVERDUE_AFTER_HOURS)
-    return Q(status__in=list(OPEN_STATUSES)) & (Q(expires_at__lt=now) | Q(sent_at__lt=sent_before))
+    return Q(status__in=list(OPEN_STATUSES)) & (past_expiry(now) | Q(sent_at__lt=sent_before))
 
 
 def annotated(episodes: QuerySet[Episode], now: dt.datetime) -> QuerySet[Episode]:

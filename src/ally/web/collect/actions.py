@@ -30,6 +30,7 @@ from ally.web.collect.models import (
     Amendment,
     Response,
 )
+from ally.web.collect.models.administrations import taking_answers
 from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.feedback.refresh import refresh_after_answer
 from ally.web.practice.models import Episode, Membership
@@ -67,7 +68,7 @@ def _score_fields(result: Score, answers: StoredAnswers) -> dict[str, Any]:
 
 
 def _raise_alerts(
-    episode: Episode,
+    episode_id: int,
     result: Score,
     response: Response,
     amendment: Amendment | None,
@@ -88,7 +89,7 @@ def _raise_alerts(
     existing = set(response.alerts.values_list("kind", "item")) if amendment else set()
     alerts = [
         Alert(
-            episode=episode,
+            episode_id=episode_id,
             response=response,
             amendment=amendment,
             kind=kind,
@@ -154,43 +155,46 @@ def do_record_response(
     now = timezone.now()
     try:
         with transaction.atomic():
-            # The row lock makes two submissions for one administration take turns.
-            locked = (
-                Administration.objects.select_for_update()
-                .select_related("episode")
-                .get(pk=administration.pk)
+            # Completing it first takes the row's lock: two submissions for one administration
+            # take turns, and the second finds it answered.
+            taken = Administration.objects.filter(taking_answers(now), pk=administration.pk).update(
+                status=AdministrationStatus.COMPLETED, completed_at=now
             )
-            already = Response.objects.filter(idempotency_key=key).first()
-            if already is not None:
-                return _replay(already, locked, stored)
-            _check_open(locked, now)
-            response = Response.objects.create(
-                administration=locked,
-                idempotency_key=key,
-                entered_by=actor,
-                recorded_at=now,
-                **_score_fields(result, stored),
-            )
-            locked.status = AdministrationStatus.COMPLETED
-            locked.completed_at = now
-            locked.save(update_fields=["status", "completed_at"])
-            _raise_alerts(locked.episode, result, response, None, now)
-            # In the answer's transaction: an answer is never stored without its refresh asked.
-            if refresh:
-                refresh_after_answer(locked.episode_id)
-            audit.record("response.recorded", actor=actor, target=response)
+            if taken:
+                # A key already used (for another administration) fails the insert: IntegrityError.
+                response = Response.objects.create(
+                    administration=administration,
+                    idempotency_key=key,
+                    entered_by=actor,
+                    recorded_at=now,
+                    **_score_fields(result, stored),
+                )
+                _raise_alerts(administration.episode_id, result, response, None, now)
+                # In the answer's transaction: an answer is never stored without its refresh.
+                if refresh:
+                    refresh_after_answer(administration.episode_id)
+                audit.record("response.recorded", actor=actor, target=response)
     except IntegrityError:
-        # Another process stored this key (or answered) between our check and our insert; the
-        # whole transaction is undone, so nothing of this submission stands.
-        same = Response.objects.filter(idempotency_key=key).first()
-        if same is None:
-            raise AdministrationClosedError(
-                "This questionnaire has already been answered."
-            ) from None
-        return _replay(same, administration, stored)
-    administration.status = locked.status
-    administration.completed_at = locked.completed_at
+        # Nothing of this submission stands; the key's own response says what happened.
+        taken = 0
+    if not taken:
+        return _not_taken(administration, key, stored, now)
+    administration.status = AdministrationStatus.COMPLETED
+    administration.completed_at = now
     return response
+
+
+def _not_taken(
+    administration: Administration, key: str, stored: StoredAnswers, now: datetime
+) -> Response:
+    """Why an administration took no answers: this very submission was stored before (a replay),
+    the key was used for other answers, or it is answered or expired."""
+    already = Response.objects.filter(idempotency_key=key).first()
+    if already is not None:
+        return _replay(already, administration, stored)
+    administration.refresh_from_db(fields=["status", "expires_at", "completed_at"])
+    _check_open(administration, now)
+    raise AdministrationClosedError("This questionnaire has already been answered.")
 
 
 def do_amend_response(
@@ -220,7 +224,7 @@ def do_amend_response(
             amended_at=now,
             **_score_fields(result, stored),
         )
-        _raise_alerts(administration.episode, result, response, amendment, now)
+        _raise_alerts(administration.episode_id, result, response, amendment, now)
         audit.record("response.amended", actor=actor, target=amendment)
     return amendment
 

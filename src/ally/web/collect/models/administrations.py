@@ -109,8 +109,19 @@ class Administration(models.Model):
         return self.expires_at is not None and self.expires_at <= now
 
     def takes_answers(self, now: datetime) -> bool:
-        """Open and not past its expiry: the one rule for whether an answer is accepted."""
+        """Open and not past its expiry: the one rule for whether an answer is accepted
+        (`taking_answers` is the same rule as a query)."""
         return self.is_open and not self.is_past_expiry(now)
 
     def __str__(self) -> str:
         return f"{self.measure_id} {self.measure_version} ({self.status})"
+
+
+def past_expiry(now: datetime) -> Q:
+    """`Administration.is_past_expiry` as a query: its time ran out at or before `now`."""
+    return Q(expires_at__lte=now)
+
+
+def taking_answers(now: datetime) -> Q:
+    """`Administration.takes_answers` as a query: open and not past its expiry."""
+    return Q(status__in=sorted(OPEN_STATUSES)) & ~past_expiry(now)
