@@ -79,6 +79,7 @@ OPEN_VIEWS = {
     "security_password",
     "security_recovery_codes",
     "security_authenticator",
+    "sign_out_elsewhere",
     "set_language",
     "respond:open",
     "respond:answer",

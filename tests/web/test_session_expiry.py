@@ -193,3 +193,25 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_sign_in_without_coming
     _shift(browser, seen=settings.ALLY_SESSION_IDLE_MINUTES * MINUTE + 1)
     answer = browser.post(f"/o/north/episodes/{practice.own.pk}/end/", {"reason": "completed"})
     assert answer["Location"] == "/accounts/login/"
+
+
+def test_signing_out_everywhere_else_ends_the_other_sessions_and_keeps_this_one(
+    practice: Practice,
+) -> None:
+    here, there = _signed_in(practice), _signed_in(practice)
+    assert there.get(STAFF_PAGE).status_code == 200
+    assert here.get(reverse("sign_out_elsewhere")).status_code == 405, "a link cannot do it"
+    answer = here.post(reverse("sign_out_elsewhere"))
+    assert answer["Location"] == reverse("security")
+    assert "signed out on every other device" in here.get(answer["Location"]).content.decode()
+    assert here.get(STAFF_PAGE).status_code == 200
+    assert there.get(STAFF_PAGE)["Location"].startswith("/accounts/login/")
+    assert there.get(API).status_code == 401
+    assert AuditEntry.objects.filter(
+        action="session.signed_out_everywhere", actor_id=practice.clinician.pk
+    ).exists()
+    # Signing in again on the other device works as before (the helper signs in with the
+    # user object it is given, so it gets the stored one).
+    practice.clinician.user.refresh_from_db()
+    again = _signed_in(practice)
+    assert again.get(STAFF_PAGE).status_code == 200

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
@@ -115,6 +116,15 @@ def do_change_password(user: User, password: str) -> None:
             _("Ally: your password was changed"),
             _("The password of your Ally account was changed."),
         )
+
+
+def do_end_other_sessions(user: User) -> None:
+    """End every session of the member (the caller keeps its own with Django's
+    `update_session_auth_hash`): a lost phone, a shared computer left signed in."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+        user.refresh_from_db(fields=["session_generation"])
+        record_account_event("session.signed_out_everywhere", user, by_self=True)
 
 
 def _check_admin_of(admin: Membership, membership: Membership) -> None:

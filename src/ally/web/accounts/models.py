@@ -8,6 +8,7 @@ from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager):
@@ -24,6 +25,9 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
+SESSION_HASH_SALT = "ally.web.accounts.User.session_auth_hash"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """Signs in with an email address; one user may belong to several organisations."""
 
@@ -32,6 +36,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    session_generation = models.PositiveIntegerField(
+        default=0, help_text="Raised to end every session of the user (sign out everywhere)."
+    )
 
     objects = UserManager()
 
@@ -41,3 +48,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.display_name or self.email
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django's session hash, which every request's session is checked against (and its
+        fallbacks), with the session generation in it: raising it ends every older session the
+        way a new password does. Generation 0 keeps Django's own hash."""
+        if not self.session_generation:
+            return str(super()._get_session_auth_hash(secret=secret))
+        value = f"{self.password}:{self.session_generation}"
+        return salted_hmac(SESSION_HASH_SALT, value, secret=secret, algorithm="sha256").hexdigest()

@@ -18,4 +18,5 @@ urlpatterns = [
     path("security/password/", views.change_password, name="security_password"),
     path("security/recovery-codes/", views.renew_recovery_codes, name="security_recovery_codes"),
     path("security/authenticator/", views.replace_authenticator, name="security_authenticator"),
+    path("security/sign-out-elsewhere/", views.sign_out_elsewhere, name="sign_out_elsewhere"),
 ]

@@ -31,6 +31,7 @@ from ally.web.accounts.actions import (
     do_change_email,
     do_change_password,
     do_confirm_authenticator,
+    do_end_other_sessions,
     do_renew_recovery_codes,
 )
 from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm
@@ -244,6 +245,17 @@ def change_email(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("You now sign in with %(email)s.") % {"email": user.email})
         return redirect("security")
     return render(request, "accounts/change_email.html", {"form": form})
+
+
+@signed_in
+@post_only
+def sign_out_elsewhere(request: HttpRequest) -> HttpResponse:
+    """End the member's sessions on every other device; this one stays, with a new key."""
+    user: Any = request.user
+    do_end_other_sessions(user)
+    update_session_auth_hash(request, user)
+    messages.success(request, _("You are signed out on every other device and browser."))
+    return redirect("security")
 
 
 @confirmed
