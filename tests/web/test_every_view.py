@@ -63,6 +63,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "members:list": (None, False, ADMINS),
     "members:unlock": ("membership", True, ADMINS),
     "members:reset_two_factor": ("membership", True, ADMINS),
+    "members:sign_out": ("membership", True, ADMINS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {

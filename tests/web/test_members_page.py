@@ -122,15 +122,31 @@ def test_an_administrator_replaces_their_own_factor_on_their_account_page(
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
 
 
-@pytest.mark.parametrize("action", ["unlock", "reset-two-factor"])
+def test_an_administrator_signs_a_member_out_on_every_device(practice: Practice) -> None:
+    user = practice.clinician.user
+    phone, desk = Client(), Client()
+    sign_in(phone, user)
+    sign_in(desk, user)
+    admin = _admin(practice)
+    assert admin.post(f"{PAGE}{practice.clinician.pk}/sign-out/")["Location"] == PAGE
+    for device in (phone, desk):
+        assert device.get("/o/north/")["Location"].startswith("/accounts/login/")
+    assert admin.get(PAGE).status_code == 200, "the administrator stays signed in"
+    entry = AuditEntry.objects.get(action="session.ended_by_admin")
+    assert (entry.actor_id, entry.target_id) == (practice.admin.pk, str(practice.clinician.pk))
+
+
+@pytest.mark.parametrize("action", ["unlock", "reset-two-factor", "sign-out"])
 def test_another_practices_members_are_not_found(practice: Practice, action: str) -> None:
     device = authenticator(practice.outsider.user)
     answer = _admin(practice).post(f"{PAGE}{practice.outsider.pk}/{action}/")
     assert answer.status_code == 404
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
-    assert not AuditEntry.objects.filter(action__in=["two_factor.reset", "account.unlocked"])
+    assert not AuditEntry.objects.filter(
+        action__in=["two_factor.reset", "account.unlocked", "session.ended_by_admin"]
+    )
 
 
-@pytest.mark.parametrize("action", ["unlock", "reset-two-factor"])
+@pytest.mark.parametrize("action", ["unlock", "reset-two-factor", "sign-out"])
 def test_the_actions_take_only_post(practice: Practice, action: str) -> None:
     assert _admin(practice).get(f"{PAGE}{practice.clinician.pk}/{action}/").status_code == 405

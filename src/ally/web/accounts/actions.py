@@ -118,12 +118,17 @@ def do_change_password(user: User, password: str) -> None:
         )
 
 
+def _end_sessions(user: User) -> None:
+    """Every session of the user fails Django's session hash check at its next request."""
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
+
+
 def do_end_other_sessions(user: User) -> None:
     """End every session of the member (the caller keeps its own with Django's
     `update_session_auth_hash`): a lost phone, a shared computer left signed in."""
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
-        user.refresh_from_db(fields=["session_generation"])
+        _end_sessions(user)
         record_account_event("session.signed_out_everywhere", user, by_self=True)
 
 
@@ -145,6 +150,14 @@ def do_unlock_account(user: User) -> None:
     with transaction.atomic():
         lockout.unlock(user)
         record_account_event("account.unlocked", user, by_self=False)
+
+
+def do_sign_out_member(admin: Membership, membership: Membership) -> None:
+    """End every session of a member: a device lost or left signed in, a member leaving."""
+    _check_admin_of(admin, membership)
+    with transaction.atomic():
+        _end_sessions(membership.user)
+        record("session.ended_by_admin", actor=admin, target=membership)
 
 
 def do_reset_second_factor(admin: Membership, membership: Membership) -> None:

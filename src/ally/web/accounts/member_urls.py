@@ -11,4 +11,5 @@ urlpatterns = [
     path("", member_views.members, name="list"),
     path("<int:pk>/unlock/", member_views.unlock, name="unlock"),
     path("<int:pk>/reset-two-factor/", member_views.reset_two_factor, name="reset_two_factor"),
+    path("<int:pk>/sign-out/", member_views.sign_out, name="sign_out"),
 ]

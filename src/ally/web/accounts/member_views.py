@@ -17,7 +17,12 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
-from ally.web.accounts.actions import AccountActionError, do_reset_second_factor, do_unlock
+from ally.web.accounts.actions import (
+    AccountActionError,
+    do_reset_second_factor,
+    do_sign_out_member,
+    do_unlock,
+)
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
 from ally.web.practice.models import Membership
@@ -86,4 +91,15 @@ def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             )
             % {"member": target.user},
         )
+    return redirect("members:list", org=org)
+
+
+@member_view(ADMINISTRATORS)
+@post_only
+def sign_out(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    target = get_scoped_or_404(Membership, request.membership, pk=pk)
+    do_sign_out_member(request.membership, target)
+    messages.success(
+        request, _("%(member)s is signed out on every device.") % {"member": target.user}
+    )
     return redirect("members:list", org=org)
