@@ -57,7 +57,7 @@ def database_env(db_name: str = DB_NAME, data_dir: Path = DATA_DIR) -> dict[str,
 def setup_django(db_name: str = DB_NAME) -> None:
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE")
     os.environ.update(database_env(db_name))
-    if settings_module:  # web_load.py's web_settings
+    if settings_module:  # the server's, when web_load.py runs this
         os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     import django

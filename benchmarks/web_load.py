@@ -523,8 +523,7 @@ def server_env(db: str, refresh: str) -> dict[str, str]:
     return {
         **os.environ,
         **database_env(db),
-        "DJANGO_SETTINGS_MODULE": "web_settings",
-        "PYTHONPATH": str(Path(__file__).resolve().parent),
+        "DJANGO_SETTINGS_MODULE": "ally.web.settings",  # production's, refresh mode below
         "ALLY_LOCAL_HTTP": "1",  # plain HTTP on 127.0.0.1, as `ally serve`
         "ALLY_ALLOWED_HOSTS": HOST,
         "ALLY_BASE_URL": "http://127.0.0.1",
@@ -735,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
     # The server's settings here too: the same cookie names for the sessions made below.
     os.environ.update(server_env(args.db, args.refresh))
     setup_django(args.db)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # a database built by an older Ally: today's schema
     rates = {"form": 150.0, "submit": args.submit_rate / 2.5}
     needed = args.submit_visits + sum(
         int(rates.get(p, 0) * {"form": args.form_seconds, "submit": args.submit_seconds}.get(p, 0))
