@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
 
@@ -16,6 +18,7 @@ from ally.measures import load_library
 from ally.scoring import score
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.auditlog.models import AuditEntry
+from ally.web.collect import actions
 from ally.web.collect.actions import (
     do_amend_response,
     do_create_administration,
@@ -31,6 +34,8 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Amendment, Response
+from ally.web.feedback import refresh
+from ally.web.feedback.models import PendingRefresh
 
 
 def test_the_stored_score_is_the_score_of_ally_scoring(
@@ -219,3 +224,104 @@ def test_concurrent_submissions_to_one_administration_store_one_response(
     assert outcomes.count(f"stored {winner}") == (2 if winner == "a" else 1)
     assert outcomes.count("answered") == 4 - outcomes.count(f"stored {winner}")
     assert AuditEntry.objects.filter(action="response.recorded").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_with_an_alert_and_one_without_for_one_episode_do_not_deadlock(
+    practice: Practice, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every answer takes its locks in one order (administration, queue row, audit chain): an
+    answer raising an alert while another of the same episode is stored both stand."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time: no two answers hold locks at once")
+    settings.ALLY_FEEDBACK_REFRESH = "worker"
+    critical = do_create_administration(practice.own, "phq9")
+    plain = do_create_administration(practice.own, "gad7")
+    queue = actions.queue_refresh
+    who = threading.local()
+
+    def widened(episode_id: int) -> None:
+        # Only the window is wider; the order of the locks is the code's own.
+        if who.name == "critical":
+            time.sleep(0.4)
+        queue(episode_id)
+        if who.name == "plain":
+            time.sleep(0.4)
+
+    monkeypatch.setattr(actions, "queue_refresh", widened)
+
+    def submit(name: str, administration: Administration, answers: list[int]) -> str:
+        who.name = name
+        try:
+            copy = Administration.objects.get(pk=administration.pk)
+            do_record_response(copy, answers, idempotency_key=name)
+            return "stored"
+        except Exception as exc:
+            return type(exc).__name__
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(submit, "critical", critical, PHQ9_ITEM9)
+        time.sleep(0.1)
+        second = pool.submit(submit, "plain", plain, [1] * 7)
+        assert (first.result(), second.result()) == ("stored", "stored")
+    assert Alert.objects.filter(response__administration=critical).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clinics_refresh_keeps_the_queue_row_of_an_answer_it_did_not_read(
+    practice: Practice, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer committed while the clinic's own refresh runs is refreshed again later."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time: the answer cannot commit meanwhile")
+    settings.ALLY_FEEDBACK_REFRESH = "worker"
+    administration = do_create_administration(practice.own, "phq9")
+    queue = actions.queue_refresh
+
+    def slow_commit(episode_id: int) -> None:
+        queue(episode_id)
+        time.sleep(0.6)  # the answer's transaction is still open, its row not yet visible
+
+    monkeypatch.setattr(actions, "queue_refresh", slow_commit)
+    read: list[int] = []
+
+    def engine(episodes: Any) -> None:
+        read.append(Response.objects.filter(administration__episode=practice.own).count())
+        time.sleep(1.0)
+
+    monkeypatch.setattr(refresh, "refresh_feedback", engine)
+
+    def answer() -> None:
+        try:
+            copy = Administration.objects.get(pk=administration.pk)
+            do_record_response(copy, PHQ9_MILD, idempotency_key="during")
+        finally:
+            connections.close_all()
+
+    answering = threading.Thread(target=answer)
+    answering.start()
+    time.sleep(0.3)
+    assert refresh.refresh_now(practice.own.pk)
+    answering.join()
+    assert read == [0], "the refresh ran before the answer was committed"
+    assert PendingRefresh.objects.filter(episode=practice.own).exists()
+
+
+def test_a_database_error_in_the_answers_transaction_is_not_called_answered(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a used key counts as 'sent before'; any other failure is an error and nothing
+    stands, so the client can send again."""
+    administration = do_create_administration(practice.own, "phq9")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise IntegrityError("the audit chain refused the entry")
+
+    monkeypatch.setattr(actions.audit, "record", broken)
+    with pytest.raises(IntegrityError):
+        do_record_response(administration, PHQ9_MILD, idempotency_key="audit-down")
+    administration.refresh_from_db()
+    assert administration.status != AdministrationStatus.COMPLETED
+    assert not Response.objects.filter(idempotency_key="audit-down").exists()

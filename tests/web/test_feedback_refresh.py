@@ -199,7 +199,8 @@ def test_an_answer_in_background_mode_queues_its_episode_once_and_runs_no_engine
 ) -> None:
     _course(practice.own)  # six answers, each asking in its own transaction
     for _ in range(3):
-        assert refresh.refresh_after_answer(practice.own.pk)
+        refresh.queue_refresh(practice.own.pk)
+        assert refresh.refresh_after_answer(practice.own.pk), "nothing more to do after it"
     [pending] = PendingRefresh.objects.all()
     assert pending.episode_id == practice.own.pk
     assert pending.due_at <= timezone.now()
@@ -404,7 +405,7 @@ def test_an_answer_whose_refresh_cannot_be_queued_is_not_stored(
     def broken_queue(episode_id: int) -> None:
         raise DatabaseError("the queue's table is locked")
 
-    monkeypatch.setattr(worker, "enqueue", broken_queue)
+    monkeypatch.setattr(worker, "enqueue", broken_queue)  # queue_refresh's way in
     with pytest.raises(DatabaseError):
         do_record_response(administration, PHQ9_COURSE[0], idempotency_key="queue-down")
     administration.refresh_from_db()

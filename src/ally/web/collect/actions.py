@@ -32,7 +32,7 @@ from ally.web.collect.models import (
 )
 from ally.web.collect.models.administrations import taking_answers
 from ally.web.collect.models.responses import ScoredAnswers
-from ally.web.feedback.refresh import refresh_after_answer
+from ally.web.feedback.refresh import queue_refresh, refresh_after_answer
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import check_can_record
 
@@ -161,27 +161,36 @@ def do_record_response(
                 status=AdministrationStatus.COMPLETED, completed_at=now
             )
             if taken:
-                # A key already used (for another administration) fails the insert: IntegrityError.
-                response = Response.objects.create(
-                    administration=administration,
-                    idempotency_key=key,
-                    entered_by=actor,
-                    recorded_at=now,
-                    **_score_fields(result, stored),
-                )
-                _raise_alerts(administration.episode_id, result, response, None, now)
-                # In the answer's transaction: an answer is never stored without its refresh.
+                try:
+                    response = Response.objects.create(
+                        administration=administration,
+                        idempotency_key=key,
+                        entered_by=actor,
+                        recorded_at=now,
+                        **_score_fields(result, stored),
+                    )
+                except IntegrityError as exc:
+                    raise _KeyUsedError from exc  # leaves the transaction: nothing stands
+                # Locks in one order for every write (administration, queue row, then the audit
+                # chain's, always last), so two answers of one episode never deadlock.
                 if refresh:
-                    refresh_after_answer(administration.episode_id)
+                    queue_refresh(administration.episode_id)
+                _raise_alerts(administration.episode_id, result, response, None, now)
                 audit.record("response.recorded", actor=actor, target=response)
-    except IntegrityError:
-        # Nothing of this submission stands; the key's own response says what happened.
+    except _KeyUsedError:
         taken = 0
     if not taken:
         return _not_taken(administration, key, stored, now)
     administration.status = AdministrationStatus.COMPLETED
     administration.completed_at = now
+    if refresh:
+        refresh_after_answer(administration.episode_id)
     return response
+
+
+class _KeyUsedError(Exception):
+    """The idempotency key is stored already: another process sent it first, maybe for other
+    answers."""
 
 
 def _not_taken(
@@ -189,10 +198,10 @@ def _not_taken(
 ) -> Response:
     """Why an administration took no answers: this very submission was stored before (a replay),
     the key was used for other answers, or it is answered or expired."""
+    administration.refresh_from_db(fields=["status", "expires_at", "completed_at"])
     already = Response.objects.filter(idempotency_key=key).first()
     if already is not None:
         return _replay(already, administration, stored)
-    administration.refresh_from_db(fields=["status", "expires_at", "completed_at"])
     _check_open(administration, now)
     raise AdministrationClosedError("This questionnaire has already been answered.")
 

@@ -338,23 +338,29 @@ def _topic(source_key: str) -> str:
     return source_key.rsplit(":", 1)[0]
 
 
-def refresh_after_answer(episode_id: int) -> bool:
-    """Ask for one episode's feedback to be brought up to date, inside the answer's transaction.
-
-    `do_record_response` calls this, so an answer is never stored without its refresh asked (a
-    server killed after the commit leaves the queue row behind, not a stale chart). As
-    ALLY_FEEDBACK_REFRESH says: queued for a worker ("background", "worker"; see
-    ally.web.feedback.worker), or run now ("inline"; False when the engine failed, and the answer
-    stands). A queue row that cannot be written fails the answer's transaction: the client is
-    told to send again, and nothing is half-stored.
-    """
+def queue_refresh(episode_id: int) -> None:
+    """Ask for the episode's refresh inside the answer's transaction (the "background" and
+    "worker" modes; see ally.web.feedback.worker), so that an answer is never stored without it:
+    a server killed after the commit leaves the queue row, not a stale chart. A row that cannot
+    be written fails the answer's transaction: the client is told to send again, and nothing is
+    half-stored. Inline mode queues nothing; `refresh_after_answer` runs the engine instead."""
     from ally.web.feedback import worker
 
     if worker.mode() == worker.INLINE:
-        return refresh_now(episode_id)
+        return
     worker.enqueue(episode_id)
     worker.start_in_background()
-    return True
+
+
+def refresh_after_answer(episode_id: int) -> bool:
+    """Once the answer's transaction is over: in "inline" mode (tests, installs that answer a
+    few forms a day) run the engine now, outside it; False when that failed, and the answer
+    stands. The queue modes asked for the refresh already (`queue_refresh`)."""
+    from ally.web.feedback import worker
+
+    if worker.mode() != worker.INLINE:
+        return True
+    return refresh_now(episode_id)
 
 
 def refresh_now(episode_id: int) -> bool:
@@ -362,12 +368,16 @@ def refresh_now(episode_id: int) -> bool:
 
     Only the kind of error is logged: an error's message may quote data.
     """
-    started = timezone.now()
+    # A queue row is written in its answer's transaction: a row seen now stands for answers this
+    # run reads, so the worker need not run for it again unless another answer asks meanwhile.
+    queued = list(
+        PendingRefresh.objects.filter(episode_id=episode_id).values_list("pk", "requested_at")
+    )
     try:
         refresh_feedback(Episode.objects.filter(pk=episode_id))
     except Exception as exc:
         log.warning("feedback refresh failed for episode %s (%s)", episode_id, type(exc).__name__)
         return False
-    # What was queued before this run started is in what it read: the worker need not run again.
-    PendingRefresh.objects.filter(episode_id=episode_id, requested_at__lte=started).delete()
+    for pk, requested_at in queued:
+        PendingRefresh.objects.filter(pk=pk, requested_at=requested_at).delete()
     return True

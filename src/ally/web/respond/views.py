@@ -264,6 +264,7 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
     try:
         response = do_record_response(administration, reading.answers, idempotency_key=key)
     except InvalidAnswersError as exc:
+        visit.save_draft(pk, reading.raw)
         errors = {
             p.item: forms.problem_message(measure, p) for p in exc.problems if p.item is not None
         }
@@ -277,6 +278,7 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
             return _next(request, visit, administrations)
         # The key belonged to another submission (an old page): a fresh key, then send again.
         visit.new_submission_key(pk)
+        visit.save_draft(pk, reading.raw)
         problem = _("Your answers were not sent. Check them and send them again.")
         form = forms.build(measure, reading.raw, problems=(problem,))
         return _render_form(request, visit, administrations, administration, form)
