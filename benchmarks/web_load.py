@@ -348,10 +348,17 @@ def client_session(base: str) -> aiohttp.ClientSession:
     )
 
 
+async def pause(seconds: float, deadline: float) -> None:
+    """A user's think time, cut short at the phase's end (an exponential pause can be long)."""
+    await asyncio.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
+
+
 async def reader(
     base: str, visits: Visits, recorder: Recorder, deadline: float, views: int, think: float
 ) -> None:
     """A client who opens a link and reads the form page `views` times; then the next one."""
+    if think:  # users with think time do not all start at the same instant
+        await pause(random.uniform(0, think), deadline)
     while time.monotonic() < deadline and (link := visits.next()) is not None:
         async with client_session(base) as session:
             if await timed(recorder, "open link", session, "GET", f"/a/{link}/", 302) is None:
@@ -361,7 +368,7 @@ async def reader(
                     break
                 await timed(recorder, "form page", session, "GET", "/a/", 200)
                 if think:
-                    await asyncio.sleep(random.expovariate(1 / think))
+                    await pause(random.expovariate(1 / think), deadline)
 
 
 async def submitter(
@@ -507,13 +514,15 @@ async def clinician(
     """A clinician opening their clients' pages one after another."""
     if not episodes:
         return
+    if think:  # clinicians with think time do not all start at the same instant
+        await pause(rng.uniform(0, think), deadline)
     async with client_session(base) as session:
         session.cookie_jar.update_cookies({cookie[0]: cookie[1]})
         while time.monotonic() < deadline:
             pk = rng.choice(episodes)
             await timed(recorder, "client page", session, "GET", f"/o/{SLUG}/episodes/{pk}/", 200)
             if think:
-                await asyncio.sleep(rng.expovariate(1 / think))
+                await pause(rng.expovariate(1 / think), deadline)
 
 
 # --- The server ---------------------------------------------------------------------------------

@@ -431,3 +431,12 @@ def test_the_worker_draws_the_charts_so_the_first_view_draws_none(
     page = browser.get(reverse("clinic:episode", kwargs={"org": "north", "pk": practice.own.pk}))
     assert page.status_code == 200
     assert page.content.decode().count('<svg role="img"') == 2
+
+
+def test_one_drain_runs_on_a_machine_at_a_time(settings: Any) -> None:
+    """The server processes' threads take turns: while one's child drains, the others wait."""
+    with worker.machine_turn() as first:
+        with worker.machine_turn() as second:
+            assert (first, second) == (True, False)
+    with worker.machine_turn() as again:
+        assert again, "the turn is free once the drain ends"
