@@ -445,7 +445,7 @@ def build(args: argparse.Namespace) -> None:
             for (administration, _, result), response in zip(scored, responses, strict=True):
                 if result.alerts or result.unanswered_critical:
                     for alert in actions._raise_alerts(
-                        administration.episode, result, response, None, response.recorded_at
+                        administration.episode_id, result, response, None, response.recorded_at
                     ):
                         raised.append((response.recorded_at, alert))
         finally:
