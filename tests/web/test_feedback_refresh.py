@@ -435,8 +435,7 @@ def test_the_worker_draws_the_charts_so_the_first_view_draws_none(
 
 def test_one_drain_runs_on_a_machine_at_a_time(settings: Any) -> None:
     """The server processes' threads take turns: while one's child drains, the others wait."""
-    with worker.machine_turn() as first:
-        with worker.machine_turn() as second:
-            assert (first, second) == (True, False)
+    with worker.machine_turn() as first, worker.machine_turn() as second:
+        assert (first, second) == (True, False)
     with worker.machine_turn() as again:
         assert again, "the turn is free once the drain ends"
