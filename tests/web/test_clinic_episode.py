@@ -391,3 +391,27 @@ def test_every_accessible_name_on_the_page_points_at_an_element(practice: Practi
     named = re.findall(r'aria-(?:labelledby|describedby)="([^"]+)"', html)
     assert f"session-{session.pk}-forms-caption" in " ".join(named)
     assert [n for name in named for n in name.split() if n not in ids] == []
+
+
+def test_a_long_episode_lists_its_latest_and_next_sessions_and_all_on_request(
+    practice: Practice,
+) -> None:
+    from ally.web.practice.models import Session
+
+    episode = practice.own
+    for number in range(1, 27):  # 20 past weekly sessions, then 6 to come
+        Session.objects.create(
+            organisation=episode.organisation,
+            episode=episode,
+            number=number,
+            scheduled_at=NOW + timezone.timedelta(days=7 * (number - 20) - 1),
+        )
+    browser = browser_for(practice.clinician)
+    page = browser.get(page_url(episode)).content.decode()
+    listed = [int(n) for n in re.findall(r'id="session-\d+-title">\s*Session (\d+)', page)]
+    assert listed == list(range(9, 25)), "the latest 12 past sessions and the next 4"
+    assert "Show all 26 sessions" in page
+    everything = browser.get(page_url(episode) + "?sessions=all").content.decode()
+    listed = [int(n) for n in re.findall(r'id="session-\d+-title">\s*Session (\d+)', everything)]
+    assert listed == list(range(1, 27))
+    assert "Show all" not in everything

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,19 @@ def _advice(outcomes: list[OutcomeCourse], open_kinds: set[str]) -> list[Advice]
     return advice
 
 
+SHOWN_PAST = 12
+"""Past sessions the client page lists unless asked for all: each session's block takes about
+2 ms to draw, so a long episode's page stays quick (docs/benchmarks.md)."""
+SHOWN_UPCOMING = 4
+
+
+def shown(lines: list[SessionLine], now: dt.datetime) -> list[SessionLine]:
+    """The latest past sessions and the next upcoming ones, in order."""
+    past = [line for line in lines if line.session.scheduled_at <= now]
+    upcoming = [line for line in lines if line.session.scheduled_at > now]
+    return past[-SHOWN_PAST:] + upcoming[:SHOWN_UPCOMING]
+
+
 def _sessions(membership: Membership, episode: Episode, writer: bool) -> list[SessionLine]:
     now = timezone.now()
     forms = Administration.objects.annotate(
@@ -153,6 +167,8 @@ def _sessions(membership: Membership, episode: Episode, writer: bool) -> list[Se
 def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, Any]:
     membership: Membership = request.membership
     writer = can_write(membership)
+    all_sessions = request.GET.get("sessions") == "all"
+    sessions = _sessions(membership, episode, writer)
     rows = list(scoped(SessionFeedback, membership).filter(episode=episode))
     summaries = list(scoped(EpisodeFeedback, membership).filter(episode=episode))
     outcomes, alliances = courses(rows, summaries)
@@ -181,7 +197,8 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         open_alerts=alert_views(open_alerts, membership, rows),
         past_alerts=[a for a in alerts if a.acted_at is not None],
         advice=_advice(outcomes, {a.kind for a in open_alerts}),
-        sessions=_sessions(membership, episode, writer),
+        sessions=sessions if all_sessions else shown(sessions, timezone.now()),
+        session_count=len(sessions),
         loose_forms=list(loose_forms),
         plan=scoped(PlannedMeasure, membership).filter(plan__episode=episode).order_by("pk"),
         client_respondent=Respondent.CLIENT,
