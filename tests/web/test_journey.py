@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connections
 from django.utils import timezone
 
 from ally.web.accounts.models import User
@@ -59,6 +60,9 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # The test's own queries ran in Playwright's context, which gave them a database
+        # connection of their own; closed here, or it outlives the test database.
+        connections.close_all()
 
 
 class Accessibility:
