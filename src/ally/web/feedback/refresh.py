@@ -368,6 +368,8 @@ def refresh_now(episode_id: int) -> bool:
 
     Only the kind of error is logged: an error's message may quote data.
     """
+    from ally.web.feedback import worker
+
     # A queue row is written in its answer's transaction: a row seen now stands for answers this
     # run reads, so the worker need not run for it again unless another answer asks meanwhile.
     queued = list(
@@ -379,5 +381,5 @@ def refresh_now(episode_id: int) -> bool:
         log.warning("feedback refresh failed for episode %s (%s)", episode_id, type(exc).__name__)
         return False
     for pk, requested_at in queued:
-        PendingRefresh.objects.filter(pk=pk, requested_at=requested_at).delete()
+        worker.settle(pk, requested_at)
     return True

@@ -99,6 +99,13 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_LONGEST)
 
 
+def settle(pk: int, requested_at: dt.datetime) -> bool:
+    """Delete a queue row a refresh has covered, unless an answer asked again since the refresh
+    read its input (`requested_at` moved on); True when it was deleted."""
+    done, _ = PendingRefresh.objects.filter(pk=pk, requested_at=requested_at).delete()
+    return bool(done)
+
+
 def claim() -> PendingRefresh | None:
     """Take the row that has been due longest and lease it, or None when nothing is due."""
     now = timezone.now()
@@ -133,8 +140,7 @@ def refresh_claimed(row: PendingRefresh) -> bool:
         )
         return False
     _draw_charts(row.episode_id)
-    done, _ = PendingRefresh.objects.filter(pk=row.pk, requested_at=row.requested_at).delete()
-    if not done:
+    if not settle(row.pk, row.requested_at):
         # An answer came in while the engine ran and may not be in what it read: once more.
         PendingRefresh.objects.filter(pk=row.pk).update(due_at=timezone.now(), attempts=0)
     return True
