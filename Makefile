@@ -20,6 +20,8 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	# Imports run one way, and neither the core nor the web app loads a query engine.
+	$(BIN)/lint-imports
 	# Security lint: no high-severity finding (medium ones are reviewed in docs/security.md).
 	$(BIN)/bandit -q -r src --severity-level high
 

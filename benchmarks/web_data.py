@@ -252,7 +252,7 @@ def build(args: argparse.Namespace) -> None:
         Timing,
     )
     from ally.web.demo import CRISIS_CONTACTS, HISTORY_NOTE, TIMING
-    from ally.web.feedback.refresh import refresh_organisation
+    from ally.web.monitoring.refresh import refresh_organisation
     from ally.web.practice.models import (
         Client,
         ClientIdentity,

@@ -660,7 +660,7 @@ async def run_phase(
 
 
 def queue_length() -> int:
-    from ally.web.feedback.models import PendingRefresh
+    from ally.web.monitoring.models import PendingRefresh
 
     return PendingRefresh.objects.count()
 

@@ -249,7 +249,11 @@ def test_a_measure_unknown_to_ally_is_analysed_from_command_line_parameters(
     rows = [[c, s, "bdi", v] for c, s, v in [("a", 1, 30), ("a", 2, 10), ("b", 1, 25),
                                              ("b", 2, 24), ("c", 1, 28), ("c", 2, 35)]]  # fmt: skip
     path = write_csv(tmp_path / "x.csv", ["client", "session", "measure", "score"], rows)
-    result = run(path, "--out", tmp_path / "out", "--reliability", "0.9", "--lower-is-better")
+    # Three episodes are enough here: the floor is lowered from its default of 30.
+    result = run(
+        path, "--out", tmp_path / "out", "--reliability", "0.9", "--lower-is-better",
+        "--min-episodes", "3",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "bdi (client): 3 episodes, 3 with pre and post" in result.output
     episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
@@ -358,7 +362,7 @@ def test_a_measure_without_published_reliability_uses_cronbachs_alpha_from_the_d
             items = np.clip(np.rint(level + rng.normal(0, 0.5, 7)), 0, 4).astype(int)
             rows.append([f"c{c}", s, "ally-alliance", *items])
     path = write_csv(tmp_path / "alliance.csv", header, rows)
-    result = run(path, "--out", tmp_path / "out")
+    result = run(path, "--out", tmp_path / "out", "--min-episodes", "20")
     assert result.exit_code == 0, result.output
     assert "ally-alliance: no published reliability; Cronbach's alpha 0." in result.output
     assert "from 40 complete client-rated administrations" in result.output

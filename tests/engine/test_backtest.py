@@ -138,7 +138,8 @@ def test_report_files_exist_with_the_documented_keys(with_truth: dict[str, Any])
     out, report = with_truth["out"], with_truth["report"]
     for name in ("backtest.md", "backtest.json", "train.parquet", "test.parquet"):
         assert (out / name).exists()
-    for folder in ("train_analysis", "test_analysis", "test_rational"):
+    assert (out / "models" / "practice.json").exists()
+    for folder in ("test_analysis", "test_rational"):
         assert (out / folder / "sessions.parquet").exists()
     assert REPORT_KEYS | {"ruptures"} == set(report)
     assert report["format"] == "ally-backtest"

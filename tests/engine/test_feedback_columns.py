@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ally.cli.main import cli
-from ally.feedback.etr import fit_etr
-from ally.measures.schema import Direction
 
 
 def run(*args: str | Path) -> Result:
@@ -67,28 +66,28 @@ def test_alliance_rows_have_no_outcome_signal(tmp_path: Path) -> None:
     assert pd.isna(row["expected"])
 
 
-def fitted_model(measure_id: str, version: str) -> str:
+def practice_model(tmp_path: Path, measure_id: str) -> Path:
+    """A practice model fitted by `ally fit` on 80 completed episodes of `measure_id`."""
     rng = np.random.default_rng(3)
-    rows = []
-    for e in range(80):
-        intake = rng.uniform(10, 25)
-        for s in range(1, 9):
-            score = intake - 2.5 * np.log(s) + rng.normal(0, 1.5)
-            rows.append({"client": f"c{e}", "session": s, "measure": measure_id, "score": score})
-    model = fit_etr(
-        pd.DataFrame(rows),
-        measure_id=measure_id,
-        measure_version=version,
-        direction=Direction.LOWER_IS_BETTER,
-    )
-    return model.to_json()
+    path = tmp_path / "history.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["client", "session", "measure", "score", "ending"])
+        for e in range(80):
+            intake = rng.uniform(10, 25)
+            for s in range(1, 9):
+                score = np.clip(intake - 2.5 * np.log(s) + rng.normal(0, 1.5), 0, 27)
+                writer.writerow([f"c{e}", s, measure_id, round(float(score), 2), "planned"])
+    model = tmp_path / "practice.json"
+    result = CliRunner().invoke(cli, ["fit", str(path), "--out", str(model), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return model
 
 
 def test_a_fitted_model_sets_the_expected_band(tmp_path: Path) -> None:
-    model = tmp_path / "phq9.json"
-    model.write_text(fitted_model("phq9", "1.0"))
+    model = practice_model(tmp_path, "phq9")
     path = scores_file(tmp_path / "in.csv", {"a": [20, 18, 17, 15], "b": [12, 12, 11]})
-    result = run(path, "--out", tmp_path / "out", "--etr", model)
+    result = run(path, "--out", tmp_path / "out", "--model", model)
     assert result.exit_code == 0, result.output
     assert "signals from the expected course fitted on 80 episodes" in result.output
     row = sessions(tmp_path / "out").query("client == 'a' and session == 4").iloc[0]
@@ -97,22 +96,23 @@ def test_a_fitted_model_sets_the_expected_band(tmp_path: Path) -> None:
     assert row["expected_low"] < row["expected"] < row["expected_high"]
 
 
-def test_a_model_for_a_measure_the_input_lacks_is_refused(tmp_path: Path) -> None:
-    model = tmp_path / "gad7.json"
-    model.write_text(fitted_model("gad7", "1.0"))
+def test_a_model_without_a_measure_of_the_input_is_refused(tmp_path: Path) -> None:
+    model = practice_model(tmp_path, "gad7")
     path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
-    result = run(path, "--out", tmp_path / "out", "--etr", model)
+    result = run(path, "--out", tmp_path / "out", "--model", model)
     assert result.exit_code == 1
-    assert "the model is for 'gad7', which the input does not have" in result.output
+    assert "the model has no measure 'phq9', which the input has" in result.output
 
 
 def test_a_model_for_another_version_of_the_measure_is_refused(tmp_path: Path) -> None:
-    model = tmp_path / "phq9.json"
-    model.write_text(fitted_model("phq9", "0.9"))
+    model = practice_model(tmp_path, "phq9")
+    data = json.loads(model.read_text())
+    data["measures"]["phq9"]["version"] = "0.9"
+    model.write_text(json.dumps(data))
     path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
-    result = run(path, "--out", tmp_path / "out", "--etr", model)
+    result = run(path, "--out", tmp_path / "out", "--model", model)
     assert result.exit_code == 1
-    assert "0.9" in result.output
+    assert "version 0.9" in result.output
     assert "Traceback" not in result.output
 
 

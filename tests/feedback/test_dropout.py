@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import ibis
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from ally.cli.risk import risk
+from ally.engine.administrations import analysis_rows
 from ally.feedback.dropout import (
     INDICATORS,
+    BoostedTrees,
     DropoutModel,
     DropoutModelError,
     TooFewEpisodesError,
@@ -24,15 +28,17 @@ from ally.feedback.dropout import (
 )
 from ally.feedback.dropout_features import (
     FEATURES,
-    RUPTURE_FEATURES,
-    available_features,
-    session_features,
-    training_rows,
+    MeasureFacts,
+    SessionFeatures,
+    features_of,
+    training_rows_of,
 )
 
-KINDS = {"phq9": "outcome", "gad7": "outcome", "srs": "alliance"}
-SIGNS = {"phq9": -1, "gad7": -1, "srs": 1}
-RANGES = {"srs": (0.0, 40.0)}
+FACTS = MeasureFacts(
+    kinds={"phq9": "outcome", "gad7": "outcome", "srs": "alliance"},
+    signs={"phq9": -1, "gad7": -1, "srs": 1},
+    ranges={"srs": (0.0, 40.0)},
+)
 COLUMNS = [
     "client",
     "episode",
@@ -55,10 +61,30 @@ B0, B_ALLIANCE, B_PROGRESS = -1.8, -1.2, -0.4
 DROPOUT_LAST, PLANNED = 10, (6, 16)
 
 
+def _frame(features: SessionFeatures, keys: npt.NDArray[np.object_]) -> pd.DataFrame:
+    """The features as a frame with each row's client and episode, sorted by them and session."""
+    frame = pd.DataFrame(features.values, columns=list(FEATURES))
+    frame.insert(0, "client", [keys[e][0] for e in features.episode])
+    frame.insert(1, "episode", [keys[e][1] for e in features.episode])
+    frame["session"] = features.session
+    return frame
+
+
 def _features(sessions: pd.DataFrame) -> pd.DataFrame:
-    table = session_features(ibis.memtable(sessions), KINDS, signs=SIGNS, ranges=RANGES)
-    # The features come in no particular order; sort them to compare.
-    return table.order_by(["client", "episode", "session"]).execute()
+    """The features of each session of a table with the columns of `ally analyze`'s sessions."""
+    rows, keys = analysis_rows(sessions)
+    return _frame(features_of(rows, FACTS), keys)
+
+
+def _training_rows(sessions: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """The features of each session of each completed episode, with the label `dropout`."""
+    rows, keys = analysis_rows(sessions)
+    ending = episodes.set_index(["client", "episode"])["ending"]
+    endings = [ending.get((client, episode), "") for client, episode in keys]
+    train = training_rows_of(features_of(rows, FACTS), endings)
+    frame = _frame(train.features, keys)
+    frame["dropout"] = train.dropout
+    return frame
 
 
 def _true_risk(p: np.ndarray, session: np.ndarray) -> np.ndarray:
@@ -134,9 +160,7 @@ def synthetic_practice(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, p
 
 def _rows(n: int, seed: int) -> pd.DataFrame:
     sessions, episodes, truth = synthetic_practice(n, seed)
-    table = session_features(ibis.memtable(sessions), KINDS, signs=SIGNS, ranges=RANGES)
-    rows = training_rows(table, ibis.memtable(episodes)).execute()
-    return rows.merge(truth, on=["client", "session"])
+    return _training_rows(sessions, episodes).merge(truth, on=["client", "session"])
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +235,12 @@ def test_features_without_alliance_dates_or_rupture_columns_are_filled_and_flagg
     assert set(f.days_missing) == {1}
     assert set(f.rci_missing) == {1}
     assert f[list(FEATURES)].notna().all().all()
-    assert available_features(outcome_only.columns) == tuple(
-        x for x in FEATURES if x not in RUPTURE_FEATURES
-    )
     alliance_only = _features(_hand_made().query("measure == 'srs'"))
     assert set(alliance_only.outcome_missing) == {1}
+    # Alliance ratings without rupture and repair columns: no rupture is known.
+    unmarked = _features(_hand_made().drop(columns=["rupture", "repair"]))
+    assert set(unmarked.alliance_missing) == {0}
+    assert set(unmarked.ruptures) == set(unmarked.unrepaired_rupture) == {0}
 
 
 def test_fitted_model_reaches_the_true_mechanisms_auc_on_held_out_episodes(
@@ -259,6 +284,9 @@ def test_saved_model_loads_and_predicts_identically(
     x = test[list(FEATURES)].head(500)
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
     np.testing.assert_array_equal(loaded.baseline_proba(x), model.baseline_proba(x))
+    # Both before and after the file, the boosted model is the plain trees, applied by numpy.
+    assert isinstance(model.boosted_, BoostedTrees)
+    assert loaded.boosted_ == model.boosted_
     for name in ("boosted", "logistic"):
         loaded.chosen_ = model.chosen_ = name
         np.testing.assert_array_equal(loaded.predict_proba(x.to_numpy()), model.predict_proba(x))
@@ -269,7 +297,7 @@ def test_saved_model_loads_and_predicts_identically(
     ("change", "message"),
     [
         ({"feature_set_version": 99}, "feature set 99"),
-        ({"format_version": 2}, "format version 2"),
+        ({"format_version": 1}, "format version 1, this Ally reads 2. Fit it again"),
         ({"format": "something-else"}, "not an Ally dropout model"),
         ({"features": ["session", "shoe_size"]}, "unknown features ['shoe_size']"),
     ],
@@ -285,49 +313,13 @@ def test_a_file_made_for_another_format_or_feature_set_is_rejected(
 
 def test_too_few_completed_episodes_say_what_is_needed_and_found() -> None:
     sessions, episodes, _ = synthetic_practice(40, seed=3)
-    rows = training_rows(
-        session_features(ibis.memtable(sessions), KINDS), ibis.memtable(episodes)
-    ).execute()
+    rows = _training_rows(sessions, episodes)
     with pytest.raises(TooFewEpisodesError, match="at least 100 completed episodes") as info:
         DropoutModel().fit(rows[list(FEATURES)], rows.dropout, rows.client)
     assert f"the data have 40 completed episodes, {info.value.dropouts} of them" in str(info.value)
 
 
-def _analyze_folder(folder: Path, n: int, seed: int, ruptures: bool = True) -> None:
-    sessions, episodes, _ = synthetic_practice(n, seed)
-    if not ruptures:
-        sessions = sessions.drop(columns=["rupture", "repair"])
-    folder.mkdir()
-    sessions.to_csv(folder / "sessions.csv", index=False)
-    episodes.to_csv(folder / "episodes.csv", index=False)
-
-
-def test_risk_fit_writes_a_model_file(tmp_path: Path) -> None:
-    _analyze_folder(tmp_path / "out", 150, seed=4, ruptures=False)
-    out = tmp_path / "dropout.json"
-    result = CliRunner().invoke(
-        risk, ["fit", str(tmp_path / "out"), "--out", str(out), "--folds", "3"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "logistic regression (baseline)" in result.output
-    assert "features left out (not in the data): ruptures, unrepaired_rupture" in result.output
-    model = load_dropout_model(out)
-    assert model.features == available_features(["session"])
-    assert model.summary_ is not None
-    assert model.summary_.episodes == 150
-
-
-def test_risk_fit_with_too_few_episodes_exits_1_with_the_counts(tmp_path: Path) -> None:
-    _analyze_folder(tmp_path / "out", 30, seed=5)
-    result = CliRunner().invoke(
-        risk, ["fit", str(tmp_path / "out"), "--out", str(tmp_path / "m.json")]
-    )
-    assert result.exit_code == 1
-    assert "the data have 30 completed episodes" in result.output
-    assert not (tmp_path / "m.json").exists()
-
-
-def test_risk_indicators_flag_a_hand_made_episode_on_ibis_and_pandas() -> None:
+def test_risk_indicators_flag_a_hand_made_episode_on_a_frame_and_on_numpy_columns() -> None:
     expected = {
         "low_alliance": [True, True, True, True],  # SRS 30, 34, 26 are below 36 of 40
         "alliance_drop": [False, False, True, True],
@@ -340,20 +332,148 @@ def test_risk_indicators_flag_a_hand_made_episode_on_ibis_and_pandas() -> None:
     flags = risk_indicators(frame)
     assert list(flags) == list(INDICATORS)
     assert {k: v.tolist() for k, v in flags.items()} == expected
-    table = session_features(ibis.memtable(_hand_made()), KINDS, signs=SIGNS, ranges=RANGES)
-    on_ibis = table.mutate(**risk_indicators(table)).order_by("session").execute()
-    assert {k: on_ibis[k].tolist() for k in INDICATORS} == expected
+    # As `ally.feedback.results` calls them: on the features' numpy columns.
+    rows, _ = analysis_rows(_hand_made())
+    features = features_of(rows, FACTS)
+    on_numpy = risk_indicators({name: features.column(name) for name in FEATURES})
+    assert {k: np.asarray(v).tolist() for k, v in on_numpy.items()} == expected
 
 
-def test_a_stored_model_with_an_untrusted_type_is_rejected(saved: str) -> None:
-    import base64
-    import operator
+def _one_thread() -> Any:
+    """One OpenMP thread for scikit-learn, as DropoutModel.fit: more spin on busy cores."""
+    from threadpoolctl import threadpool_limits
 
-    import skops.io as sio
-    from sklearn.preprocessing import FunctionTransformer
+    return threadpool_limits(limits=1, user_api="openmp")
 
+
+def _nan_holes(x: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """`x` with a `share` of its cells missing, to follow the trees' missing-value branches."""
+    holes = np.random.default_rng(seed).random(x.shape) < share
+    return np.where(holes, np.nan, x)
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "isotonic"])
+def test_the_numpy_trees_give_scikit_learns_calibrated_probabilities(
+    fitted: tuple[DropoutModel, pd.DataFrame], calibration: str
+) -> None:
+    train = _rows(400, seed=6)
+    x_train = train[list(FEATURES)].to_numpy()
+    y = train.dropout.to_numpy().astype(np.int64)
+    x = _nan_holes(fitted[1][list(FEATURES)].to_numpy(), 0.1, seed=8)
+    with _one_thread():
+        # The very estimator DropoutModel fits.
+        sklearn_model = DropoutModel(folds=3)._boosted(calibration, train.client.to_numpy(), y)
+        sklearn_model.fit(x_train, y)
+        raw = sklearn_model.calibrated_classifiers_[0].estimator.decision_function(x)
+        expected = sklearn_model.predict_proba(x)[:, 1]
+    trees = BoostedTrees.from_sklearn(sklearn_model)
+    # The raw score is the same sum in the same order, so it matches to the last bit; the
+    # calibration's exp (scipy's expit) and interpolation (scipy's interp1d) may differ in it.
+    np.testing.assert_array_equal(trees.decision_function(x), raw)
+    assert np.allclose(trees.predict_proba(x), expected, rtol=0, atol=1e-12)
+
+
+def test_a_split_of_missing_from_present_values_keeps_its_infinite_threshold_in_the_file(
+    saved: str,
+) -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # Missing values only among dropouts: the best first split is "missing or not", which
+    # scikit-learn stores as a threshold of +inf (present values go left, missing ones right).
+    rng = np.random.default_rng(9)
+    y = (rng.random(2000) < 0.3).astype(np.int64)
+    x = rng.standard_normal((2000, len(FEATURES)))
+    x[:, 0] = np.where((y == 1) & (rng.random(2000) < 0.7), np.nan, x[:, 0])
+    base = HistGradientBoostingClassifier(max_iter=5, max_leaf_nodes=4)
+    with _one_thread():
+        sklearn_model = CalibratedClassifierCV(base, cv=3, ensemble=False).fit(x, y)
+        expected = sklearn_model.predict_proba(x)[:, 1]
+    trees = BoostedTrees.from_sklearn(sklearn_model)
+    assert trees.trees[0].threshold[0] == np.inf
+    assert not trees.trees[0].missing_left[0]
+    model = DropoutModel.from_json(saved)
+    model.boosted_, model.chosen_ = trees, "boosted"
+    text = model.to_json()
+    assert json.loads(text)["boosted"]["trees"][0]["threshold"][0] is None
+    loaded = DropoutModel.from_json(text)
+    assert loaded.boosted_ == trees
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    assert np.allclose(loaded.predict_proba(x), expected, rtol=0, atol=1e-12)
+
+
+def test_only_sigmoid_and_isotonic_calibration_are_turned_into_numpy_trees() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((300, 2)), (rng.random(300) < 0.5).astype(np.int64)
+    base = HistGradientBoostingClassifier(max_iter=3)
+    temperature = CalibratedClassifierCV(base, method="temperature", cv=3, ensemble=False)
+    with _one_thread():
+        temperature.fit(x, y)
+    with pytest.raises(ValueError, match="calibration 'temperature' is not supported"):
+        BoostedTrees.from_sklearn(temperature)
+
+
+def _damage_first_tree(data: dict[str, Any]) -> None:
+    data["boosted"]["trees"][0]["left"][0] = 0  # the root its own child: a path without end
+
+
+def _unknown_calibration(data: dict[str, Any]) -> None:
+    data["boosted"]["calibration"] = {"method": "temperature", "t": 1.2}
+
+
+def _unequal_lists(data: dict[str, Any]) -> None:
+    data["boosted"]["trees"][3]["value"].pop()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_damage_first_tree, "tree 0, node 0: a child or feature out of range"),
+        (_unknown_calibration, "calibration method 'temperature'"),
+        (_unequal_lists, "tree 3: its node lists are empty or of unequal length"),
+    ],
+)
+def test_a_damaged_boosted_model_is_rejected_with_what_is_wrong(
+    saved: str, damage: Callable[[dict[str, Any]], None], message: str
+) -> None:
     data = json.loads(saved)
-    raw = sio.dumps(FunctionTransformer(func=operator.add))
-    data["boosted"]["skops"] = base64.b64encode(raw).decode("ascii")
-    with pytest.raises(DropoutModelError, match="types Ally does not trust"):
-        DropoutModel.from_json(json.dumps(data))
+    damage(data)
+    with pytest.raises(DropoutModelError, match=message) as info:
+        DropoutModel.from_json(json.dumps(data), origin="dropout.json")
+    assert str(info.value).startswith("dropout.json: incomplete or damaged model")
+    assert str(info.value).endswith("Fit the practice model again with `ally fit`.")
+
+
+def test_applying_a_stored_model_imports_neither_scikit_learn_nor_pandas(
+    fitted: tuple[DropoutModel, pd.DataFrame], saved: str, tmp_path: Path
+) -> None:
+    data = json.loads(saved)
+    data["chosen"] = "boosted"  # the trees, whichever model the fit chose
+    path = tmp_path / "dropout.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    x = fitted[1][list(FEATURES)].head(12).to_numpy()
+    script = f"""
+import json, sys
+import numpy as np
+from ally.feedback.dropout import load_dropout_model
+
+model = load_dropout_model({str(path)!r})
+risk = model.predict_proba(np.array(json.loads(sys.stdin.read())))
+heavy = [m for m in ("sklearn", "pandas", "pyarrow") if m in sys.modules]
+print(json.dumps({{"risk": risk.tolist(), "heavy": heavy}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(x.tolist()), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "sklearn" not in result["heavy"]
+    # scikit-learn would bring pandas and pyarrow; so would ally.feedback.dropout_features,
+    # which dropout.py imports, if it loaded them. If only this fails, look at what
+    # dropout_features imports.
+    assert "pandas" not in result["heavy"]
+    assert "pyarrow" not in result["heavy"]
+    np.testing.assert_array_equal(result["risk"], load_dropout_model(path).predict_proba(x))

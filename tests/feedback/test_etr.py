@@ -1,4 +1,4 @@
-"""Expected treatment response: the fit, its file, its checks and `ally etr fit`."""
+"""Expected treatment response: the fit, its file and its checks (`ally fit` in tests/cli)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from ally.cli.etr import etr
 from ally.feedback.etr import (
     EtrModel,
     EtrModelError,
@@ -22,7 +20,6 @@ from ally.feedback.etr import (
     predict_band,
     training_data,
 )
-from ally.feedback.signals import BudgetLevel
 from ally.measures.schema import Direction
 
 # The generating curve: quantile q of the score = a + b·x + (c + d·x)·t + (s0 + s1·t)·z_q, with
@@ -219,89 +216,3 @@ def test_episodes_default_to_one_per_client_and_are_kept_apart_when_given() -> N
     )
     train = training_data(data, "phq9")
     assert train.rows["intake"].tolist() == [20.0, 10.0]
-
-
-# --- The command -------------------------------------------------------------------------------
-
-
-def write_csv(tmp_path: Path, data: pd.DataFrame) -> Path:
-    path = tmp_path / "sessions.csv"
-    data.to_csv(path, index=False)
-    return path
-
-
-def test_cli_fit_writes_a_model_for_the_library_measure(tmp_path: Path) -> None:
-    data = episodes(80)
-    data["ending"] = "planned"
-    out = tmp_path / "m.json"
-    result = CliRunner().invoke(
-        etr, ["fit", str(write_csv(tmp_path, data)), "--measure", "phq9", "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    assert "Fitted phq9 1.0 on 80 episodes" in result.output
-    model = load_etr(out, "phq9", "1.0")
-    assert model.summary.completed_only
-
-
-def test_cli_fit_with_too_little_data_exits_1_with_a_message(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        etr,
-        ["fit", str(write_csv(tmp_path, episodes(10))), "--measure", "phq9", "--out", "m.json"],
-    )
-    assert result.exit_code == 1
-    assert "at least 50 episodes" in result.output
-    assert "the data have 10" in result.output
-    assert "Traceback" not in result.output
-    assert not isinstance(result.exception, TooLittleDataError)
-
-
-def test_too_little_data_counts_completed_episodes_when_endings_are_given(tmp_path: Path) -> None:
-    data = episodes(80)
-    data["ending"] = np.where(data["client"].str[1:].astype(int) < 30, "planned", "ongoing")
-    result = CliRunner().invoke(
-        etr, ["fit", str(write_csv(tmp_path, data)), "--measure", "phq9", "--out", "m.json"]
-    )
-    assert result.exit_code == 1
-    assert "at least 50 completed episodes (ending planned or dropout)" in result.output
-    assert "the data have 30. Also left out: 0 episodes without a session-1 score, 50 not" in (
-        result.output.replace("\n", " ")
-    )
-
-
-def test_cli_fit_of_an_unknown_measure_needs_its_version_and_direction(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, episodes(60, measure="bdi"))
-    out = tmp_path / "bdi.json"
-    args = ["fit", str(path), "--measure", "bdi", "--out", str(out)]
-    refused = CliRunner().invoke(etr, args)
-    assert refused.exit_code == 2
-    assert "give --measure-version" in refused.output
-    done = CliRunner().invoke(etr, [*args, "--measure-version", "II", "--lower-is-better"])
-    assert done.exit_code == 0, done.output
-    assert load_etr(out, "bdi", "II").direction is Direction.LOWER_IS_BETTER
-
-
-def test_cli_fit_refuses_a_version_that_disagrees_with_the_library(tmp_path: Path) -> None:
-    args = ["fit", str(write_csv(tmp_path, episodes(60))), "--measure", "phq9"]
-    result = CliRunner().invoke(etr, [*args, "--out", "m.json", "--measure-version", "2.0"])
-    assert result.exit_code == 2
-    assert "version 1.0 in the measure library" in result.output
-
-
-def test_cli_alert_budget_is_calibrated_and_stored(tmp_path: Path) -> None:
-    out = tmp_path / "m.json"
-    args = ["fit", str(write_csv(tmp_path, episodes(100))), "--measure", "phq9", "--out", str(out)]
-    result = CliRunner().invoke(etr, [*args, "--alert-budget", "0.2", "--budget-level", "any"])
-    assert result.exit_code == 0, result.output
-    model = load_etr(out, "phq9", "1.0")
-    assert model.budget is not None
-    assert model.budget.level is BudgetLevel.ANY
-    assert model.budget.share_flagged <= 0.2
-    assert model.thresholds == model.budget.thresholds
-    assert model.thresholds.yellow_scale >= 0.5
-
-
-def test_cli_fit_names_the_measures_found_when_the_measure_is_absent(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, episodes(60, measure="gad7"))
-    result = CliRunner().invoke(etr, ["fit", str(path), "--measure", "phq9", "--out", "m.json"])
-    assert result.exit_code == 1
-    assert "no scores of phq9; measures found: gad7" in result.output

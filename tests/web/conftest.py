@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from web_practice import Practice, build_practice
 
-from ally.web.collect.actions import do_create_administration
+from ally.web.actions.answers import do_create_administration
 from ally.web.collect.models import Administration
 
 
@@ -16,9 +16,6 @@ def _data_dir(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The test client speaks plain HTTP; production's redirect is checked in test_web_settings.
     settings.SECURE_SSL_REDIRECT = False
-    # Feedback is refreshed in the answer's request, so a test sees it at once; the background
-    # worker has its own tests in test_feedback_refresh.
-    settings.ALLY_FEEDBACK_REFRESH = "inline"
 
 
 @pytest.fixture

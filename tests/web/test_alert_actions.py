@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from web_practice import PHQ9_ITEM9, Practice
 
-from ally.web.alerts.actions import AlertActionError, do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.alerts import AlertActionError, do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.answers import do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration
 
 

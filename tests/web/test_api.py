@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,30 +12,10 @@ from django.conf import settings
 from django.test import Client
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.collect.models import Administration, Response
 from ally.web.practice.models import Membership
-
-
-@pytest.fixture(autouse=True)
-def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The engine's refresh takes a second; here it records which episodes it was asked for."""
-    calls: list[list[int]] = []
-    name = "ally.web.feedback.refresh"
-    if importlib.util.find_spec(name) is None:  # written by someone else; may not exist yet
-        module = types.ModuleType(name)
-        monkeypatch.setitem(sys.modules, name, module)
-        monkeypatch.setattr(importlib.import_module("ally.web.feedback"), "refresh", module, False)
-    else:
-        module = importlib.import_module(name)
-    monkeypatch.setattr(
-        module,
-        "refresh_feedback",
-        lambda episodes: calls.append(list(episodes.values_list("pk", flat=True))),
-        raising=False,
-    )
-    return calls
 
 
 def _alert_on_own(practice: Practice) -> Alert:

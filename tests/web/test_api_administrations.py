@@ -12,9 +12,9 @@ from django.test import Client
 from django.utils import timezone
 from web_practice import PHQ9_MILD, Practice, sign_in
 
-from ally.web.collect.actions import do_create_administration, do_record_response
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.collect.models import Administration
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode, Session
 
 

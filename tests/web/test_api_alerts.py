@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 from web_practice import PHQ9_ITEM9, Practice, sign_in
 
-from ally.web.alerts.actions import do_act_on_alert
+from ally.web.actions.alerts import do_act_on_alert
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.practice.models import Episode
 
 

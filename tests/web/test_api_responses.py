@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from typing import Any
 
@@ -12,25 +11,28 @@ from django.test import Client
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
+from ally.web.actions import answers as actions
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.collect.models import Administration, Response
-from ally.web.feedback.models import SessionFeedback
+from ally.web.monitoring import refresh
+from ally.web.monitoring.models import SessionFeedback
 from ally.web.practice.models import Session
 
 MILD = {str(number): answer for number, answer in enumerate(PHQ9_MILD, start=1)}
 
 
-@pytest.fixture(autouse=True)
-def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The engine's refresh takes a second; here it records which episodes it was asked for."""
-    calls: list[list[int]] = []
-    module = importlib.import_module("ally.web.feedback.refresh")
-    monkeypatch.setattr(
-        module,
-        "refresh_feedback",
-        lambda episodes: calls.append(list(episodes.values_list("pk", flat=True))),
-    )
+@pytest.fixture
+def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The episodes whose results each stored answer brought up to date."""
+    calls: list[int] = []
+    real = actions.refresh_episode
+
+    def counted(episode: Any, now: Any = None) -> Any:
+        calls.append(episode.pk)
+        return real(episode, now)
+
+    monkeypatch.setattr(actions, "refresh_episode", counted)
     return calls
 
 
@@ -57,7 +59,7 @@ def post(
 
 
 def test_answers_are_scored_and_stored_with_the_member_who_entered_them(
-    signed_in: Client, practice: Practice, phq9: Administration, refreshes: list[list[int]]
+    signed_in: Client, practice: Practice, phq9: Administration, refreshes: list[int]
 ) -> None:
     reply = post(signed_in, phq9, MILD)
     assert reply.status_code == 201
@@ -67,7 +69,7 @@ def test_answers_are_scored_and_stored_with_the_member_who_entered_them(
     # PHQ-9 total of the mild answers: 1+1+1+1+1+0+1+1+0 = 7, the "mild" band (5-9).
     assert (body["total"], body["band"], body["critical"], body["alerts"]) == (7, "mild", False, [])
     assert stored.entered_by == practice.clinician
-    assert refreshes == [[practice.own.pk]], "the episode's feedback was refreshed once"
+    assert refreshes == [practice.own.pk], "the episode's results were refreshed once"
     assert "no-store" in reply["Cache-Control"]
 
 
@@ -82,7 +84,7 @@ def test_a_critical_answer_raises_its_alert_in_the_reply(
 
 
 def test_the_same_key_twice_stores_one_response_and_replies_the_same(
-    signed_in: Client, phq9: Administration, refreshes: list[list[int]]
+    signed_in: Client, phq9: Administration, refreshes: list[int]
 ) -> None:
     first = post(signed_in, phq9, MILD)
     second = post(signed_in, phq9, MILD)
@@ -113,7 +115,7 @@ def test_an_answered_administration_is_a_409_with_a_message(
 
 
 def test_an_expired_administration_is_a_409(
-    signed_in: Client, practice: Practice, refreshes: list[list[int]]
+    signed_in: Client, practice: Practice, refreshes: list[int]
 ) -> None:
     expired = do_create_administration(
         practice.own, "phq9", expires_at=timezone.now() - dt.timedelta(minutes=1)
@@ -226,21 +228,18 @@ def test_a_body_not_sent_as_json_is_a_415(
 def test_a_failing_refresh_never_loses_the_response(
     signed_in: Client, phq9: Administration, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(episodes: Any) -> None:
-        raise RuntimeError("engine down")
+    def broken(*args: Any) -> None:
+        raise RuntimeError("results down")
 
-    monkeypatch.setattr(
-        importlib.import_module("ally.web.feedback.refresh"), "refresh_feedback", broken
-    )
+    monkeypatch.setattr(refresh, "results", broken)
     reply = post(signed_in, phq9, MILD)
     assert reply.status_code == 201
     assert Response.objects.get().pk == reply.json()["id"]
 
 
 def test_a_new_response_refreshes_the_feedback_the_api_shows(
-    signed_in: Client, practice: Practice, monkeypatch: pytest.MonkeyPatch
+    signed_in: Client, practice: Practice
 ) -> None:
-    monkeypatch.undo()  # the real engine, once
     session = Session.objects.create(
         organisation=practice.org, episode=practice.own, number=1, scheduled_at=timezone.now()
     )

@@ -8,9 +8,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from web_practice import PHQ9_ITEM9, Practice
 
+from ally.web.actions.answers import do_record_response
 from ally.web.auditlog.chain import verify
 from ally.web.auditlog.models import AuditEntry
-from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, ImmutableRecordError
 
 

@@ -31,7 +31,7 @@ PREPARE = """
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, build_practice
-from ally.web.collect.actions import (
+from ally.web.actions.answers import (
     do_amend_response, do_create_administration, do_record_response,
 )
 from ally.web.auditlog.chain import verify
@@ -49,7 +49,7 @@ assert verify().holds
 CHANGE = """
 import datetime as dt
 from web_practice import PHQ9_MILD
-from ally.web.collect.actions import do_create_administration, do_record_response
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.practice.models import Client, Episode
 episode = Episode.objects.order_by("pk").first()
 client = Client.objects.create(organisation=episode.organisation, code="LATER-1")
@@ -63,7 +63,7 @@ do_record_response(administration, PHQ9_MILD, idempotency_key="after-the-backup"
 
 ERASE_OTHER = """
 from ally.web.practice.models import Client
-from ally.web.privacy.actions import do_erase_client
+from ally.web.actions.privacy import do_erase_client
 other = Client.objects.get(code="N-003")
 do_erase_client(other, actor=None)
 """

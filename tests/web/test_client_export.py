@@ -19,8 +19,8 @@ from django.test import Client as Browser
 from django.urls import reverse
 from web_practice import PHQ9_ITEM9, Practice, sign_in
 
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.auditlog.models import AuditEntry
-from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.collect.models import Administration
 from ally.web.practice.models import Client, Membership
 

@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import Practice, episode_for, sign_in
 
+from ally.web.actions.answers import do_create_administration
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic.urgency import OVERDUE_AFTER_HOURS, Facts, Urgency, caseload_rows, urgency
-from ally.web.collect.actions import do_create_administration
 from ally.web.collect.models import Administration
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode, Membership, Session
 
 NOW = timezone.now()

@@ -14,7 +14,7 @@ from web_practice import Practice, sign_in
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic import charts, guidance
 from ally.web.clinic.course import courses
-from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode, Membership
 
 NOW = timezone.now()

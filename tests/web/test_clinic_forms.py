@@ -6,6 +6,7 @@ Each form stores its rows through the actions, and bad input gets a message and 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -14,6 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import Practice, sign_in
 
+from ally.web.actions.practice import (
+    PracticeActionError,
+    do_add_planned_measure,
+    do_schedule_session,
+)
 from ally.web.collect.models import (
     Administration,
     MeasurementPlan,
@@ -23,11 +29,6 @@ from ally.web.collect.models import (
     Timing,
 )
 from ally.web.collect.planning import administrations_for_session, link_expiry
-from ally.web.practice.actions import (
-    PracticeActionError,
-    do_add_planned_measure,
-    do_schedule_session,
-)
 from ally.web.practice.models import (
     CareTeamMember,
     Client,
@@ -58,13 +59,17 @@ def plan(episode: Episode, actor: Membership, *entries: tuple[str, str, str]) ->
 
 @pytest.fixture
 def refreshed(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """Records the episodes the views ask the engine to refresh, without running it."""
-    from ally.web.feedback import refresh
+    """The episodes whose results the write functions brought up to date, call by call."""
+    from ally.web.monitoring import refresh
 
     calls: list[list[int]] = []
-    monkeypatch.setattr(
-        refresh, "refresh_feedback", lambda episodes: calls.append([e.pk for e in episodes])
-    )
+    real = refresh._store
+
+    def counted(episodes: Any, *args: Any) -> Any:
+        calls.append([e.pk for e in episodes])
+        return real(episodes, *args)
+
+    monkeypatch.setattr(refresh, "_store", counted)
     return calls
 
 

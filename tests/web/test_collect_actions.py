@@ -16,10 +16,8 @@ from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
 
 from ally.measures import load_library
 from ally.scoring import score
-from ally.web.alerts.models import Alert, AlertKind
-from ally.web.auditlog.models import AuditEntry
-from ally.web.collect import actions
-from ally.web.collect.actions import (
+from ally.web.actions import answers as actions
+from ally.web.actions.answers import (
     do_amend_response,
     do_create_administration,
     do_expire_administration,
@@ -27,6 +25,8 @@ from ally.web.collect.actions import (
     do_mark_sent,
     do_record_response,
 )
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.auditlog.models import AuditEntry
 from ally.web.collect.errors import (
     AdministrationClosedError,
     AmendmentRefusedError,
@@ -34,8 +34,8 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Amendment, Response
-from ally.web.feedback import refresh
-from ally.web.feedback.models import PendingRefresh
+from ally.web.monitoring.models import SessionFeedback
+from ally.web.practice.models import Session
 
 
 def test_the_stored_score_is_the_score_of_ally_scoring(
@@ -230,25 +230,25 @@ def test_concurrent_submissions_to_one_administration_store_one_response(
 def test_an_answer_with_an_alert_and_one_without_for_one_episode_do_not_deadlock(
     practice: Practice, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every answer takes its locks in one order (administration, queue row, audit chain): an
+    """Every answer takes its locks in one order (administration, episode, audit chain): an
     answer raising an alert while another of the same episode is stored both stand."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite takes one writer at a time: no two answers hold locks at once")
-    settings.ALLY_FEEDBACK_REFRESH = "worker"
     critical = do_create_administration(practice.own, "phq9")
     plain = do_create_administration(practice.own, "gad7")
-    queue = actions.queue_refresh
+    refresh_episode = actions.refresh_episode
     who = threading.local()
 
-    def widened(episode_id: int) -> None:
+    def widened(episode: Any, now: Any) -> Any:
         # Only the window is wider; the order of the locks is the code's own.
         if who.name == "critical":
             time.sleep(0.4)
-        queue(episode_id)
+        done = refresh_episode(episode, now)
         if who.name == "plain":
             time.sleep(0.4)
+        return done
 
-    monkeypatch.setattr(actions, "queue_refresh", widened)
+    monkeypatch.setattr(actions, "refresh_episode", widened)
 
     def submit(name: str, administration: Administration, answers: list[int]) -> str:
         who.name = name
@@ -270,43 +270,35 @@ def test_an_answer_with_an_alert_and_one_without_for_one_episode_do_not_deadlock
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_clinics_refresh_keeps_the_queue_row_of_an_answer_it_did_not_read(
-    practice: Practice, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An answer committed while the clinic's own refresh runs is refreshed again later."""
+def test_two_answers_of_one_episode_at_once_both_reach_its_results(practice: Practice) -> None:
+    """The second answer's refresh waits for the first's and reads it: none is left out."""
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite takes one writer at a time: the answer cannot commit meanwhile")
-    settings.ALLY_FEEDBACK_REFRESH = "worker"
-    administration = do_create_administration(practice.own, "phq9")
-    queue = actions.queue_refresh
+        pytest.skip("SQLite takes one writer at a time: the answers cannot overlap")
+    sessions = [
+        Session.objects.create(
+            organisation=practice.org,
+            episode=practice.own,
+            number=n,
+            scheduled_at=timezone.now() - dt.timedelta(days=10 - n),
+        )
+        for n in (1, 2)
+    ]
+    forms = [do_create_administration(practice.own, "phq9", session=s) for s in sessions]
 
-    def slow_commit(episode_id: int) -> None:
-        queue(episode_id)
-        time.sleep(0.6)  # the answer's transaction is still open, its row not yet visible
-
-    monkeypatch.setattr(actions, "queue_refresh", slow_commit)
-    read: list[int] = []
-
-    def engine(episodes: Any) -> None:
-        read.append(Response.objects.filter(administration__episode=practice.own).count())
-        time.sleep(1.0)
-
-    monkeypatch.setattr(refresh, "refresh_feedback", engine)
-
-    def answer() -> None:
+    def submit(index: int) -> str:
         try:
-            copy = Administration.objects.get(pk=administration.pk)
-            do_record_response(copy, PHQ9_MILD, idempotency_key="during")
+            copy = Administration.objects.get(pk=forms[index].pk)
+            do_record_response(copy, PHQ9_MILD, idempotency_key=f"both-{index}")
+            return "stored"
+        except Exception as exc:
+            return type(exc).__name__
         finally:
             connections.close_all()
 
-    answering = threading.Thread(target=answer)
-    answering.start()
-    time.sleep(0.3)
-    assert refresh.refresh_now(practice.own.pk)
-    answering.join()
-    assert read == [0], "the refresh ran before the answer was committed"
-    assert PendingRefresh.objects.filter(episode=practice.own).exists()
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(submit, [0, 1])) == ["stored", "stored"]
+    stored = SessionFeedback.objects.filter(episode=practice.own, measure_id="phq9")
+    assert sorted(stored.values_list("session_number", flat=True)) == [1, 2]
 
 
 def test_a_database_error_in_the_answers_transaction_is_not_called_answered(

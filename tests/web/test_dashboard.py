@@ -13,7 +13,7 @@ from web_practice import Practice, episode_for, member, sign_in
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.dashboard.tables import SMALL_CELL
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import Role
 

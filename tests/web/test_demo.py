@@ -11,7 +11,7 @@ from django.test import RequestFactory
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.demo import demo_summary, load_demo, write_logins
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import Episode
 
 

@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 from web_practice import Practice
 
-from ally.web.collect.actions import do_create_administration
+from ally.web.actions.answers import do_create_administration
 from ally.web.collect.due import send_due_links
 from ally.web.collect.models import Administration, AdministrationStatus, Timing
 from ally.web.practice.models import ClientIdentity, Session, SessionStatus

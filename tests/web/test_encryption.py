@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.views.debug import ExceptionReporter
 from web_practice import Practice, build_practice, database_text, sign_in
 
+from ally.web.actions.practice import do_create_client
 from ally.web.auditlog.chain import verify
 from ally.web.auditlog.models import AuditEntry
-from ally.web.practice.actions import do_create_client
 from ally.web.practice.models import Client, ClientIdentity
 from ally.web.privacy import keys, rotation
 from ally.web.privacy.keys import (

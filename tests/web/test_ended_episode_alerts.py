@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, Practice, sign_in
 
+from ally.web.actions.answers import do_record_response
+from ally.web.actions.practice import do_end_episode
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration
-from ally.web.practice.actions import do_end_episode
 
 
 def test_an_open_alert_of_an_ended_episode_is_on_the_alerts_page(

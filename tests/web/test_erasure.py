@@ -21,12 +21,20 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, database_text, sign_in
 
-from ally.web.alerts.actions import do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.alerts import do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.answers import do_amend_response, do_create_administration, do_record_response
+from ally.web.actions.practice import (
+    do_add_care_team_member,
+    do_add_planned_measure,
+    do_create_client_with_episode,
+    do_record_session_status,
+    do_schedule_session,
+)
+from ally.web.actions.privacy import do_refuse_erasure
 from ally.web.alerts.models import Alert
 from ally.web.auditlog.chain import verify
 from ally.web.auditlog.models import AuditEntry
 from ally.web.clinic.episodes import draw_charts
-from ally.web.collect.actions import do_amend_response, do_create_administration, do_record_response
 from ally.web.collect.models import (
     Administration,
     Amendment,
@@ -35,14 +43,7 @@ from ally.web.collect.models import (
     PlannedMeasure,
     Response,
 )
-from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
-from ally.web.practice.actions import (
-    do_add_care_team_member,
-    do_add_planned_measure,
-    do_create_client_with_episode,
-    do_record_session_status,
-    do_schedule_session,
-)
+from ally.web.monitoring.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import (
     Attendance,
     CareTeamMember,
@@ -54,7 +55,6 @@ from ally.web.practice.models import (
     Membership,
     Session,
 )
-from ally.web.privacy.actions import do_refuse_erasure
 from ally.web.privacy.erasure import erasure_register, erasures_on_file, reapply_erasures
 from ally.web.privacy.models import ClientKey, ErasureRecord, ErasureRefusal
 from ally.web.respond.links import signed_token

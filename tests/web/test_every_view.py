@@ -17,8 +17,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from signing_in import authenticator
 from web_practice import Practice, sign_in
 
+from ally.web.actions.answers import do_create_administration
 from ally.web.alerts.models import Alert, AlertKind
-from ally.web.collect.actions import do_create_administration
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
 from ally.web.practice.models import Client, Episode, Organisation, Session
 from ally.web.privacy.models import ErasureRefusal
@@ -52,6 +52,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
     "dashboard:home": (None, False, OVERSEERS),
+    "monitoring:model": (None, False, READERS),
+    "monitoring:fit": (None, True, ADMINS),
     "auditlog:log": (None, False, ADMINS),
     "auditlog:export": (None, False, ADMINS),
     "privacy:client": ("client", False, CARERS),

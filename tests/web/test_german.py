@@ -15,7 +15,7 @@ from django.utils import translation
 from web_practice import Practice
 
 from ally.measures import load_library
-from ally.web.collect.actions import do_create_administration
+from ally.web.actions.answers import do_create_administration
 from ally.web.collect.models import Administration
 from ally.web.respond.links import send_link_by_email, signed_token
 

@@ -18,11 +18,11 @@ from django.urls import reverse
 from django.utils.html import escape
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, member, sign_in
 
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
 from ally.web.api.errors import MAX_BODY_BYTES
 from ally.web.auditlog.chain import verify
 from ally.web.auditlog.models import AuditEntry
-from ally.web.collect.actions import do_create_administration, do_record_response
 from ally.web.collect.models import Administration, Response
 from ally.web.practice.models import CareTeamMember, Client, ClientIdentity, Episode, Membership
 from ally.web.respond.links import signed_token
@@ -37,14 +37,6 @@ from ally.web.text import (
     file_name,
     submission_key,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engine's refresh after an answer takes a second and is tested elsewhere."""
-    from ally.web.feedback import refresh
-
-    monkeypatch.setattr(refresh, "refresh_feedback", lambda episodes: None)
 
 
 def stored() -> dict[str, Any]:

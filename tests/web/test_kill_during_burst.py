@@ -59,7 +59,7 @@ from django.core.management import call_command
 from django.urls import reverse
 call_command("migrate", verbosity=0)
 from ally.web.accounts.models import User
-from ally.web.collect.actions import do_create_administration
+from ally.web.actions.answers import do_create_administration
 from ally.web.practice.models import Client, Episode, Membership, Organisation
 from ally.web.respond.links import signed_token
 org = Organisation.objects.create(name="Burst Practice", slug="burst")
@@ -122,9 +122,7 @@ print(json.dumps({
 def environment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of `ally serve` and of the reading processes."""
     with ally_environment(request.param, tmp_path / "data", "ally_burst") as env:
-        # The feedback refresh is not under test: answers queue it, and no thread in the server
-        # spends the two cores on the engine meanwhile (ally.web.feedback.worker).
-        yield env | {"ALLY_FEEDBACK_REFRESH": "worker"}
+        yield env
 
 
 def _free_port() -> int:

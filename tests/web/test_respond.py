@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
 
-from ally.web.alerts.models import Alert, AlertKind
-from ally.web.collect.actions import (
+from ally.web.actions.answers import (
     do_create_administration,
     do_expire_administration,
     do_record_response,
 )
+from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.practice.models import Session
 from ally.web.respond.links import signed_token

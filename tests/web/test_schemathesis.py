@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_create_administration, do_record_response
 
 CHECKS = [
     not_a_server_error,
@@ -64,8 +64,6 @@ def in_one_transaction() -> Iterator[None]:
 @pytest.fixture
 def known(practice: Practice, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Rows of the practice a generated request may name: one of each kind the API takes."""
-    # The engine's refresh takes a second per answer; test_api checks that it is asked for.
-    monkeypatch.setattr("ally.web.collect.actions.refresh_after_answer", lambda episode_id: None)
     open_form = do_create_administration(practice.own, "phq9")
     answered = do_create_administration(practice.own, "phq9")
     do_record_response(answered, PHQ9_ITEM9, idempotency_key="schemathesis-alert")

@@ -10,8 +10,8 @@ from django.http import Http404
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, Practice
 
+from ally.web.actions.answers import do_record_response
 from ally.web.alerts.models import Alert
-from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, Response
 from ally.web.practice.models import (
     Attendance,
@@ -78,7 +78,7 @@ def test_a_malformed_key_is_not_found_rather_than_an_error(practice: Practice) -
 
 
 def test_rows_below_an_episode_follow_its_scope(practice: Practice) -> None:
-    from ally.web.collect.actions import do_create_administration
+    from ally.web.actions.answers import do_create_administration
 
     for episode in (practice.own, practice.other, practice.elsewhere):
         administration = do_create_administration(episode, "phq9")

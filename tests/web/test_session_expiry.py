@@ -16,8 +16,8 @@ from signing_in import authenticator, code_of, code_step, password_step, sign_in
 from web_practice import PHQ9_MILD, Practice
 
 from ally.web.accounts.sessions import SEEN_AT, SIGNED_IN_AT
+from ally.web.actions.answers import do_create_administration
 from ally.web.auditlog.models import AuditEntry
-from ally.web.collect.actions import do_create_administration
 from ally.web.collect.models import Response
 from ally.web.respond.links import signed_token
 

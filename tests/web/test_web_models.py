@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice
 
-from ally.web.collect.actions import do_amend_response, do_record_response
+from ally.web.actions.answers import do_amend_response, do_record_response
 from ally.web.collect.models import (
     Administration,
     AdministrationStatus,

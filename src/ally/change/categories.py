@@ -23,6 +23,7 @@ from ally.change.cutoffs import (
 )
 from ally.change.generic import Logical, Numeric
 from ally.change.reliable import (
+    ChangeRule,
     Method,
     ReliableChange,
     is_deteriorated,
@@ -158,7 +159,7 @@ def sample_cutoff(
 
 
 def episode_conditions(
-    rc: ReliableChange,
+    rc: ChangeRule,
     index: Numeric,
     pre: Numeric,
     post: Numeric,
@@ -174,7 +175,7 @@ def episode_conditions(
     """
     improved = is_improved(index, sign, rc.critical)
     deteriorated = is_deteriorated(index, sign, rc.critical)
-    if rc.method is Method.HA:
+    if isinstance(rc, ReliableChange) and rc.method is Method.HA:
         stats = rc.stats
         cs = cs_indiv(post, m_post=stats.m_post, sd_post=stats.sd_post, sem=rc.sem, cutoff=cut)
         return ha_category_conditions(

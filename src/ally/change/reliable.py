@@ -178,6 +178,37 @@ class ReliableChange:
         return cast(N, value)
 
 
+@dataclass(frozen=True)
+class PublishedChange:
+    """A published reliable change value in points (PHQ-9: 6 in the NHS Talking Therapies
+    manual): a change of `points` or more is reliable.
+
+    Its index is the change over S_diff = points / z, so that, as with Jacobson & Truax, an index
+    beyond ±z is reliable.
+    """
+
+    points: float
+    z: float = Z_975
+
+    @property
+    def s_diff(self) -> float:
+        return self.points / self.z
+
+    @property
+    def critical(self) -> float:
+        # "points or more": a change of exactly `points` must count, whatever the rounding of
+        # points / (points / z).
+        return self.z * (1 - 1e-9)
+
+    def index(self, pre: N, post: N) -> N:
+        """Change over S_diff; positive when the score rose."""
+        return cast(N, (post - pre) / self.s_diff)
+
+
+ChangeRule = ReliableChange | PublishedChange
+"""Either kind of reliable change: both give `index(pre, post)` and its `critical` value."""
+
+
 def reliable_change(
     method: Method,
     stats: SampleStats,

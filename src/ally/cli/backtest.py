@@ -50,7 +50,7 @@ def _summary(report: dict[str, Any]) -> str:
     type=click.IntRange(2),
     default=5,
     show_default=True,
-    help="Cross-validation folds of the dropout model (ally risk fit --folds).",
+    help="Cross-validation folds of the dropout model (ally fit fits it with 5).",
 )
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @measures_dir_option

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ally.cli.common import library, measures_dir_option, measures_dirs_of, rupture_rule_option
+from ally.feedback.fit import MIN_EPISODES
 from ally.measures.library import MeasureFileError, load_measure_file
 from ally.measures.schema import Direction, Measure
+
+if TYPE_CHECKING:
+    from ally.engine.options import Options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,128 +113,126 @@ def measures_validate(files: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+def _input_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `ally analyze` and `ally fit` share: how to read the input and what is known
+    of its measures beyond their files."""
+    decorators = [
+        click.option("--client-column", default="client", show_default=True),
+        click.option("--episode-column", default="episode", show_default=True),
+        click.option("--session-column", default="session", show_default=True),
+        click.option(
+            "--measures", "wide", help="Wide input: these columns are totals of these measures."
+        ),
+        click.option("--reliability", type=click.FloatRange(0, 1, min_open=True, max_open=True)),
+        click.option(
+            "--reliability-post",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            help="Reliability at post, for --rci-method nk (default: --reliability).",
+        ),
+        click.option("--lower-is-better", "direction", flag_value=Direction.LOWER_IS_BETTER.value),
+        click.option(
+            "--higher-is-better", "direction", flag_value=Direction.HIGHER_IS_BETTER.value
+        ),
+        click.option("--functional-mean", type=float, help="Mean of the functional population."),
+        click.option("--functional-sd", type=click.FloatRange(0, min_open=True)),
+        click.option("--cutoff", type=float, help="Clinical cut-off; overrides the measure's own."),
+        click.option(
+            "--rci-method",
+            type=click.Choice(["jt", "gln", "hll", "en", "nk", "ha"]),
+            default="jt",
+            show_default=True,
+        ),
+        click.option(
+            "--pre", type=click.IntRange(1), help="Session taken as pre (default: the first)."
+        ),
+        click.option(
+            "--post", type=click.IntRange(1), help="Session taken as post (default: the last)."
+        ),
+        click.option(
+            "--min-episodes",
+            type=click.IntRange(3),
+            default=MIN_EPISODES,
+            show_default=True,
+            help="Episodes with a first and a last score a measure needs before its reliable "
+            "change is estimated from the data rather than taken from its published value.",
+        ),
+        rupture_rule_option,
+        click.option("--strict", is_flag=True, help="Stop if any row is rejected."),
+        click.option(
+            "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
+        ),
+        click.option(
+            "--memory-limit",
+            default="1500MB",
+            show_default=True,
+            help="Memory for the engine's tables; beyond it they spill to a temporary folder.",
+        ),
+        click.option(
+            "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+        ),
+        measures_dir_option,
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def _options(input_file: Path, out: Path, **given: Any) -> Options:
+    """The engine's options from the command line's."""
+    from ally.change.reliable import Method
+    from ally.engine.options import Options
+    from ally.feedback.alliance import RUPTURE_RULES
+
+    if (given["functional_mean"] is None) != (given["functional_sd"] is None):
+        raise click.UsageError("give --functional-mean and --functional-sd together")
+    pre, post = given["pre"], given["post"]
+    if pre is not None and post is not None and post <= pre:
+        raise click.UsageError("--post must be a later session than --pre")
+    wide = given.pop("wide")
+    direction = given.pop("direction")
+    return Options(
+        input=input_file,
+        out=out,
+        wide_measures=tuple(m.strip() for m in wide.split(",") if m.strip()) if wide else (),
+        direction=Direction(direction) if direction else None,
+        rci_method=Method(given.pop("rci_method")),
+        rupture_config=RUPTURE_RULES[given.pop("rupture_rule")],
+        measures_dirs=measures_dirs_of(given.pop("measures_dirs")),
+        **given,
+    )
+
+
 @cli.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
-@click.option("--client-column", default="client", show_default=True)
-@click.option("--episode-column", default="episode", show_default=True)
-@click.option("--session-column", default="session", show_default=True)
-@click.option("--measures", "wide", help="Wide input: these columns are totals of these measures.")
-@click.option("--reliability", type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option(
-    "--reliability-post",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help="Reliability at post, for --rci-method nk (default: --reliability).",
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A practice model (ally fit) to apply; nothing is then estimated from INPUT.",
 )
-@click.option("--lower-is-better", "direction", flag_value=Direction.LOWER_IS_BETTER.value)
-@click.option("--higher-is-better", "direction", flag_value=Direction.HIGHER_IS_BETTER.value)
-@click.option("--functional-mean", type=float, help="Mean of the functional population.")
-@click.option("--functional-sd", type=click.FloatRange(0, min_open=True))
-@click.option("--cutoff", type=float, help="Clinical cut-off; overrides the measure's own.")
-@click.option(
-    "--rci-method",
-    type=click.Choice(["jt", "gln", "hll", "en", "nk", "ha"]),
-    default="jt",
-    show_default=True,
-)
-@click.option("--pre", type=click.IntRange(1), help="Session taken as pre (default: the first).")
-@click.option("--post", type=click.IntRange(1), help="Session taken as post (default: the last).")
-@click.option(
-    "--etr",
-    "etr_models",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="A fitted expected-response model (ally etr fit), one per outcome measure.",
-)
-@click.option(
-    "--dropout-model",
-    type=click.Path(path_type=Path),
-    help="A fitted dropout model (ally risk fit) for dropout_risk.",
-)
-@rupture_rule_option
 @click.option(
     "--feedback/--no-feedback",
     default=True,
     show_default=True,
     help="Signals, ruptures and dropout risk; without them only scores and change statistics.",
 )
-@click.option("--strict", is_flag=True, help="Stop if any row is rejected.")
-@click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
-@click.option(
-    "--memory-limit",
-    default="1500MB",
-    show_default=True,
-    help="Memory for the engine's tables; beyond it they spill to a temporary folder.",
-)
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
-)
-@measures_dir_option
+@_input_options
 def analyze(
-    input_file: Path,
-    out: Path,
-    fmt: str,
-    client_column: str,
-    episode_column: str,
-    session_column: str,
-    wide: str | None,
-    reliability: float | None,
-    reliability_post: float | None,
-    direction: str | None,
-    functional_mean: float | None,
-    functional_sd: float | None,
-    cutoff: float | None,
-    rci_method: str,
-    pre: int | None,
-    post: int | None,
-    etr_models: tuple[Path, ...],
-    dropout_model: Path | None,
-    rupture_rule: str,
-    feedback: bool,
-    strict: bool,
-    threads: int | None,
-    memory_limit: str,
-    progress: bool | None,
-    measures_dirs: tuple[Path, ...],
+    input_file: Path, out: Path, fmt: str, model: Path | None, feedback: bool, **given: Any
 ) -> None:
-    """Score every administration in INPUT and classify change; write sessions and episodes."""
-    from ally.change.reliable import Method
+    """Score every administration in INPUT and classify change; write sessions and episodes.
+
+    Without --model, the practice model is fitted on INPUT first, exactly as `ally fit` would.
+    """
     from ally.engine.analyze import analyze as run
     from ally.engine.errors import AnalysisError
-    from ally.engine.options import Options
-    from ally.feedback.alliance import RUPTURE_RULES
 
-    if (functional_mean is None) != (functional_sd is None):
-        raise click.UsageError("give --functional-mean and --functional-sd together")
-    if pre is not None and post is not None and post <= pre:
-        raise click.UsageError("--post must be a later session than --pre")
-    options = Options(
-        input=input_file,
-        out=out,
+    options = replace(
+        _options(input_file, out, **given),
         format="parquet" if fmt == "parquet" else "csv",
-        client_column=client_column,
-        episode_column=episode_column,
-        session_column=session_column,
-        wide_measures=tuple(m.strip() for m in wide.split(",") if m.strip()) if wide else (),
-        reliability=reliability,
-        reliability_post=reliability_post,
-        direction=Direction(direction) if direction else None,
-        functional_mean=functional_mean,
-        functional_sd=functional_sd,
-        cutoff=cutoff,
-        rci_method=Method(rci_method),
-        pre=pre,
-        post=post,
-        strict=strict,
-        etr_models=etr_models,
-        dropout_model=dropout_model,
+        model=model,
         feedback=feedback,
-        rupture_config=RUPTURE_RULES[rupture_rule],
-        measures_dirs=measures_dirs_of(measures_dirs),
-        threads=threads,
-        memory_limit=memory_limit,
-        progress=progress,
     )
     try:
         summary = run(options)
@@ -236,6 +241,48 @@ def analyze(
     from ally.cli.report import summary_text
 
     click.echo(summary_text(summary))
+
+
+@cli.command("fit")
+@click.argument("input_file", metavar="DATA", type=click.Path(path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Model file."
+)
+@click.option(
+    "--alert-budget",
+    type=click.FloatRange(0, 1),
+    help="At most this share of training episodes ever flagged (e.g. 0.25).",
+)
+@click.option(
+    "--budget-level",
+    type=click.Choice(["red", "any"]),
+    default="red",
+    show_default=True,
+    help="What the budget caps: red flags, or any flag (yellow or red).",
+)
+@_input_options
+def fit_command(
+    input_file: Path, out: Path, alert_budget: float | None, budget_level: str, **given: Any
+) -> None:
+    """Fit the practice model on DATA (a long or wide input file, as `ally analyze` reads) and
+    save it as JSON: reliable change, cut-offs, expected courses and the dropout model."""
+    from ally.cli.report import model_text
+    from ally.engine.analyze import fit
+    from ally.engine.errors import AnalysisError
+    from ally.feedback.signals import BudgetLevel
+
+    options = replace(
+        _options(input_file, out.parent, **given),
+        alert_budget=alert_budget,
+        budget_level=BudgetLevel(budget_level),
+    )
+    try:
+        model, summary = fit(options)
+    except (AnalysisError, MeasureFileError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out.write_text(model.to_json(), encoding="utf-8")
+    click.echo(model_text(model, summary))
+    click.echo(f"Wrote {out}")
 
 
 def _register() -> None:

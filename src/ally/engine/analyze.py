@@ -1,58 +1,45 @@
-"""`ally analyze`: score every administration, measure change per session and per episode.
+"""`ally analyze` and `ally fit`: score every administration, fit the practice model, apply it.
 
-The pipeline is Ibis over an embedded DuckDB; the statistics come from `ally.change`, applied
-to columns, so a batch result equals what the core gives for one client.
+Reading, checking and scoring the rows is Ibis over an embedded DuckDB. The scored rows then
+leave DuckDB once, as columns, for the core: `ally.feedback.fit` estimates the practice model
+(`ally fit`) and `ally.feedback.results` applies it, the very function the web app calls for one
+episode after each answer. So an episode's numbers are the same in a batch of one or of millions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import numpy as np
+import numpy.typing as npt
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
-from ally.change.categories import FALLBACK, Category, episode_conditions, sample_cutoff
-from ally.change.cutoffs import CutoffType
-from ally.change.reliable import (
-    ReliableChange,
-    SampleStats,
-    cronbach_alpha,
-    is_deteriorated,
-    is_improved,
-    reliable_change,
-    reliable_change_value,
-)
+from ally.change.reliable import PublishedChange, SampleStats
 from ally.engine import columns as col
+from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
-from ally.engine.feedback import (
-    OutcomePlan,
-    is_outcome,
-    load_models,
-    outcome_columns,
-    outcome_plan,
-)
-from ally.engine.options import MeasureParams, Options, measure_params
+from ally.engine.options import Options, measure_params
 from ally.engine.read import connect, read_input, stored
-from ally.engine.risk import load_model, with_dropout_risk
 from ally.engine.rows import (
     MeasureRows,
     as_given,
-    band,
     cases_or_null,
     check_measures,
     item_numbers,
     normalise,
     typed,
 )
-from ally.engine.series import series_results
-from ally.feedback.etr import EtrModel
+from ally.feedback.fit import FitOptions, fit_practice
+from ally.feedback.practice import MeasureParams, PracticeModel, PracticeModelError
+from ally.feedback.results import RATERS, Results, results
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -110,54 +97,30 @@ def _resolve_params(table: Table, options: Options, library: Library) -> dict[st
     return known
 
 
-# Fewer complete administrations than this give too unstable an estimate to rely on.
-MIN_FOR_ALPHA = 30
-
-
-def _estimated_reliabilities(
-    table: Table, params: Mapping[str, MeasureParams], summary: Summary
-) -> dict[str, MeasureParams]:
-    """Cronbach's alpha from the practice's own complete item answers, for measures that
-    publish no reliability (e.g. the Ally alliance check-in) and get none on the command line."""
-    out = dict(params)
+def _complete_items(
+    table: Table, params: Mapping[str, MeasureParams]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Complete client-rated item answers of the measures that publish no reliability (and get
+    none on the command line), for Cronbach's alpha (`ally.feedback.fit`)."""
+    out = {}
     items = item_numbers(table)
     for name, p in params.items():
         m = p.measure
         if p.reliability is not None or m is None or len(m.items) < 2:
             continue
-        if any(n not in items for n in range(1, len(m.items) + 1)):
+        numbers = range(1, len(m.items) + 1)
+        if any(n not in items for n in numbers):
             continue
         t = table.filter(
             (table[col.MEASURE] == name)
             & (table[col.RATER].fill_null("client") == "client")
             & (table[col.ANSWERED] == len(m.items))
         )
-        row = (
-            t.aggregate(
-                n=t.count(),
-                total=t[col.ITEMS_TOTAL].var(how="sample"),
-                **{
-                    f"v{n}": t[col.value_column(n)].var(how="sample")
-                    for n in range(1, len(m.items) + 1)
-                },
-            )
-            .execute()
-            .iloc[0]
-        )
-        n = int(row["n"])
-        if n < MIN_FOR_ALPHA:
-            continue
-        variances = [float(row[f"v{k}"]) for k in range(1, len(m.items) + 1)]
-        try:
-            alpha = cronbach_alpha(variances, float(row["total"]))
-        except ValueError:
-            continue
-        if not 0 < alpha < 1:
-            continue
-        out[name] = replace(p, reliability=alpha)
-        summary.notes.append(
-            f"{name}: no published reliability; Cronbach's alpha {alpha:.3f} estimated from "
-            f"{n:,} complete client-rated administrations is used"
+        pulled = t.select(*(col.value_column(n) for n in numbers)).to_pyarrow()
+        out[name] = (
+            np.column_stack([np.asarray(c.to_numpy(), dtype=np.float64) for c in pulled.columns])
+            if pulled.num_rows
+            else np.empty((0, len(m.items)))
         )
     return out
 
@@ -256,31 +219,59 @@ def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
     )
 
 
-def _band(table: Table, params: Mapping[str, MeasureParams]) -> Value:
-    branches = []
-    for name, p in params.items():
-        value = band(table[col.SCORE_VALUE], p.measure)
-        if value is not None:
-            branches.append((table[col.MEASURE] == name, value))
-    return cases_or_null(branches, "string")
-
-
 def analyze(options: Options) -> Summary:
     """Run the whole analysis and write `sessions`, `episodes` and `rejected.csv` to options.out."""
+    return _run(options, _apply)
+
+
+def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, Summary]:
+    """Score the input and fit its practice model (`ally fit`); nothing is written."""
+    found: list[PracticeModel] = []
+
+    def keep(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
+        found.append(_fitted(options, scored, pull(scored.rows, scored.subscales), fitted_at))
+
+    summary = _run(options, keep, stages=4)
+    return found[0], summary
+
+
+@dataclass
+class Scored:
+    """The input's good rows, scored, with what the later stages need."""
+
+    raw: Table
+    rows: Table
+    rejected: Table
+    params: dict[str, MeasureParams]
+    items: dict[str, npt.NDArray[np.float64]]
+    subscales: tuple[str, ...]
+
+
+def _run(
+    options: Options,
+    then: Callable[[Options, ibis.BaseBackend, Scored, Summary], None],
+    stages: int = 6,
+) -> Summary:
     library = load_library(options.measures_dirs)
-    stages = Stages(8, options.progress)
+    progress = Stages(stages, options.progress)
     try:
         with tempfile.TemporaryDirectory(prefix="ally-spill-") as spill:
             backend = connect(options.threads, options.memory_limit, Path(spill))
-            return _analyze(options, library, stages, backend)
+            summary = Summary()
+            scored = _score(options, library, progress, backend, summary)
+            then(options, backend, scored, summary)
+            return summary
     finally:
-        stages.close()
+        progress.close()
 
 
-def _analyze(
-    options: Options, library: Library, stages: Stages, backend: ibis.BaseBackend
-) -> Summary:
-    summary = Summary()
+def _score(
+    options: Options,
+    library: Library,
+    stages: Stages,
+    backend: ibis.BaseBackend,
+    summary: Summary,
+) -> Scored:
     with stages.stage("reading"):
         raw = read_input(backend, options.input)
         summary.rows_read = int(raw.count().execute())
@@ -296,7 +287,7 @@ def _analyze(
         # Typed values and item totals are stored once, not recomputed by every rule that
         # reads them (DuckDB does not share repeated subexpressions).
         table = stored(backend, "ally_typed", _item_totals(typed(table), params))
-        params = _estimated_reliabilities(table, params, summary)
+        items = _complete_items(table, params) if options.model is None else {}
         t = table.mutate(reason=_row_reason(table, params, with_session))
         t = _scored(t, params)
         t = t.mutate(
@@ -307,7 +298,8 @@ def _analyze(
         kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
         kept += [col.ENDING]
         kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
-        kept += [c for c in t.columns if c.startswith("subscale_")]
+        subscales = [c for c in t.columns if c.startswith("subscale_")]
+        kept += subscales
         t = stored(backend, "ally_checked", t.select(*kept))
         _drop(backend, "ally_typed")
         good = t.filter(t.reason.isnull())
@@ -345,331 +337,118 @@ def _analyze(
                 group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
             )
             good = good.mutate(session_number=good.date_value.dense_rank().over(order) + 1)
-        scored = good
         cells = summary.rows_read * max(1, len(options.wide_measures))
         summary.administrations = cells - summary.empty_cells - summary.rejected
+    ids = tuple(c.removeprefix("subscale_") for c in subscales)
+    return Scored(raw, good, rejected, params, items, ids)
 
-    with stages.stage("episodes"):
-        episodes = stored(backend, "ally_episodes", _episodes(scored, options))
 
-    with stages.stage("reliable change"):
-        models = _change_models(episodes, params, summary)
-        fitted = load_models(options.etr_models, params)
-        plans = _outcome_plans(params, models, fitted, summary) if options.feedback else {}
-        _note_missing_intake(episodes, plans, summary)
-        dropout = load_model(options.dropout_model)
-        if options.feedback and dropout is None:
-            summary.notes.append(
-                "dropout risk: no model given (fit one with `ally risk fit` once the practice "
-                "has enough completed episodes); risk_flags shows the transparent indicators"
+def _fitted(
+    options: Options, scored: Scored, pulled: Pulled, fitted_at: str | None = None
+) -> PracticeModel:
+    """The practice model of the scored rows, as `ally fit` saves it."""
+    fit_options = FitOptions(
+        fitted_at=fitted_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        pre=options.pre,
+        post=options.post,
+        ruptures=options.rupture_config,
+        min_episodes=options.min_episodes,
+        alert_budget=options.alert_budget,
+        budget_level=options.budget_level,
+        dropout=options.feedback,
+        dropout_folds=options.dropout_folds,
+        threads=options.threads or 1,
+    )
+    return fit_practice(pulled.administrations, scored.params, fit_options, items=scored.items)
+
+
+def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> PracticeModel:
+    """The practice model given with --model, checked against the input's measures."""
+    assert options.model is not None
+    try:
+        text = options.model.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnalysisError(f"{options.model}: cannot be read ({exc.strerror}).") from exc
+    try:
+        model = PracticeModel.from_json(text, str(options.model))
+    except PracticeModelError as exc:
+        raise AnalysisError(str(exc)) from exc
+    for name, p in sorted(params.items()):
+        known = model.measures.get(name)
+        if known is None:
+            raise AnalysisError(
+                f"{options.model}: the model has no measure {name!r}, which the input has. "
+                "Fit a model on data that include it (`ally fit`), or leave out --model."
             )
+        version = p.measure.version if p.measure else None
+        if version is not None and known.version != version:
+            raise AnalysisError(
+                f"{options.model}: the model was fitted on {name} version {known.version}, but "
+                f"the input's scores are version {version}; scores of different versions are "
+                "not comparable. Fit a model on data of this version."
+            )
+    return model
 
-    with stages.stage("sudden gains and ruptures"):
-        # Each administration with its episode's index and baseline, joined once.
-        first = episodes.select(
-            *KEYS, "episode_index", "earliest_session", baseline=episodes.first_score
+
+def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
+    pulled = pull(scored.rows, scored.subscales)
+    if options.model is not None:
+        model = _load_model(options, scored.params)
+        summary.notes.append(
+            f"practice model {options.model} fitted {model.training.fitted_at} on "
+            f"{model.training.episodes:,} episodes; nothing was estimated from this input"
         )
-        base = stored(backend, "ally_base", scored.join(first, list(KEYS)))
-        # Everything later reads the base, episodes and rejected tables only.
-        _drop(backend, "ally_checked")
-        rules = options.rupture_config if options.feedback else None
-        series = series_results(backend, base, episodes, params, models, rules)
-
-    with stages.stage("signals and dropout risk"):
-        sessions_out = _sessions_table(base, series.sessions, params, models, plans)
-        # Stored once: the risk features read it several times over.
-        sessions_out = stored(backend, "ally_sessions", sessions_out)
-        if options.feedback:
-            sessions_out = with_dropout_risk(backend, sessions_out, library, dropout)
-        else:
-            sessions_out = sessions_out.mutate(
-                risk_flags=ibis.null("string"), dropout_risk=ibis.null("float64")
-            )
-
-    with stages.stage("writing sessions"):
-        options.out.mkdir(parents=True, exist_ok=True)
-        sessions_out = sessions_out.order_by(["episode_index", "session"]).drop("episode_index")
-        summary.outputs.append(_write(backend, sessions_out, "sessions", options))
-
-    with stages.stage("writing episodes"):
-        episodes_out = _episodes_table(episodes, series.episodes, params, models)
-        summary.outputs.append(_write(backend, episodes_out, "episodes", options))
-        summary.outputs.append(_write_rejected(backend, raw, rejected, options))
-        _count(episodes_out, summary)
-    return summary
-
-
-def _episodes(scored: Table, options: Options) -> Table:
-    """One row per episode, measure and rater: first and last session, pre and post scores."""
-    s = scored
-    score = s[col.SCORE_VALUE]
-    session = s.session_number
-    if options.pre is not None:
-        pre = score.max(where=session == options.pre)
     else:
-        pre = score.argmin(session)
-    if options.post is not None:
-        post = score.max(where=session == options.post)
-    else:
-        post = score.argmax(session)
-    return (
-        s.group_by(list(KEYS))
-        .aggregate(
-            clinician=s[col.CLINICIAN].argmin(session),
-            group=s[col.GROUP].argmin(session),
-            # The ending is known on the episode's rows; the last one that says it counts.
-            ending=s[col.ENDING].argmax(ibis.ifelse(s[col.ENDING].notnull(), session, -1)),
-            sessions=s.count(),
-            first_session=session.min() if options.pre is None else ibis.literal(options.pre),
-            last_session=session.max() if options.post is None else ibis.literal(options.post),
-            latest_session=session.max(),
-            earliest_session=session.min(),
-            first_score=pre,
-            last_score=post,
-        )
-        .mutate(episode_index=ibis.row_number().over(order_by=list(KEYS)))
-    )
+        model = _fitted(options, scored, pulled)
+    found = results(model, pulled.administrations, feedback=options.feedback)
+    _summarise(model, pulled, found, summary)
+    options.out.mkdir(parents=True, exist_ok=True)
+    for name, table in (
+        ("sessions", sessions_table(pulled, found)),
+        ("episodes", episodes_table(pulled, found)),
+    ):
+        path = options.out / f"{name}.{options.format}"
+        write(backend, table, path)
+        summary.outputs.append(str(path))
+    summary.outputs.append(_write_rejected(backend, scored.raw, scored.rejected, options))
 
 
-def _change_models(
-    episodes: Table, params: Mapping[str, MeasureParams], summary: Summary
-) -> dict[tuple[str, str], tuple[ReliableChange | None, float | None]]:
-    """The reliable-change model and clinical cut-off of each measure and rater."""
-    e = episodes
-    complete = e.filter(e.first_score.notnull() & e.last_score.notnull())
-    stats = (
-        complete.group_by([col.MEASURE, col.RATER])
-        .aggregate(
-            n=complete.count(),
-            m_pre=complete.first_score.mean(),
-            sd_pre=complete.first_score.std(how="sample"),
-            m_post=complete.last_score.mean(),
-            sd_post=complete.last_score.std(how="sample"),
-            r12=complete.first_score.corr(complete.last_score, how="pop"),  # n cancels in r
-        )
-        .execute()
-    )
-    counts = e.group_by([col.MEASURE, col.RATER]).aggregate(n=e.count()).execute()
-    by_key = {(r[col.MEASURE], r[col.RATER]): r for _, r in stats.iterrows()}
-    models: dict[tuple[str, str], tuple[ReliableChange | None, float | None]] = {}
-    for _, row in counts.sort_values([col.MEASURE, col.RATER]).iterrows():
-        key = (row[col.MEASURE], row[col.RATER])
-        p = params[key[0]]
-        ms = MeasureSummary(measure=key[0], rater=key[1], episodes=int(row["n"]))
-        summary.measures.append(ms)
-        found = by_key.get(key)
-        ms.complete = int(found["n"]) if found is not None else 0
-        model = None
-        cutoff = p.cutoff
-        if found is None or int(found["n"]) < 3 or not np.isfinite(found["sd_pre"]):
-            ms.notes.append("fewer than 3 episodes with both a first and a last score: no RCI")
-        elif p.reliability is None:
-            ms.notes.append("no reliability known: give --reliability for the RCI")
-        else:
-            ms.stats = SampleStats(
-                n=int(found["n"]),
-                m_pre=float(found["m_pre"]),
-                sd_pre=float(found["sd_pre"]),
-                m_post=float(found["m_post"]),
-                sd_post=float(found["sd_post"]),
-                r12=float(found["r12"]) if np.isfinite(found["r12"]) else 0.0,
+def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Summary) -> None:
+    """Per measure and rater: episodes, complete ones, the model's numbers and notes, and the
+    counts of each category and reliable change."""
+    a = pulled.administrations
+    s = found.series
+    s_measure = a.measure[s.first_row]
+    s_rater = a.rater[s.first_row]
+    complete = ~np.isnan(s.first_score) & ~np.isnan(s.last_score)
+    for code, measure_id in enumerate(a.measure_ids):
+        m = model.measure(measure_id)
+        for rater_code, rater in enumerate(RATERS):
+            chosen = (s_measure == code) & (s_rater == rater_code)
+            if not chosen.any():
+                continue
+            change = m.change(rater)
+            ms = MeasureSummary(measure=measure_id, rater=rater, episodes=int(chosen.sum()))
+            ms.complete = int((chosen & complete).sum())
+            rule = change.reliable_change if change else None
+            ms.stats = (
+                rule.stats if rule is not None and not isinstance(rule, PublishedChange) else None
             )
-            model = reliable_change(p.method, ms.stats, p.reliability, p.reliability_post)
-            if cutoff is None and p.functional is not None:
-                cutoff = sample_cutoff(model, CutoffType.C, p.functional, p.sign)
-        if cutoff is None and is_outcome(p):
-            ms.notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
-        ms.cutoff = cutoff
-        models[key] = (model, cutoff)
-    return models
-
-
-def _outcome_plans(
-    params: Mapping[str, MeasureParams],
-    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-    fitted: Mapping[str, EtrModel],
-    summary: Summary,
-) -> dict[str, OutcomePlan]:
-    """How each outcome measure's signals are computed: its ETR, cut-off and reliable change."""
-    plans = {}
-    notes = {(m.measure, m.rater): m.notes for m in summary.measures}
-    for name, p in params.items():
-        if not is_outcome(p) or (name, "client") not in models:
-            continue
-        model, cutoff = models[(name, "client")]
-        published = p.measure.reliable_change if p.measure else None
-        if published is not None:
-            value: float | None = published.value
-        elif model is not None:
-            value = reliable_change_value(model.stats.sd_pre, model.reliability)
-        else:
-            value = None
-        plan = outcome_plan(p, fitted.get(name), cutoff, value)
-        if plan is None:
-            notes[(name, "client")].append("no reliable change value: no signals")
-            continue
-        plans[name] = plan
-        notes[(name, "client")].append(f"signals from the {plan.source}")
-    return plans
-
-
-def _note_missing_intake(
-    episodes: Table, plans: Mapping[str, OutcomePlan], summary: Summary
-) -> None:
-    """Say how many episodes get no signal because their session 1 is missing."""
-    if not plans:
-        return
-    e = episodes
-    late = e.filter((e[col.RATER] == "client") & (e.earliest_session > 1))
-    counts = late.group_by(col.MEASURE).aggregate(n=late.count()).execute()
-    notes = {(m.measure, m.rater): m.notes for m in summary.measures}
-    for _, row in counts.iterrows():
-        if row[col.MEASURE] in plans:
-            notes[(row[col.MEASURE], "client")].append(
-                f"{int(row['n'])} episodes have no session 1: no expected course or signal "
-                "for them, since the intake score is unknown"
-            )
-
-
-def _by_key(
-    t: Table,
-    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-    make: Callable[[ReliableChange | None, float | None, tuple[str, str]], Value | None],
-    dtype: str,
-) -> Value:
-    """One expression that applies each measure and rater's own rule to its rows."""
-    branches = []
-    for key, (model, cutoff) in models.items():
-        value = make(model, cutoff, key)
-        if value is not None:
-            branches.append(((t[col.MEASURE] == key[0]) & (t[col.RATER] == key[1]), value))
-    return cases_or_null(branches, dtype)
-
-
-def _reliable_label(model: ReliableChange, sign: int, index: Value) -> Value:
-    return ibis.cases(
-        (is_improved(index, sign, model.critical), "improved"),
-        (is_deteriorated(index, sign, model.critical), "deteriorated"),
-        else_="unchanged",
-    )
-
-
-def _sessions_table(
-    base: Table,
-    series: Table,
-    params: Mapping[str, MeasureParams],
-    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-    plans: Mapping[str, OutcomePlan],
-) -> Table:
-    keys = ["episode_index", col.SESSION_NUMBER]
-    t = base.left_join(series, keys).drop(*(f"{k}_right" for k in keys))
-    # Where client and clinician rate the same session: client minus clinician, on the
-    # client's row, as ally.feedback.alliance.discrepancy defines it.
-    same = [col.CLIENT, col.EPISODE, col.MEASURE, col.SESSION_NUMBER]
-    rated = base.filter(base[col.RATER] == "clinician")
-    clinician = rated.select(*same, clinician_score=rated[col.SCORE_VALUE])
-    t = t.left_join(clinician, same).drop(*(f"{k}_right" for k in same))
-    t = t.mutate(
-        discrepancy=ibis.ifelse(
-            t[col.RATER] == "client", t[col.SCORE_VALUE] - t.clinician_score, ibis.null("float64")
+            ms.cutoff = change.cutoff if change else None
+            ms.notes = [n.removeprefix(f"{rater}: ") for n in m.notes if n.startswith(f"{rater}: ")]
+            late = int((chosen & (a.session[s.first_row] > 1)).sum())
+            if late and rater == RATERS[0] and m.outcome is not None and found.feedback:
+                ms.notes.append(
+                    f"{late} episodes have no session 1: no expected course or signal for "
+                    "them, since the intake score is unknown"
+                )
+            ms.categories.update(v for v in s.category[chosen] if v is not None)
+            ms.reliable.update(v for v in s.reliable_change[chosen] if v is not None)
+            summary.measures.append(ms)
+        summary.notes.extend(
+            f"{measure_id}: {n}" for n in m.notes if not n.startswith(("client: ", "clinician: "))
         )
-    )
-    score = t[col.SCORE_VALUE]
-    t = t.mutate(change=score - t.baseline)
-
-    def index(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
-        return model.index(t.baseline, score) if model else None
-
-    t = t.mutate(rci=_by_key(t, models, index, "float64"))
-
-    def label(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
-        if model is None:
-            return None
-        return ibis.ifelse(
-            t.rci.isnull(), ibis.null("string"), _reliable_label(model, params[key[0]].sign, t.rci)
-        )
-
-    t = t.mutate(reliable_change=_by_key(t, models, label, "string"))
-    subscales = [c for c in base.columns if c.startswith("subscale_")]
-    return t.select(
-        col.CLIENT,
-        col.EPISODE,
-        col.CLINICIAN,
-        col.GROUP,
-        session=t.session_number,
-        date=t.date_value,
-        measure=t[col.MEASURE],
-        rater=t[col.RATER],
-        score=score,
-        **{c: t[c] for c in subscales},
-        band=_band(t, params),
-        baseline=t.baseline,
-        change=t.change,
-        rci=t.rci,
-        reliable_change=t.reliable_change,
-        critical=t.critical,
-        **outcome_columns(t, plans),
-        rupture=t.rupture,
-        repair=t.repair,
-        rupture_subscale=t.rupture_subscale,
-        discrepancy=t.discrepancy,
-        episode_index=t.episode_index,
-    )
-
-
-def _episodes_table(
-    episodes: Table,
-    series: Table,
-    params: Mapping[str, MeasureParams],
-    models: Mapping[tuple[str, str], tuple[ReliableChange | None, float | None]],
-) -> Table:
-    e = episodes
-    complete = e.first_score.notnull() & e.last_score.notnull()
-
-    def index(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
-        return model.index(e.first_score, e.last_score) if model else None
-
-    e = e.mutate(change=e.last_score - e.first_score, rci=_by_key(e, models, index, "float64"))
-
-    def label(model: ReliableChange | None, _: float | None, key: tuple[str, str]) -> Value | None:
-        if model is None:
-            return None
-        return _reliable_label(model, params[key[0]].sign, e.rci)
-
-    def category(
-        model: ReliableChange | None, cutoff: float | None, key: tuple[str, str]
-    ) -> Value | None:
-        if model is None or cutoff is None:
-            return None
-        p = params[key[0]]
-        conditions = episode_conditions(
-            model,
-            e.rci,
-            e.first_score,
-            e.last_score,
-            cutoff,
-            p.sign,
-            cutoff_is_clinical=True if p.cutoff_inclusive else None,
-        )
-        return ibis.cases(*((cond, cat.value) for cat, cond in conditions), else_=FALLBACK.value)
-
-    e = e.mutate(
-        reliable_change=ibis.ifelse(complete, _by_key(e, models, label, "string"), None),
-        category=ibis.ifelse(complete, _by_key(e, models, category, "string"), None),
-    )
-    e = e.join(series, "episode_index")
-    return e.select(*col.EPISODE_COLUMNS).order_by(
-        [col.CLIENT, col.EPISODE, col.MEASURE, col.RATER]
-    )
-
-
-def _write(backend: ibis.BaseBackend, table: Table, name: str, options: Options) -> str:
-    path = options.out / f"{name}.{options.format}"
-    if options.format == "parquet":
-        backend.to_parquet(table, path)
-    else:
-        backend.to_csv(table, path)
-    return str(path)
+    summary.notes.extend(n for n in model.training.notes if n not in summary.notes)
 
 
 def _write_rejected(
@@ -686,19 +465,4 @@ def _write_rejected(
     return str(path)
 
 
-def _count(episodes: Table, summary: Summary) -> None:
-    counts = (
-        episodes.group_by([col.MEASURE, col.RATER, "category", "reliable_change"])
-        .aggregate(n=episodes.count())
-        .execute()
-    )
-    by_key = {(m.measure, m.rater): m for m in summary.measures}
-    for _, row in counts.iterrows():
-        ms = by_key[(row[col.MEASURE], row[col.RATER])]
-        if isinstance(row["category"], str):
-            ms.categories[row["category"]] += int(row["n"])
-        if isinstance(row["reliable_change"], str):
-            ms.reliable[row["reliable_change"]] += int(row["n"])
-
-
-__all__ = ["Category", "Summary", "analyze"]
+__all__ = ["Summary", "analyze", "fit"]

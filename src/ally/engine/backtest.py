@@ -1,9 +1,8 @@
 """`ally backtest`: fit on earlier episodes, test on later ones, and report how well Ally did.
 
 Episodes are ordered by their first date (or first line); the earliest share trains the
-expected-response and dropout models (through `ally etr fit` and `ally risk fit`), and the rest
-are analysed with them and scored against what happened, and, on simulated data, against the
-ground truth. See docs/validation.md.
+practice model (with `ally fit`'s own function), and the rest are analysed with it and scored
+against what happened, and, on simulated data, against the ground truth. See docs/validation.md.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ally.engine.analyze import analyze
+from ally.engine.administrations import analysis_features
+from ally.engine.analyze import analyze, fit
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
 from ally.engine.read import connect, quoted, read_input
@@ -32,8 +32,10 @@ from ally.feedback.alliance import (
     rupture_accuracy,
     ruptures,
 )
-from ally.feedback.dropout import calibration_table, load_dropout_model
-from ally.feedback.dropout_features import measure_facts, session_features
+from ally.feedback.dropout import calibration_table
+from ally.feedback.etr import EtrModel
+from ally.feedback.practice import PracticeModel
+from ally.feedback.results import measure_facts_of
 from ally.feedback.signals import (
     HANNAN_OTHERS_FLAGGED,
     HANNAN_SENSITIVITY,
@@ -76,7 +78,7 @@ class BacktestOptions:
     measures_dirs: tuple[Path, ...] = ()
     threads: int | None = None
     folds: int = 5
-    """Cross-validation folds of the dropout model (`ally risk fit --folds`)."""
+    """Cross-validation folds of the dropout model (as `ally fit` fits it)."""
 
 
 @dataclass
@@ -179,49 +181,37 @@ def split_by_time(data: Path, out: Path, share: float, threads: int | None = Non
     return split
 
 
-# --- Fitting, through the commands a practice would use --------------------------------------
+# --- Fitting, as `ally fit` does ------------------------------------------------------------
 
 
-def _invoke(command: Any, args: list[str]) -> tuple[bool, str]:
-    """Run an `ally` subcommand in-process; (succeeded, what it printed)."""
-    from click.testing import CliRunner
-
-    result = CliRunner().invoke(command, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code == 0, result.output.strip()
-
-
-def fit_models(
-    train: Path,
-    models: Path,
-    library: Library,
-    measures_dirs: tuple[Path, ...],
-    folds: int = 5,
-) -> dict[str, Any]:
-    """Fit an ETR per client-rated outcome measure and a dropout model on the training analysis
-    folder with `ally etr fit` and `ally risk fit`; too little data is recorded, not raised."""
-    from ally.cli.etr import etr_fit
-    from ally.cli.risk import risk_fit
-
-    models.mkdir(parents=True, exist_ok=True)
-    extra = [a for d in measures_dirs for a in ("--measures-dir", str(d))]
-    episodes = _read(train / "episodes.parquet")
-    client = episodes[episodes["rater"] == "client"]
-    found: dict[str, Any] = {"etr": {}, "dropout": None}
-    for measure in sorted(client["measure"].dropna().unique()):
-        m = library.measures.get(str(measure))
-        if m is None or m.kind is not Kind.OUTCOME:
-            continue
-        path = models / f"etr_{measure}.json"
-        ok, said = _invoke(
-            etr_fit, [str(train), "--measure", str(measure), "--out", str(path), *extra]
+def fit_models(options: BacktestOptions, train: Path, models: Path) -> PracticeModel:
+    """The practice model of the training episodes, fitted by `ally fit`'s function and saved
+    to models/practice.json; too little data for a part is noted in the model, not raised."""
+    config = RUPTURE_RULES[options.rupture_rule]
+    try:
+        model, _ = fit(
+            Options(
+                input=train,
+                out=models,
+                rupture_config=config,
+                measures_dirs=options.measures_dirs,
+                threads=options.threads,
+                progress=False,
+                dropout_folds=options.folds,
+            ),
+            fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        found["etr"][str(measure)] = {"fitted": ok, "path": str(path) if ok else None, "said": said}
-    path = models / "dropout.json"
-    ok, said = _invoke(risk_fit, [str(train), "--out", str(path), "--folds", str(folds), *extra])
-    found["dropout"] = {"fitted": ok, "path": str(path) if ok else None, "said": said}
-    return found
+    except AnalysisError as exc:
+        raise BacktestError(str(exc)) from exc
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "practice.json").write_text(model.to_json(), encoding="utf-8")
+    return model
+
+
+def _said(model: PracticeModel, measure_id: str, what: str) -> str:
+    """The model's notes on one part of a measure (e.g. its expected course)."""
+    m = model.measures[measure_id]
+    return "; ".join(n.removeprefix("client: ") for n in m.notes if what in n)
 
 
 # --- Scoring -------------------------------------------------------------------------------
@@ -364,13 +354,15 @@ def remaining_path_risk(frame: pd.DataFrame) -> pd.Series:
     return risk
 
 
+def _measures_of(analysis: Path) -> set[str]:
+    return set(_read(analysis / "episodes.parquet")["measure"].dropna().astype(str))
+
+
 def dropout_figures(
     analysis: Path,
-    model_path: Path | None,
-    library: Library,
+    model: PracticeModel,
     truth_sessions: pd.DataFrame | None,
     truth_episodes: pd.DataFrame | None,
-    threads: int | None,
 ) -> dict[str, Any]:
     """AUC, Brier and calibration per session of completed test episodes, for eventual dropout."""
     sessions = _read(analysis / "sessions.parquet")
@@ -392,21 +384,15 @@ def dropout_figures(
         return result
     y = rows["dropout"].to_numpy()
     scores: dict[str, Any] = {}
-    if model_path is not None:
-        model = load_dropout_model(model_path)
-        facts = measure_facts(library)
-        backend = connect(threads)
-        table = backend.read_parquet(analysis / "sessions.parquet")
-        features = session_features(
-            table, facts.kinds, signs=facts.signs, ranges=facts.ranges
-        ).execute()
+    dropout = model.dropout
+    if dropout is not None:
+        features = analysis_features(sessions, measure_facts_of(model.measures.values()))
+        features["baseline"] = dropout.baseline_proba(features[list(dropout.features)])
         for key in KEYS:
-            features[key] = features[key].astype("string")
-        features["session"] = features["session"].astype(int)
-        features["baseline"] = model.baseline_proba(features[list(model.features)])
+            rows[key] = rows[key].astype(str)
         rows = rows.merge(features[[*KEYS, "session", "baseline"]], on=[*KEYS, "session"])
         y = rows["dropout"].to_numpy()
-        result["model"] = {"chosen": model.chosen_, "features": list(model.features)}
+        result["model"] = {"chosen": dropout.chosen_, "features": list(dropout.features)}
         scores["model"] = _scores(y, rows["dropout_risk"].to_numpy(float))
         scores["logistic_baseline"] = _scores(y, rows["baseline"].to_numpy(float))
     else:
@@ -426,7 +412,7 @@ def dropout_figures(
         scores["true_remaining_path"] = _scores(yt, joined["true_remaining_path"].to_numpy(float))
     result["scores"] = scores
     early = rows[rows["session"] == 2]
-    if model_path is not None and len(early):
+    if dropout is not None and len(early):
         ye = early["dropout"].to_numpy()
         found: dict[str, Any] = {
             "model": _scores(ye, early["dropout_risk"].to_numpy(float)),
@@ -531,19 +517,21 @@ def _truth(folder: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame | Non
     return _read(paths[0]), _read(paths[1])
 
 
-def _analyze(options: BacktestOptions, data: Path, out: Path, **models: Any) -> None:
-    config = RUPTURE_RULES[options.rupture_rule]
+def _analyze(options: BacktestOptions, data: Path, out: Path, model: PracticeModel) -> None:
+    """The test episodes under the training episodes' model: nothing is estimated from them."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "practice.json"
+    path.write_text(model.to_json(), encoding="utf-8")
     try:
         analyze(
             Options(
                 input=data,
                 out=out,
                 format="parquet",
-                rupture_config=config,
+                model=path,
                 measures_dirs=options.measures_dirs,
                 threads=options.threads,
                 progress=False,
-                **models,
             )
         )
     except AnalysisError as exc:
@@ -556,26 +544,30 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
     truth_sessions, truth_episodes = _truth(options.truth)
     out = options.out
     split = split_by_time(options.data, out, options.split, options.threads)
-    _analyze(options, split.train, out / "train_analysis")
-    fitted = fit_models(
-        out / "train_analysis", out / "models", library, options.measures_dirs, options.folds
-    )
-    etr_paths = tuple(Path(f["path"]) for f in fitted["etr"].values() if f["fitted"])
-    dropout_path = Path(fitted["dropout"]["path"]) if fitted["dropout"]["fitted"] else None
-    _analyze(
-        options,
-        split.test,
-        out / "test_analysis",
-        etr_models=etr_paths,
-        dropout_model=dropout_path,
-    )
-    _analyze(options, split.test, out / "test_rational")
+    model = fit_models(options, split.train, out / "models")
+    _analyze(options, split.test, out / "test_analysis", model)
+    _analyze(options, split.test, out / "test_rational", model.with_rational_courses())
+    fitted: dict[str, Any] = {
+        "etr": {
+            m.id: {
+                "fitted": isinstance(m.outcome.expected, EtrModel),
+                "said": _said(model, m.id, "expected course"),
+            }
+            for m in model.measures.values()
+            if m.outcome is not None and m.id in _measures_of(out / "test_analysis")
+        },
+        "dropout": {
+            "fitted": model.dropout is not None,
+            "said": "; ".join(n for n in model.training.notes if n.startswith("dropout")),
+        },
+    }
+    dropout_model = model.dropout
 
     notes: list[str] = []
     for measure, f in fitted["etr"].items():
         if not f["fitted"]:
             notes.append(f"{measure}: no expected-response model ({f['said']}); rational signals.")
-    if dropout_path is None:
+    if dropout_model is None:
         notes.append(f"No dropout model ({fitted['dropout']['said']}); indicators only.")
 
     test = out / "test_analysis"
@@ -596,7 +588,9 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
         if source:
             entry["fitted"] = signal_figures(sessions, episodes, measure, truth_episodes)
         entry["rational"] = signal_figures(r_sessions, r_episodes, measure, truth_episodes)
-        signals[str(measure)] = entry
+        entry = {k: v for k, v in entry.items() if v is not None}
+        if entry:
+            signals[str(measure)] = entry
 
     report: dict[str, Any] = {
         "format": FORMAT,
@@ -620,9 +614,7 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
             "dropout": {"fitted": fitted["dropout"]["fitted"], "said": fitted["dropout"]["said"]},
         },
         "signals": signals,
-        "dropout": dropout_figures(
-            test, dropout_path, library, truth_sessions, truth_episodes, options.threads
-        ),
+        "dropout": dropout_figures(test, model, truth_sessions, truth_episodes),
         "notes": notes,
     }
     if truth_sessions is not None:

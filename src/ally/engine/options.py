@@ -9,8 +9,10 @@ from typing import Literal
 from ally.change.cutoffs import Population
 from ally.change.reliable import Method
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
+from ally.feedback.fit import MIN_EPISODES
+from ally.feedback.practice import MeasureParams, params_of
+from ally.feedback.signals import BudgetLevel
 from ally.measures.schema import Direction, Measure
-from ally.scoring.rules import score_range
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,16 @@ class Options:
     post: int | None = None
     strict: bool = False
     measures_dirs: tuple[Path, ...] = ()
-    etr_models: tuple[Path, ...] = ()
-    """Fitted expected-response models (`ally etr fit`), one per outcome measure."""
-    dropout_model: Path | None = None
+    model: Path | None = None
+    """A practice model (`ally fit`) to apply; without one, the input's own is fitted first."""
+    min_episodes: int = MIN_EPISODES
+    """Episodes a measure needs before its own reliable change replaces the published value."""
     rupture_config: RuptureConfig = STRAUSS_2006
+    alert_budget: float | None = None
+    """At most this share of training episodes ever flagged by an expected course's signals."""
+    budget_level: BudgetLevel = BudgetLevel.RED
+    dropout_folds: int = 5
+    """Cross-validation folds when the dropout model is fitted."""
     feedback: bool = True
     """False leaves out signals, ruptures and dropout risk (their columns stay, empty)."""
     threads: int | None = None
@@ -49,70 +57,18 @@ class Options:
     """None shows a progress bar only when the terminal is interactive."""
 
 
-@dataclass(frozen=True)
-class MeasureParams:
-    """How one measure is analysed: from its definition, overridden by the command line."""
-
-    id: str
-    direction: Direction
-    reliability: float | None
-    functional: Population | None
-    cutoff: float | None
-    """The clinical cut-off given in advance (published or on the command line), if any."""
-    cutoff_inclusive: bool
-    """Whether a score equal to the cut-off counts as clinical (published caseness thresholds)."""
-    minimum: float | None
-    maximum: float | None
-    measure: Measure | None
-    method: Method = Method.JT
-    reliability_post: float | None = None
-
-    @property
-    def sign(self) -> int:
-        return self.direction.sign
-
-
 def measure_params(measure_id: str, measure: Measure | None, options: Options) -> MeasureParams:
     """Command-line values win over the measure file's, so a user can test other assumptions."""
-    direction = options.direction or (measure.direction if measure else None)
-    reliability = options.reliability
-    if reliability is None and measure is not None and measure.reliability is not None:
-        reliability = measure.reliability.value
-    cli_functional = None
+    functional = None
     if options.functional_mean is not None and options.functional_sd is not None:
-        cli_functional = Population(options.functional_mean, options.functional_sd)
-    published = measure.clinical_cutoff if measure is not None else None
-    file_functional = None
-    if measure is not None and measure.norms.functional is not None:
-        file_functional = Population(measure.norms.functional.mean, measure.norms.functional.sd)
-    # The most specific wins: an explicit cut-off, then norms given for this run, then the
-    # measure's published cut-off, then the measure's norms (Jacobson & Truax cut-off c).
-    functional: Population | None = None
-    cutoff: float | None = None
-    inclusive = False
-    if options.cutoff is not None:
-        cutoff = options.cutoff
-    elif cli_functional is not None:
-        functional = cli_functional
-    elif published is not None:
-        cutoff, inclusive = published, True
-    else:
-        functional = file_functional
-    if direction is None:
-        raise ValueError(f"measure {measure_id!r} needs a direction")
-    minimum = maximum = None
-    if measure is not None:
-        minimum, maximum = score_range(measure)
-    return MeasureParams(
-        id=measure_id,
-        direction=direction,
-        reliability=reliability,
-        functional=functional,
-        cutoff=cutoff,
-        cutoff_inclusive=inclusive,
-        minimum=minimum,
-        maximum=maximum,
-        measure=measure,
-        method=options.rci_method,
+        functional = Population(options.functional_mean, options.functional_sd)
+    return params_of(
+        measure,
+        measure_id=measure_id,
+        direction=options.direction,
+        reliability=options.reliability,
         reliability_post=options.reliability_post,
+        functional=functional,
+        cutoff=options.cutoff,
+        method=options.rci_method,
     )

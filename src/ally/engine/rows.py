@@ -13,7 +13,8 @@ from ibis.expr.types import BooleanValue, FloatingValue, StringValue, Table, Val
 
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
-from ally.engine.options import MeasureParams, Options
+from ally.engine.options import Options
+from ally.feedback.practice import MeasureParams
 from ally.measures.schema import Measure
 from ally.measures.schema import Options as ResponseOptions
 from ally.scoring import rules

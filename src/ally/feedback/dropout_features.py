@@ -1,21 +1,20 @@
-"""Features of dropout risk known at the end of each session, as Ibis expressions.
+"""Features of dropout risk known at the end of each session, computed by numpy over columns.
 
-Every feature of session *s* uses only rows with session ≤ *s* (cumulative and lagged windows
-by session within the episode), so the same query runs on DuckDB and on Spark, and a later
-session never changes an earlier one's features. See docs/dropout.md for each feature.
+`features_of` takes administrations as columns, each episode a segment of rows
+(`ally.change.series`), so the web app's one episode and the batch engine's whole practice go
+through the same function. Every feature of session *s* uses only rows with session ≤ *s*, so a
+later session never changes an earlier one's features. See docs/dropout.md for each feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import ibis
-from ibis.expr.types import Table, Value
+import numpy as np
+import numpy.typing as npt
 
-from ally.measures.library import Library
-from ally.scoring.rules import score_range
+from ally.change.series import Flags, Floats, Ints, Segments, starts_of
 
 # Bumped whenever a feature's definition changes: a model fitted on another set is rejected.
 FEATURE_SET_VERSION = 1
@@ -38,10 +37,6 @@ FEATURES: tuple[str, ...] = (
     "ruptures",
     "unrepaired_rupture",
 )
-# Left out of a model when the sessions table has no `rupture` column.
-RUPTURE_FEATURES: tuple[str, ...] = ("ruptures", "unrepaired_rupture")
-
-KEYS = ("client", "episode")
 # A gap between sessions longer than two weeks counts as missed sessions (weekly therapy).
 LONG_GAP_DAYS = 14
 
@@ -55,218 +50,257 @@ class MeasureFacts:
     ranges: Mapping[str, tuple[float, float]]
 
 
-def measure_facts(library: Library) -> MeasureFacts:
-    """Kinds, directions (+1: higher is better) and score ranges of the library's measures."""
-    kinds: dict[str, str] = {}
-    signs: dict[str, int] = {}
-    ranges: dict[str, tuple[float, float]] = {}
-    for m in library:
-        kinds[m.id] = m.kind.value
-        signs[m.id] = m.direction.sign
-        ranges[m.id] = score_range(m)
-    return MeasureFacts(kinds, signs, ranges)
+@dataclass(frozen=True)
+class SessionRows:
+    """Administrations with their change and alliance marks, as columns; usually sorted by
+    episode, though `features_of` takes them in any order."""
+
+    episode: Ints  # episode number, 0 to E − 1
+    session: Ints
+    day: Floats  # the session's date in whole days since 1970-01-01; NaN when unknown
+    measure: Ints  # index into `measures`
+    measures: tuple[str, ...]
+    client_rated: Flags  # the rater is the client (else the clinician)
+    score: Floats  # NaN when missing: such a row counts for nothing
+    rci: Floats  # NaN when there is none
+    deteriorated: Flags  # reliable change "deteriorated"
+    rupture: Flags
+    repair: Flags
 
 
-def available_features(columns: Sequence[str]) -> tuple[str, ...]:
-    """The features a sessions table with these columns supports (ruptures need `rupture`)."""
-    if "rupture" in columns:
-        return FEATURES
-    return tuple(f for f in FEATURES if f not in RUPTURE_FEATURES)
+@dataclass(frozen=True)
+class SessionFeatures:
+    """One row per episode and session with any score, sorted by episode and session."""
+
+    episode: Ints
+    session: Ints
+    day: Floats  # the session's earliest known date; NaN when unknown
+    values: Floats  # rows × FEATURES, missing values filled (0 beside an indicator)
+
+    def column(self, name: str) -> Floats:
+        """The values of one feature."""
+        if name not in FEATURES:
+            raise KeyError(f"{name!r} is not a dropout feature; the features are {FEATURES}")
+        return self.values[:, FEATURES.index(name)]
 
 
-def _lookup(column: Value, mapping: Mapping[str, Any], dtype: str) -> Value:
-    """The mapping's value for each row's key, as one CASE expression; null if not listed."""
-    if not mapping:
-        return ibis.null(dtype)
-    return ibis.cases(*((column == k, v) for k, v in mapping.items()), else_=ibis.null(dtype))
+@dataclass(frozen=True)
+class TrainingRows:
+    """Each session of each completed episode: its features and the episode's ending."""
+
+    features: SessionFeatures
+    dropout: Ints  # 1: the episode ended in dropout; 0: it ended as planned
+
+    @property
+    def episode(self) -> Ints:
+        """Each row's episode number, the groups of grouped cross-validation."""
+        return self.features.episode
 
 
-def _cumulative(keys: Sequence[str]) -> Any:
-    return ibis.cumulative_window(group_by=list(keys), order_by="session")
+def features_of(rows: SessionRows, facts: MeasureFacts) -> SessionFeatures:
+    """The dropout features of every session with a score, from that session's rows and
+    earlier ones only."""
+    kept = np.flatnonzero(~np.isnan(rows.score))
+    # Sorted by episode, then session; rows of one session keep their given order.
+    order = kept[np.lexsort((rows.session[kept], rows.episode[kept]))]
+    episode, session = rows.episode[order], rows.session[order]
+    # The grid: one entry per episode and session with any score, of any measure or rater.
+    grid = Segments(starts_of(episode, session))
+    at = grid.of
+    first = grid.first
+    # A session's date is the earliest of its rows' dates.
+    day = np.fmin.reduceat(rows.day[order], first) if len(first) else np.empty(0)
+    episodes = Segments(starts_of(episode[first]))
+
+    # Unknown when this session or the one before has no date (not measured from an older one).
+    days = day - episodes.previous(day)
+    long_gaps = episodes.cumulative_sum((days > LONG_GAP_DAYS).astype(np.float64))
+
+    measure = rows.measure[order]
+    kind = np.array([facts.kinds.get(m) for m in rows.measures], dtype=object)
+    outcome = (kind == "outcome")[measure]
+    # Reliable deterioration on any outcome series so far, the clinician's included
+    # (Lambert's red signal, SPECS 3).
+    worse = outcome & rows.deteriorated[order]
+    deteriorated = episodes.any_so_far(
+        np.logical_or.reduceat(worse, first) if len(first) else worse
+    )
+
+    change, rci = _primary_outcome(rows, facts, order[outcome], at[outcome], episodes, len(first))
+    alliance = (kind == "alliance")[measure] & rows.client_rated[order]
+    early, now, alliance_change, vs_mean, ruptures, unrepaired = _alliance_so_far(
+        rows, facts, order[alliance], at[alliance], episodes, len(first)
+    )
+    columns = {
+        "session": session[first],
+        "days_since_previous": days,
+        "days_missing": np.isnan(days),
+        "long_gaps": long_gaps,
+        "outcome_change": change,
+        "outcome_rci": rci,
+        "outcome_missing": np.isnan(change),
+        "rci_missing": np.isnan(rci),
+        "deteriorated": deteriorated,
+        "alliance_early": early,
+        "alliance_now": now,
+        "alliance_change": alliance_change,
+        "alliance_vs_mean": vs_mean,
+        "alliance_missing": np.isnan(now),
+        "ruptures": ruptures,
+        "unrepaired_rupture": unrepaired,
+    }
+    values = np.empty((len(first), len(FEATURES)))
+    for i, name in enumerate(FEATURES):
+        values[:, i] = columns[name]
+    # What cannot be known yet is 0, beside its indicator.
+    values[np.isnan(values)] = 0.0
+    return SessionFeatures(episode[first], session[first], day, values)
 
 
-def _as_of(grid: Table, obs: Table, keys: Sequence[str], columns: Sequence[str]) -> Table:
-    """`grid` with `columns` from the latest `obs` row at or before each grid session.
+def _primary_outcome(
+    rows: SessionRows,
+    facts: MeasureFacts,
+    index: Ints,
+    at: Ints,
+    episodes: Segments,
+    n_grid: int,
+) -> tuple[Floats, Floats]:
+    """Signed change and RCI of the primary outcome at each grid session; NaN before any.
 
-    Rows of `obs` are unique by keys + session. A cumulative max of the observed session and an
-    equality join carry values forward (portable where ASOF joins are not).
+    `index` gives the outcome rows (of any rater) in grid order, `at` their grid sessions. The
+    primary series is the one with most rows so far; ties go to the series that started first,
+    then to the measure's name, then to the rater ("client" before "clinician"). A series'
+    values at a session where it has no row are those of its latest earlier row.
     """
-    seen = obs.select(*keys, _seen_at=obs.session)
-    g = grid.left_join(seen, [*(grid[k] == seen[k] for k in keys), grid.session == seen._seen_at])
-    g = g.select(*grid.columns, "_seen_at")
-    g = g.mutate(_at=g._seen_at.max().over(_cumulative(keys))).drop("_seen_at")
-    values = obs.select(*keys, _obs_at=obs.session, **{c: obs[c] for c in columns})
-    g = g.left_join(values, [*(g[k] == values[k] for k in keys), g._at == values._obs_at])
-    return g.select(*grid.columns, *columns)
+    change = np.full(n_grid, np.nan)
+    rci = np.full(n_grid, np.nan)
+    if not len(index):
+        return change, rci
+    measure = rows.measure[index]
+    other = ~rows.client_rated[index]
+    by = np.lexsort((at, other, measure, rows.episode[index]))
+    index, at, measure, other = index[by], at[by], measure[by], other[by]
+    series = Segments(starts_of(rows.episode[index], measure, other))
+    of, first = series.of, series.first
+    sign = np.array([facts.signs.get(m, 1) for m in rows.measures], dtype=np.float64)[measure]
+    score = rows.score[index]
+    row_change = sign * (score - score[first][of])
+    row_rci = sign * rows.rci[index]
+    count = np.arange(len(index)) - first[of] + 1
+
+    # Each series stands at every grid session from its first to its episode's last.
+    start = at[first]
+    width = episodes.last[episodes.of[start]] + 1 - start
+    cell_series = np.repeat(np.arange(len(first)), width)
+    cell = (
+        start[cell_series] + np.arange(len(cell_series)) - (np.cumsum(width) - width)[cell_series]
+    )
+    # The series' latest row at or before each of those sessions.
+    latest = np.searchsorted(of * n_grid + at, cell_series * n_grid + cell, side="right") - 1
+
+    names = sorted(range(len(rows.measures)), key=rows.measures.__getitem__)
+    name_rank = np.empty(len(names), dtype=np.int64)
+    name_rank[names] = np.arange(len(names))
+    tie = np.empty(len(first), dtype=np.int64)
+    tie[np.lexsort((other[first], name_rank[measure[first]], start))] = np.arange(len(first))
+    best = np.lexsort((tie[cell_series], -count[latest], cell))
+    best = best[starts_of(cell[best])]
+    change[cell[best]] = row_change[latest[best]]
+    rci[cell[best]] = row_rci[latest[best]]
+    return change, rci
 
 
-def _outcome(s: Table, grid: Table, signs: Mapping[str, int] | None) -> Table:
-    """Change so far of the primary outcome: the series with most rows so far.
+def _alliance_so_far(
+    rows: SessionRows,
+    facts: MeasureFacts,
+    index: Ints,
+    at: Ints,
+    episodes: Segments,
+    n_grid: int,
+) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags]:
+    """Early, latest, change, deviation from the mean so far, ruptures and whether the latest
+    rupture is unrepaired, at each grid session (the latest rating's values where the session
+    has none; NaN, or 0 for the counts, before any).
 
-    Change and RCI are signed so that a positive value is an improvement.
+    `index` gives the client's alliance rows in grid order, `at` their grid sessions. Scores
+    become shares of the measure's range and are averaged over the session's rows.
     """
-    series = [*KEYS, "measure", "rater"]
-    o = s.filter(s._kind == "outcome")
-    whole = ibis.window(group_by=series, order_by="session")
-    so_far = _cumulative(series)
-    sign = _lookup(o.measure, signs, "int64").fill_null(1) if signs is not None else 1
-    rci = o.rci.cast("float64") if "rci" in o.columns else ibis.null("float64")
-    o = o.mutate(
-        _change=sign * (o._score - o._score.first().over(so_far)),
-        _rci=sign * rci,
-        _n=ibis.row_number().over(whole) + 1,
-    )
-    o = o.select(*series, "session", "_change", "_rci", "_n")
-    starts = o.group_by(series).aggregate(_start=o.session.min())
-    expanded = grid.join(starts, [grid[k] == starts[k] for k in KEYS]).filter(
-        lambda t: t._start <= t.session
-    )
-    expanded = expanded.select(*grid.columns, "measure", "rater", "_start")
-    carried = _as_of(expanded, o, series, ["_change", "_rci", "_n"])
-    # Ties go to the series that started first, then to the measure's name: stable over time.
-    rank = ibis.row_number().over(
-        group_by=[*KEYS, "session"],
-        order_by=[ibis.desc(carried._n), carried._start, carried.measure, carried.rater],
-    )
-    primary = carried.filter(rank == 0)
-    return primary.select(
-        *KEYS, "session", outcome_change=primary._change, outcome_rci=primary._rci
-    )
+    early, now, change, vs_mean = np.full((4, n_grid), np.nan)
+    ruptures = np.zeros(n_grid)
+    unrepaired = np.zeros(n_grid, dtype=np.bool_)
+    if not len(index):
+        return early, now, change, vs_mean, ruptures, unrepaired
+    low = np.empty(len(rows.measures))
+    span = np.ones(len(rows.measures))
+    for i, m in enumerate(rows.measures):
+        bottom, top = facts.ranges.get(m, (0.0, 0.0))
+        low[i], span[i] = (bottom, top - bottom) if top > bottom else (0.0, 1.0)
+    measure = rows.measure[index]
+    value = (rows.score[index] - low[measure]) / span[measure]
+
+    sessions = Segments(starts_of(at))
+    first = sessions.first
+    rated = at[first]
+    value = np.add.reduceat(value, first) / sessions.sizes
+    rupture = np.logical_or.reduceat(rows.rupture[index], first)
+    repair = np.logical_or.reduceat(rows.repair[index], first)
+
+    ratings = Segments(starts_of(episodes.of[rated]))
+    k = ratings.position()
+    head = ratings.first[ratings.of]
+    # Early alliance: mean of the first two ratings (Flückiger et al. 2018; Sharf et al. 2010).
+    second = value[np.minimum(head + 1, len(value) - 1)]
+    a_early = np.where(k == 0, value, (value[head] + second) / 2)
+    a_change = value - ratings.previous(value)
+    # Within-person deviation A_it − Ā_i (SPECS 4), Ā_i over the ratings so far.
+    a_vs_mean = value - ratings.cumulative_sum(value) / (k + 1)
+    a_ruptures = ratings.cumulative_sum(rupture.astype(np.float64))
+    # Unrepaired ruptures predict worse outcome (McLaughlin et al. 2014); a repair in the
+    # rupture's own session counts.
+    last_rupture = ratings.latest_where(rupture)
+    a_unrepaired = (last_rupture >= 0) & (ratings.latest_where(repair) < last_rupture)
+
+    has = np.zeros(n_grid, dtype=np.bool_)
+    has[rated] = True
+    latest = episodes.latest_where(has)
+    known = latest >= 0
+    rating_at = np.zeros(n_grid, dtype=np.int64)
+    rating_at[rated] = np.arange(len(rated))
+    source = rating_at[latest[known]]
+    for out, got in (
+        (early, a_early),
+        (now, value),
+        (change, a_change),
+        (vs_mean, a_vs_mean),
+        (ruptures, a_ruptures),
+        (unrepaired, a_unrepaired),
+    ):
+        out[known] = got[source]
+    return early, now, change, vs_mean, ruptures, unrepaired
 
 
-def _alliance(s: Table, ranges: Mapping[str, tuple[float, float]] | None) -> Table:
-    """The client's alliance per session (as a share of the measure's range, when known)."""
-    a = s.filter((s._kind == "alliance") & (s._rater == "client"))
-    value = a._score
-    if ranges is not None:
-        low = _lookup(a.measure, {k: v[0] for k, v in ranges.items()}, "float64")
-        high = _lookup(a.measure, {k: v[1] for k, v in ranges.items()}, "float64")
-        value = ibis.ifelse(low.notnull() & (high > low), (value - low) / (high - low), value)
-    a = a.mutate(_value=value)
-    a = a.mutate(**{n: ibis.literal(False) for n in ("rupture", "repair") if n not in a.columns})
-    flags: dict[str, Value] = {}
-    for name in ("rupture", "repair"):
-        flags[f"_{name}"] = ibis.ifelse(a[name].cast("boolean").fill_null(False), 1, 0).max()
-    per = a.group_by([*KEYS, "session"]).aggregate(_value=a._value.mean(), **flags)
-    cum = _cumulative(KEYS)
-    order = ibis.window(group_by=list(KEYS), order_by="session")
-    per = per.mutate(_k=ibis.row_number().over(order))
-    last_rupture = ibis.ifelse(per._rupture == 1, per.session, ibis.null("int64")).max().over(cum)
-    last_repair = ibis.ifelse(per._repair == 1, per.session, ibis.null("int64")).max().over(cum)
-    return per.select(
-        *KEYS,
-        "session",
-        # Early alliance: mean of the first two ratings (Flückiger et al. 2018; Sharf et al. 2010).
-        alliance_early=ibis.ifelse(per._k < 2, per._value, ibis.null("float64")).mean().over(cum),
-        alliance_now=per._value,
-        alliance_change=per._value - per._value.lag().over(order),
-        # Within-person deviation A_it − Ā_i (SPECS 4), Ā_i over the ratings so far.
-        alliance_vs_mean=per._value - per._value.mean().over(cum),
-        ruptures=per._rupture.sum().over(cum),
-        # Unrepaired ruptures predict worse outcome (McLaughlin et al. 2014).
-        unrepaired_rupture=last_rupture.notnull()
-        & (last_repair.isnull() | (last_repair < last_rupture)),
-    )
+def dropout_labels(endings: npt.ArrayLike) -> Ints:
+    """Each episode's label from its ending: 1 dropout, 0 planned, −1 not completed (ongoing or
+    not recorded), which is left out of training."""
+    e = np.asarray(endings, dtype=object)
+    return np.where(e == "dropout", 1, np.where(e == "planned", 0, -1)).astype(np.int64)
 
 
-def session_features(
-    sessions: Table,
-    kinds: Mapping[str, str],
-    *,
-    signs: Mapping[str, int] | None = None,
-    ranges: Mapping[str, tuple[float, float]] | None = None,
-) -> Table:
-    """One row per client, episode and session: keys, `date` and every column of FEATURES.
+def training_rows_of(features: SessionFeatures, endings: npt.ArrayLike) -> TrainingRows:
+    """Each session of each completed episode with its features and label.
 
-    `kinds` maps measure ids to `outcome` or `alliance`; `signs` (+1 when higher is better)
-    orients outcome change; `ranges` rescales alliance scores to 0–1. Missing values are filled
-    with 0 beside an indicator column.
+    `endings` holds each episode's ending ("planned", "dropout", "ongoing" or ""), indexed by
+    episode number.
     """
-    s = sessions
-    date = s.date.cast("date") if "date" in s.columns else ibis.null("date")
-    rater = s.rater.fill_null("client") if "rater" in s.columns else ibis.literal("client")
-    s = s.mutate(
-        client=s.client.cast("string"),
-        episode=s.episode.cast("string"),
-        session=s.session.cast("int64"),
-        _date=date,
-        _kind=_lookup(s.measure, kinds, "string"),
-        _rater=rater,
-        _score=s.score.cast("float64"),
+    labels = dropout_labels(endings)
+    if len(features.episode) and features.episode.max() >= len(labels):
+        raise ValueError(
+            f"endings are given for {len(labels)} episodes but the features reach episode "
+            f"number {features.episode.max()}; give one ending per episode, indexed by number."
+        )
+    label = labels[features.episode]
+    kept = label >= 0
+    completed = SessionFeatures(
+        features.episode[kept], features.session[kept], features.day[kept], features.values[kept]
     )
-    if "rater" not in s.columns:
-        s = s.mutate(rater=s._rater)
-    s = s.filter(s._score.notnull())
-
-    grid = s.group_by([*KEYS, "session"]).aggregate(date=s._date.min())
-    order = ibis.window(group_by=list(KEYS), order_by="session")
-    days = grid.date.delta(grid.date.lag().over(order), unit="day").cast("float64")
-    grid = grid.mutate(days_since_previous=days)
-    grid = grid.mutate(
-        long_gaps=ibis.ifelse(grid.days_since_previous > LONG_GAP_DAYS, 1, 0)
-        .sum()
-        .over(_cumulative(KEYS))
-    )
-    base = grid.select(*KEYS, "session", "date")
-
-    # Reliable deterioration on any outcome measure so far (Lambert's red signal, SPECS 3).
-    o = s.filter(s._kind == "outcome")
-    if "reliable_change" in o.columns:
-        worse = ibis.ifelse(o.reliable_change == "deteriorated", 1, 0)
-    else:
-        worse = ibis.literal(0)
-    det = (
-        o.mutate(_worse=worse)
-        .group_by([*KEYS, "session"])
-        .aggregate(_worse=lambda t: t._worse.max())
-    )
-    g = grid.left_join(det, [grid[k] == det[k] for k in (*KEYS, "session")])
-    g = g.select(*grid.columns, _worse=g._worse.fill_null(0))
-    grid = g.mutate(deteriorated=g._worse.max().over(_cumulative(KEYS))).drop("_worse")
-
-    outcome = _outcome(s, base, signs)
-    g = grid.left_join(outcome, [grid[k] == outcome[k] for k in (*KEYS, "session")])
-    grid = g.select(*grid.columns, "outcome_change", "outcome_rci")
-
-    alliance = _alliance(s, ranges)
-    columns = [c for c in alliance.columns if c not in (*KEYS, "session")]
-    grid = _as_of(grid, alliance, KEYS, columns)
-
-    f = grid
-    return f.select(
-        *KEYS,
-        "session",
-        "date",
-        days_since_previous=f.days_since_previous.fill_null(0.0),
-        days_missing=ibis.ifelse(f.days_since_previous.isnull(), 1, 0),
-        long_gaps=f.long_gaps.fill_null(0),
-        outcome_change=f.outcome_change.fill_null(0.0),
-        outcome_rci=f.outcome_rci.fill_null(0.0),
-        outcome_missing=ibis.ifelse(f.outcome_change.isnull(), 1, 0),
-        rci_missing=ibis.ifelse(f.outcome_rci.isnull(), 1, 0),
-        deteriorated=f.deteriorated,
-        alliance_early=f.alliance_early.fill_null(0.0),
-        alliance_now=f.alliance_now.fill_null(0.0),
-        alliance_change=f.alliance_change.fill_null(0.0),
-        alliance_vs_mean=f.alliance_vs_mean.fill_null(0.0),
-        alliance_missing=ibis.ifelse(f.alliance_now.isnull(), 1, 0),
-        ruptures=f.ruptures.fill_null(0),
-        unrepaired_rupture=ibis.ifelse(f.unrepaired_rupture.fill_null(False), 1, 0),
-    )
-
-
-def episode_endings(episodes: Table) -> Table:
-    """One row per completed episode (ending planned or dropout) with `dropout` 1 or 0."""
-    e = episodes.mutate(
-        client=episodes.client.cast("string"), episode=episodes.episode.cast("string")
-    )
-    e = e.filter(e.ending.isin(["planned", "dropout"]))
-    e = e.group_by(list(KEYS)).aggregate(_dropout=(e.ending == "dropout").any())
-    return e.select(*KEYS, dropout=ibis.ifelse(e._dropout, 1, 0))
-
-
-def training_rows(features: Table, episodes: Table) -> Table:
-    """Each session of each completed episode with its features and label `dropout`."""
-    endings = episode_endings(episodes)
-    joined = features.join(endings, [features[k] == endings[k] for k in KEYS])
-    return joined.select(*features.columns, "dropout").order_by([*KEYS, "session"])
+    return TrainingRows(completed, label[kept])

@@ -18,15 +18,17 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from ally.change.generic import N
 from ally.feedback.signals import AlertBudget, BudgetLevel, SignalThresholds
 from ally.measures.schema import Direction
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "ally-etr-model"
 FORMAT_VERSION = 1
@@ -250,7 +252,7 @@ class EtrModel:
     @classmethod
     def from_json(cls, text: str, origin: str = "the ETR model") -> EtrModel:
         """A model from `to_json`'s text; EtrModelError if it is not one this Ally reads."""
-        refit = "Fit it again with `ally etr fit`."
+        refit = "Fit the practice model again with `ally fit`."
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -301,7 +303,7 @@ def _budget_from(data: dict[str, Any] | None) -> AlertBudget | None:
 
 
 def load_etr(path: Path | str, measure_id: str, measure_version: str) -> EtrModel:
-    """Read a model written by `ally etr fit`, checking it was fitted for this measure and
+    """Read an expected-course model from a file, checking it was fitted for this measure and
     version; EtrModelError names the problem."""
     path = Path(path)
     try:
@@ -312,7 +314,7 @@ def load_etr(path: Path | str, measure_id: str, measure_version: str) -> EtrMode
     if model.measure_id != measure_id:
         raise EtrModelError(
             f"{path}: this model is for {model.measure_id}, not {measure_id}. Use the "
-            f"{measure_id} model, or fit one with `ally etr fit DATA --measure {measure_id}`."
+            f"{measure_id} model, or fit one with `ally fit DATA`."
         )
     if model.measure_version != measure_version:
         raise EtrModelError(
@@ -355,6 +357,8 @@ def training_data(data: pd.DataFrame, measure_id: str) -> TrainingData:
 
     Completed episodes only (ending planned or dropout) when the data have an `ending` column.
     """
+    import pandas as pd
+
     missing = [c for c in REQUIRED_COLUMNS if c not in data.columns]
     if missing:
         raise ValueError(

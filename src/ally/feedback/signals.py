@@ -16,7 +16,6 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from ally.change.cutoffs import is_functional
 from ally.change.generic import Logical, N, Numeric
@@ -235,7 +234,7 @@ def calibrate_budget(
     ratio = np.where(eligible, ratio, -np.inf)
     worse = np.asarray(is_reliably_worse(score_, intake_, reliable_change, sign), dtype=bool)
 
-    codes, uniques = pd.factorize(pd.Series(np.asarray(episode, dtype=object)))
+    uniques, codes = np.unique(np.asarray(episode, dtype=object), return_inverse=True)
     n = len(uniques)
     if n == 0:
         raise ValueError("calibrating an alert budget needs at least one episode")

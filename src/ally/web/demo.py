@@ -25,12 +25,12 @@ from django.utils import timezone
 
 from ally.simulate import SimulationConfig, simulate
 from ally.web.accounts.models import User
-from ally.web.alerts.actions import do_act_on_alert
+from ally.web.actions.alerts import do_act_on_alert
+from ally.web.actions.answers import do_create_administration, do_mark_sent, do_record_response
+from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect import measures
-from ally.web.collect.actions import do_create_administration, do_mark_sent, do_record_response
 from ally.web.collect.models import MeasurementPlan, PlannedMeasure, Respondent, Timing
-from ally.web.feedback.refresh import refresh_organisation
 from ally.web.practice.models import (
     Client,
     ClientIdentity,
@@ -115,6 +115,9 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
     """Simulate a practice and load it as the organisation "demo"; returns its logins."""
     if Organisation.objects.filter(slug=SLUG).exists():
         raise ValueError("A demo practice is loaded already.")
+    # The demo's own clock: its history, answers and next forms are placed around `today`,
+    # whatever day the loader runs on (tests pass a fixed day).
+    now = timezone.now() if today is None else _at(today, 9)
     today = today or timezone.localdate()
     password = secrets.token_urlsafe(9)
     with tempfile.TemporaryDirectory(prefix="ally-demo-") as name:
@@ -151,8 +154,10 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
             logins.append(DemoLogin(email, str(Role.CLINICIAN)))
 
     for episode_code, episode_rows in by_episode.items():
-        _load_episode(org, clinicians, episode_code, episode_rows, shift, today)
-    refresh_organisation(org)
+        _load_episode(org, clinicians, episode_code, episode_rows, shift, now)
+    # The practice model of the demo's history, applied to every episode (as the scheduled
+    # `fit_practice` would do).
+    do_fit_practice_model(org, now=now)
     _settle_history(org)
     return Demo(org, password, tuple(logins))
 
@@ -163,7 +168,7 @@ def _load_episode(
     code: str,
     rows: list[dict[str, str]],
     shift: dt.timedelta,
-    today: dt.date,
+    now: dt.datetime,
 ) -> None:
     first = rows[0]
     clinician = clinicians[first["clinician"]]
@@ -220,10 +225,11 @@ def _load_episode(
             _answers(row),
             idempotency_key=f"demo-{code}-{row['session']}-{row['measure']}-{respondent}",
             actor=clinician if respondent == str(Respondent.CLINICIAN) else None,
-            refresh=False,  # refresh_organisation, once the practice is loaded
+            refresh=False,  # do_fit_practice_model, once the practice is loaded
+            now=now,
         )
     if ending == "ongoing":
-        _next_session(episode, clinician, measures, max(sessions) + 1, today)
+        _next_session(episode, clinician, measures, max(sessions) + 1, now)
 
 
 def _next_session(
@@ -231,10 +237,10 @@ def _next_session(
     clinician: Membership,
     measures: list[tuple[str, str]],
     number: int,
-    today: dt.date,
+    now: dt.datetime,
 ) -> None:
     """The next session in the coming days, its client forms created and sent."""
-    day = today + dt.timedelta(days=1 + episode.pk % 6)
+    day = timezone.localdate(now) + dt.timedelta(days=1 + episode.pk % 6)
     session = Session.objects.create(
         organisation=episode.organisation,
         episode=episode,
@@ -253,7 +259,7 @@ def _next_session(
             timing=TIMING.get(measure, Timing.AFTER),
             expires_at=_at(day, 23),
         )
-        do_mark_sent(administration)
+        do_mark_sent(administration, now)
 
 
 def _settle_history(org: Organisation) -> None:

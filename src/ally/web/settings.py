@@ -15,9 +15,8 @@ ALLY_EMAIL_BACKEND  Django email backend (console); ALLY_EMAIL_HOST, _PORT, _USE
 ALLY_LOCAL_HTTP     "1" when served over plain HTTP on this machine (`ally serve` sets it)
 ALLY_TIME_ZONE      the practice's time zone for dates on screens (UTC)
 ALLY_SEND_BEFORE_HOURS, ALLY_REMIND_AFTER_HOURS  when send_due_links sends links (24, 24)
-ALLY_ETR_MODELS     comma-separated expected-response models (`ally etr fit`)
-ALLY_DROPOUT_MODEL  a dropout model (`ally risk fit`)
-ALLY_DROPOUT_ALERT  dropout risk that raises an alert when a model is configured (0.5)
+ALLY_DROPOUT_ALERT  dropout risk that raises an alert once the practice model has a dropout
+                    model (0.5)
 ALLY_SESSION_IDLE_MINUTES  a member is signed out after this long without a request (30)
 ALLY_SESSION_MAX_HOURS     and this long after signing in, whatever they do (12)
 ALLY_LOCKOUT_FAILURES      failed passwords or codes that lock an account until an
@@ -26,9 +25,6 @@ ALLY_REAUTH_MINUTES  how long a confirmed password and code allow changes to the
 ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "version:base64key",
                     comma-separated, newest first; without it one is generated once into the
                     data folder (file encryption_keys). Keep it out of backups (docs/backup.md).
-ALLY_FEEDBACK_REFRESH  when the engine refreshes feedback after an answer: "background" (a
-                    thread in each server process; default), "worker" (`ally manage
-                    refresh_worker` only) or "inline" (in the answer's request)
 ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
 """
 
@@ -95,7 +91,7 @@ INSTALLED_APPS = [
     "ally.web.practice",
     "ally.web.collect",
     "ally.web.alerts",
-    "ally.web.feedback",
+    "ally.web.monitoring",
     "ally.web.respond",
     "ally.web.clinic",
     "ally.web.dashboard",
@@ -291,17 +287,12 @@ ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
 # Before-session links go out this many hours ahead; one reminder after this many hours.
 ALLY_SEND_BEFORE_HOURS = int(os.environ.get("ALLY_SEND_BEFORE_HOURS", "24"))
 ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))
-# Fitted models of `ally etr fit` (comma-separated paths) and `ally risk fit`, if any.
-ALLY_ETR_MODELS = [p for p in os.environ.get("ALLY_ETR_MODELS", "").split(",") if p.strip()]
-ALLY_DROPOUT_MODEL = os.environ.get("ALLY_DROPOUT_MODEL") or None
-# Dropout risk at or above which an alert is raised, when a dropout model is configured.
+# Dropout risk at or above which an alert is raised, once the practice model has a dropout model.
 # A practice's choice, not a published threshold: set it from `ally backtest`.
 ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))
 # Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
 # are read from X-Forwarded-For only through that many proxies.
 ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))
-# Where the engine's refresh after an answer runs (ally.web.feedback.worker.MODES).
-ALLY_FEEDBACK_REFRESH = os.environ.get("ALLY_FEEDBACK_REFRESH", "background")
 
 # Records carry the message only: no request bodies, no SQL parameters (which hold answers).
 LOGGING = {

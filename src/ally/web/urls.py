@@ -7,6 +7,7 @@
 /o/<org>/audit/      the audit log, for administrators
 /o/<org>/members/    members' sign-in security (locked accounts, second factors), for administrators
 /o/<org>/privacy/    a client's data export and erasure
+/o/<org>/model/      the practice model the numbers rest on, and fitting it again
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
 """
 
@@ -26,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
     path("o/<slug:org>/members/", include("ally.web.accounts.member_urls")),
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
+    path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("i18n/setlang/", language_for_client_pages, name="set_language"),

@@ -71,7 +71,7 @@ def audit_failure(sender: Any, credentials: dict[str, Any], request: Any = None,
 
     For an unknown address the entry names no one: what was typed might be a password.
     """
-    from ally.web.accounts.actions import record_account_event
+    from ally.web.actions.accounts import record_account_event
     from ally.web.audit import record_event
 
     user = User.objects.filter(email=str(credentials.get("username") or "")).first()
@@ -83,7 +83,7 @@ def audit_failure(sender: Any, credentials: dict[str, Any], request: Any = None,
 
 def audit_lock(sender: Any, request: Any, username: str, **_: Any) -> None:
     """The failure that locked the account (axes signals every later failure too)."""
-    from ally.web.accounts.actions import record_account_event
+    from ally.web.actions.accounts import record_account_event
 
     if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
         return

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
-from ally.web.accounts.actions import (
+from ally.web.actions.accounts import (
     AccountActionError,
     do_reset_second_factor,
     do_sign_out_member,

@@ -134,7 +134,7 @@ def refuse(request: HttpRequest, message: str, to: str | None = None) -> HttpRes
 
 def sign_out(request: HttpRequest, action: str) -> None:
     """End the member's session, with an audit entry (e.g. "session.signed_out")."""
-    from ally.web.accounts.actions import record_account_event
+    from ally.web.actions.accounts import record_account_event
 
     user = request.user
     if user.is_authenticated:

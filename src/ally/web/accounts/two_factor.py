@@ -83,7 +83,7 @@ def drop_pending(request: HttpRequest) -> None:
 
 def finish(request: HttpRequest, user: User, device: Device) -> str:
     """Sign `user` in with `device` verified; returns where they were going."""
-    from ally.web.accounts.actions import record_account_event
+    from ally.web.actions.accounts import record_account_event
 
     pending = request.session.get(PENDING) or {}
     next_url = str(pending.get("next") or reverse("home"))

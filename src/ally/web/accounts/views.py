@@ -27,15 +27,15 @@ from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout, sessions, two_factor
-from ally.web.accounts.actions import (
+from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm
+from ally.web.accounts.models import User
+from ally.web.actions.accounts import (
     do_change_email,
     do_change_password,
     do_confirm_authenticator,
     do_end_other_sessions,
     do_renew_recovery_codes,
 )
-from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm
-from ally.web.accounts.models import User
 from ally.web.clinic.roles import post_only
 from ally.web.practice.models import Membership
 

@@ -6,12 +6,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
+from ally.web.actions.answers import do_create_administration
 from ally.web.api.auth import Org, member
 from ally.web.api.episodes import episode_or_404, visible_administrations
 from ally.web.api.errors import RequestRefusedError
 from ally.web.api.schemas import BODY_REFUSED, AdministrationIn, AdministrationOut, errors
 from ally.web.collect import measures
-from ally.web.collect.actions import do_create_administration
 from ally.web.collect.planning import link_expiry
 from ally.web.practice.models import Session
 from ally.web.scoping import check_can_record, scoped

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.pagination import paginate
 
-from ally.web.alerts.actions import do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.alerts import do_act_on_alert, do_mark_alert_seen
 from ally.web.alerts.models import Alert
 from ally.web.api.auth import Org, member
 from ally.web.api.episodes import Pages

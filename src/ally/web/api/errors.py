@@ -18,7 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from ally.scoring.administration import Problem as AnswerProblem
-from ally.web.alerts.actions import AlertActionError
+from ally.web.actions.alerts import AlertActionError
 from ally.web.collect.errors import CollectError, InvalidAnswersError
 
 

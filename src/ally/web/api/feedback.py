@@ -8,7 +8,7 @@ from ninja import Router
 from ally.web.api.auth import Org, member
 from ally.web.api.episodes import episode_or_404
 from ally.web.api.schemas import FeedbackOut, errors
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.scoping import scoped
 
 router = Router(tags=["feedback"])

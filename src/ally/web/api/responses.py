@@ -6,9 +6,9 @@ from typing import Annotated, Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Status
 
+from ally.web.actions.answers import do_record_response
 from ally.web.api.auth import Org, member
 from ally.web.api.schemas import BODY_REFUSED, ResponseIn, ResponseOut, errors
-from ally.web.collect.actions import do_record_response
 from ally.web.collect.models import Administration, Response
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
 from ally.web.text import SUBMISSION_KEY

@@ -13,10 +13,9 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from ally.web.clinic.refreshing import refresh_episode
+from ally.web.actions.answers import do_mark_sent, do_record_response
 from ally.web.clinic.roles import WRITERS, post_only, staff_context
 from ally.web.collect import measures
-from ally.web.collect.actions import do_mark_sent, do_record_response
 from ally.web.collect.errors import (
     AdministrationClosedError,
     IdempotencyConflictError,
@@ -205,7 +204,6 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             # One key per member and form page: a double click stores one rating.
             idempotency_key=f"clinic-{membership.pk}-{key}",
             actor=membership,
-            refresh=False,  # refresh_episode below, at once
         )
     except InvalidAnswersError as exc:
         errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}
@@ -218,5 +216,4 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return _to_episode(org, administration)
     messages.success(request, _("Your rating is saved."))
-    refresh_episode(request, administration.episode)
     return _to_episode(org, administration)

@@ -11,13 +11,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from ally.web.alerts.actions import AlertActionError, do_act_on_alert, do_mark_alert_seen
+from ally.web.actions.alerts import AlertActionError, do_act_on_alert, do_mark_alert_seen
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic import guidance
 from ally.web.clinic.forms import ActOnAlertForm
 from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
-from ally.web.feedback.models import SessionFeedback
 from ally.web.members import member_view
+from ally.web.monitoring.models import SessionFeedback
 from ally.web.practice.models import Membership
 from ally.web.scoping import get_scoped_or_404, scoped
 

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from ally.scoring.rules import score_range
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse
 from ally.web.clinic.labels import NO_SIGNAL, SIGNAL_WORDS, SUBSCALE_WORDS, word
-from ally.web.feedback.models import ChartDrawing
+from ally.web.monitoring.models import ChartDrawing
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 WIDTH, HEIGHT = 560, 240

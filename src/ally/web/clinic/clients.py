@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from ally.web.actions.practice import PracticeActionError, do_create_client_with_episode
 from ally.web.clinic.forms import NewClientForm, add_action_error
 from ally.web.clinic.roles import WRITERS, staff_context
 from ally.web.members import member_view
-from ally.web.practice.actions import PracticeActionError, do_create_client_with_episode
 from ally.web.practice.models import Episode
 from ally.web.scoping import scoped
 

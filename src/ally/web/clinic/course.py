@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ally.measures.schema import Kind, Measure
 from ally.web.clinic.urgency import CLIENT, CLINICIAN, measure_kind
 from ally.web.collect import measures
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 
 ALLIANCE_PARTS = ("bond", "goals", "tasks")
 """Bordin's three parts of the alliance, the subscales charted under the total."""

@@ -15,6 +15,12 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from ally.web.actions.practice import (
+    PracticeActionError,
+    do_add_care_team_member,
+    do_end_episode,
+    do_open_episode,
+)
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic import charts, guidance
 from ally.web.clinic.alerts import alert_views
@@ -26,17 +32,15 @@ from ally.web.clinic.forms import (
     SessionStatusForm,
     add_action_error,
 )
-from ally.web.clinic.refreshing import refresh_episode
 from ally.web.clinic.roles import WRITERS, can_write, staff_context
 from ally.web.clinic.urgency import overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
-from ally.web.feedback.models import ChartDrawing, EpisodeFeedback, SessionFeedback
 from ally.web.members import member_view
-from ally.web.practice.actions import (
-    PracticeActionError,
-    do_add_care_team_member,
-    do_end_episode,
-    do_open_episode,
+from ally.web.monitoring.models import (
+    ChartDrawing,
+    EpisodeFeedback,
+    PracticeModelFit,
+    SessionFeedback,
 )
 from ally.web.practice.models import (
     CareTeamMember,
@@ -204,6 +208,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         client_respondent=Respondent.CLIENT,
         clinician_respondent=Respondent.CLINICIAN,
         writable=writer and episode.ended_on is None,
+        model_fit=scoped(PracticeModelFit, membership).only("fitted_at", "episodes").first(),
         **_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
     )
 
@@ -262,8 +267,6 @@ def episode_end(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             add_action_error(form, exc)
         else:
             messages.success(request, _("The episode has ended."))
-            # How an episode ended changes its feedback (an open rupture becomes unrepaired).
-            refresh_episode(request, chosen)
             return redirect("clinic:episode", org=org, pk=pk)
     return render(
         request,

@@ -8,17 +8,17 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from ally.web.actions.practice import (
+    PracticeActionError,
+    do_add_planned_measure,
+    do_remove_planned_measure,
+)
 from ally.web.clinic.episodes import episode_of
 from ally.web.clinic.forms import PlanEntryForm, add_action_error
 from ally.web.clinic.roles import WRITERS, post_only, staff_context
 from ally.web.collect.models import PlannedMeasure
 from ally.web.collect.planning import administrations_for_session
 from ally.web.members import member_view
-from ally.web.practice.actions import (
-    PracticeActionError,
-    do_add_planned_measure,
-    do_remove_planned_measure,
-)
 from ally.web.practice.models import Session, SessionStatus
 from ally.web.scoping import get_scoped_or_404, scoped
 

@@ -12,16 +12,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from ally.web.actions.practice import (
+    PracticeActionError,
+    do_record_session_status,
+    do_schedule_session,
+)
 from ally.web.clinic.episodes import episode_of
 from ally.web.clinic.forms import SessionForm, SessionStatusForm, add_action_error
 from ally.web.clinic.labels import SESSION_STATUS_WORDS, word
 from ally.web.clinic.roles import WRITERS, post_only, staff_context
 from ally.web.members import member_view
-from ally.web.practice.actions import (
-    PracticeActionError,
-    do_record_session_status,
-    do_schedule_session,
-)
 from ally.web.practice.models import Session
 from ally.web.scoping import get_scoped_or_404
 

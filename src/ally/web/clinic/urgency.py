@@ -49,7 +49,7 @@ from ally.web.clinic.labels import risk_flag_words
 from ally.web.collect import measures
 from ally.web.collect.models import Administration
 from ally.web.collect.models.administrations import OPEN_STATUSES, past_expiry
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import ClientIdentity, Episode, Membership, Session, SessionStatus
 from ally.web.scoping import DE_IDENTIFIED, Role, scoped
 

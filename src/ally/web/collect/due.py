@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from ally.web.collect.actions import do_expire_administration
+from ally.web.actions.answers import do_expire_administration
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Timing
 from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.practice.models import ClientIdentity, SessionStatus

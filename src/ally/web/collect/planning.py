@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ally.web.collect.actions import do_create_administration
+from ally.web.actions.answers import do_create_administration
 from ally.web.collect.models import Administration, PlannedMeasure, Timing
 from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.practice.models import Membership, Session, SessionStatus

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.measures import library
-from ally.web.feedback.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Membership
 from ally.web.scoping import Role, scoped
 

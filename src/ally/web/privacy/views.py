@@ -19,13 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ally.web.alerts.models import Alert
-from ally.web.clinic.forms import add_action_error
-from ally.web.clinic.roles import staff_context
-from ally.web.collect.models import Administration, Amendment, Response
-from ally.web.members import member_view
-from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
-from ally.web.privacy.actions import (
+from ally.web.actions.privacy import (
     ERASERS,
     EXPORTERS,
     PrivacyActionError,
@@ -33,6 +27,12 @@ from ally.web.privacy.actions import (
     do_refuse_erasure,
     do_set_erasure_policy,
 )
+from ally.web.alerts.models import Alert
+from ally.web.clinic.forms import add_action_error
+from ally.web.clinic.roles import staff_context
+from ally.web.collect.models import Administration, Amendment, Response
+from ally.web.members import member_view
+from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
 from ally.web.privacy.erasure import rows_about
 from ally.web.privacy.export import export_client, file_name
 from ally.web.privacy.forms import EraseForm, PolicyForm, RefuseForm

@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from ally.web.collect.actions import do_mark_reminded, do_mark_sent
+from ally.web.actions.answers import do_mark_reminded, do_mark_sent
 from ally.web.collect.models import Administration
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.scoping import check_can_record

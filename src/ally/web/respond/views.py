@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from ally.web.actions.answers import do_mark_opened, do_record_response
 from ally.web.collect import measures
-from ally.web.collect.actions import do_mark_opened, do_record_response
 from ally.web.collect.errors import (
     AdministrationClosedError,
     IdempotencyConflictError,

@@ -8,8 +8,8 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ally.web.actions.privacy import EXPORTERS
 from ally.web.practice.models import Membership
-from ally.web.privacy.actions import EXPORTERS
 from ally.web.scoping import Role
 
 register = template.Library()

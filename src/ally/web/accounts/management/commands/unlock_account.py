@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ally.web.accounts.actions import do_unlock_account
 from ally.web.accounts.models import User
+from ally.web.actions.accounts import do_unlock_account
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ally.web.actions.privacy import do_erase_client
 from ally.web.practice.models import Client
-from ally.web.privacy.actions import do_erase_client
 
 
 class Command(BaseCommand):

@@ -32,7 +32,7 @@ from ally.web.collect.models import (
 )
 from ally.web.collect.models.administrations import taking_answers
 from ally.web.collect.models.responses import ScoredAnswers
-from ally.web.feedback.refresh import queue_refresh, refresh_after_answer
+from ally.web.monitoring.refresh import refresh_episode
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import check_can_record
 
@@ -136,14 +136,15 @@ def do_record_response(
     idempotency_key: str,
     actor: Membership | None = None,
     refresh: bool = True,
+    now: datetime | None = None,
 ) -> Response:
-    """Score and store the answers to an open administration, complete it, raise its alerts and
-    ask for its episode's feedback to be refreshed, all in one transaction.
+    """Score and store the answers to an open administration, complete it, bring its episode's
+    results up to date and raise its alerts, all in one transaction.
 
     `actor` is the member who entered the answers, or None when the respondent did (by link).
     A repeated `idempotency_key` returns the response already stored for it. `refresh=False` is
-    for callers that bring the feedback up to date themselves (the demo's load refreshes the
-    whole practice once; a clinician's rating is refreshed before the clinician's next page).
+    for loading history (the demo refreshes the whole practice once, at the end); `now` too
+    (it defaults to the clock).
     """
     key = idempotency_key.strip()
     if not key:
@@ -152,7 +153,7 @@ def do_record_response(
     if actor is not None:
         check_can_record(actor, administration.episode)
     result = _score(administration, answers)
-    now = timezone.now()
+    now = now or timezone.now()
     try:
         with transaction.atomic():
             # Completing it first takes the row's lock: two submissions for one administration
@@ -171,10 +172,10 @@ def do_record_response(
                     )
                 except IntegrityError as exc:
                     raise _KeyUsedError from exc  # leaves the transaction: nothing stands
-                # Locks in one order for every write (administration, queue row, then the audit
+                # Locks in one order for every write (administration, episode, then the audit
                 # chain's, always last), so two answers of one episode never deadlock.
                 if refresh:
-                    queue_refresh(administration.episode_id)
+                    refresh_episode(administration.episode, now)
                 _raise_alerts(administration.episode_id, result, response, None, now)
                 audit.record("response.recorded", actor=actor, target=response)
     except _KeyUsedError:
@@ -183,8 +184,6 @@ def do_record_response(
         return _not_taken(administration, key, stored, now)
     administration.status = AdministrationStatus.COMPLETED
     administration.completed_at = now
-    if refresh:
-        refresh_after_answer(administration.episode_id)
     return response
 
 
@@ -233,6 +232,7 @@ def do_amend_response(
             amended_at=now,
             **_score_fields(result, stored),
         )
+        refresh_episode(administration.episode, now)
         _raise_alerts(administration.episode_id, result, response, amendment, now)
         audit.record("response.amended", actor=actor, target=amendment)
     return amendment
@@ -263,9 +263,13 @@ def do_create_administration(
 
 
 def _advance(
-    administration: Administration, status: str, stamp: str, action: str
+    administration: Administration,
+    status: str,
+    stamp: str,
+    action: str,
+    now: datetime | None = None,
 ) -> Administration:
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         locked = Administration.objects.select_for_update().get(pk=administration.pk)
         _check_open(locked, now)
@@ -283,10 +287,10 @@ def _advance(
     return locked
 
 
-def do_mark_sent(administration: Administration) -> Administration:
-    """The link was sent to the respondent."""
+def do_mark_sent(administration: Administration, now: datetime | None = None) -> Administration:
+    """The link was sent to the respondent; `now` defaults to the clock."""
     return _advance(
-        administration, str(AdministrationStatus.SENT), "sent_at", "administration.sent"
+        administration, str(AdministrationStatus.SENT), "sent_at", "administration.sent", now
     )
 
 

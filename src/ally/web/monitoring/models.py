@@ -1,15 +1,16 @@
-"""What `ally analyze` says of each episode, stored per administration and per measure.
+"""Routine outcome monitoring: the practice model, and what it says of each episode.
 
-The rows mirror the engine's `sessions` and `episodes` outputs (docs/formats.md), so the app and
-a batch run on the same answers give the same numbers. They are derived: a refresh replaces an
-episode's rows as a whole, and nothing here is ever edited by hand.
+The rows mirror `ally analyze`'s `sessions` and `episodes` outputs (docs/formats.md): the same
+function (`ally.feedback.results.results`) under the same practice model gives them, so the app
+and a batch run on the same answers give the same numbers. They are derived: every answer,
+rating, amendment and ending replaces its episode's rows in its own transaction.
 """
 
 from __future__ import annotations
 
 from django.db import models
 
-from ally.web.practice.models import Episode
+from ally.web.practice.models import Episode, Membership, Organisation
 from ally.web.scoping import Scope, ScopedQuerySet
 
 
@@ -88,31 +89,37 @@ class EpisodeFeedback(models.Model):
         ordering = ("episode", "measure_id", "rater")
 
 
-class PendingRefresh(models.Model):
-    """An episode whose feedback waits for the engine: one row per episode, however many answers.
+class PracticeModelFit(models.Model):
+    """A practice model fitted on the organisation's answers (`ally.feedback.fit`); the latest
+    is applied to every episode after each answer. Kept as the exact JSON `ally fit` writes, so
+    `ally analyze --model` on an export gives the same numbers."""
 
-    A worker claims a row by moving `due_at` past its lease, so no second worker takes it while
-    the engine runs, and deletes it afterwards only if no answer came in meanwhile
-    (`requested_at` unchanged). A crashed worker's row falls due again when its lease runs out.
-    """
-
-    episode = models.OneToOneField(
-        Episode, on_delete=models.CASCADE, related_name="pending_refresh"
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="practice_models"
     )
-    requested_at = models.DateTimeField(help_text="When the latest answer asked for a refresh.")
-    due_at = models.DateTimeField(
-        help_text="Not taken before then: now when asked, a lease while claimed, later on retry."
+    model_json = models.TextField()
+    fitted_at = models.DateTimeField()
+    episodes = models.PositiveIntegerField(help_text="Episodes the model was fitted on.")
+    administrations = models.PositiveIntegerField()
+    fitted_by = models.ForeignKey(
+        Membership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="practice_models_fitted",
+        help_text="The administrator who asked for the fit; empty for the scheduled command.",
     )
-    attempts = models.PositiveIntegerField(default=0, help_text="Failed refreshes in a row.")
 
     objects = ScopedQuerySet.as_manager()
-    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+    # Every member may see when the model was fitted and on how many episodes: no client data.
+    scope = Scope(organisation="organisation", caseload=False)
 
     class Meta:
-        indexes = (models.Index(fields=["due_at"]),)
+        ordering = ("-fitted_at", "-pk")
+        indexes = (models.Index(fields=["organisation", "-fitted_at"]),)
 
     def __str__(self) -> str:
-        return f"refresh of episode {self.episode_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"
+        return f"practice model of {self.fitted_at:%Y-%m-%d %H:%M} ({self.episodes} episodes)"
 
 
 class ChartDrawing(models.Model):
@@ -120,8 +127,8 @@ class ChartDrawing(models.Model):
 
     Drawing a chart takes about 80 ms of CPU; a clinician's client page has two or three. The
     drawing is kept with the spec's SHA-256 and used while the spec (numbers and words) is the
-    same, by every server process; the refresh worker draws an episode's charts ahead of its
-    first view. One row per chart and language, deleted with the episode (erasure included).
+    same, by every server process. One row per chart and language, deleted with the episode
+    (erasure included).
     """
 
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="chart_drawings")

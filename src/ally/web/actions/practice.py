@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from ally.web import audit
 from ally.web.collect import measures
 from ally.web.collect.models import MeasurementPlan, PlannedMeasure, Respondent, Timing
+from ally.web.monitoring.refresh import refresh_episode
 from ally.web.practice.models import (
     CareTeamMember,
     Client,
@@ -169,6 +170,8 @@ def do_end_episode(
             raise PracticeActionError(_("This episode has ended already."))
         locked.ended_on, locked.end_reason = ended_on, reason
         locked.save(update_fields=["ended_on", "end_reason"])
+        # How an episode ended changes its results (an open rupture becomes unrepaired).
+        refresh_episode(locked)
         audit.record("episode.ended", actor=actor, target=locked)
     return locked
 
@@ -231,7 +234,7 @@ def do_record_session_status(session: Session, status: str, *, actor: Membership
     An attended session gets its forms from the plan; the forms a missed or cancelled session no
     longer needs are closed, so their links stop working.
     """
-    from ally.web.collect.actions import do_expire_administration
+    from ally.web.actions.answers import do_expire_administration
     from ally.web.collect.planning import administrations_for_session, unneeded_forms
 
     if session.episode is None:

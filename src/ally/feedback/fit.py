@@ -1,0 +1,406 @@
+"""Fitting a practice model from the practice's own scored administrations (`ally fit`).
+
+Everything a practice estimates from its history is estimated here, once: the reliable-change
+sample statistics and reliability (Cronbach's alpha where none is published), the Jacobson &
+Truax cut-off, the expected course of each outcome measure with its alert budget, and the dropout
+model. Where the history is too short, the measure file's published values stand in, and the
+model says so. `ally.feedback.results` then applies the model and estimates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import numpy as np
+import numpy.typing as npt
+
+from ally.change.categories import sample_cutoff
+from ally.change.cutoffs import CutoffType
+from ally.change.reliable import (
+    ChangeRule,
+    PublishedChange,
+    ReliableChange,
+    SampleStats,
+    cronbach_alpha,
+    reliable_change,
+    reliable_change_value,
+)
+from ally.change.series import Floats, Segments, starts_of
+from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
+from ally.feedback.etr import (
+    DEFAULT_QUANTILES,
+    MIN_AT_SESSION,
+    MIN_SESSIONS,
+    EtrModel,
+    RationalEtr,
+    TooLittleDataError,
+)
+from ally.feedback.etr import MIN_EPISODES as ETR_MIN_EPISODES
+from ally.feedback.practice import (
+    OUTCOME,
+    ChangeModel,
+    MeasureModel,
+    MeasureParams,
+    OutcomeModel,
+    PracticeModel,
+    Training,
+)
+from ally.feedback.results import (
+    CLIENT,
+    ENDINGS,
+    RATERS,
+    Administrations,
+    episode_endings,
+    measure_facts_of,
+    results,
+    series_scores,
+    session_rows,
+)
+from ally.feedback.signals import BudgetLevel, SignalThresholds
+
+MIN_EPISODES = 30
+"""Episodes with a first and a last score needed before the practice's own reliable-change
+statistics replace the published values. Ally's convention, not a published rule: with fewer,
+the sample SD is too unstable to rely on (the same floor as for Cronbach's alpha)."""
+MIN_FOR_ALPHA = 30
+"""Complete client-rated administrations needed to estimate Cronbach's alpha."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What `fit_practice` estimates and with which settings (the defaults of `ally fit`)."""
+
+    fitted_at: str
+    """When the model is fitted (ISO 8601); passed in, so that a fit is repeatable."""
+    pre: int | None = None
+    post: int | None = None
+    ruptures: RuptureConfig = STRAUSS_2006
+    min_episodes: int = MIN_EPISODES
+    expected_course: bool = True
+    """Fit an expected course per outcome measure where there is enough history."""
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    etr_min_episodes: int = ETR_MIN_EPISODES
+    etr_min_sessions: int = MIN_SESSIONS
+    etr_min_at_session: int = MIN_AT_SESSION
+    alert_budget: float | None = None
+    """At most this share of training episodes ever flagged (None: no budget)."""
+    budget_level: BudgetLevel = BudgetLevel.RED
+    dropout: bool = True
+    """Fit a dropout model where there are enough completed episodes and dropouts."""
+    dropout_folds: int = 5
+    threads: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def _ally_version() -> str:
+    try:
+        return metadata.version("ally")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _stats(pre: Floats, post: Floats) -> SampleStats | None:
+    """Complete-case statistics (SD with n - 1, Pearson r); None when the pre SD is not finite."""
+    n = len(pre)
+    if n < 2:
+        return None
+    sd_pre = float(np.std(pre, ddof=1))
+    sd_post = float(np.std(post, ddof=1))
+    if not math.isfinite(sd_pre):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r12 = float(np.corrcoef(pre, post)[0, 1]) if sd_pre > 0 and sd_post > 0 else math.nan
+    return SampleStats(
+        n=n,
+        m_pre=float(np.mean(pre)),
+        sd_pre=sd_pre,
+        m_post=float(np.mean(post)),
+        sd_post=sd_post,
+        r12=r12 if math.isfinite(r12) else 0.0,
+    )
+
+
+def estimated_reliability(items: npt.NDArray[np.float64]) -> tuple[float, int] | None:
+    """Cronbach's alpha of complete item answers (rows × items), with the rows it rests on;
+    None with fewer than MIN_FOR_ALPHA rows or an alpha outside (0, 1)."""
+    n = items.shape[0]
+    if n < MIN_FOR_ALPHA or items.shape[1] < 2:
+        return None
+    variances = [float(v) for v in np.var(items, axis=0, ddof=1)]
+    try:
+        alpha = cronbach_alpha(variances, float(np.var(items.sum(axis=1), ddof=1)))
+    except ValueError:
+        return None
+    return (alpha, n) if 0 < alpha < 1 else None
+
+
+def _change_model(
+    p: MeasureParams,
+    rater: str,
+    stats: SampleStats | None,
+    reliability: float | None,
+    reliability_source: str,
+    min_episodes: int,
+) -> tuple[ChangeModel, list[str]]:
+    """Reliable change from the practice's sample where it is large enough, else published."""
+    notes: list[str] = []
+    rule: ChangeRule | None = None
+    source = ""
+    n = stats.n if stats else 0
+    if stats is not None and n >= min_episodes and reliability is not None:
+        try:
+            rule = reliable_change(p.method, stats, reliability, p.reliability_post)
+            source = (
+                f"{p.method.value.upper()} reliable change from {n:,} of the practice's "
+                f"episodes, reliability {reliability:.3f} ({reliability_source})"
+            )
+        except ValueError as exc:
+            notes.append(f"no reliable change from the practice's episodes: {exc}")
+    elif n < min_episodes:
+        notes.append(
+            f"{n} episodes with a first and a last score (fewer than {min_episodes}): "
+            "the practice's own reliable change is not estimated (--min-episodes sets the "
+            "floor)"
+        )
+    elif reliability is None:
+        notes.append("no reliability known: give --reliability for the RCI")
+    clinical = p.measure.norms.clinical if p.measure else None
+    if rule is None and p.published_change is not None:
+        rule = PublishedChange(p.published_change)
+        cited = p.measure.reliable_change.source if p.measure and p.measure.reliable_change else ""
+        source = f"published reliable change of {p.published_change:g} points ({cited})"
+        notes.append(f"reliable change: the published {p.published_change:g} points")
+    elif rule is None and clinical is not None and reliability is not None:
+        # Jacobson & Truax's reliable change value with the published clinical SD.
+        points = reliable_change_value(clinical.sd, reliability)
+        rule = PublishedChange(points)
+        source = (
+            f"reliable change of {points:.2f} points from the published clinical SD "
+            f"{clinical.sd:g} and reliability {reliability:.2f}"
+        )
+        notes.append(f"reliable change: {points:.2f} points from the published norms")
+    if rule is None:
+        notes.append("no reliable change value: no RCI")
+    cutoff = p.cutoff
+    if cutoff is None and isinstance(rule, ReliableChange) and p.functional is not None:
+        cutoff = sample_cutoff(rule, CutoffType.C, p.functional, p.sign)
+    if cutoff is None and p.kind == OUTCOME and rater == RATERS[CLIENT]:
+        notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
+    return (
+        ChangeModel(
+            reliable_change=rule,
+            cutoff=cutoff,
+            cutoff_is_clinical=True if p.cutoff_inclusive else None,
+            source=source,
+        ),
+        notes,
+    )
+
+
+def _reliable_change_points(change: ChangeModel | None) -> float | None:
+    """The reliable change in points that the red "reliably worse" rule uses."""
+    rule = change.reliable_change if change else None
+    if isinstance(rule, PublishedChange):
+        return rule.points
+    if isinstance(rule, ReliableChange):
+        return reliable_change_value(rule.stats.sd_pre, rule.reliability)
+    return None
+
+
+def fit_practice(
+    a: Administrations,
+    params: Mapping[str, MeasureParams],
+    options: FitOptions,
+    *,
+    items: Mapping[str, npt.NDArray[np.float64]] | None = None,
+) -> PracticeModel:
+    """Fit the practice model of these administrations.
+
+    `params` gives every measure the model should know, whether or not it has data; `items`
+    holds, for measures without a published reliability, their complete client-rated item
+    answers (rows × items) from which Cronbach's alpha is estimated.
+    """
+    seg = Segments(starts_of(a.episode, a.measure, a.rater))
+    first_score, last_score = series_scores(a, seg, options.pre, options.post)
+    complete = ~np.isnan(first_score) & ~np.isnan(last_score)
+    s_measure, s_rater = a.measure[seg.first], a.rater[seg.first]
+    notes: list[str] = list(options.notes)
+
+    measures: dict[str, MeasureModel] = {}
+    for measure_id, p in sorted(params.items()):
+        code = a.measure_ids.index(measure_id) if measure_id in a.measure_ids else -1
+        measure_notes: list[str] = []
+        reliability, reliability_source = p.reliability, "published or given"
+        if reliability is None and items and measure_id in items:
+            found = estimated_reliability(items[measure_id])
+            if found is not None:
+                reliability = found[0]
+                reliability_source = f"Cronbach's alpha from {found[1]:,} administrations"
+                measure_notes.append(
+                    f"no published reliability; Cronbach's alpha {found[0]:.3f} estimated "
+                    f"from {found[1]:,} complete client-rated administrations is used"
+                )
+        raters: dict[str, ChangeModel] = {}
+        for rater_code, rater in enumerate(RATERS):
+            chosen = (s_measure == code) & (s_rater == rater_code) & complete
+            stats = _stats(first_score[chosen], last_score[chosen])
+            change, said = _change_model(
+                p, rater, stats, reliability, reliability_source, options.min_episodes
+            )
+            raters[rater] = change
+            has_data = bool(((s_measure == code) & (s_rater == rater_code)).any())
+            if has_data:
+                measure_notes += [f"{rater}: {n}" for n in said]
+        outcome = None
+        if p.kind == OUTCOME:
+            outcome = _outcome_model(a, p, code, raters[RATERS[CLIENT]], options, measure_notes)
+        measures[measure_id] = p.measure_model(
+            raters=raters, outcome=outcome, notes=tuple(measure_notes)
+        )
+
+    model = PracticeModel(
+        measures=measures,
+        training=_training(a, options, notes),
+        ruptures=options.ruptures,
+        pre=options.pre,
+        post=options.post,
+    )
+    if options.dropout:
+        model = _with_dropout(model, a, options, notes)
+    return model
+
+
+def _training(a: Administrations, options: FitOptions, notes: list[str]) -> Training:
+    days = a.day[~np.isnan(a.day)]
+
+    def date(day: float) -> str:
+        return str(np.datetime64(int(day), "D"))
+
+    return Training(
+        episodes=len(np.unique(a.episode)),
+        administrations=len(a),
+        first_date=date(days.min()) if len(days) else None,
+        last_date=date(days.max()) if len(days) else None,
+        fitted_at=options.fitted_at,
+        ally_version=_ally_version(),
+        notes=tuple(notes),
+    )
+
+
+def _outcome_model(
+    a: Administrations,
+    p: MeasureParams,
+    code: int,
+    client: ChangeModel,
+    options: FitOptions,
+    notes: list[str],
+) -> OutcomeModel | None:
+    """The expected course and signal rules of an outcome measure; None without a reliable
+    change value."""
+    points = p.published_change or _reliable_change_points(client)
+    if points is None or not points > 0:
+        notes.append("client: no reliable change value: no signals")
+        return None
+    course: EtrModel | RationalEtr = RationalEtr(reliable_change=points, sign=p.sign)
+    thresholds = SignalThresholds()
+    if options.expected_course and code >= 0:
+        fitted = _fit_course(a, p, code, client, points, options, notes)
+        if fitted is not None:
+            course, thresholds = fitted, fitted.thresholds
+    plan = OutcomeModel(
+        expected=course,
+        thresholds=thresholds,
+        reliable_change=points,
+        cutoff=client.cutoff,
+        cutoff_is_clinical=p.cutoff_inclusive,
+    )
+    notes.append(f"client: signals from the {plan.source}")
+    return plan
+
+
+def _fit_course(
+    a: Administrations,
+    p: MeasureParams,
+    code: int,
+    client: ChangeModel,
+    points: float,
+    options: FitOptions,
+    notes: list[str],
+) -> EtrModel | None:
+    """The measure's expected course from completed episodes with a session-1 score."""
+    import pandas as pd
+
+    from ally.feedback.etr import fit_etr, training_data, with_alert_budget
+    from ally.measures.schema import Direction
+
+    rows = (a.measure == code) & (a.rater == CLIENT)
+    frame = pd.DataFrame(
+        {
+            "client": a.episode[rows].astype(str),
+            "session": a.session[rows],
+            "measure": p.id,
+            "score": a.score[rows],
+            "ending": np.array(ENDINGS, dtype=object)[a.ending[rows]],
+        }
+    )
+    frame["ending"] = frame["ending"].replace("", None)
+    direction = Direction.HIGHER_IS_BETTER if p.sign > 0 else Direction.LOWER_IS_BETTER
+    try:
+        train = training_data(frame, p.id)
+        model = fit_etr(
+            train,
+            measure_id=p.id,
+            measure_version=p.measure.version if p.measure else p.version,
+            direction=direction,
+            quantiles=options.quantiles,
+            min_episodes=options.etr_min_episodes,
+            min_sessions=options.etr_min_sessions,
+            min_at_session=options.etr_min_at_session,
+            fitted=options.fitted_at[:10],
+        )
+    except TooLittleDataError as exc:
+        notes.append(f"client: no fitted expected course: {exc}")
+        return None
+    if options.alert_budget is not None:
+        model = with_alert_budget(
+            model,
+            train,
+            cap=options.alert_budget,
+            level=options.budget_level,
+            cutoff=client.cutoff,
+            reliable_change=points,
+            cutoff_is_clinical=p.cutoff_inclusive,
+        )
+    return model
+
+
+def _with_dropout(
+    model: PracticeModel, a: Administrations, options: FitOptions, notes: list[str]
+) -> PracticeModel:
+    """The model with a dropout model fitted on the completed episodes' sessions, when there
+    are enough of them (`ally.feedback.dropout`)."""
+    from dataclasses import replace
+
+    from ally.feedback.dropout import DropoutModel, TooFewEpisodesError
+    from ally.feedback.dropout_features import features_of, training_rows_of
+
+    found = results(model, a).sessions
+    marks = session_rows(
+        a, found.rci, found.reliable_change == "deteriorated", found.rupture, found.repair
+    )
+    features = features_of(marks, measure_facts_of(model.measures.values()))
+    rows = training_rows_of(features, episode_endings(a))
+    try:
+        dropout = DropoutModel(folds=options.dropout_folds, threads=options.threads).fit(
+            rows.features.values, rows.dropout, rows.episode
+        )
+    except TooFewEpisodesError as exc:
+        notes.append(f"dropout risk: no model ({exc})")
+        return replace(model, training=_training(a, options, notes))
+    notes.append(
+        f"dropout risk: model fitted on {dropout.summary_.episodes:,} completed episodes"  # type: ignore[union-attr]
+    )
+    return replace(model, dropout=dropout, training=_training(a, options, notes))

@@ -1,0 +1,482 @@
+"""Each episode's results under the practice model, kept up to date in every answer's transaction.
+
+The organisation's practice model (the latest `do_fit_practice_model`, or the measure files'
+published values until the first fit) is applied to the episode's answers now in force by
+`ally.feedback.results.results`, the function `ally analyze --model` applies to a practice's
+whole history. No file, no engine, no child process: one episode takes a few milliseconds, so the
+write functions (`do_record_response`, `do_amend_response`, `do_end_episode`) call
+`refresh_episode` inside their own transaction, and a page or API read right after sees the new
+numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ally.engine import columns as col
+from ally.feedback.fit import FitOptions, fit_practice
+from ally.feedback.practice import PracticeModel, params_of
+from ally.feedback.results import ENDINGS, RATERS, Administrations, Results, results
+from ally.web import audit
+from ally.web.alerts.models import Alert, AlertKind
+from ally.web.collect import measures
+from ally.web.collect.models import Amendment, Respondent, Response
+from ally.web.collect.models.responses import ScoredAnswers
+from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
+from ally.web.practice.models import EndReason, Episode, Organisation
+
+log = logging.getLogger(__name__)
+
+RATER_CODES = {Respondent.CLIENT: RATERS.index("client"), Respondent.CLINICIAN: 1}
+"""Observer ratings have no place in the practice model yet; they stay in the database."""
+
+ENDING_CODES = {EndReason.PLANNED: ENDINGS.index("planned"), EndReason.DROPOUT: 2}
+"""The model knows planned endings and dropouts; a referral or other ending is left unknown."""
+ONGOING = ENDINGS.index("ongoing")
+EPOCH = dt.date(1970, 1, 1)
+
+
+# --- The answers in force, as the core's columns --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One administration's answers now in force, where the practice model reads them."""
+
+    episode_id: int
+    client_id: int
+    clinician_id: int | None
+    session: int
+    date: dt.date
+    measure_id: str
+    rater: int
+    current: ScoredAnswers
+
+
+def _ending(episode: Episode) -> int:
+    if episode.ended_on is None:
+        return ONGOING
+    return ENDING_CODES.get(EndReason(episode.end_reason), 0) if episode.end_reason else 0
+
+
+def answers_of(episode_ids: Sequence[int]) -> Iterator[Answer]:
+    """Every completed client or clinician administration of these episodes with a session
+    number, its latest amendment applied; in no particular order."""
+    responses = (
+        Response.objects.filter(
+            administration__episode_id__in=episode_ids,
+            administration__session__number__isnull=False,
+            administration__respondent__in=list(RATER_CODES),
+        )
+        .select_related("administration__session", "administration__episode")
+        .only(
+            "answers",
+            "measure_id",
+            "measure_version",
+            "total",
+            "subscales",
+            "critical",
+            "administration__respondent",
+            "administration__session__number",
+            "administration__session__scheduled_at",
+            "administration__episode__client_id",
+            "administration__episode__clinician_id",
+        )
+    )
+    amended: dict[int, Amendment] = {}
+    for amendment in Amendment.objects.filter(
+        response__administration__episode_id__in=episode_ids
+    ).order_by("amended_at", "pk"):
+        amended[amendment.response_id] = amendment  # the latest wins
+    for response in responses:
+        administration = response.administration
+        session = administration.session
+        episode = administration.episode
+        current: ScoredAnswers = amended.get(response.pk, response)
+        yield Answer(
+            episode_id=administration.episode_id,
+            client_id=episode.client_id,
+            clinician_id=episode.clinician_id,
+            session=session.number,
+            # The session's date: answers given on paper may be entered days later.
+            date=timezone.localdate(session.scheduled_at),
+            measure_id=current.measure_id,
+            rater=RATER_CODES[Respondent(administration.respondent)],
+            current=current,
+        )
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The answers of some episodes sorted as the core wants them, with what each row is."""
+
+    administrations: Administrations
+    answers: tuple[Answer, ...]
+    episode_ids: tuple[int, ...]
+    """By episode number."""
+
+
+def columns_of(episodes: Sequence[Episode], answers: Iterable[Answer]) -> Columns:
+    """The core's columns: rows sorted by episode, measure, rater and session."""
+    numbers = {e.pk: i for i, e in enumerate(sorted(episodes, key=lambda e: e.pk))}
+    endings = {e.pk: _ending(e) for e in episodes}
+    rows = sorted(answers, key=lambda a: (numbers[a.episode_id], a.measure_id, a.rater, a.session))
+    measure_ids = tuple(sorted({a.measure_id for a in rows}))
+    subscale_ids = sorted({k for a in rows for k in a.current.subscales})
+    n = len(rows)
+    subscales = {k: np.full(n, np.nan) for k in subscale_ids}
+    for i, a in enumerate(rows):
+        for k, v in a.current.subscales.items():
+            if v is not None:
+                subscales[k][i] = v
+    administrations = Administrations(
+        episode=np.array([numbers[a.episode_id] for a in rows], dtype=np.int64),
+        measure=np.array([measure_ids.index(a.measure_id) for a in rows], dtype=np.int64),
+        measure_ids=measure_ids,
+        rater=np.array([a.rater for a in rows], dtype=np.int64),
+        session=np.array([a.session for a in rows], dtype=np.int64),
+        day=np.array([(a.date - EPOCH).days for a in rows], dtype=np.float64),
+        score=np.array([a.current.total for a in rows], dtype=np.float64),
+        subscales=subscales,
+        ending=np.array([endings[a.episode_id] for a in rows], dtype=np.int64),
+    )
+    ids = tuple(sorted(numbers, key=numbers.__getitem__))
+    return Columns(administrations, tuple(rows), ids)
+
+
+# --- The practice model in force -------------------------------------------------------------
+
+_models: dict[int, tuple[int | None, PracticeModel]] = {}
+_models_lock = threading.Lock()
+
+
+def published_model() -> PracticeModel:
+    """The model of a practice with no history yet: every measure's published values."""
+    key = -1
+    with _models_lock:
+        if key not in _models:
+            _models[key] = (None, fit_model([], {}, "", dropout=False))
+        return _models[key][1]
+
+
+def fit_model(
+    episodes: Sequence[Episode],
+    items: Mapping[str, np.ndarray],
+    fitted_at: str,
+    *,
+    dropout: bool = True,
+    answers: Iterable[Answer] = (),
+) -> PracticeModel:
+    params = {m.id: params_of(m) for m in measures.library()}
+    found = columns_of(episodes, answers)
+    options = FitOptions(fitted_at=fitted_at, dropout=dropout)
+    return fit_practice(found.administrations, params, options, items=items)
+
+
+def model_for(organisation_id: int) -> tuple[PracticeModel, PracticeModelFit | None]:
+    """The organisation's latest fitted model (with the published values of measures it has no
+    history of), or the published values alone before its first fit."""
+    fit = (
+        PracticeModelFit.objects.filter(organisation_id=organisation_id)
+        .only("pk", "fitted_at", "episodes")
+        .first()
+    )
+    if fit is None:
+        return published_model(), None
+    with _models_lock:
+        cached = _models.get(organisation_id)
+        if cached is not None and cached[0] == fit.pk:
+            return cached[1], fit
+    text = PracticeModelFit.objects.values_list("model_json", flat=True).get(pk=fit.pk)
+    model = PracticeModel.from_json(text, "the practice model").with_measures(
+        published_model().measures.values()
+    )
+    with _models_lock:
+        _models[organisation_id] = (fit.pk, model)
+    return model, fit
+
+
+def complete_items(answers: Iterable[Answer]) -> dict[str, np.ndarray]:
+    """Complete client-rated item answers of measures without a published reliability, for
+    Cronbach's alpha (rows x items)."""
+    wanted = {m.id: len(m.items) for m in measures.library() if m.reliability is None}
+    found: dict[str, list[list[float]]] = {}
+    for a in answers:
+        k = wanted.get(a.measure_id)
+        if k is None or a.rater != RATERS.index("client") or k < 2:
+            continue
+        values = [a.current.answers.get(str(i)) for i in range(1, k + 1)]
+        if all(v is not None for v in values):
+            found.setdefault(a.measure_id, []).append([float(v) for v in values if v is not None])
+    return {m: np.array(rows, dtype=np.float64) for m, rows in found.items()}
+
+
+# --- Storing the results ---------------------------------------------------------------------
+
+
+@dataclass
+class Refreshed:
+    """What one refresh did, in counts only (safe to log and to show)."""
+
+    episodes: int = 0
+    administrations: int = 0
+    session_rows: int = 0
+    episode_rows: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _session_rows(found: Columns, r: Results, now: dt.datetime) -> list[SessionFeedback]:
+    s = r.sessions
+    rows = []
+    for i, a in enumerate(found.answers):
+        rows.append(
+            SessionFeedback(
+                episode_id=a.episode_id,
+                measure_id=a.measure_id,
+                rater=RATERS[a.rater],
+                session_number=a.session,
+                date=a.date,
+                score=a.current.total,
+                subscales={k: v for k, v in a.current.subscales.items() if v is not None},
+                band=_text(s.band[i]),
+                baseline=_float(s.baseline[i]),
+                change=_float(s.change[i]),
+                rci=_float(s.rci[i]),
+                reliable_change=_text(s.reliable_change[i]),
+                critical=a.current.critical,
+                expected=_float(s.expected[i]),
+                expected_low=_float(s.expected_low[i]),
+                expected_high=_float(s.expected_high[i]),
+                signal=_text(s.signal[i]),
+                rupture=bool(s.rupture[i]),
+                repair=bool(s.repair[i]),
+                rupture_subscale=_text(s.rupture_subscale[i]),
+                discrepancy=_float(s.discrepancy[i]),
+                risk_flags=_text(s.risk_flags[i]),
+                dropout_risk=_float(s.dropout_risk[i]),
+                computed_at=now,
+            )
+        )
+    return rows
+
+
+def _episode_rows(found: Columns, r: Results, now: dt.datetime) -> list[EpisodeFeedback]:
+    s = r.series
+    rows = []
+    for j, first in enumerate(s.first_row):
+        a = found.answers[first]
+        rows.append(
+            EpisodeFeedback(
+                episode_id=a.episode_id,
+                measure_id=a.measure_id,
+                rater=RATERS[a.rater],
+                sessions=int(s.sessions[j]),
+                first_session=int(s.first_session[j]),
+                last_session=int(s.last_session[j]),
+                first_score=float(s.first_score[j]),
+                last_score=float(s.last_score[j]),
+                change=_float(s.change[j]),
+                rci=_float(s.rci[j]),
+                reliable_change=_text(s.reliable_change[j]),
+                category=_text(s.category[j]),
+                sudden_gains=int(s.sudden_gains[j]),
+                sudden_losses=int(s.sudden_losses[j]),
+                ruptures=int(s.ruptures[j] or 0),
+                repairs=int(s.repairs[j] or 0),
+                unrepaired=int(s.unrepaired[j] or 0),
+                computed_at=now,
+            )
+        )
+    return rows
+
+
+def _store(
+    episodes: Sequence[Episode], organisation_id: int, now: dt.datetime, batch: int = 1000
+) -> Refreshed:
+    model, _ = model_for(organisation_id)
+    ids = [e.pk for e in episodes]
+    found = columns_of(episodes, answers_of(ids))
+    r = results(model, found.administrations)
+    refreshed = Refreshed(episodes=len(ids), administrations=len(found.answers))
+    SessionFeedback.objects.filter(episode_id__in=ids).delete()
+    EpisodeFeedback.objects.filter(episode_id__in=ids).delete()
+    stored = SessionFeedback.objects.bulk_create(_session_rows(found, r, now), batch_size=batch)
+    EpisodeFeedback.objects.bulk_create(_episode_rows(found, r, now), batch_size=batch)
+    refreshed.session_rows, refreshed.episode_rows = len(stored), len(r.series.first_row)
+    refreshed.alerts = _raise_feedback_alerts({e.pk: e for e in episodes}, stored, now)
+    return refreshed
+
+
+def refresh_episode(episode: Episode, now: dt.datetime | None = None) -> Refreshed | None:
+    """Replace the episode's results with the practice model's view of its current answers and
+    raise the alerts they call for, inside the caller's transaction (a write function's), so an
+    answer and its results are stored together.
+
+    A fault here must not cost a client their answer: it is rolled back alone, logged by kind
+    only (its message may quote data), and None returned; the next answer or `ally manage
+    refresh_feedback` redoes it.
+    """
+    try:
+        with transaction.atomic():
+            # Two answers of one episode take turns here: the second reads the first's answer.
+            Episode.objects.select_for_update().filter(pk=episode.pk).values_list("pk").first()
+            return _store([episode], episode.organisation_id, now or timezone.now())
+    except Exception as exc:
+        log.warning("results of episode %s not refreshed (%s)", episode.pk, type(exc).__name__)
+        return None
+
+
+def refresh_organisation(organisation: Organisation, now: dt.datetime | None = None) -> Refreshed:
+    """Every episode of the organisation under its current model, a few hundred at a time."""
+    now = now or timezone.now()
+    total = Refreshed()
+    episodes = list(Episode.objects.filter(organisation=organisation).order_by("pk"))
+    for start in range(0, len(episodes), 500):
+        with transaction.atomic():
+            chosen = episodes[start : start + 500]
+            list(
+                Episode.objects.select_for_update()
+                .filter(pk__in=[e.pk for e in chosen])
+                .values_list("pk")
+            )
+            part = _store(chosen, organisation.pk, now)
+        total.episodes += part.episodes
+        total.administrations += part.administrations
+        total.session_rows += part.session_rows
+        total.episode_rows += part.episode_rows
+        total.alerts += part.alerts
+    log.info(
+        "results refreshed: %d episodes, %d administrations, %d alerts",
+        total.episodes,
+        total.administrations,
+        len(total.alerts),
+    )
+    return total
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+SIGNAL_MESSAGE = (
+    "{measure}: the score at session {session} is off the expected course (red signal). "
+    "Review progress with the client; see the suggestions on the client page."
+)
+RUPTURE_MESSAGE = (
+    "{measure}: the alliance fell at session {session} ({subscale}). "
+    "Talk about it openly at the next session; see the suggestions on the client page."
+)
+DROPOUT_MESSAGE = (
+    "Estimated risk of dropping out is {risk:.0%} at session {session}. "
+    "Check in on how the sessions fit the client."
+)
+
+
+def _latest(rows: Iterable[SessionFeedback]) -> dict[tuple[int, str, str], SessionFeedback]:
+    latest: dict[tuple[int, str, str], SessionFeedback] = {}
+    for row in rows:
+        key = (row.episode_id, row.measure_id, row.rater)
+        if key not in latest or row.session_number > latest[key].session_number:
+            latest[key] = row
+    return latest
+
+
+def _raise_feedback_alerts(
+    episodes: Mapping[int, Episode], rows: Iterable[SessionFeedback], now: Any
+) -> list[Alert]:
+    """Alerts for what the latest administration of each measure shows; each raised once."""
+    wanted: list[tuple[int, str, str, str]] = []
+    threshold = settings.ALLY_DROPOUT_ALERT
+    for (episode_id, measure, rater), row in _latest(rows).items():
+        if episodes[episode_id].ended_on is not None:
+            continue
+        key = f"{measure}:{rater}:{row.session_number}"
+        if row.signal == "red":
+            message = SIGNAL_MESSAGE.format(measure=measure, session=row.session_number)
+            wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, message))
+        if row.rupture:
+            subscale = row.rupture_subscale or "total"
+            message = RUPTURE_MESSAGE.format(
+                measure=measure, session=row.session_number, subscale=subscale
+            )
+            wanted.append((episode_id, str(AlertKind.RUPTURE), key, message))
+        if row.dropout_risk is not None and row.dropout_risk >= threshold:
+            message = DROPOUT_MESSAGE.format(risk=row.dropout_risk, session=row.session_number)
+            wanted.append(
+                (episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{row.session_number}", message)
+            )
+    if not wanted:
+        return []
+    alerts = Alert.objects.filter(episode_id__in={w[0] for w in wanted})
+    existing = set(alerts.values_list("episode_id", "kind", "source_key"))
+    # While an alert on the same measure is still open, a later session adds no second one.
+    open_topics = {
+        (episode_id, kind, _topic(key))
+        for episode_id, kind, key in alerts.filter(acted_at__isnull=True).values_list(
+            "episode_id", "kind", "source_key"
+        )
+    }
+    raised = []
+    for episode_id, kind, key, message in wanted:
+        topic = (episode_id, kind, _topic(key))
+        if (episode_id, kind, key) in existing or topic in open_topics:
+            continue
+        existing.add((episode_id, kind, key))
+        open_topics.add(topic)
+        alert = Alert.objects.create(
+            episode_id=episode_id,
+            kind=kind,
+            source_key=key,
+            message=message,
+            raised_at=now,
+        )
+        audit.record("alert.raised", actor=None, target=alert)
+        raised.append(alert)
+    return raised
+
+
+def _topic(source_key: str) -> str:
+    """What a feedback alert is about: its measure and rater, or the dropout risk."""
+    return source_key.rsplit(":", 1)[0]
+
+
+# --- The answers as `ally analyze` reads them ------------------------------------------------
+
+
+def export_rows(episodes: Sequence[Episode]) -> Iterator[dict[str, Any]]:
+    """One row per administration the model reads, in `ally analyze`'s long input format, under
+    numeric keys only (client and episode primary keys): no names, codes or free text."""
+    by_pk = {e.pk: e for e in episodes}
+    for a in answers_of(list(by_pk)):
+        episode = by_pk[a.episode_id]
+        ending = ENDINGS[_ending(episode)]
+        row: dict[str, Any] = {
+            col.CLIENT: a.client_id,
+            col.EPISODE: a.episode_id,
+            col.CLINICIAN: a.clinician_id,
+            col.SESSION: a.session,
+            col.DATE: a.date.isoformat(),
+            col.MEASURE: a.measure_id,
+            col.RATER: RATERS[a.rater],
+            col.ENDING: ending,
+        }
+        for number, value in a.current.answers.items():
+            row[col.item_column(int(number))] = "" if value is None else value
+        yield row

@@ -1,0 +1,80 @@
+"""The practice model page: what the practice's numbers rest on, and fitting it again.
+
+Every member may read it (it holds no client's data: counts, estimates and their sources);
+administrators may fit it now, as the scheduled `ally manage fit_practice` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from ally.feedback.etr import EtrModel
+from ally.feedback.practice import PracticeModel
+from ally.web.actions.monitoring import do_fit_practice_model
+from ally.web.clinic.roles import post_only, staff_context
+from ally.web.members import member_view
+from ally.web.monitoring.refresh import model_for
+from ally.web.scoping import ADMINISTRATORS
+
+
+def _measures(model: PracticeModel, used: set[str]) -> list[dict[str, Any]]:
+    """Each measure the practice uses, with the source of each of its numbers."""
+    rows = []
+    for measure_id in sorted(used & set(model.measures)):
+        m = model.measures[measure_id]
+        outcome = m.outcome
+        rows.append(
+            {
+                "id": measure_id,
+                "version": m.version,
+                "raters": [
+                    (rater, change.source, change.cutoff)
+                    for rater, change in sorted(m.raters.items())
+                    if change.source
+                ],
+                "course": outcome.source if outcome else "",
+                "fitted_course": bool(outcome and isinstance(outcome.expected, EtrModel)),
+                "notes": m.notes,
+            }
+        )
+    return rows
+
+
+@member_view()
+def model_page(request: HttpRequest, org: str) -> HttpResponse:
+    membership = request.membership
+    model, fit = model_for(membership.organisation_id)
+    from ally.web.monitoring.models import EpisodeFeedback
+
+    used = set(
+        EpisodeFeedback.objects.filter(episode__organisation_id=membership.organisation_id)
+        .values_list("measure_id", flat=True)
+        .distinct()
+    )
+    context = staff_context(
+        request,
+        org,
+        fit=fit,
+        model=model,
+        measures=_measures(model, used),
+        dropout=model.dropout,
+        can_fit=membership.role in ADMINISTRATORS,
+    )
+    return render(request, "monitoring/model.html", context)
+
+
+@member_view(roles=ADMINISTRATORS)
+@post_only
+def fit_now(request: HttpRequest, org: str) -> HttpResponse:
+    fit = do_fit_practice_model(request.membership.organisation, actor=request.membership)
+    messages.success(
+        request,
+        _("The practice model was fitted on %(episodes)s episodes and applied to every episode.")
+        % {"episodes": fit.episodes},
+    )
+    return redirect("monitoring:model", org=org)

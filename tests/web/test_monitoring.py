@@ -1,0 +1,410 @@
+"""Each episode's results under the practice model: stored with every answer, rating, amendment
+and ending, and equal to `ally analyze --model` on an export of the same answers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from web_practice import Practice, sign_in
+
+from ally.engine import columns as col
+from ally.engine.analyze import analyze
+from ally.engine.options import Options
+from ally.feedback.practice import PracticeModel
+from ally.web.actions.answers import (
+    do_amend_response,
+    do_create_administration,
+    do_record_response,
+)
+from ally.web.actions.monitoring import do_fit_practice_model
+from ally.web.actions.practice import do_end_episode
+from ally.web.alerts.models import FEEDBACK_KINDS, Alert, AlertKind
+from ally.web.auditlog.models import AuditEntry
+from ally.web.collect.models import Respondent, Response
+from ally.web.monitoring import refresh
+from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
+from ally.web.practice.models import EndReason, Episode, Organisation, Session
+
+# A worsening PHQ-9 course (10 -> 19): reliably worse by session 3, a red signal.
+PHQ9_COURSE = [
+    [1, 1, 1, 1, 1, 1, 1, 2, 1],
+    [2, 2, 1, 2, 1, 2, 2, 1, 1],
+    [2, 2, 2, 2, 2, 2, 2, 2, 3],
+]
+# The alliance check-in falls by more than 15% at session 3: a rupture (Strauss et al. 2006).
+ALLIANCE_COURSE = [[3, 3, 3, 3, 3, 3, 3], [3, 3, 3, 3, 3, 3, 3], [2, 1, 2, 2, 1, 2, 2]]
+NOW = timezone.make_aware(dt.datetime(2026, 3, 2, 12))
+
+
+def answer(episode: Episode, course: dict[str, list[list[int]]], start: int = 1) -> None:
+    """Each measure's answers, one session after another, as clients send them."""
+    for offset in range(len(next(iter(course.values())))):
+        number = start + offset
+        session = Session.objects.create(
+            organisation=episode.organisation,
+            episode=episode,
+            number=number,
+            scheduled_at=NOW - dt.timedelta(days=30 - 7 * number),
+        )
+        for measure, answers in course.items():
+            administration = do_create_administration(episode, measure, session=session)
+            do_record_response(
+                administration,
+                answers[offset],
+                idempotency_key=f"{episode.pk}-{measure}-{number}",
+                now=NOW,
+            )
+
+
+@pytest.fixture
+def answered(practice: Practice) -> Episode:
+    answer(practice.own, {"phq9": PHQ9_COURSE, "ally-alliance": ALLIANCE_COURSE})
+    return practice.own
+
+
+def batch(organisation: Organisation, episodes: Sequence[Episode], folder: Path) -> Any:
+    """`ally analyze --model` on an export of the episodes' answers, under the organisation's
+    current practice model: (sessions, episodes) keyed as the stored rows are."""
+    rows = list(refresh.export_rows(episodes))
+    items = sorted({k for r in rows for k in r if col.ITEM.match(k)}, key=lambda k: int(k[4:]))
+    header = [col.CLIENT, col.EPISODE, col.CLINICIAN, col.SESSION, col.DATE, col.MEASURE]
+    header += [col.RATER, *items, col.ENDING]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "answers.csv").open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    model, _ = refresh.model_for(organisation.pk)
+    (folder / "model.json").write_text(model.to_json())
+    analyze(
+        Options(
+            input=folder / "answers.csv",
+            out=folder / "out",
+            format="parquet",
+            model=folder / "model.json",
+            progress=False,
+        )
+    )
+    sessions = pd.read_parquet(folder / "out" / "sessions.parquet")
+    series = pd.read_parquet(folder / "out" / "episodes.parquet")
+    by_session = {
+        (int(r.episode), r.measure, r.rater, int(r.session)): r for r in sessions.itertuples()
+    }
+    by_series = {(int(r.episode), r.measure, r.rater): r for r in series.itertuples()}
+    return by_session, by_series
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def same(stored: Any, batch_value: Any) -> bool:
+    """A stored value equals the batch's: numbers exactly, text and flags as shown."""
+    if _missing(batch_value):
+        return _missing(stored) or stored in ("", False)
+    if isinstance(stored, float) or isinstance(batch_value, float):
+        return float(stored) == float(batch_value)
+    return bool(stored == batch_value)
+
+
+SESSION_FIELDS = {
+    "score": "score",
+    "band": "band",
+    "baseline": "baseline",
+    "change": "change",
+    "rci": "rci",
+    "reliable_change": "reliable_change",
+    "expected": "expected",
+    "expected_low": "expected_low",
+    "expected_high": "expected_high",
+    "signal": "signal",
+    "rupture": "rupture",
+    "repair": "repair",
+    "rupture_subscale": "rupture_subscale",
+    "discrepancy": "discrepancy",
+    "risk_flags": "risk_flags",
+    "dropout_risk": "dropout_risk",
+}
+EPISODE_FIELDS = (
+    "sessions",
+    "first_session",
+    "last_session",
+    "first_score",
+    "last_score",
+    "change",
+    "rci",
+    "reliable_change",
+    "category",
+    "sudden_gains",
+    "sudden_losses",
+)
+
+
+def assert_stored_equals_batch(organisation: Organisation, folder: Path) -> int:
+    """Every stored number of the organisation equals `ally analyze --model`'s; the count of
+    numbers compared."""
+    episodes = list(Episode.objects.filter(organisation=organisation))
+    by_session, by_series = batch(organisation, episodes, folder)
+    stored = SessionFeedback.objects.filter(episode__organisation=organisation)
+    assert stored.count() == len(by_session)
+    compared = 0
+    for row in stored:
+        expected = by_session[(row.episode_id, row.measure_id, row.rater, row.session_number)]
+        for ours, theirs in SESSION_FIELDS.items():
+            assert same(getattr(row, ours), getattr(expected, theirs)), (ours, row.pk)
+            compared += 1
+    series = EpisodeFeedback.objects.filter(episode__organisation=organisation)
+    assert series.count() == len(by_series)
+    for row in series:
+        expected = by_series[(row.episode_id, row.measure_id, row.rater)]
+        for name in EPISODE_FIELDS:
+            assert same(getattr(row, name), getattr(expected, name)), (name, row.pk)
+            compared += 1
+        for name in ("ruptures", "repairs", "unrepaired"):
+            theirs = getattr(expected, name)
+            assert getattr(row, name) == (0 if pd.isna(theirs) else int(theirs)), name
+    return compared
+
+
+# --- After every answer ----------------------------------------------------------------------
+
+
+def test_each_answer_stores_its_episodes_results_at_once(answered: Episode) -> None:
+    phq9 = SessionFeedback.objects.get(episode=answered, measure_id="phq9", session_number=3)
+    # 10 -> 19: 9 points worse, beyond PHQ-9's published reliable change of 6 (NHS Talking
+    # Therapies): reliably worse, and a red signal.
+    assert (phq9.score, phq9.baseline, phq9.change) == (19.0, 10.0, 9.0)
+    assert phq9.reliable_change == "deteriorated"
+    assert phq9.rci == pytest.approx(9 / (6 / 1.959963984540054))
+    assert phq9.signal == "red"
+    assert phq9.expected is not None
+    assert SessionFeedback.objects.get(
+        episode=answered, measure_id="ally-alliance", session_number=3
+    ).rupture
+    course = EpisodeFeedback.objects.get(episode=answered, measure_id="phq9")
+    assert (course.first_score, course.last_score, course.reliable_change) == (
+        10.0,
+        19.0,
+        "deteriorated",
+    )
+
+
+def test_every_stored_number_equals_ally_analyze_with_the_practice_model(
+    practice: Practice, answered: Episode, tmp_path: Path
+) -> None:
+    answer(practice.shared, {"phq9": PHQ9_COURSE[::-1]})
+    assert assert_stored_equals_batch(practice.org, tmp_path) > 100
+
+
+def test_an_episode_alone_gives_the_numbers_it_has_among_the_others(
+    practice: Practice, answered: Episode, tmp_path: Path
+) -> None:
+    answer(practice.shared, {"phq9": PHQ9_COURSE[::-1], "ally-alliance": ALLIANCE_COURSE})
+    alone, _ = batch(practice.org, [answered], tmp_path / "alone")
+    together, _ = batch(practice.org, [answered, practice.shared], tmp_path / "together")
+    for key, row in alone.items():
+        other = together[key]
+        for name in SESSION_FIELDS.values():
+            assert same(getattr(row, name), getattr(other, name)), name
+
+
+def test_red_signal_and_rupture_raise_one_alert_each_however_often_refreshed(
+    answered: Episode,
+) -> None:
+    for _ in range(2):
+        refresh.refresh_episode(answered)
+    feedback_alerts = Alert.objects.filter(episode=answered, kind__in=FEEDBACK_KINDS)
+    assert sorted(feedback_alerts.values_list("kind", "source_key")) == [
+        (AlertKind.RUPTURE, "ally-alliance:client:3"),
+        (AlertKind.SIGNAL_RED, "phq9:client:3"),
+    ]
+
+
+def test_an_open_alert_is_not_repeated_at_the_next_session(answered: Episode) -> None:
+    answer(answered, {"phq9": [[3, 3, 2, 2, 2, 2, 2, 2, 2]]}, start=4)
+    assert Alert.objects.filter(episode=answered, kind=AlertKind.SIGNAL_RED).count() == 1
+
+
+def test_an_amendment_brings_the_results_up_to_date(practice: Practice, answered: Episode) -> None:
+    response = answered.administrations.get(measure_id="phq9", session__number=1).response
+    do_amend_response(response, [0] * 9, "typed in the wrong column", practice.clinician)
+    first = SessionFeedback.objects.get(episode=answered, measure_id="phq9", session_number=1)
+    assert first.score == 0.0
+    last = SessionFeedback.objects.get(episode=answered, measure_id="phq9", session_number=3)
+    assert (last.baseline, last.change) == (0.0, 19.0)
+
+
+def test_an_ending_brings_the_outcome_category_and_closes_open_ruptures(
+    practice: Practice, answered: Episode
+) -> None:
+    course = EpisodeFeedback.objects.get(episode=answered, measure_id="ally-alliance")
+    assert course.unrepaired == 0  # open: it may still be repaired
+    do_end_episode(answered, dt.date(2026, 3, 1), EndReason.DROPOUT, actor=practice.clinician)
+    course = EpisodeFeedback.objects.get(episode=answered, measure_id="ally-alliance")
+    assert (course.ruptures, course.unrepaired) == (1, 1)
+    outcome = EpisodeFeedback.objects.get(episode=answered, measure_id="phq9")
+    # Caseness at intake (10 is clinical on the PHQ-9), reliably worse: deteriorated.
+    assert outcome.category == "deteriorated"
+
+
+def test_a_clinicians_rating_is_compared_with_the_clients(
+    practice: Practice, answered: Episode
+) -> None:
+    session = answered.sessions.get(number=1)
+    administration = do_create_administration(
+        answered, "ally-alliance", session=session, respondent=Respondent.CLINICIAN
+    )
+    do_record_response(administration, [3] * 7, idempotency_key="clin-1", actor=practice.clinician)
+    client_rating = SessionFeedback.objects.get(
+        episode=answered, measure_id="ally-alliance", rater="client", session_number=1
+    )
+    assert client_rating.discrepancy == 0.0
+    assert SessionFeedback.objects.filter(episode=answered, rater="clinician").count() == 1
+
+
+def test_an_administration_without_a_session_has_no_results(practice: Practice) -> None:
+    administration = do_create_administration(practice.own, "phq9")
+    do_record_response(administration, [1] * 9, idempotency_key="loose")
+    assert Response.objects.filter(administration=administration).exists()
+    assert not SessionFeedback.objects.filter(episode=practice.own).exists()
+
+
+def test_a_fault_in_the_results_keeps_the_answer_and_its_critical_alert(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a fault that quotes 17 as an answer")
+
+    logged: list[str] = []
+    monkeypatch.setattr(refresh, "results", broken)
+    monkeypatch.setattr(refresh.log, "warning", lambda text, *args: logged.append(text % args))
+    session = Session.objects.create(
+        organisation=practice.org, episode=practice.own, number=1, scheduled_at=NOW
+    )
+    administration = do_create_administration(practice.own, "phq9", session=session)
+    do_record_response(administration, [1, 1, 1, 1, 1, 0, 1, 1, 2], idempotency_key="k", now=NOW)
+    assert Response.objects.filter(administration=administration).exists()
+    assert Alert.objects.filter(episode=practice.own, kind=AlertKind.CRITICAL_ITEM).exists()
+    [said] = logged
+    assert "not refreshed (ZeroDivisionError)" in said
+    assert "17" not in said
+
+
+# --- The practice model ----------------------------------------------------------------------
+
+
+def test_before_its_first_fit_a_practice_uses_the_published_values(answered: Episode) -> None:
+    model, fit = refresh.model_for(answered.organisation_id)
+    assert fit is None
+    assert model.training.episodes == 0
+    assert (
+        model.measures["phq9"]
+        .raters["client"]
+        .source.startswith("published reliable change of 6 points")
+    )
+
+
+def test_a_fit_is_kept_applied_to_every_episode_and_audited(
+    practice: Practice, answered: Episode, tmp_path: Path
+) -> None:
+    fit = do_fit_practice_model(practice.org, now=NOW, actor=practice.admin)
+    assert (fit.episodes, fit.administrations, fit.fitted_by) == (1, 6, practice.admin)
+    model = PracticeModel.from_json(fit.model_json)
+    assert model.training.fitted_at == NOW.isoformat(timespec="seconds")
+    assert refresh.model_for(practice.org.pk)[1] == fit
+    assert AuditEntry.objects.filter(action="practice_model.fitted").count() == 1
+    assert assert_stored_equals_batch(practice.org, tmp_path) > 0
+
+
+def test_the_scheduled_command_fits_every_practice(practice: Practice, answered: Episode) -> None:
+    from django.core.management import call_command
+
+    call_command("fit_practice", "north", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert PracticeModelFit.objects.filter(organisation=practice.org).count() == 1
+    assert not PracticeModelFit.objects.exclude(organisation=practice.org).exists()
+
+
+# --- What the web process loads ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="runs its own SQLite database")
+def test_a_submission_and_a_client_page_load_no_query_engine(tmp_path: Path) -> None:
+    """The web process answers and shows results without ibis, DuckDB, pyarrow or pandas."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        os.environ["ALLY_DATA_DIR"] = {str(tmp_path)!r}
+        os.environ["DJANGO_SETTINGS_MODULE"] = "ally.web.settings"
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import django
+        django.setup()
+        from django.conf import settings
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+        settings.SECURE_SSL_REDIRECT = False
+        settings.ALLOWED_HOSTS = ["testserver"]
+        from django.core.management import call_command
+        call_command("migrate", verbosity=0)
+        from django.test import Client
+        from django.urls import reverse
+        from web_practice import build_practice, sign_in
+        from ally.web.actions.answers import do_create_administration, do_record_response
+        from ally.web.practice.models import Session
+        from django.utils import timezone
+        practice = build_practice()
+        session = Session.objects.create(
+            organisation=practice.org, episode=practice.own, number=1,
+            scheduled_at=timezone.now(),
+        )
+        administration = do_create_administration(practice.own, "phq9", session=session)
+        do_record_response(administration, [1] * 9, idempotency_key="one")
+        client = Client()
+        sign_in(client, practice.clinician.user)
+        page = client.get(reverse("clinic:episode", args=["north", practice.own.pk]))
+        assert page.status_code == 200, page.status_code
+        loaded = [m for m in ("ibis", "duckdb", "pyarrow", "pandas") if m in sys.modules]
+        print("LOADED", loaded)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOADED []" in done.stdout, done.stdout
+
+
+def test_the_api_gives_the_reliable_change_index_right_after_an_answer(
+    client: Client, practice: Practice
+) -> None:
+    sign_in(client, practice.clinician.user)
+    for number, answers in enumerate(PHQ9_COURSE, start=1):
+        session = Session.objects.create(
+            organisation=practice.org, episode=practice.own, number=number, scheduled_at=NOW
+        )
+        administration = do_create_administration(practice.own, "phq9", session=session)
+        url = f"/api/o/north/administrations/{administration.pk}/responses"
+        sent = client.post(
+            url,
+            data=json.dumps({"answers": dict(enumerate(answers, start=1))}),
+            content_type="application/json",
+            headers={"Idempotency-Key": f"api-{number}"},
+        )
+        assert sent.status_code in (200, 201), sent.content
+    feedback = client.get(f"/api/o/north/episodes/{practice.own.pk}/feedback").json()
+    rows = [r for r in feedback["sessions"] if r["measure_id"] == "phq9"]
+    assert [r["session_number"] for r in rows] == [1, 2, 3]
+    assert all(r["rci"] is not None for r in rows)
+    assert rows[-1]["reliable_change"] == "deteriorated"
