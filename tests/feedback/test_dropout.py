@@ -297,7 +297,10 @@ def test_saved_model_loads_and_predicts_identically(
     ("change", "message"),
     [
         ({"feature_set_version": 99}, "feature set 99"),
-        ({"format_version": 1}, "format version 1, this Ally reads 2. Fit it again"),
+        (
+            {"format_version": 1},
+            "format version 1, this Ally reads 2. Fit the practice model again",
+        ),
         ({"format": "something-else"}, "not an Ally dropout model"),
         ({"features": ["session", "shoe_size"]}, "unknown features ['shoe_size']"),
     ],

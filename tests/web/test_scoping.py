@@ -153,3 +153,22 @@ def test_a_model_without_a_scope_cannot_be_scoped(practice: Practice) -> None:
 
 def test_roles_are_the_four_of_the_issue() -> None:
     assert set(Role.values) == {"admin", "clinician", "supervisor", "researcher"}
+
+
+def test_one_table_says_what_each_role_may_do() -> None:
+    from ally.web.scoping import CAPABILITIES, Capability, roles_with
+
+    assert CAPABILITIES[Role.ADMIN] == frozenset(Capability)
+    # Researchers read the whole practice de-identified and change nothing.
+    assert CAPABILITIES[Role.RESEARCHER] == {
+        Capability.SEE_WHOLE_PRACTICE,
+        Capability.SEE_DASHBOARD,
+    }
+    assert roles_with(Capability.RECORD_CLINICAL_DATA) == {
+        Role.ADMIN,
+        Role.SUPERVISOR,
+        Role.CLINICIAN,
+    }
+    assert roles_with(Capability.MANAGE_MEMBERS) == {Role.ADMIN}
+    assert roles_with(Capability.EXPORT_CLIENT_DATA) == {Role.ADMIN, Role.CLINICIAN}
+    assert Capability.SEE_DASHBOARD not in CAPABILITIES[Role.CLINICIAN]

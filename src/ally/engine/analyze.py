@@ -29,14 +29,14 @@ from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
 from ally.engine.read import connect, read_input, stored
 from ally.engine.rows import (
-    MeasureRows,
     as_given,
-    cases_or_null,
     check_measures,
     item_numbers,
     normalise,
+    parse_problems,
     typed,
 )
+from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
 from ally.feedback.practice import MeasureParams, PracticeModel, PracticeModelError
 from ally.feedback.results import RATERS, Results, results
@@ -165,58 +165,8 @@ def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session:
         checks.append((session_given.isnull(), ibis.literal("session is empty")))
     else:
         checks.append((date_given.isnull(), ibis.literal("date is empty")))
-    items = item_numbers(t)
-    for name, p in params.items():
-        rows = MeasureRows(t, p, items)
-        checks.extend(((t[col.MEASURE] == name) & cond, msg) for cond, msg in rows.problems())
+    checks.extend(parse_problems(t, params))
     return ibis.cases(*((cond.fill_null(False), msg) for cond, msg in checks))
-
-
-def _by_measure(
-    table: Table,
-    params: Mapping[str, MeasureParams],
-    pick: Callable[[MeasureRows], Value | None],
-    dtype: str,
-) -> Value:
-    """One expression that applies each measure's own rule to its rows."""
-    items = item_numbers(table)
-    branches = []
-    for name, p in params.items():
-        value = pick(MeasureRows(table, p, items))
-        if value is not None:
-            branches.append((table[col.MEASURE] == name, value))
-    return cases_or_null(branches, dtype)
-
-
-def _item_totals(table: Table, params: Mapping[str, MeasureParams]) -> Table:
-    """The total of each row's item answers, as its measure scores them.
-
-    Stored before the row checks, which compare it with a given score, so that DuckDB
-    computes it once.
-    """
-    return table.mutate(
-        **{col.ITEMS_TOTAL: _by_measure(table, params, lambda r: r.item_score(), "float64")}
-    )
-
-
-def _scored(table: Table, params: Mapping[str, MeasureParams]) -> Table:
-    """Score, subscales and critical flag of each row, by its measure's rules."""
-    subscale_ids = sorted(
-        {sub.id for p in params.values() if p.measure for sub in p.measure.scoring.subscales}
-    )
-
-    def subscale(sid: str) -> Callable[[MeasureRows], Value | None]:
-        return lambda rows: rows.subscales().get(col.subscale_column(sid))
-
-    subscales = {
-        col.subscale_column(sid): _by_measure(table, params, subscale(sid), "float64")
-        for sid in subscale_ids
-    }
-    return table.mutate(
-        **{col.SCORE_VALUE: _by_measure(table, params, lambda r: r.score(), "float64")},
-        **subscales,
-        critical=_by_measure(table, params, lambda r: r.critical(), "boolean"),
-    )
 
 
 def analyze(options: Options) -> Summary:
@@ -284,12 +234,14 @@ def _score(
 
     with stages.stage("checking and scoring"):
         with_session = col.SESSION in raw.columns or options.session_column in raw.columns
-        # Typed values and item totals are stored once, not recomputed by every rule that
-        # reads them (DuckDB does not share repeated subexpressions).
-        table = stored(backend, "ally_typed", _item_totals(typed(table), params))
+        # Typed values are stored once, not recomputed by every rule that reads them (DuckDB
+        # does not share repeated subexpressions).
+        table = stored(backend, "ally_typed", typed(table))
         items = _complete_items(table, params) if options.model is None else {}
+        found = stored(backend, "ally_scores", scores_table(table, params))
         t = table.mutate(reason=_row_reason(table, params, with_session))
-        t = _scored(t, params)
+        t = t.join(found, col.LINE)
+        t = t.mutate(reason=t.reason.coalesce(t.measure_reason)).drop("measure_reason")
         t = t.mutate(
             rater=t[col.RATER].fill_null("client"),
             episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
@@ -302,6 +254,7 @@ def _score(
         kept += subscales
         t = stored(backend, "ally_checked", t.select(*kept))
         _drop(backend, "ally_typed")
+        _drop(backend, "ally_scores")
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
         # A second answer for the same session, measure and rater is a duplicate, not an update.

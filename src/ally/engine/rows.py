@@ -1,23 +1,20 @@
-"""From the file's rows to scored administrations: naming, checking and scoring each row.
+"""From the file's rows to typed values: naming the columns, reading the text, checking it.
 
-Every rule for a single row is an Ibis expression built from the core's scoring rules, so the
-engine and the web app score alike and the same query runs on DuckDB or Spark.
+Reading is SQL (Ibis over DuckDB); scoring the numbers is the core's (`ally.engine.scores`
+calls `ally.scoring.columns`), the same function the web app scores one answer set with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import ibis
-from ibis.expr.types import BooleanValue, FloatingValue, StringValue, Table, Value
+from ibis.expr.types import BooleanValue, StringValue, Table, Value
 
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
 from ally.feedback.practice import MeasureParams
-from ally.measures.schema import Measure
-from ally.measures.schema import Options as ResponseOptions
-from ally.scoring import rules
 
 
 def cases_or_null(branches: list[tuple[Value, Value]], dtype: str) -> Value:
@@ -175,187 +172,35 @@ def check_measures(table: Table, known: Mapping[str, MeasureParams]) -> None:
         )
 
 
-def _allowed(value: FloatingValue, measure: Measure, number: int) -> BooleanValue:
-    response = measure.response_of(measure.item(number))
-    if isinstance(response, ResponseOptions):
-        return value.isin(list(response.values))
-    steps = (value - response.min) / response.step
-    return (
-        (value >= response.min) & (value <= response.max) & ((steps - steps.round()).abs() < 1e-6)
-    )
-
-
-def _allowed_text(measure: Measure, number: int) -> str:
-    response = measure.response_of(measure.item(number))
-    if isinstance(response, ResponseOptions):
-        return ", ".join(f"{v:g}" for v in response.values)
-    return f"{response.min:g} to {response.max:g} in steps of {response.step:g}"
-
-
-def band(score: Value, measure: Measure | None) -> Value | None:
-    """The measure's severity band of a score column, by `rules.band_thresholds`."""
-    if measure is None or not measure.bands:
-        return None
-    thresholds = rules.band_thresholds(measure.bands)
-    return ibis.cases(*((score >= low, label) for low, label in thresholds))
-
-
-class MeasureRows:
-    """The row rules and scoring expressions of one measure, over the normalised table."""
-
-    def __init__(self, table: Table, params: MeasureParams, items_in_file: Sequence[int]) -> None:
-        self.t = table
-        self.params = params
-        self.measure = params.measure
-        n = len(self.measure.items) if self.measure else 0
-        self.own_items = [i for i in items_in_file if i <= n]
-        self.extra_items = [i for i in items_in_file if i > n]
-        self.values = {i: table[col.value_column(i)] for i in self.own_items}
-        # Answers beyond the measure's items reject the row, so all answers are its own.
-        self.answered = table[col.ANSWERED]
-        self.has_items = self.answered > 0
-
-    def _keyed_sum(self, numbers: Sequence[int]) -> tuple[Value, Value]:
-        assert self.measure is not None
-        total: Value = ibis.literal(0.0)
-        answered: Value = ibis.literal(0, "int64")
-        for number in numbers:
-            if number not in self.values:
-                continue
-            response = self.measure.response_of(self.measure.item(number))
-            value = rules.keyed(
-                self.values[number],
-                response.minimum,
-                response.maximum,
-                self.measure.item(number).reverse,
-            )
-            total = total + value.fill_null(0.0)
-            answered = answered + self.values[number].notnull().cast("int64")
-        return total, answered
-
-    def _combined(self, numbers: Sequence[int]) -> Value:
-        """The score over `numbers`, as administration.score computes it for one row."""
-        assert self.measure is not None
-        total, answered = self._keyed_sum(numbers)
-        if self.measure.scoring.method == "mean":
-            return rules.mean_score(total, answered)
-        if self.measure.scoring.prorate:
-            return ibis.ifelse(
-                answered < len(numbers), rules.prorated_sum(total, answered, len(numbers)), total
-            )
-        return total
-
-    def item_score(self) -> Value:
-        if self.measure is None or not self.own_items:
-            return ibis.null("float64")
-        if col.ITEMS_TOTAL in self.t.columns:
-            return self.t[col.ITEMS_TOTAL]
-        return self._combined([item.number for item in self.measure.items])
-
-    def score(self) -> Value:
-        return ibis.ifelse(self.has_items, self.item_score(), self.t[col.GIVEN_SCORE])
-
-    def subscales(self) -> dict[str, Value]:
-        if self.measure is None:
-            return {}
-        out = {}
-        for sub in self.measure.scoring.subscales:
-            _, answered = self._keyed_sum(sub.items)
-            enough = answered >= rules.required_answers(self.measure, sub)
-            if self.measure.scoring.method == "sum" and not self.measure.scoring.prorate:
-                enough = answered == len(sub.items)
-            out[col.subscale_column(sub.id)] = ibis.ifelse(
-                self.has_items & enough, self._combined(sub.items), ibis.null("float64")
-            )
-        return out
-
-    def critical(self) -> Value:
-        """As `Score.critical`: true if endorsed, unknown if a must-answer item was skipped."""
-        if self.measure is None or not self.own_items:
-            return ibis.null("boolean")
-        raised: Value = ibis.literal(False)
-        skipped: Value = ibis.literal(False)
-        for crit in self.measure.critical_items:
-            if crit.item not in self.values:
-                skipped = ibis.literal(crit.must_answer)
-                continue
-            value = self.values[crit.item]
-            raised = raised | rules.is_critical(value, crit.min_value).fill_null(False)
-            if crit.must_answer:
-                skipped = skipped | value.isnull()
-        flag = ibis.cases((raised, True), (skipped, ibis.null("boolean")), else_=False)
-        return ibis.ifelse(self.has_items, flag, ibis.null("boolean"))
-
-    def problems(self) -> list[tuple[BooleanValue, StringValue]]:
-        """(condition, message) for each rule a row of this measure can break, in order."""
-        t, m, out = self.t, self.measure, []
-        mid = self.params.id
-        given = t[col.GIVEN_SCORE]
-        given_text = as_given(t, col.SCORE, col.GIVEN_SCORE)
-        for number in self.extra_items:
+def parse_problems(
+    table: Table, params: Mapping[str, MeasureParams]
+) -> list[tuple[BooleanValue, StringValue]]:
+    """(condition, message) for each way a row's text can fail to be read, in order: answers to
+    items a measure does not have, answers and scores that are not numbers. The checks of the
+    numbers themselves are the core's (`ally.engine.scores`)."""
+    t, out = table, []
+    items = item_numbers(t)
+    for mid, p in params.items():
+        m = p.measure
+        n = len(m.items) if m else 0
+        of_measure = t[col.MEASURE] == mid
+        for number in items:
             name = col.item_column(number)
-            has = f"has {len(m.items)} items" if m else "has no item definitions; give 'score'"
-            given_item = as_given(t, name, col.value_column(number))
-            out.append((given_item.notnull(), ibis.literal(f"{name} is given, but {mid} {has}")))
-        if m is not None:
-            for number in self.own_items:
-                name = col.item_column(number)
-                value = self.values[number]
-                given_item = as_given(t, name, col.value_column(number))
-                out.append(
-                    (
-                        given_item.notnull() & value.isnull(),
-                        ibis.literal(f"{name} ") + given_item.cast("string") + " is not a number",
-                    )
-                )
-                out.append(
-                    (
-                        value.notnull() & ~_allowed(value, m, number),
-                        ibis.literal(f"{name} = ")
-                        + given_item.cast("string")
-                        + f" is not an answer {mid} allows ({_allowed_text(m, number)})",
-                    )
-                )
-            need = m.scoring.min_answered
-            out.append(
-                (
-                    self.has_items & (self.answered < need),
-                    ibis.literal("only ")
-                    + self.answered.cast("string")
-                    + f" of {len(m.items)} items answered; {mid} needs at least {need}",
-                )
-            )
-        out.append(
-            (
-                given_text.notnull() & given.isnull(),
-                ibis.literal("score ") + given_text.cast("string") + " is not a number",
-            )
+            given = as_given(t, name, col.value_column(number))
+            if number > n:
+                has = f"has {n} items" if m else "has no item definitions; give 'score'"
+                message = ibis.literal(f"{name} is given, but {mid} {has}")
+                out.append((of_measure & given.notnull(), message))
+    for number in items:
+        name = col.item_column(number)
+        given = as_given(t, name, col.value_column(number))
+        message = ibis.literal(f"{name} ") + given.cast("string") + " is not a number"
+        out.append((given.notnull() & t[col.value_column(number)].isnull(), message))
+    given_text = as_given(t, col.SCORE, col.GIVEN_SCORE)
+    out.append(
+        (
+            given_text.notnull() & t[col.GIVEN_SCORE].isnull(),
+            ibis.literal("score ") + given_text.cast("string") + " is not a number",
         )
-        if self.params.minimum is not None and self.params.maximum is not None:
-            low, high = self.params.minimum, self.params.maximum
-            out.append(
-                (
-                    ~self.has_items & ((given < low) | (given > high)),
-                    ibis.literal("score ")
-                    + given_text.cast("string")
-                    + f" is outside {mid}'s range {low:g} to {high:g}",
-                )
-            )
-        if m is not None and self.own_items:
-            computed = self.item_score()
-            out.append(
-                (
-                    self.has_items & given.notnull() & ((given - computed).abs() > 1e-6),
-                    ibis.literal("score ")
-                    + given_text.cast("string")
-                    + " does not match the total of the items, "
-                    + computed.round(2).cast("string"),
-                )
-            )
-        out.append(
-            (
-                ~self.has_items & given.isnull(),
-                ibis.literal("no score and no item answers"),
-            )
-        )
-        return out
+    )
+    return out

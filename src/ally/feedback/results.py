@@ -28,6 +28,7 @@ from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, 
 from ally.feedback.practice import ALLIANCE, MeasureModel, PracticeModel
 from ally.feedback.signals import FALLBACK as NO_SIGNAL
 from ally.feedback.signals import Signal, signal_conditions
+from ally.scoring.columns import band_codes
 
 Objects = npt.NDArray[np.object_]
 
@@ -184,19 +185,6 @@ def _reliable_codes(index: Floats, sign: int, critical: float) -> npt.NDArray[np
     return codes
 
 
-def _band_codes(score: Floats, m: MeasureModel, labels: list[str]) -> npt.NDArray[np.int16]:
-    """The first band whose lower bound the score reaches (`rules.band_of`), as label codes."""
-    codes = np.full(len(score), -1, dtype=np.int16)
-    chosen = np.zeros(len(score), dtype=np.bool_)
-    for low, label in m.bands:
-        if label not in labels:
-            labels.append(label)
-        hit = ~chosen & (score >= low)
-        codes[hit] = labels.index(label)
-        chosen |= hit
-    return codes
-
-
 def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) -> Results:
     """Session and series results of the administrations under the practice model.
 
@@ -220,14 +208,14 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
     s_category = np.full(n_series, -1, dtype=np.int8)
     gains = np.zeros(n_series, dtype=np.int64)
     losses = np.zeros(n_series, dtype=np.int64)
-    band_labels: list[str] = []
-    band = np.full(n, -1, dtype=np.int16)
+    band: Objects = np.full(n, None, dtype=object)
 
     models = {code: model.measure(mid) for code, mid in enumerate(a.measure_ids)}
     for code, m in models.items():
         on_measure = a.measure == code
         if on_measure.any():
-            band[on_measure] = _band_codes(a.score[on_measure], m, band_labels)
+            labels = np.array([None, *(label for _, label in m.bands)], dtype=object)
+            band[on_measure] = labels[band_codes(a.score[on_measure], m.bands) + 1]
     for code, rater in {(int(m), int(r)) for m, r in zip(s_measure, s_rater, strict=True)}:
         m = models[code]
         cm = m.change(RATERS[rater])
@@ -285,7 +273,7 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
 
     return Results(
         SessionResults(
-            band=_labels(band, band_labels),
+            band=band,
             baseline=baseline,
             change=change,
             rci=rci,

@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ally.measures.schema import Measure, Subscale
+import numpy as np
+
+from ally.measures.schema import Measure
 from ally.scoring import rules
+from ally.scoring.columns import (
+    ScoredColumns,
+    not_allowed_message,
+    score_columns,
+    too_few_message,
+)
 
 Answers = Mapping[int, float | None] | Sequence[float | None]
 """By item number, or in item order; None marks an unanswered item."""
@@ -82,9 +90,29 @@ def _by_number(measure: Measure, answers: Answers) -> tuple[dict[int, float | No
     return {n: given.get(n) for n in range(1, n_items + 1)}, problems
 
 
+def _typed(measure: Measure, answers: Answers) -> tuple[dict[int, float | None], list[Problem]]:
+    """The answers by item number as numbers; every unknown item and non-number is a problem."""
+    by_number, problems = _by_number(measure, answers)
+    typed: dict[int, float | None] = {}
+    for number, value in by_number.items():
+        if value is None:
+            typed[number] = None
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            problems.append(Problem(number, "not_a_number", f"answer {value!r} is not a number"))
+            typed[number] = None
+        else:
+            typed[number] = float(value)
+    return typed, problems
+
+
+def _scored(measure: Measure, typed: dict[int, float | None]) -> ScoredColumns:
+    row = [np.nan if typed[n] is None else typed[n] for n in range(1, len(measure.items) + 1)]
+    return score_columns(measure, np.asarray([row], dtype=np.float64))
+
+
 def validate(measure: Measure, answers: Answers, version: str | None = None) -> list[Problem]:
     """Every problem with the answers, in item order; an empty list means they can be scored."""
-    by_number, problems = _by_number(measure, answers)
+    typed, problems = _typed(measure, answers)
     if version is not None and version != measure.version:
         problems.insert(
             0,
@@ -94,55 +122,19 @@ def validate(measure: Measure, answers: Answers, version: str | None = None) -> 
                 f"answers are for version {version}, but Ally has version {measure.version}",
             ),
         )
-    for number, value in by_number.items():
-        if value is None:
-            continue
-        response = measure.response_of(measure.item(number))
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            problems.append(Problem(number, "not_a_number", f"answer {value!r} is not a number"))
-        elif not response.accepts(float(value)):
-            if response.type == "options":
-                allowed = ", ".join(f"{v:g}" for v in response.values)
-                rule = f"one of {allowed}"
-            else:
-                rule = f"from {response.min:g} to {response.max:g} in steps of {response.step:g}"
-            problems.append(
-                Problem(number, "out_of_range", f"answer {value:g} is not allowed; give {rule}")
-            )
-    answered = sum(value is not None for value in by_number.values())
-    if answered < measure.scoring.min_answered:
+    scored = _scored(measure, typed)
+    for column in np.flatnonzero(scored.not_allowed[0]):
+        number = int(column) + 1
+        value = typed[number]
+        assert value is not None
+        message = not_allowed_message(measure, number, value)
+        problems.append(Problem(number, "out_of_range", message))
+    problems.sort(key=lambda p: (p.item is not None, p.item or 0))
+    if scored.too_few[0]:
         problems.append(
-            Problem(
-                None,
-                "too_many_missing",
-                f"{answered} of {len(measure.items)} items answered; "
-                f"at least {measure.scoring.min_answered} are needed for a score",
-            )
+            Problem(None, "too_many_missing", too_few_message(measure, int(scored.answered[0])))
         )
     return problems
-
-
-def _combine(measure: Measure, keyed: Mapping[int, float], numbers: Sequence[int]) -> float:
-    present = [keyed[n] for n in numbers if n in keyed]
-    total = sum(present)
-    if measure.scoring.method == "mean":
-        return rules.mean_score(total, len(present))
-    if measure.scoring.prorate and len(present) < len(numbers):
-        return rules.prorated_sum(total, len(present), len(numbers))
-    return total
-
-
-def _subscale(measure: Measure, sub: Subscale, keyed: Mapping[int, float]) -> float | None:
-    answered = sum(n in keyed for n in sub.items)
-    if answered < rules.required_answers(measure, sub):
-        return None
-    if (
-        answered < len(sub.items)
-        and measure.scoring.method == "sum"
-        and not measure.scoring.prorate
-    ):
-        return None
-    return _combine(measure, keyed, sub.items)
 
 
 def score(measure: Measure, answers: Answers, version: str | None = None) -> Score:
@@ -150,40 +142,32 @@ def score(measure: Measure, answers: Answers, version: str | None = None) -> Sco
     problems = validate(measure, answers, version)
     if problems:
         raise ScoringError(measure, problems)
-    by_number, _ = _by_number(measure, answers)
-    keyed: dict[int, float] = {}
-    for number, value in by_number.items():
-        if value is None:
-            continue
-        item = measure.item(number)
-        response = measure.response_of(item)
-        keyed[number] = rules.keyed(float(value), response.minimum, response.maximum, item.reverse)
-    numbers = [item.number for item in measure.items]
-    total = _combine(measure, keyed, numbers)
+    typed, _ = _typed(measure, answers)
+    scored = _scored(measure, typed)
+    total = float(scored.total[0])
     alerts = tuple(
         CriticalAlert(
             item=crit.item,
-            answer=float(value),
+            answer=float(typed[crit.item]),  # type: ignore[arg-type]
             raises=crit.raises,
             message=crit.message.get("en", next(iter(crit.message.values()), "")),
         )
-        for crit in measure.critical_items
-        if (value := by_number[crit.item]) is not None and rules.is_critical(value, crit.min_value)
+        for k, crit in enumerate(measure.critical_items)
+        if scored.endorsed[0, k]
     )
     return Score(
         measure=measure.id,
         version=measure.version,
         total=total,
-        subscales={sub.id: _subscale(measure, sub, keyed) for sub in measure.scoring.subscales},
+        subscales={
+            sub: None if np.isnan(value[0]) else float(value[0])
+            for sub, value in scored.subscales.items()
+        },
         band=rules.band_of(total, measure.bands),
-        answered=len(keyed),
-        prorated=len(keyed) < len(numbers)
-        and measure.scoring.method == "sum"
-        and measure.scoring.prorate,
+        answered=int(scored.answered[0]),
+        prorated=bool(scored.prorated[0]),
         alerts=alerts,
         unanswered_critical=tuple(
-            crit.item
-            for crit in measure.critical_items
-            if crit.must_answer and by_number[crit.item] is None
+            crit.item for k, crit in enumerate(measure.critical_items) if scored.skipped[0, k]
         ),
     )

@@ -48,10 +48,12 @@ def band_thresholds(bands: tuple[Band, ...]) -> list[tuple[float, str]]:
 
 
 def band_of(score: float, bands: tuple[Band, ...]) -> str | None:
-    for lower, label in band_thresholds(bands):
-        if score >= lower:
-            return label
-    return None
+    """The band of one score (`columns.band_codes` for many)."""
+    from ally.scoring.columns import band_codes
+
+    thresholds = band_thresholds(bands)
+    code = int(band_codes([score], thresholds)[0])
+    return thresholds[code][1] if code >= 0 else None
 
 
 def is_critical(answer: N, min_value: float) -> N:

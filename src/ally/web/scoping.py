@@ -8,6 +8,7 @@ so a URL cannot confirm that a client exists elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
@@ -27,17 +28,69 @@ class Role(models.TextChoices):
     RESEARCHER = "researcher", "Researcher"
 
 
-WHOLE_ORGANISATION = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.RESEARCHER})
+class Capability(StrEnum):
+    """What a member may do; `CAPABILITIES` says which role may do which."""
+
+    SEE_WHOLE_PRACTICE = "see_whole_practice"
+    """Every episode of the organisation, not only one's caseload."""
+    SEE_IDENTITY = "see_identity"
+    """Clients' names and contact details."""
+    RECORD_CLINICAL_DATA = "record_clinical_data"
+    """Enter or amend answers, run episodes and their plans, act on alerts."""
+    SEE_DASHBOARD = "see_dashboard"
+    """The practice dashboard over clinicians and periods."""
+    EXPORT_CLIENT_DATA = "export_client_data"
+    """A client's data, for them (GDPR Art. 15 and 20)."""
+    ERASE = "erase"
+    """Erase a client, or record why not (GDPR Art. 17), and set the erasure policy."""
+    MANAGE_MEMBERS = "manage_members"
+    """Members' sign-in security: locked accounts, second factors, signing out everywhere."""
+    READ_AUDIT_LOG = "read_audit_log"
+    FIT_PRACTICE_MODEL = "fit_practice_model"
+    """Fit the practice model on all answers now, besides the scheduled fit."""
+
+
+CAPABILITIES: dict[Role, frozenset[Capability]] = {
+    Role(Role.ADMIN): frozenset(Capability),
+    Role(Role.SUPERVISOR): frozenset(
+        {
+            Capability.SEE_WHOLE_PRACTICE,
+            Capability.SEE_IDENTITY,
+            Capability.RECORD_CLINICAL_DATA,
+            Capability.SEE_DASHBOARD,
+        }
+    ),
+    Role(Role.CLINICIAN): frozenset(
+        {
+            Capability.SEE_IDENTITY,
+            Capability.RECORD_CLINICAL_DATA,
+            Capability.EXPORT_CLIENT_DATA,
+        }
+    ),
+    # Researchers read the whole practice de-identified and change nothing.
+    Role(Role.RESEARCHER): frozenset({Capability.SEE_WHOLE_PRACTICE, Capability.SEE_DASHBOARD}),
+}
+"""The one answer to every "who may": views, the API, templates and exports ask it."""
+
+
+def can(membership: Membership, capability: Capability) -> bool:
+    """Whether the member's role gives `capability`."""
+    return capability in CAPABILITIES[Role(membership.role)]
+
+
+def roles_with(capability: Capability) -> frozenset[Role]:
+    """The roles that may do `capability`, for a view's `member_view(roles=...)`."""
+    return frozenset(role for role, given in CAPABILITIES.items() if capability in given)
+
+
+WHOLE_ORGANISATION = roles_with(Capability.SEE_WHOLE_PRACTICE)
 """Roles that see every episode of their organisation; clinicians see their caseload only."""
 
-DE_IDENTIFIED = frozenset({Role.RESEARCHER})
+DE_IDENTIFIED = frozenset(Role) - roles_with(Capability.SEE_IDENTITY)
 """Roles that never see identifying rows (names, contact details)."""
 
-RECORDS_CLINICAL_DATA = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CLINICIAN})
+RECORDS_CLINICAL_DATA = roles_with(Capability.RECORD_CLINICAL_DATA)
 """Roles that may enter or amend answers and act on alerts; researchers only read."""
-
-ADMINISTRATORS = frozenset({Role(Role.ADMIN)})
-"""Roles that run the practice's security: members' sign-in, the audit log, erasures."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ally.web.actions.accounts import (
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
 from ally.web.practice.models import Membership
-from ally.web.scoping import ADMINISTRATORS, get_scoped_or_404, scoped
+from ally.web.scoping import Capability, get_scoped_or_404, roles_with, scoped
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ class MemberSecurity:
     two_factor: bool
 
 
-@member_view(ADMINISTRATORS)
+MEMBER_MANAGERS = roles_with(Capability.MANAGE_MEMBERS)
+
+
+@member_view(MEMBER_MANAGERS)
 def members(request: HttpRequest, org: str) -> HttpResponse:
     rows = list(
         scoped(Membership, request.membership)
@@ -65,7 +68,7 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
     return render(request, "accounts/members.html", context)
 
 
-@member_view(ADMINISTRATORS)
+@member_view(MEMBER_MANAGERS)
 @post_only
 def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
@@ -74,7 +77,7 @@ def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     return redirect("members:list", org=org)
 
 
-@member_view(ADMINISTRATORS)
+@member_view(MEMBER_MANAGERS)
 @post_only
 def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
@@ -94,7 +97,7 @@ def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     return redirect("members:list", org=org)
 
 
-@member_view(ADMINISTRATORS)
+@member_view(MEMBER_MANAGERS)
 @post_only
 def sign_out(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)

@@ -22,7 +22,7 @@ from ally.web.accounts.models import User
 from ally.web.accounts.two_factor import new_recovery_codes
 from ally.web.audit import record
 from ally.web.practice.models import Membership
-from ally.web.scoping import Role
+from ally.web.scoping import Capability, can
 
 
 class AccountActionError(Exception):
@@ -133,7 +133,10 @@ def do_end_other_sessions(user: User) -> None:
 
 
 def _check_admin_of(admin: Membership, membership: Membership) -> None:
-    if Role(admin.role) != Role.ADMIN or membership.organisation_id != admin.organisation_id:
+    if (
+        not can(admin, Capability.MANAGE_MEMBERS)
+        or membership.organisation_id != admin.organisation_id
+    ):
         raise PermissionDenied("Only the practice's administrators can change members' sign-in.")
 
 

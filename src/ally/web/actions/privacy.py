@@ -13,11 +13,10 @@ from ally.web import audit
 from ally.web.practice.models import Client, Membership, Organisation
 from ally.web.privacy.erasure import erase_rows, write_to_file_on_commit
 from ally.web.privacy.models import ErasureRecord, ErasureRefusal, Exemption
-from ally.web.scoping import ADMINISTRATORS, Role, get_scoped_or_404
+from ally.web.scoping import Capability, can, get_scoped_or_404, roles_with
 
-ERASERS = ADMINISTRATORS
-"""Roles that erase clients, refuse erasure and write the erasure policy."""
-EXPORTERS = frozenset({Role(Role.ADMIN), Role(Role.CLINICIAN)})
+ERASERS = roles_with(Capability.ERASE)
+EXPORTERS = roles_with(Capability.EXPORT_CLIENT_DATA)
 """Roles that download a client's export; a clinician only for the clients they see."""
 
 
@@ -33,7 +32,7 @@ class PrivacyActionError(Exception):
 def check_can_erase(actor: Membership, client: Client) -> None:
     """An active administrator of the client's organisation (another's client is a 404)."""
     get_scoped_or_404(Client, actor, pk=client.pk)
-    if Role(actor.role) not in ERASERS:
+    if not can(actor, Capability.ERASE):
         raise PermissionDenied(_("Only the practice's administrators decide on erasure."))
 
 
@@ -94,7 +93,7 @@ def do_set_erasure_policy(organisation: Organisation, text: str, *, actor: Membe
     """The practice's documented answer to requests for erasure, shown when one is decided."""
     if actor.organisation_id != organisation.pk or not actor.is_active:
         raise Http404("Not found.")
-    if Role(actor.role) not in ERASERS:
+    if not can(actor, Capability.ERASE):
         raise PermissionDenied(_("Only the practice's administrators decide on erasure."))
     with transaction.atomic():
         organisation.erasure_policy = text.strip()

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from ally.web.collect.models import Respondent, Timing
-from ally.web.scoping import DE_IDENTIFIED, Role
+from ally.web.scoping import Capability, can
 from ally.web.text import NOTE, NOTE_MAX_LENGTH, api_validator
 
 # --- Errors -------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ class AlertOut(Schema):
     @staticmethod
     def resolve_action_note(obj: Any, context: Any) -> str | None:
         membership = getattr(context["request"], "membership", None)
-        if membership is None or Role(membership.role) in DE_IDENTIFIED:
+        if membership is None or not can(membership, Capability.SEE_IDENTITY):
             return None
         return str(obj.action_note)
 

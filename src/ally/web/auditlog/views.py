@@ -25,7 +25,7 @@ from ally.web.clinic.roles import staff_context
 from ally.web.dashboard.forms import DateInput
 from ally.web.members import member_view
 from ally.web.practice.models import Membership
-from ally.web.scoping import ADMINISTRATORS, scoped
+from ally.web.scoping import Capability, roles_with, scoped
 
 PAGE_SIZE = 100
 CSV_COLUMNS = ("entry", "at", "member", "action", "target_type", "target_id", "ip", "digest")
@@ -80,7 +80,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilter, dict[int, Membership]]
     return form, {m.pk: m for m in members}
 
 
-@member_view(roles=ADMINISTRATORS)
+@member_view(roles=roles_with(Capability.READ_AUDIT_LOG))
 def log(request: HttpRequest, org: str) -> HttpResponse:
     form, members = _filtered(request)
     context = staff_context(request, org, form=form)
@@ -96,7 +96,7 @@ def log(request: HttpRequest, org: str) -> HttpResponse:
     return render(request, "auditlog/log.html", context)
 
 
-@member_view(roles=ADMINISTRATORS)
+@member_view(roles=roles_with(Capability.READ_AUDIT_LOG))
 def export(request: HttpRequest, org: str) -> HttpResponse | StreamingHttpResponse:
     form, members = _filtered(request)
     if form.is_bound and not form.is_valid():

@@ -9,22 +9,22 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from ally.web.practice.models import Membership
-from ally.web.scoping import DE_IDENTIFIED, RECORDS_CLINICAL_DATA, WHOLE_ORGANISATION, Role
+from ally.web.scoping import Capability, can, roles_with
 
-WRITERS = frozenset(Role(role) for role in RECORDS_CLINICAL_DATA)
+WRITERS = roles_with(Capability.RECORD_CLINICAL_DATA)
 """Roles that may use the forms; a researcher gets a 403 (read only)."""
 
 
 def can_write(membership: Membership) -> bool:
-    return Role(membership.role) in RECORDS_CLINICAL_DATA
+    return can(membership, Capability.RECORD_CLINICAL_DATA)
 
 
 def sees_names(membership: Membership) -> bool:
-    return Role(membership.role) not in DE_IDENTIFIED
+    return can(membership, Capability.SEE_IDENTITY)
 
 
 def sees_dashboard(membership: Membership) -> bool:
-    return Role(membership.role) in WHOLE_ORGANISATION
+    return can(membership, Capability.SEE_DASHBOARD)
 
 
 def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from ally.web.collect.models import Administration
 from ally.web.collect.models.administrations import OPEN_STATUSES, past_expiry
 from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import ClientIdentity, Episode, Membership, Session, SessionStatus
-from ally.web.scoping import DE_IDENTIFIED, Role, scoped
+from ally.web.scoping import Capability, can, scoped
 
 OVERDUE_AFTER_HOURS = 48
 """A client's form sent this long ago and still not answered counts as overdue."""
@@ -281,7 +281,7 @@ def caseload_rows(
         .prefetch_related(Prefetch("session_feedback", queryset=feedback, to_attr="rows"))
     )
     names: dict[int, str] = {}
-    if Role(membership.role) not in DE_IDENTIFIED:
+    if can(membership, Capability.SEE_IDENTITY):
         identities = scoped(ClientIdentity, membership).filter(
             client_id__in=[e.client_id for e in listed]
         )

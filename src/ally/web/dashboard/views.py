@@ -10,11 +10,11 @@ from ally.web.dashboard import chart, tables
 from ally.web.dashboard.figures import Period, clinicians_of, practice_figures
 from ally.web.dashboard.forms import FilterForm
 from ally.web.members import member_view
-from ally.web.scoping import DE_IDENTIFIED, WHOLE_ORGANISATION, Role
+from ally.web.scoping import Capability, can, roles_with
 
 # Clinicians get a 403: their own figures are on their caseload, and a page of colleagues'
 # numbers is for the roles that oversee the whole practice.
-DASHBOARD_ROLES = frozenset(Role(role) for role in WHOLE_ORGANISATION)
+DASHBOARD_ROLES = roles_with(Capability.SEE_DASHBOARD)
 
 
 @member_view(roles=DASHBOARD_ROLES)
@@ -28,7 +28,7 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
         return render(request, "dashboard/home.html", context, status=400)
     period, chosen = (form.period(), form.chosen()) if form.is_bound else (default, None)
     figures = practice_figures(membership, period, members, chosen)
-    show = tables.Display(hide_small=Role(membership.role) in DE_IDENTIFIED)
+    show = tables.Display(hide_small=not can(membership, Capability.SEE_IDENTITY))
     context.update(
         figures=figures,
         chosen=chosen,

@@ -19,7 +19,7 @@ from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
 from ally.web.monitoring.refresh import model_for
-from ally.web.scoping import ADMINISTRATORS
+from ally.web.scoping import Capability, can, roles_with
 
 
 def _measures(model: PracticeModel, used: set[str]) -> list[dict[str, Any]]:
@@ -63,12 +63,12 @@ def model_page(request: HttpRequest, org: str) -> HttpResponse:
         model=model,
         measures=_measures(model, used),
         dropout=model.dropout,
-        can_fit=membership.role in ADMINISTRATORS,
+        can_fit=can(membership, Capability.FIT_PRACTICE_MODEL),
     )
     return render(request, "monitoring/model.html", context)
 
 
-@member_view(roles=ADMINISTRATORS)
+@member_view(roles=roles_with(Capability.FIT_PRACTICE_MODEL))
 @post_only
 def fit_now(request: HttpRequest, org: str) -> HttpResponse:
     fit = do_fit_practice_model(request.membership.organisation, actor=request.membership)

@@ -8,8 +8,16 @@ from django import template
 
 from ally.web.clinic import labels
 from ally.web.clinic.course import measure_name
+from ally.web.practice.models import Membership
+from ally.web.scoping import Capability, can
 
 register = template.Library()
+
+
+def may(membership: Membership, capability: str) -> bool:
+    """Whether the member's role gives the capability (`scoping.CAPABILITIES`), by its name."""
+    return can(membership, Capability(capability))
+
 
 _ABBREVIATION = re.compile(r"\(([^()]+)\)\s*$")
 
@@ -69,6 +77,7 @@ def lookup(mapping: dict[str, object], key: str) -> object:
 
 
 for _filter in (
+    may,
     measure_short,
     measure_long,
     signal_word,

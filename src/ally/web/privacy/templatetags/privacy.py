@@ -8,16 +8,15 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from ally.web.actions.privacy import EXPORTERS
 from ally.web.practice.models import Membership
-from ally.web.scoping import Role
+from ally.web.scoping import Capability, can
 
 register = template.Library()
 
 
 def may_export(membership: Membership) -> bool:
     """Whether the member's role may download a client's export (and see the privacy page)."""
-    return Role(membership.role) in EXPORTERS
+    return can(membership, Capability.EXPORT_CLIENT_DATA)
 
 
 def when(value: Any) -> str:
