@@ -286,3 +286,29 @@ def test_a_damaged_model_file_exits_1_and_says_to_fit_it_again(
     assert f"{model}: {message}" in output
     assert "Fit it again with `ally fit`." in output
     assert "Traceback" not in output
+
+
+def test_analyze_with_a_model_refuses_the_options_that_shape_a_model(
+    model: Path, tmp_path: Path
+) -> None:
+    path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
+    result = run(
+        "analyze", path, "--out", tmp_path / "out", "--model", model, "--reliability", "0.5"
+    )
+    assert result.exit_code == 2
+    assert "--reliability shape the practice model" in result.output
+    assert "give them to `ally fit`" in result.output
+
+
+def test_data_that_never_say_how_episodes_ended_fit_the_course_on_every_episode(
+    tmp_path: Path,
+) -> None:
+    rows = pd.read_csv(history(tmp_path / "h.csv", 80)).drop(columns="ending")
+    rows.to_csv(tmp_path / "no_endings.csv", index=False)
+    out = tmp_path / "m.json"
+    assert run("fit", tmp_path / "no_endings.csv", "--out", out).exit_code == 0
+    course = load(out).measures["phq9"].outcome
+    assert course is not None
+    assert isinstance(course.expected, EtrModel)
+    assert course.expected.summary.episodes == 80
+    assert not course.expected.summary.completed_only

@@ -5,21 +5,26 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from batch_results import assert_stored_equals_batch
 from django.contrib.auth import authenticate
 from django.test import RequestFactory
 
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.demo import demo_summary, load_demo, write_logins
-from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
 from ally.web.practice.models import Episode
 
 
 @pytest.mark.django_db
 def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> None:
-    demo = load_demo(episodes=12, seed=3, today=dt.date(2026, 11, 29))
+    demo = load_demo(episodes=40, seed=3, today=dt.date(2026, 11, 29))
     episodes = Episode.objects.filter(organisation=demo.organisation)
-    assert episodes.count() == 12
+    assert episodes.count() == 40
+    # Its practice model was fitted on its history, and every stored number is the one
+    # `ally analyze --model` gives on an export of the same answers under that model.
+    assert PracticeModelFit.objects.filter(organisation=demo.organisation).count() == 1
+    assert assert_stored_equals_batch(demo.organisation, tmp_path / "batch") > 5000
     assert episodes.filter(ended_on__isnull=True).exists()
     assert Response.objects.filter(administration__episode__in=episodes).count() > 100
     # Every answered administration has its feedback row.

@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
-import math
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
+from batch_results import SESSION_FIELDS, assert_stored_equals_batch, batch, same
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from web_practice import Practice, sign_in
 
-from ally.engine import columns as col
-from ally.engine.analyze import analyze
-from ally.engine.options import Options
 from ally.feedback.practice import PracticeModel
 from ally.web.actions.answers import (
     do_amend_response,
@@ -37,7 +33,7 @@ from ally.web.auditlog.models import AuditEntry
 from ally.web.collect.models import Respondent, Response
 from ally.web.monitoring import refresh
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
-from ally.web.practice.models import EndReason, Episode, Organisation, Session
+from ally.web.practice.models import EndReason, Episode, Session
 
 # A worsening PHQ-9 course (10 -> 19): reliably worse by session 3, a red signal.
 PHQ9_COURSE = [
@@ -74,110 +70,6 @@ def answer(episode: Episode, course: dict[str, list[list[int]]], start: int = 1)
 def answered(practice: Practice) -> Episode:
     answer(practice.own, {"phq9": PHQ9_COURSE, "ally-alliance": ALLIANCE_COURSE})
     return practice.own
-
-
-def batch(organisation: Organisation, episodes: Sequence[Episode], folder: Path) -> Any:
-    """`ally analyze --model` on an export of the episodes' answers, under the organisation's
-    current practice model: (sessions, episodes) keyed as the stored rows are."""
-    rows = list(refresh.export_rows(episodes))
-    items = sorted({k for r in rows for k in r if col.ITEM.match(k)}, key=lambda k: int(k[4:]))
-    header = [col.CLIENT, col.EPISODE, col.CLINICIAN, col.SESSION, col.DATE, col.MEASURE]
-    header += [col.RATER, *items, col.ENDING]
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "answers.csv").open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=header, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    model, _ = refresh.model_for(organisation.pk)
-    (folder / "model.json").write_text(model.to_json())
-    analyze(
-        Options(
-            input=folder / "answers.csv",
-            out=folder / "out",
-            format="parquet",
-            model=folder / "model.json",
-            progress=False,
-        )
-    )
-    sessions = pd.read_parquet(folder / "out" / "sessions.parquet")
-    series = pd.read_parquet(folder / "out" / "episodes.parquet")
-    by_session = {
-        (int(r.episode), r.measure, r.rater, int(r.session)): r for r in sessions.itertuples()
-    }
-    by_series = {(int(r.episode), r.measure, r.rater): r for r in series.itertuples()}
-    return by_session, by_series
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def same(stored: Any, batch_value: Any) -> bool:
-    """A stored value equals the batch's: numbers exactly, text and flags as shown."""
-    if _missing(batch_value):
-        return _missing(stored) or stored in ("", False)
-    if isinstance(stored, float) or isinstance(batch_value, float):
-        return float(stored) == float(batch_value)
-    return bool(stored == batch_value)
-
-
-SESSION_FIELDS = {
-    "score": "score",
-    "band": "band",
-    "baseline": "baseline",
-    "change": "change",
-    "rci": "rci",
-    "reliable_change": "reliable_change",
-    "expected": "expected",
-    "expected_low": "expected_low",
-    "expected_high": "expected_high",
-    "signal": "signal",
-    "rupture": "rupture",
-    "repair": "repair",
-    "rupture_subscale": "rupture_subscale",
-    "discrepancy": "discrepancy",
-    "risk_flags": "risk_flags",
-    "dropout_risk": "dropout_risk",
-}
-EPISODE_FIELDS = (
-    "sessions",
-    "first_session",
-    "last_session",
-    "first_score",
-    "last_score",
-    "change",
-    "rci",
-    "reliable_change",
-    "category",
-    "sudden_gains",
-    "sudden_losses",
-)
-
-
-def assert_stored_equals_batch(organisation: Organisation, folder: Path) -> int:
-    """Every stored number of the organisation equals `ally analyze --model`'s; the count of
-    numbers compared."""
-    episodes = list(Episode.objects.filter(organisation=organisation))
-    by_session, by_series = batch(organisation, episodes, folder)
-    stored = SessionFeedback.objects.filter(episode__organisation=organisation)
-    assert stored.count() == len(by_session)
-    compared = 0
-    for row in stored:
-        expected = by_session[(row.episode_id, row.measure_id, row.rater, row.session_number)]
-        for ours, theirs in SESSION_FIELDS.items():
-            assert same(getattr(row, ours), getattr(expected, theirs)), (ours, row.pk)
-            compared += 1
-    series = EpisodeFeedback.objects.filter(episode__organisation=organisation)
-    assert series.count() == len(by_series)
-    for row in series:
-        expected = by_series[(row.episode_id, row.measure_id, row.rater)]
-        for name in EPISODE_FIELDS:
-            assert same(getattr(row, name), getattr(expected, name)), (name, row.pk)
-            compared += 1
-        for name in ("ruptures", "repairs", "unrepaired"):
-            theirs = getattr(expected, name)
-            assert getattr(row, name) == (0 if pd.isna(theirs) else int(theirs)), name
-    return compared
 
 
 # --- After every answer ----------------------------------------------------------------------
@@ -408,3 +300,20 @@ def test_the_api_gives_the_reliable_change_index_right_after_an_answer(
     assert [r["session_number"] for r in rows] == [1, 2, 3]
     assert all(r["rci"] is not None for r in rows)
     assert rows[-1]["reliable_change"] == "deteriorated"
+
+
+def test_a_practices_answers_export_for_ally_analyze_with_its_model(
+    practice: Practice, answered: Episode, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+
+    out, model = tmp_path / "answers.csv", tmp_path / "model.json"
+    call_command("export_answers", "north", out=out, model_out=model, stdout=io.StringIO())
+    with out.open() as source:
+        rows = list(csv.DictReader(source))
+    assert len(rows) == 6
+    # Numeric keys only: no client code, name or note leaves the database.
+    assert {r["client"] for r in rows} == {str(answered.client_id)}
+    assert "N-001" not in out.read_text()
+    assert PracticeModel.from_json(model.read_text()).training.episodes == 0
+    assert AuditEntry.objects.filter(action="answers.exported").count() == 1

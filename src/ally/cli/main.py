@@ -202,6 +202,31 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
     )
 
 
+FIT_OPTIONS = {
+    "reliability": None,
+    "reliability_post": None,
+    "functional_mean": None,
+    "functional_sd": None,
+    "cutoff": None,
+    "rci_method": "jt",
+    "pre": None,
+    "post": None,
+    "min_episodes": MIN_EPISODES,
+    "rupture_rule": "strauss",
+}
+"""Options that shape the practice model: they take effect when it is fitted, not applied."""
+
+
+def _refuse_fit_options(given: dict[str, Any]) -> None:
+    changed = [name for name, default in FIT_OPTIONS.items() if given.get(name) != default]
+    if changed:
+        named = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise click.UsageError(
+            f"{named} shape the practice model, so they take effect when it is fitted: give "
+            "them to `ally fit` and apply its model with --model, or leave out --model."
+        )
+
+
 @cli.command()
 @click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
@@ -228,6 +253,8 @@ def analyze(
     from ally.engine.analyze import analyze as run
     from ally.engine.errors import AnalysisError
 
+    if model is not None:
+        _refuse_fit_options(given)
     options = replace(
         _options(input_file, out, **given),
         format="parquet" if fmt == "parquet" else "csv",

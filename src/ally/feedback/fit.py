@@ -233,7 +233,10 @@ def fit_practice(
     for measure_id, p in sorted(params.items()):
         code = a.measure_ids.index(measure_id) if measure_id in a.measure_ids else -1
         measure_notes: list[str] = []
-        reliability, reliability_source = p.reliability, "published or given"
+        published = p.measure.reliability if p.measure else None
+        reliability = p.reliability
+        given = published is None or reliability != published.value
+        reliability_source = "given" if given else "published"
         if reliability is None and items and measure_id in items:
             found = estimated_reliability(items[measure_id])
             if found is not None:
@@ -347,6 +350,9 @@ def _fit_course(
         }
     )
     frame["ending"] = frame["ending"].replace("", None)
+    if frame["ending"].isna().all():
+        # Data that never say how episodes ended: the course is fitted on every episode.
+        frame = frame.drop(columns="ending")
     direction = Direction.HIGHER_IS_BETTER if p.sign > 0 else Direction.LOWER_IS_BETTER
     try:
         train = training_data(frame, p.id)

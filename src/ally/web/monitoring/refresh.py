@@ -24,9 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ally.engine import columns as col
 from ally.feedback.fit import FitOptions, fit_practice
-from ally.feedback.practice import PracticeModel, params_of
+from ally.feedback.practice import PracticeModel, PracticeModelError, params_of
 from ally.feedback.results import ENDINGS, RATERS, Administrations, Results, results
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
@@ -64,7 +63,7 @@ class Answer:
     current: ScoredAnswers
 
 
-def _ending(episode: Episode) -> int:
+def ending_code(episode: Episode) -> int:
     if episode.ended_on is None:
         return ONGOING
     return ENDING_CODES.get(EndReason(episode.end_reason), 0) if episode.end_reason else 0
@@ -130,7 +129,7 @@ class Columns:
 def columns_of(episodes: Sequence[Episode], answers: Iterable[Answer]) -> Columns:
     """The core's columns: rows sorted by episode, measure, rater and session."""
     numbers = {e.pk: i for i, e in enumerate(sorted(episodes, key=lambda e: e.pk))}
-    endings = {e.pk: _ending(e) for e in episodes}
+    endings = {e.pk: ending_code(e) for e in episodes}
     rows = sorted(answers, key=lambda a: (numbers[a.episode_id], a.measure_id, a.rater, a.session))
     measure_ids = tuple(sorted({a.measure_id for a in rows}))
     subscale_ids = sorted({k for a in rows for k in a.current.subscales})
@@ -186,7 +185,8 @@ def fit_model(
 
 def model_for(organisation_id: int) -> tuple[PracticeModel, PracticeModelFit | None]:
     """The organisation's latest fitted model (with the published values of measures it has no
-    history of), or the published values alone before its first fit."""
+    history of), or the published values alone before its first fit, or when the stored model
+    was made by an Ally that reads models differently (fit it again: `fit_practice`)."""
     fit = (
         PracticeModelFit.objects.filter(organisation_id=organisation_id)
         .only("pk", "fitted_at", "episodes")
@@ -199,9 +199,13 @@ def model_for(organisation_id: int) -> tuple[PracticeModel, PracticeModelFit | N
         if cached is not None and cached[0] == fit.pk:
             return cached[1], fit
     text = PracticeModelFit.objects.values_list("model_json", flat=True).get(pk=fit.pk)
-    model = PracticeModel.from_json(text, "the practice model").with_measures(
-        published_model().measures.values()
-    )
+    try:
+        model = PracticeModel.from_json(text, "the practice model").with_measures(
+            published_model().measures.values()
+        )
+    except PracticeModelError as exc:
+        log.warning("practice model %s cannot be read (%s); published values used", fit.pk, exc)
+        return published_model(), None
     with _models_lock:
         _models[organisation_id] = (fit.pk, model)
     return model, fit
@@ -455,28 +459,3 @@ def _raise_feedback_alerts(
 def _topic(source_key: str) -> str:
     """What a feedback alert is about: its measure and rater, or the dropout risk."""
     return source_key.rsplit(":", 1)[0]
-
-
-# --- The answers as `ally analyze` reads them ------------------------------------------------
-
-
-def export_rows(episodes: Sequence[Episode]) -> Iterator[dict[str, Any]]:
-    """One row per administration the model reads, in `ally analyze`'s long input format, under
-    numeric keys only (client and episode primary keys): no names, codes or free text."""
-    by_pk = {e.pk: e for e in episodes}
-    for a in answers_of(list(by_pk)):
-        episode = by_pk[a.episode_id]
-        ending = ENDINGS[_ending(episode)]
-        row: dict[str, Any] = {
-            col.CLIENT: a.client_id,
-            col.EPISODE: a.episode_id,
-            col.CLINICIAN: a.clinician_id,
-            col.SESSION: a.session,
-            col.DATE: a.date.isoformat(),
-            col.MEASURE: a.measure_id,
-            col.RATER: RATERS[a.rater],
-            col.ENDING: ending,
-        }
-        for number, value in a.current.answers.items():
-            row[col.item_column(int(number))] = "" if value is None else value
-        yield row

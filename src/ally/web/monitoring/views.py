@@ -18,14 +18,16 @@ from ally.feedback.practice import PracticeModel
 from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
+from ally.web.monitoring.models import PracticeModelFit
 from ally.web.monitoring.refresh import model_for
 from ally.web.scoping import Capability, can, roles_with
 
 
-def _measures(model: PracticeModel, used: set[str]) -> list[dict[str, Any]]:
-    """Each measure the practice uses, with the source of each of its numbers."""
+def _measures(model: PracticeModel, used: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Each measure the practice uses, with the source of each of its numbers for each rater
+    who has rated it."""
     rows = []
-    for measure_id in sorted(used & set(model.measures)):
+    for measure_id in sorted({pair[0] for pair in used} & set(model.measures)):
         m = model.measures[measure_id]
         outcome = m.outcome
         rows.append(
@@ -35,7 +37,7 @@ def _measures(model: PracticeModel, used: set[str]) -> list[dict[str, Any]]:
                 "raters": [
                     (rater, change.source, change.cutoff)
                     for rater, change in sorted(m.raters.items())
-                    if change.source
+                    if change.source and (measure_id, rater) in used
                 ],
                 "course": outcome.source if outcome else "",
                 "fitted_course": bool(outcome and isinstance(outcome.expected, EtrModel)),
@@ -53,13 +55,15 @@ def model_page(request: HttpRequest, org: str) -> HttpResponse:
 
     used = set(
         EpisodeFeedback.objects.filter(episode__organisation_id=membership.organisation_id)
-        .values_list("measure_id", flat=True)
+        .values_list("measure_id", "rater")
         .distinct()
     )
+    stored = PracticeModelFit.objects.filter(organisation_id=membership.organisation_id)
     context = staff_context(
         request,
         org,
         fit=fit,
+        unreadable=fit is None and stored.exists(),
         model=model,
         measures=_measures(model, used),
         dropout=model.dropout,
