@@ -112,5 +112,3 @@ def assert_stored_equals_batch(organisation: Organisation, folder: Path) -> int:
             theirs = getattr(expected, name)
             assert getattr(row, name) == (0 if pd.isna(theirs) else int(theirs)), name
     return compared
-
-
