@@ -5,8 +5,9 @@ One organisation with 50 clinicians and a history of about 100,000 sessions simu
 it, some clinician ratings), stored in the shapes the app writes: every administration created,
 sent, opened and answered with its response scored by `ally.scoring`, critical-item alerts raised
 by the write path's own rule (and the old ones acted on), an unbroken audit hash chain, and the
-engine's feedback from one practice-wide `refresh_organisation`. History goes in by bulk inserts
-(minutes rather than hours); the answers the benchmark submits go through the real pages.
+practice model fitted on all of it and applied to every episode (`do_fit_practice_model`, as the
+scheduled `fit_practice` does). History goes in by bulk inserts (minutes rather than hours); the
+answers the benchmark submits go through the real pages.
 
 For the submit phase, every running episode also gets future sessions whose client
 questionnaires are created and sent (open links), `--open` administrations in all.
@@ -240,8 +241,10 @@ def build(args: argparse.Namespace) -> None:
     from ally.scoring import score
     from ally.web import audit
     from ally.web.accounts.models import User
+    from ally.web.actions import answers as write_path
+    from ally.web.actions.monitoring import do_fit_practice_model
     from ally.web.alerts.models import Alert
-    from ally.web.collect import actions, measures
+    from ally.web.collect import measures
     from ally.web.collect.models import (
         Administration,
         AdministrationStatus,
@@ -252,7 +255,6 @@ def build(args: argparse.Namespace) -> None:
         Timing,
     )
     from ally.web.demo import CRISIS_CONTACTS, HISTORY_NOTE, TIMING
-    from ally.web.monitoring.refresh import refresh_organisation
     from ally.web.practice.models import (
         Client,
         ClientIdentity,
@@ -408,7 +410,11 @@ def build(args: argparse.Namespace) -> None:
             )
             administrations.append(administration)
             scored.append(
-                (administration, actions._score_fields(result, actions._stored(answers)), result)
+                (
+                    administration,
+                    write_path._score_fields(result, write_path._stored(answers)),
+                    result,
+                )
             )
         Administration.objects.bulk_create(administrations, batch_size=BATCH)
         responses = []
@@ -444,7 +450,7 @@ def build(args: argparse.Namespace) -> None:
         try:
             for (administration, _, result), response in zip(scored, responses, strict=True):
                 if result.alerts or result.unanswered_critical:
-                    for alert in actions._raise_alerts(
+                    for alert in write_path._raise_alerts(
                         administration.episode_id, result, response, None, response.recorded_at
                     ):
                         raised.append((response.recorded_at, alert))
@@ -487,15 +493,18 @@ def build(args: argparse.Namespace) -> None:
     with watch.step(f"audit chain of the history: {len(trail.events):,} entries"):
         trail.write(org.pk)
 
-    with watch.step("the engine's feedback for the whole practice (refresh_organisation)"):
-        done = refresh_organisation(org)
+    with watch.step("the practice model fitted on all answers and applied to every episode"):
+        alerts_before = Alert.objects.count()
+        fit = do_fit_practice_model(org, now=timezone.now())
         print(
-            f"  {done.administrations:,} administrations analysed, {done.session_rows:,} "
-            f"session rows, {len(done.alerts):,} feedback alerts",
+            f"  fitted on {fit.episodes:,} episodes and {fit.administrations:,} administrations;"
+            f" {Alert.objects.count() - alerts_before:,} feedback alerts raised",
             flush=True,
         )
 
-    with watch.step("the running episodes' charts, as the refresh worker draws them"):
+    with watch.step(
+        "the running episodes' charts, as clinicians' first views would have drawn them"
+    ):
         print(f"  {draw_running_charts():,} episodes", flush=True)
 
     with watch.step("VACUUM ANALYZE"), connection.cursor() as cursor:
@@ -523,8 +532,8 @@ def build(args: argparse.Namespace) -> None:
 
 
 def draw_running_charts() -> int:
-    """Draw and store every running episode's charts, as the refresh worker does after each
-    refresh: the state a practice that has been answering for a while is in."""
+    """Draw and store every running episode's charts, as clinicians' first views would have
+    drawn them: the state a practice that has been answering for a while is in."""
     from ally.web.clinic.episodes import draw_charts
     from ally.web.practice.models import Episode
 
@@ -563,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--draw-charts",
         action="store_true",
-        help="Only migrate the database built before and draw its running episodes' charts.",
+        help="Only migrate the database built before and draw the running episodes' charts, "
+        "as clinicians' first views would have drawn them.",
     )
     args = parser.parse_args(argv)
     if args.draw_charts:

@@ -3,9 +3,10 @@
 Three phases, each bounded in time and in count, each only against 127.0.0.1:
 
 - form:   clients open their link and read the questionnaire page (`GET /a/`), N at a time;
-- submit: clients open a link and send each questionnaire of the visit (`POST /a/`: answers
-          stored, scored, critical alerts raised, audited, the engine refresh queued), paced
-          at a target rate of submissions per second;
+- submit: clients open a link and send each questionnaire of the visit (`POST /a/`: in one
+          transaction the answers stored and scored, the episode's results under the practice
+          model brought up to date, critical alerts raised and audited), paced at a target rate
+          of submissions per second;
 - clinic: clinicians, signed in with a verified second factor, open their clients' pages
           (`clinic:episode`).
 
@@ -196,32 +197,17 @@ def summary(recorder: Recorder, seconds: float) -> dict[str, dict[str, Any]]:
 class Cpu:
     """CPU seconds of the server (gunicorn and its workers), PostgreSQL and this driver."""
 
-    def __init__(
-        self, server: psutil.Process, refresher: psutil.Process | None, database: str
-    ) -> None:
+    def __init__(self, server: psutil.Process, database: str) -> None:
         self.server = server
         self.database = database
-        self.refresher = refresher
         self.start = self.read()
 
     def read(self) -> dict[str, Any]:
-        """Server: gunicorn's processes; refresh: the engine's processes (the server's children in
-        background mode, finished ones included, or the separate refresh worker)."""
-        server = refresh = 0.0
-        processes = [self.server, *self.server.children()]
-        for process in processes:
+        server = 0.0
+        for process in [self.server, *self.server.children()]:  # gunicorn and its workers
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
                 server += times.user + times.system
-                if process is not self.server:
-                    refresh += times.children_user + times.children_system
-                    for child in process.children():
-                        child_times = child.cpu_times()
-                        refresh += child_times.user + child_times.system
-        if self.refresher is not None:
-            with contextlib.suppress(psutil.Error):
-                times = self.refresher.cpu_times()
-                refresh += times.user + times.system
         postgres: dict[int, float] = {}
         for process in psutil.process_iter(["name", "cmdline"]):
             title = " ".join(process.info["cmdline"] or ())
@@ -235,7 +221,6 @@ class Cpu:
         driver = psutil.Process().cpu_times()
         return {
             "server": server,
-            "refresh": refresh,
             "postgres_by_pid": postgres,
             "driver": driver.user + driver.system,
             "wall": time.monotonic(),
@@ -245,8 +230,7 @@ class Cpu:
         now = self.read()
         wall = now["wall"] - self.start["wall"]
         cores = {
-            f"{name}_cores": (now[name] - self.start[name]) / wall
-            for name in ("server", "refresh", "driver")
+            f"{name}_cores": (now[name] - self.start[name]) / wall for name in ("server", "driver")
         }
         # Backends that ended during the phase are missed: a lower bound.
         before, after = self.start["postgres_by_pid"], now["postgres_by_pid"]
@@ -528,15 +512,14 @@ async def clinician(
 # --- The server ---------------------------------------------------------------------------------
 
 
-def server_env(db: str, refresh: str) -> dict[str, str]:
+def server_env(db: str) -> dict[str, str]:
     return {
         **os.environ,
         **database_env(db),
-        "DJANGO_SETTINGS_MODULE": "ally.web.settings",  # production's, refresh mode below
+        "DJANGO_SETTINGS_MODULE": "ally.web.settings",  # production's
         "ALLY_LOCAL_HTTP": "1",  # plain HTTP on 127.0.0.1, as `ally serve`
         "ALLY_ALLOWED_HOSTS": HOST,
         "ALLY_BASE_URL": "http://127.0.0.1",
-        "ALLY_FEEDBACK_REFRESH": refresh,
     }
 
 
@@ -558,7 +541,7 @@ def start_server(args: argparse.Namespace) -> subprocess.Popen[bytes]:
     ]
     if threads > 1:
         command += ["--threads", str(threads)]
-    env = server_env(args.db, args.refresh)
+    env = server_env(args.db)
     (DATA_DIR / "gunicorn.log").unlink(missing_ok=True)
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://{HOST}:{port}"
@@ -588,7 +571,6 @@ async def run_phase(
     prepared: Prepared,
     visits: Visits,
     server: psutil.Process,
-    refresher: psutil.Process | None,
     warm_up: bool = False,
 ) -> dict[str, Any]:
     base = f"http://{HOST}:{args.port}"
@@ -601,7 +583,7 @@ async def run_phase(
         # Each worker's first requests load templates, measures and the engine: not measured.
         seconds = args.warm_up_seconds
     before = load_average()
-    cpu = Cpu(server, refresher, args.db)
+    cpu = Cpu(server, args.db)
     began = time.monotonic()
     deadline = began + seconds
     if name == "form":
@@ -615,7 +597,7 @@ async def run_phase(
         ready = await open_visits(base, links, prepared, args.workers * 2)
         print(f"  {len(ready):,} visits opened for the submissions", flush=True)
         before = load_average()
-        cpu = Cpu(server, refresher, args.db)
+        cpu = Cpu(server, args.db)
         began = time.monotonic()
         deadline = began + seconds
         pace = Pace(args.submit_rate)
@@ -659,18 +641,11 @@ async def run_phase(
     }
 
 
-def queue_length() -> int:
-    from ally.web.monitoring.models import PendingRefresh
-
-    return PendingRefresh.objects.count()
-
-
 def print_phase(result: dict[str, Any]) -> None:
     cpu = result["cpu"]
     print(
         f"\n## {result['phase']} ({result['seconds']:.0f} s; load before {result['load_before']};"
-        f" cores used: server {cpu['server_cores']:.2f},"
-        f" refresh {cpu['refresh_cores']:.2f}, postgres {cpu['postgres_cores']:.2f},"
+        f" cores used: server {cpu['server_cores']:.2f}, postgres {cpu['postgres_cores']:.2f},"
         f" driver {cpu['driver_cores']:.2f})"
     )
     print("| request | count | per s | errors | p50 ms | p95 ms | p99 ms | max ms |")
@@ -683,9 +658,6 @@ def print_phase(result: dict[str, Any]) -> None:
         )
         if row["error_kinds"]:
             print(f"|  errors: {row['error_kinds']} |")
-    for extra in ("queue_after", "queue_drained_seconds"):
-        if extra in result:
-            print(f"{extra}: {result[extra]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -697,12 +669,6 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers."
     )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker.")
-    parser.add_argument(
-        "--refresh",
-        default="background",
-        choices=["background", "worker", "inline"],
-        help="ALLY_FEEDBACK_REFRESH for the server (default %(default)s).",
-    )
     parser.add_argument("--users", type=int, default=50, help="Readers and clinicians at once.")
     parser.add_argument("--views", type=int, default=5, help="Form page views per opened link.")
     parser.add_argument("--form-think", type=float, default=0.0, help="Mean pause (s).")
@@ -730,18 +696,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warm-up-seconds", type=float, default=10, help="Unmeasured load before each phase."
     )
-    parser.add_argument(
-        "--drain-seconds",
-        type=float,
-        default=0,
-        help="After the submit phase, wait up to this long for the refresh queue to empty.",
-    )
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = parser.parse_args(argv)
     phases = [p for p in args.phases.split(",") if p]
 
     # The server's settings here too: the same cookie names for the sessions made below.
-    os.environ.update(server_env(args.db, args.refresh))
+    os.environ.update(server_env(args.db))
     setup_django(args.db)
     from django.core.management import call_command
 
@@ -754,47 +714,27 @@ def main(argv: list[str] | None = None) -> int:
     prepared = prepare(max(needed, 1) + 500)
     print(
         f"{len(prepared.links):,} unopened visits, {len(prepared.staff)} clinicians signed in; "
-        f"gunicorn with {args.workers} workers x {args.threads} threads, refresh {args.refresh}",
+        f"gunicorn with {args.workers} workers x {args.threads} threads",
         flush=True,
     )
     server = start_server(args)
-    refresher = None
-    if args.refresh == "worker":
-        # Only the CPU the server leaves: nice 19.
-        command = ["nice", "-n", "19", str(ROOT / ".venv" / "bin" / "ally"), "manage"]
-        refresher = subprocess.Popen(
-            [*command, "refresh_worker"], env=server_env(args.db, args.refresh), cwd=ROOT
-        )
     results: list[dict[str, Any]] = []
     try:
         process = psutil.Process(server.pid)
-        refresh_process = psutil.Process(refresher.pid) if refresher else None
         visits = Visits(prepared.links)
         for phase in phases:
             if args.warm_up_seconds:
-                asyncio.run(
-                    run_phase(phase, args, prepared, visits, process, refresh_process, True)
-                )
-            result = asyncio.run(run_phase(phase, args, prepared, visits, process, refresh_process))
-            if phase == "submit":
-                result["queue_after"] = queue_length()
-                if args.drain_seconds:
-                    began = time.monotonic()
-                    while queue_length() and time.monotonic() - began < args.drain_seconds:
-                        time.sleep(2)
-                    result["queue_drained_seconds"] = round(time.monotonic() - began)
-                    result["queue_left"] = queue_length()
+                asyncio.run(run_phase(phase, args, prepared, visits, process, warm_up=True))
+            result = asyncio.run(run_phase(phase, args, prepared, visits, process))
             results.append(result)
             print_phase(result)
     finally:
-        for child in (server, refresher):
-            if child is not None:
-                child.terminate()
-                try:
-                    child.wait(60)
-                except subprocess.TimeoutExpired:
-                    child.kill()  # a refresh at nice 19 on a busy machine: its row is leased
-                    child.wait()
+        server.terminate()
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     if args.out:
         args.out.write_text(
             json.dumps({"args": vars(args) | {"out": str(args.out)}, "results": results}, indent=2)

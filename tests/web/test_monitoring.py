@@ -317,3 +317,21 @@ def test_a_practices_answers_export_for_ally_analyze_with_its_model(
     assert "N-001" not in out.read_text()
     assert PracticeModel.from_json(model.read_text()).training.episodes == 0
     assert AuditEntry.objects.filter(action="answers.exported").count() == 1
+
+
+def test_a_new_answer_writes_its_own_row_and_its_summary_not_the_episodes_every_row(
+    answered: Episode,
+) -> None:
+    before = dict(SessionFeedback.objects.filter(episode=answered).values_list("pk", "computed_at"))
+    later = NOW + dt.timedelta(days=7)
+    session = Session.objects.create(
+        organisation=answered.organisation, episode=answered, number=4, scheduled_at=later
+    )
+    administration = do_create_administration(answered, "phq9", session=session)
+    do_record_response(administration, [1] * 9, idempotency_key="fourth", now=later)
+    after = dict(SessionFeedback.objects.filter(episode=answered).values_list("pk", "computed_at"))
+    # Earlier sessions' results do not depend on later ones: their rows stay as they were.
+    assert {pk: at for pk, at in after.items() if pk in before} == before
+    assert [at for pk, at in after.items() if pk not in before] == [later]
+    phq9 = EpisodeFeedback.objects.get(episode=answered, measure_id="phq9")
+    assert (phq9.last_session, phq9.computed_at) == (4, later)

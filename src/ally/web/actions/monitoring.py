@@ -21,7 +21,7 @@ def do_fit_practice_model(
     the scheduled command."""
     now = now or timezone.now()
     episodes = list(Episode.objects.filter(organisation=organisation))
-    answers = list(answers_of([e.pk for e in episodes]))
+    answers = list(answers_of([e.pk for e in episodes], items=True))
     model = fit_model(
         episodes, complete_items(answers), now.isoformat(timespec="seconds"), answers=answers
     )

@@ -21,7 +21,7 @@ from ally.web.practice.models import Episode
 def export_rows(episodes: Sequence[Episode]) -> Iterator[dict[str, Any]]:
     """One row per administration the practice model reads, in the long input format."""
     by_pk = {e.pk: e for e in episodes}
-    for a in answers_of(list(by_pk)):
+    for a in answers_of(list(by_pk), items=True):
         episode = by_pk[a.episode_id]
         row: dict[str, Any] = {
             col.CLIENT: a.client_id,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect import measures
 from ally.web.collect.models import Amendment, Respondent, Response
-from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Organisation
 
@@ -50,6 +48,16 @@ EPOCH = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
+class Scores:
+    """The answers in force of one administration and their score, as stored."""
+
+    answers: Mapping[str, float | None]
+    total: float
+    subscales: Mapping[str, float | None]
+    critical: bool | None
+
+
+@dataclass(frozen=True)
 class Answer:
     """One administration's answers now in force, where the practice model reads them."""
 
@@ -60,7 +68,7 @@ class Answer:
     date: dt.date
     measure_id: str
     rater: int
-    current: ScoredAnswers
+    current: Scores
 
 
 def ending_code(episode: Episode) -> int:
@@ -69,50 +77,48 @@ def ending_code(episode: Episode) -> int:
     return ENDING_CODES.get(EndReason(episode.end_reason), 0) if episode.end_reason else 0
 
 
-def answers_of(episode_ids: Sequence[int]) -> Iterator[Answer]:
+def answers_of(episode_ids: Sequence[int], *, items: bool = False) -> Iterator[Answer]:
     """Every completed client or clinician administration of these episodes with a session
-    number, its latest amendment applied; in no particular order."""
-    responses = (
-        Response.objects.filter(
-            administration__episode_id__in=episode_ids,
-            administration__session__number__isnull=False,
-            administration__respondent__in=list(RATER_CODES),
-        )
-        .select_related("administration__session", "administration__episode")
-        .only(
-            "answers",
-            "measure_id",
-            "measure_version",
-            "total",
-            "subscales",
-            "critical",
-            "administration__respondent",
-            "administration__session__number",
-            "administration__session__scheduled_at",
-            "administration__episode__client_id",
-            "administration__episode__clinician_id",
-        )
+    number, its latest amendment applied; in no particular order. Read as plain values, not
+    model instances: this runs in every answer's request. The item answers themselves only
+    with `items` (exports and fits need them, the results do not)."""
+    score_fields: tuple[str, ...] = ("answers" if items else "measure_id", "measure_id")
+    score_fields += ("total", "subscales", "critical")
+    rows = Response.objects.filter(
+        administration__episode_id__in=episode_ids,
+        administration__session__number__isnull=False,
+        administration__respondent__in=list(RATER_CODES),
+    ).values_list(
+        "pk",
+        *score_fields,
+        "administration__episode_id",
+        "administration__respondent",
+        "administration__session__number",
+        "administration__session__scheduled_at",
+        "administration__episode__client_id",
+        "administration__episode__clinician_id",
     )
-    amended: dict[int, Amendment] = {}
-    for amendment in Amendment.objects.filter(
-        response__administration__episode_id__in=episode_ids
-    ).order_by("amended_at", "pk"):
-        amended[amendment.response_id] = amendment  # the latest wins
-    for response in responses:
-        administration = response.administration
-        session = administration.session
-        episode = administration.episode
-        current: ScoredAnswers = amended.get(response.pk, response)
+    amended: dict[int, tuple[Any, ...]] = {}
+    for found in (
+        Amendment.objects.filter(response__administration__episode_id__in=episode_ids)
+        .order_by("amended_at", "pk")
+        .values_list("response_id", *score_fields)
+    ):
+        amended[found[0]] = found[1:]  # the latest wins
+    for pk, *scores, episode_id, respondent, number, scheduled_at, client_id, clinician in rows:
+        answers, measure_id, total, subscales, critical = amended.get(pk, scores)
+        if not items:
+            answers = {}
         yield Answer(
-            episode_id=administration.episode_id,
-            client_id=episode.client_id,
-            clinician_id=episode.clinician_id,
-            session=session.number,
+            episode_id=episode_id,
+            client_id=client_id,
+            clinician_id=clinician,
+            session=number,
             # The session's date: answers given on paper may be entered days later.
-            date=timezone.localdate(session.scheduled_at),
-            measure_id=current.measure_id,
-            rater=RATER_CODES[Respondent(administration.respondent)],
-            current=current,
+            date=timezone.localdate(scheduled_at),
+            measure_id=measure_id,
+            rater=RATER_CODES[Respondent(respondent)],
+            current=Scores(answers, total, subscales, critical),
         )
 
 
@@ -240,76 +246,89 @@ class Refreshed:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _session_rows(found: Columns, r: Results, now: dt.datetime) -> list[SessionFeedback]:
+Row = dict[str, Any]
+
+
+def _listed(values: Any) -> list[Any]:
+    """A numpy column as Python values, NaN as None."""
+    return [None if v != v else v for v in values.tolist()]
+
+
+def _session_rows(found: Columns, r: Results) -> list[Row]:
+    """The fields of each administration's SessionFeedback row, as plain values."""
     s = r.sessions
+    text = {name: _listed(getattr(s, name)) for name in SESSION_TEXT}
+    numbers = {name: _listed(getattr(s, name)) for name in SESSION_NUMBERS}
+    flags = {name: _listed(getattr(s, name)) for name in ("rupture", "repair")}
     rows = []
     for i, a in enumerate(found.answers):
-        rows.append(
-            SessionFeedback(
-                episode_id=a.episode_id,
-                measure_id=a.measure_id,
-                rater=RATERS[a.rater],
-                session_number=a.session,
-                date=a.date,
-                score=a.current.total,
-                subscales={k: v for k, v in a.current.subscales.items() if v is not None},
-                band=_text(s.band[i]),
-                baseline=_float(s.baseline[i]),
-                change=_float(s.change[i]),
-                rci=_float(s.rci[i]),
-                reliable_change=_text(s.reliable_change[i]),
-                critical=a.current.critical,
-                expected=_float(s.expected[i]),
-                expected_low=_float(s.expected_low[i]),
-                expected_high=_float(s.expected_high[i]),
-                signal=_text(s.signal[i]),
-                rupture=bool(s.rupture[i]),
-                repair=bool(s.repair[i]),
-                rupture_subscale=_text(s.rupture_subscale[i]),
-                discrepancy=_float(s.discrepancy[i]),
-                risk_flags=_text(s.risk_flags[i]),
-                dropout_risk=_float(s.dropout_risk[i]),
-                computed_at=now,
-            )
-        )
+        row: Row = {
+            "episode_id": a.episode_id,
+            "measure_id": a.measure_id,
+            "rater": RATERS[a.rater],
+            "session_number": a.session,
+            "date": a.date,
+            "score": a.current.total,
+            "subscales": {k: v for k, v in a.current.subscales.items() if v is not None},
+            "critical": a.current.critical,
+        }
+        row.update({name: _text(values[i]) for name, values in text.items()})
+        row.update({name: values[i] for name, values in numbers.items()})
+        row.update({name: bool(values[i]) for name, values in flags.items()})
+        rows.append(row)
     return rows
 
 
-def _episode_rows(found: Columns, r: Results, now: dt.datetime) -> list[EpisodeFeedback]:
+SESSION_TEXT = ("band", "reliable_change", "signal", "rupture_subscale", "risk_flags")
+SESSION_NUMBERS = (
+    "baseline",
+    "change",
+    "rci",
+    "expected",
+    "expected_low",
+    "expected_high",
+    "discrepancy",
+    "dropout_risk",
+)
+
+
+def _episode_rows(found: Columns, r: Results) -> list[Row]:
+    """The fields of each series' EpisodeFeedback row, as plain values."""
     s = r.series
-    rows = []
-    for j, first in enumerate(s.first_row):
-        a = found.answers[first]
-        rows.append(
-            EpisodeFeedback(
-                episode_id=a.episode_id,
-                measure_id=a.measure_id,
-                rater=RATERS[a.rater],
-                sessions=int(s.sessions[j]),
-                first_session=int(s.first_session[j]),
-                last_session=int(s.last_session[j]),
-                first_score=float(s.first_score[j]),
-                last_score=float(s.last_score[j]),
-                change=_float(s.change[j]),
-                rci=_float(s.rci[j]),
-                reliable_change=_text(s.reliable_change[j]),
-                category=_text(s.category[j]),
-                sudden_gains=int(s.sudden_gains[j]),
-                sudden_losses=int(s.sudden_losses[j]),
-                ruptures=int(s.ruptures[j] or 0),
-                repairs=int(s.repairs[j] or 0),
-                unrepaired=int(s.unrepaired[j] or 0),
-                computed_at=now,
-            )
+    columns = {
+        name: _listed(getattr(s, name))
+        for name in (
+            "sessions",
+            "first_session",
+            "last_session",
+            "first_score",
+            "last_score",
+            "change",
+            "rci",
+            "reliable_change",
+            "category",
+            "sudden_gains",
+            "sudden_losses",
+            "ruptures",
+            "repairs",
+            "unrepaired",
         )
+    }
+    rows = []
+    for j, first in enumerate(s.first_row.tolist()):
+        a = found.answers[first]
+        row: Row = {"episode_id": a.episode_id, "measure_id": a.measure_id}
+        row["rater"] = RATERS[a.rater]
+        row.update({name: values[j] for name, values in columns.items()})
+        for name in ("reliable_change", "category"):
+            row[name] = _text(row[name])
+        for name in ("ruptures", "repairs", "unrepaired"):
+            row[name] = row[name] or 0
+        rows.append(row)
     return rows
 
 
@@ -321,13 +340,53 @@ def _store(
     found = columns_of(episodes, answers_of(ids))
     r = results(model, found.administrations)
     refreshed = Refreshed(episodes=len(ids), administrations=len(found.answers))
-    SessionFeedback.objects.filter(episode_id__in=ids).delete()
-    EpisodeFeedback.objects.filter(episode_id__in=ids).delete()
-    stored = SessionFeedback.objects.bulk_create(_session_rows(found, r, now), batch_size=batch)
-    EpisodeFeedback.objects.bulk_create(_episode_rows(found, r, now), batch_size=batch)
-    refreshed.session_rows, refreshed.episode_rows = len(stored), len(r.series.first_row)
-    refreshed.alerts = _raise_feedback_alerts({e.pk: e for e in episodes}, stored, now)
+    sessions = _session_rows(found, r)
+    refreshed.session_rows = _replace(SessionFeedback, SESSION_KEY, ids, sessions, now, batch)
+    refreshed.episode_rows = _replace(
+        EpisodeFeedback, EPISODE_KEY, ids, _episode_rows(found, r), now, batch
+    )
+    refreshed.alerts = _raise_feedback_alerts({e.pk: e for e in episodes}, sessions, now)
     return refreshed
+
+
+SESSION_KEY = ("episode_id", "measure_id", "rater", "session_number")
+EPISODE_KEY = ("episode_id", "measure_id", "rater")
+
+
+def _replace(
+    model: type[SessionFeedback] | type[EpisodeFeedback],
+    key: tuple[str, ...],
+    episode_ids: Sequence[int],
+    rows: Sequence[Row],
+    now: dt.datetime,
+    batch: int,
+) -> int:
+    """Make the stored rows of these episodes equal `rows`, writing only what changed: after a
+    new answer that is its own row and its series' summary, not the episode's every row."""
+    fields = [
+        f.attname
+        for f in model._meta.concrete_fields
+        if f.attname not in ("id", "computed_at", *key)
+    ]
+    stored = {
+        tuple(found[1 : 1 + len(key)]): found
+        for found in model.objects.filter(episode_id__in=episode_ids).values_list(
+            "pk", *key, *fields
+        )
+    }
+    new, changed = [], []
+    for row in rows:
+        before = stored.pop(tuple(row[k] for k in key), None)
+        if before is None:
+            new.append(model(**row, computed_at=now))
+        elif tuple(before[1 + len(key) :]) != tuple(row[f] for f in fields):
+            changed.append(model(pk=before[0], **row, computed_at=now))
+    if stored:
+        model.objects.filter(pk__in=[found[0] for found in stored.values()]).delete()
+    model.objects.bulk_create(new, batch_size=batch)
+    if changed:
+        model.objects.bulk_update(changed, [*fields, "computed_at"], batch_size=batch)
+    return len(rows)
 
 
 def refresh_episode(episode: Episode, now: dt.datetime | None = None) -> Refreshed | None:
@@ -393,17 +452,17 @@ DROPOUT_MESSAGE = (
 )
 
 
-def _latest(rows: Iterable[SessionFeedback]) -> dict[tuple[int, str, str], SessionFeedback]:
-    latest: dict[tuple[int, str, str], SessionFeedback] = {}
+def _latest(rows: Iterable[Row]) -> dict[tuple[int, str, str], Row]:
+    latest: dict[tuple[int, str, str], Row] = {}
     for row in rows:
-        key = (row.episode_id, row.measure_id, row.rater)
-        if key not in latest or row.session_number > latest[key].session_number:
+        key = (row["episode_id"], row["measure_id"], row["rater"])
+        if key not in latest or row["session_number"] > latest[key]["session_number"]:
             latest[key] = row
     return latest
 
 
 def _raise_feedback_alerts(
-    episodes: Mapping[int, Episode], rows: Iterable[SessionFeedback], now: Any
+    episodes: Mapping[int, Episode], rows: Iterable[Row], now: Any
 ) -> list[Alert]:
     """Alerts for what the latest administration of each measure shows; each raised once."""
     wanted: list[tuple[int, str, str, str]] = []
@@ -411,21 +470,18 @@ def _raise_feedback_alerts(
     for (episode_id, measure, rater), row in _latest(rows).items():
         if episodes[episode_id].ended_on is not None:
             continue
-        key = f"{measure}:{rater}:{row.session_number}"
-        if row.signal == "red":
-            message = SIGNAL_MESSAGE.format(measure=measure, session=row.session_number)
+        session, risk = row["session_number"], row["dropout_risk"]
+        key = f"{measure}:{rater}:{session}"
+        if row["signal"] == "red":
+            message = SIGNAL_MESSAGE.format(measure=measure, session=session)
             wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, message))
-        if row.rupture:
-            subscale = row.rupture_subscale or "total"
-            message = RUPTURE_MESSAGE.format(
-                measure=measure, session=row.session_number, subscale=subscale
-            )
+        if row["rupture"]:
+            subscale = row["rupture_subscale"] or "total"
+            message = RUPTURE_MESSAGE.format(measure=measure, session=session, subscale=subscale)
             wanted.append((episode_id, str(AlertKind.RUPTURE), key, message))
-        if row.dropout_risk is not None and row.dropout_risk >= threshold:
-            message = DROPOUT_MESSAGE.format(risk=row.dropout_risk, session=row.session_number)
-            wanted.append(
-                (episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{row.session_number}", message)
-            )
+        if risk is not None and risk >= threshold:
+            message = DROPOUT_MESSAGE.format(risk=risk, session=session)
+            wanted.append((episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{session}", message))
     if not wanted:
         return []
     alerts = Alert.objects.filter(episode_id__in={w[0] for w in wanted})
