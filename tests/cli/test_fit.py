@@ -312,3 +312,18 @@ def test_data_that_never_say_how_episodes_ended_fit_the_course_on_every_episode(
     assert isinstance(course.expected, EtrModel)
     assert course.expected.summary.episodes == 80
     assert not course.expected.summary.completed_only
+
+
+def test_a_folder_ally_analyze_wrote_fits_the_model_its_input_fits(
+    model: Path, applied: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "from_folder.json"
+    result = run("fit", applied, "--out", out)
+    assert result.exit_code == 0, result.output
+    from_input, from_folder = load(model).to_dict(), load(out).to_dict()
+    # The scores are the same, so are the estimates; only Cronbach's alpha needs item answers,
+    # which an analysis does not keep.
+    for measure in ("phq9", "gad7"):
+        assert from_folder["measures"][measure] == from_input["measures"][measure]
+    assert from_folder["dropout"] is not None
+    assert from_folder["dropout"] == from_input["dropout"]

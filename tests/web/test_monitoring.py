@@ -99,7 +99,17 @@ def test_every_stored_number_equals_ally_analyze_with_the_practice_model(
     practice: Practice, answered: Episode, tmp_path: Path
 ) -> None:
     answer(practice.shared, {"phq9": PHQ9_COURSE[::-1]})
-    assert assert_stored_equals_batch(practice.org, tmp_path) > 100
+    assert assert_stored_equals_batch(practice.org, tmp_path / "answers") > 100
+    # After a clinician's rating, a correction and an ending, still the batch's numbers.
+    session = answered.sessions.get(number=2)
+    rating = do_create_administration(
+        answered, "ally-alliance", session=session, respondent=Respondent.CLINICIAN
+    )
+    do_record_response(rating, [2] * 7, idempotency_key="rating", actor=practice.clinician)
+    response = answered.administrations.get(measure_id="phq9", session__number=2).response
+    do_amend_response(response, [3] * 9, "entered from the paper form", practice.clinician)
+    do_end_episode(answered, dt.date(2026, 3, 1), EndReason.PLANNED, actor=practice.clinician)
+    assert assert_stored_equals_batch(practice.org, tmp_path / "later") > 100
 
 
 def test_an_episode_alone_gives_the_numbers_it_has_among_the_others(

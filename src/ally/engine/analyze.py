@@ -175,7 +175,10 @@ def analyze(options: Options) -> Summary:
 
 
 def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, Summary]:
-    """Score the input and fit its practice model (`ally fit`); nothing is written."""
+    """Score the input and fit its practice model (`ally fit`); nothing is written. The input
+    may also be a folder `ally analyze` wrote: its scores are used as they are."""
+    if options.input.is_dir():
+        return _fit_analysis(options, fitted_at)
     found: list[PracticeModel] = []
 
     def keep(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
@@ -183,6 +186,62 @@ def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, 
 
     summary = _run(options, keep, stages=4)
     return found[0], summary
+
+
+def _analysis_table(backend: ibis.BaseBackend, folder: Path, name: str) -> Table:
+    for suffix in (".parquet", ".csv"):
+        path = folder / f"{name}{suffix}"
+        if path.exists():
+            if suffix == ".parquet":
+                return backend.read_parquet(path)
+            text = {c: "string" for c in (col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP)}
+            return backend.read_csv(path, types=text)
+    raise AnalysisError(
+        f"{folder}: no {name}.csv or {name}.parquet. Give an input file, or the folder "
+        "`ally analyze --out` wrote."
+    )
+
+
+def _fit_analysis(options: Options, fitted_at: str | None) -> tuple[PracticeModel, Summary]:
+    """The practice model of an analysis' scores (its `sessions` and the episodes' endings).
+
+    Item answers are not in an analysis, so Cronbach's alpha cannot be estimated from it: a
+    measure without a published reliability gets none (give --reliability, or fit on the input).
+    """
+    library = load_library(options.measures_dirs)
+    backend = connect(options.threads, options.memory_limit)
+    sessions = _analysis_table(backend, options.input, "sessions")
+    episodes = _analysis_table(backend, options.input, "episodes")
+    keys = list(KEYS)
+    if col.ENDING in episodes.columns:
+        endings = episodes.select(*keys, _given_ending=episodes[col.ENDING])
+        sessions = sessions.left_join(endings, keys).drop(
+            *(f"{k}_right" for k in keys if f"{k}_right" in sessions.columns)
+        )
+    else:
+        sessions = sessions.mutate(_given_ending=ibis.null("string"))
+    sessions = sessions.select(
+        *(c for c in sessions.columns if not c.endswith("_right") and c != "_given_ending"),
+        _given_ending=sessions._given_ending,
+    )
+    scored = sessions.mutate(
+        **{
+            col.SESSION_NUMBER: sessions[col.SESSION].cast("int64"),
+            col.DATE_VALUE: sessions[col.DATE].cast("date"),
+            col.SCORE_VALUE: sessions[col.SCORE].cast("float64"),
+            col.ENDING: sessions._given_ending.cast("string"),
+        }
+    )
+    params = _resolve_params(scored, options, library)
+    check_measures(scored.mutate(**{col.LINE: ibis.literal(0)}), params)
+    subscales = tuple(
+        c.removeprefix("subscale_") for c in scored.columns if c.startswith("subscale_")
+    )
+    summary = Summary()
+    summary.rows_read = summary.administrations = int(scored.count().execute())
+    scored_rows = Scored(scored, scored, scored.limit(0), params, {}, subscales)
+    model = _fitted(options, scored_rows, pull(scored, subscales), fitted_at)
+    return model, summary
 
 
 @dataclass
