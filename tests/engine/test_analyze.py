@@ -78,6 +78,23 @@ def test_claus_2020_bdi_reproduces_the_published_10_recovered_8_improved_22_unch
     assert len(incomplete) == 3
 
 
+def test_claus_2020_bdi_first_and_last_sessions_by_default_give_the_published_counts(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # Without --pre/--post each client's first and last sessions are compared; the three
+    # clients with a single BDI score are no pre-post pairs, so the 40 complete cases and the
+    # published figures stand (SPECS 1.1: cut-off 21.02; 10 recovered, 8 improved, 22 unchanged).
+    result = run(
+        shared_data / "claus_2020.csv",
+        "--measures", "bdi", "--client-column", "id", "--session-column", "time",
+        "--reliability", "0.801", "--lower-is-better",
+        "--functional-mean", "7.69", "--functional-sd", "7.52", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "cut-off 21.02" in result.output
+    assert "10 recovered, 8 improved, 22 unchanged, 0 deteriorated, 0 harmed" in result.output
+
+
 def test_item_answers_are_scored_as_the_core_scores_them(practice: Path, tmp_path: Path) -> None:
     result = run(practice, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
@@ -100,11 +117,13 @@ def test_sessions_carry_baseline_change_and_reliable_change(practice: Path, tmp_
     assert rows[0]["episode"] == "a"  # one episode per client by default
 
 
-def test_a_single_session_episode_has_no_change(practice: Path, tmp_path: Path) -> None:
+def test_a_single_session_episode_is_no_pre_post_pair(practice: Path, tmp_path: Path) -> None:
     assert run(practice, "--out", tmp_path / "out").exit_code == 0
     episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
     assert episodes["d"]["sessions"] == "1"
-    assert float(episodes["d"]["change"]) == 0.0
+    # One score has no change to classify: not "unchanged", and not in the sample statistics.
+    assert (episodes["d"]["change"], episodes["d"]["rci"]) == ("", "")
+    assert (episodes["d"]["reliable_change"], episodes["d"]["category"]) == ("", "")
     assert episodes["a"]["first_session"] == "1"
     assert episodes["a"]["last_session"] == "3"
 
@@ -383,3 +402,18 @@ def test_output_columns_follow_the_documented_contract(tmp_path: Path) -> None:
     assert sessions == [*SESSION_COLUMNS[:at], *subscales, *SESSION_COLUMNS[at:]]
     with (tmp_path / "out" / "episodes.csv").open() as f:
         assert tuple(f.readline().strip().split(",")) == EPISODE_COLUMNS
+
+
+def test_intake_scores_without_spread_fall_back_to_the_published_reliable_change(
+    tmp_path: Path,
+) -> None:
+    # Every client starts at 12: the sample SD is 0, so no index can be estimated from it.
+    rows = [[f"c{k}", s, "phq9", v] for k in range(40) for s, v in ((1, 12), (2, 12 - k % 9))]
+    path = write_csv(tmp_path / "flat.csv", ["client", "session", "measure", "score"], rows)
+    result = run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "no spread" in result.output
+    assert "published 6 points" in result.output
+    episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
+    assert episodes["c6"]["reliable_change"] == "improved"  # 12 -> 6
+    assert episodes["c5"]["reliable_change"] == "unchanged"  # 12 -> 7

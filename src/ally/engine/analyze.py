@@ -432,7 +432,7 @@ def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Su
     s = found.series
     s_measure = a.measure[s.first_row]
     s_rater = a.rater[s.first_row]
-    complete = ~np.isnan(s.first_score) & ~np.isnan(s.last_score)
+    complete = ~np.isnan(s.change)
     for code, measure_id in enumerate(a.measure_ids):
         m = model.measure(measure_id)
         for rater_code, rater in enumerate(RATERS):

@@ -609,9 +609,9 @@ class IndicatorThresholds:
 def risk_indicators(
     features: Any, thresholds: IndicatorThresholds = IndicatorThresholds()
 ) -> dict[str, Any]:
-    """Named flags per session from session_features' columns (an Ibis table or a DataFrame).
+    """Named flags per session from the dropout features (`features_of`), by column name.
 
-    Uses only comparisons and `&`, so it works on Ibis columns, pandas Series and numpy arrays.
+    Uses only comparisons and `&`, so it works on numpy columns and pandas Series alike.
     """
     f = features
     alliance_known = f["alliance_missing"] == 0

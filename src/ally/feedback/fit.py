@@ -224,8 +224,7 @@ def fit_practice(
     answers (rows × items) from which Cronbach's alpha is estimated.
     """
     seg = Segments(starts_of(a.episode, a.measure, a.rater))
-    first_score, last_score = series_scores(a, seg, options.pre, options.post)
-    complete = ~np.isnan(first_score) & ~np.isnan(last_score)
+    first_score, last_score, complete = series_scores(a, seg, options.pre, options.post)
     s_measure, s_rater = a.measure[seg.first], a.rater[seg.first]
     notes: list[str] = list(options.notes)
 

@@ -169,12 +169,19 @@ def _value_at(a: Administrations, seg: Segments, session: int | None, rows: Ints
 
 def series_scores(
     a: Administrations, seg: Segments, pre: int | None, post: int | None
-) -> tuple[Floats, Floats]:
+) -> tuple[Floats, Floats, Flags]:
     """Each series' first and last score: at sessions `pre` and `post` when given, else at its
-    earliest and latest session (NaN where that session has no score)."""
+    earliest and latest session (NaN where that session has no score); and whether they are a
+    pre-post pair, two scores of two sessions. A series of one score is no pair: it has no
+    change to classify and does not enter the practice's sample statistics."""
     if not seg.count:
-        return _nan(0), _nan(0)
-    return _value_at(a, seg, pre, seg.first), _value_at(a, seg, post, seg.last)
+        return _nan(0), _nan(0), np.zeros(0, dtype=np.bool_)
+    first = _value_at(a, seg, pre, seg.first)
+    last = _value_at(a, seg, post, seg.last)
+    present = ~np.isnan(first) & ~np.isnan(last)
+    if pre is None and post is None:
+        present &= a.session[seg.last] > a.session[seg.first]
+    return first, last, present
 
 
 def _reliable_codes(index: Floats, sign: int, critical: float) -> npt.NDArray[np.int8]:
@@ -196,8 +203,7 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
     n_series = seg.count
     s_measure, s_rater = a.measure[first], a.rater[first]
     earliest, latest = a.session[first], a.session[last]
-    first_score, last_score = series_scores(a, seg, model.pre, model.post)
-    complete = ~np.isnan(first_score) & ~np.isnan(last_score)
+    first_score, last_score, complete = series_scores(a, seg, model.pre, model.post)
 
     baseline = first_score[seg.of]
     change = a.score - baseline
@@ -228,10 +234,9 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
         rows = on_series[seg.of]
         rci[rows] = rc.index(baseline[rows], a.score[rows])
         reliable[rows] = _reliable_codes(rci[rows], m.sign, rc.critical)
-        s_rci[chosen] = rc.index(first_score[chosen], last_score[chosen])
-        s_reliable[chosen] = _reliable_codes(s_rci[chosen], m.sign, rc.critical)
         done = chosen[complete[chosen]]
-        s_reliable[chosen[~complete[chosen]]] = -1
+        s_rci[done] = rc.index(first_score[done], last_score[done])
+        s_reliable[done] = _reliable_codes(s_rci[done], m.sign, rc.critical)
         if cm.cutoff is not None:
             conditions = episode_conditions(
                 rc,
@@ -296,7 +301,7 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
             last_session=np.full(n_series, model.post) if model.post is not None else latest,
             first_score=first_score,
             last_score=last_score,
-            change=last_score - first_score,
+            change=np.where(complete, last_score - first_score, np.nan),
             rci=s_rci,
             reliable_change=_labels(s_reliable, RELIABLE),
             category=_labels(s_category, CATEGORIES),
@@ -356,9 +361,14 @@ def _signals(
             course.min_log_session,
             course.max_log_session,
         )
-        e = course.expected(intake, log_session)
-        lo = course.low(intake, log_session)
-        hi = course.high(intake, log_session)
+        # The course and its band stay within the scores the measure can give.
+        bounds = (
+            m.minimum if m.minimum is not None else -np.inf,
+            m.maximum if m.maximum is not None else np.inf,
+        )
+        e = np.clip(course.expected(intake, log_session), *bounds)
+        lo = np.clip(course.low(intake, log_session), *bounds)
+        hi = np.clip(course.high(intake, log_session), *bounds)
         conditions = signal_conditions(
             a.score[rows],
             baseline[rows],

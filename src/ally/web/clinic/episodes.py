@@ -110,7 +110,7 @@ def _charts(
 
 def draw_charts(episode_id: int) -> None:
     """Draw and store an episode's charts in the practice's language before anyone opens its
-    page: the refresh worker calls this once the feedback changed."""
+    page (benchmarks/web_data.py draws a built practice's charts with it)."""
     rows = list(SessionFeedback.objects.filter(episode_id=episode_id))
     summaries = list(EpisodeFeedback.objects.filter(episode_id=episode_id))
     with translation.override(settings.LANGUAGE_CODE):

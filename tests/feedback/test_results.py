@@ -1,0 +1,62 @@
+"""The practice model applied to columns: rules that hold for one episode and for many."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ally.feedback.fit import FitOptions, fit_practice
+from ally.feedback.practice import PracticeModel, params_of
+from ally.feedback.results import ENDINGS, Administrations, results
+from ally.measures import load_library
+
+
+@pytest.fixture(scope="module")
+def published() -> PracticeModel:
+    """The model of a practice without history: every measure's published values."""
+    library = load_library()
+    params = {m.id: params_of(m) for m in library}
+    empty = Administrations(
+        episode=np.zeros(0, np.int64),
+        measure=np.zeros(0, np.int64),
+        measure_ids=(),
+        rater=np.zeros(0, np.int64),
+        session=np.zeros(0, np.int64),
+        day=np.zeros(0),
+        score=np.zeros(0),
+        subscales={},
+        ending=np.zeros(0, np.int64),
+    )
+    return fit_practice(empty, params, FitOptions(fitted_at="2026-01-01", dropout=False))
+
+
+def phq9_episode(scores: list[float]) -> Administrations:
+    n = len(scores)
+    return Administrations(
+        episode=np.zeros(n, np.int64),
+        measure=np.zeros(n, np.int64),
+        measure_ids=("phq9",),
+        rater=np.zeros(n, np.int64),
+        session=np.arange(1, n + 1, dtype=np.int64),
+        day=np.arange(n, dtype=np.float64) * 7,
+        score=np.asarray(scores, dtype=np.float64),
+        subscales={},
+        ending=np.full(n, ENDINGS.index("ongoing"), np.int64),
+    )
+
+
+@pytest.mark.parametrize("scores", [[2, 1, 0, 0], [27, 27, 26, 27], [14, 12, 10, 9]])
+def test_the_expected_course_and_its_band_stay_within_the_measures_range(
+    published: PracticeModel, scores: list[float]
+) -> None:
+    found = results(published, phq9_episode(scores)).sessions
+    for column in (found.expected, found.expected_low, found.expected_high):
+        assert np.all((column >= 0) & (column <= 27)), column
+
+
+def test_a_fall_of_the_published_reliable_change_is_reliable_and_one_point_less_is_not(
+    published: PracticeModel,
+) -> None:
+    # PHQ-9: 6 points or more (NHS Talking Therapies manual).
+    found = results(published, phq9_episode([15, 10, 9])).sessions
+    assert list(found.reliable_change) == ["unchanged", "unchanged", "improved"]
