@@ -110,8 +110,9 @@ def _scored(measure: Measure, typed: dict[int, float | None]) -> ScoredColumns:
     return score_columns(measure, np.asarray([row], dtype=np.float64))
 
 
-def validate(measure: Measure, answers: Answers, version: str | None = None) -> list[Problem]:
-    """Every problem with the answers, in item order; an empty list means they can be scored."""
+def _problems(
+    measure: Measure, answers: Answers, version: str | None
+) -> tuple[list[Problem], dict[int, float | None], ScoredColumns]:
     typed, problems = _typed(measure, answers)
     if version is not None and version != measure.version:
         problems.insert(
@@ -134,16 +135,19 @@ def validate(measure: Measure, answers: Answers, version: str | None = None) -> 
         problems.append(
             Problem(None, "too_many_missing", too_few_message(measure, int(scored.answered[0])))
         )
-    return problems
+    return problems, typed, scored
+
+
+def validate(measure: Measure, answers: Answers, version: str | None = None) -> list[Problem]:
+    """Every problem with the answers, in item order; an empty list means they can be scored."""
+    return _problems(measure, answers, version)[0]
 
 
 def score(measure: Measure, answers: Answers, version: str | None = None) -> Score:
     """Score the answers, or raise ScoringError naming every item and rule that fails."""
-    problems = validate(measure, answers, version)
+    problems, typed, scored = _problems(measure, answers, version)
     if problems:
         raise ScoringError(measure, problems)
-    typed, _ = _typed(measure, answers)
-    scored = _scored(measure, typed)
     total = float(scored.total[0])
     alerts = tuple(
         CriticalAlert(

@@ -45,20 +45,64 @@ def too_few_message(measure: Measure, answered: int) -> str:
     )
 
 
-def _accepted(measure: Measure, number: int, values: Floats) -> Flags:
-    """Whether each answer to item `number` is one the item allows (missing answers are)."""
-    response = measure.response_of(measure.item(number))
-    with np.errstate(invalid="ignore"):
+@dataclass(frozen=True)
+class _Items:
+    """What scoring needs of a measure's items, as arrays (one entry per item, in order)."""
+
+    low: Floats
+    high: Floats
+    reverse: Flags
+    groups: tuple[tuple[Ints, Floats | None, tuple[float, float, float] | None], ...]
+    """Items sharing a response: their columns, and the allowed values (options) or the scale's
+    (min, max, step)."""
+
+
+_ITEMS: dict[tuple[str, str, int], _Items] = {}
+
+
+def _items(measure: Measure) -> _Items:
+    """The measure's item arrays, made once per measure (scoring runs for every answer)."""
+    key = (measure.id, measure.version, id(measure))
+    found = _ITEMS.get(key)
+    if found is not None:
+        return found
+    responses = [measure.response_of(item) for item in measure.items]
+    by_response: dict[int, list[int]] = {}
+    for column, response in enumerate(responses):
+        by_response.setdefault(id(response), []).append(column)
+    groups: list[tuple[Ints, Floats | None, tuple[float, float, float] | None]] = []
+    for columns in by_response.values():
+        response = responses[columns[0]]
         if isinstance(response, ResponseOptions):
-            ok = np.isin(values, np.asarray(response.values, dtype=np.float64))
+            allowed = np.asarray(response.values, dtype=np.float64)
+            groups.append((np.asarray(columns, dtype=np.int64), allowed, None))
         else:
-            steps = (values - response.min) / response.step
-            ok = (
-                (values >= response.min)
-                & (values <= response.max)
-                & (np.abs(steps - np.round(steps)) < 1e-6)
-            )
-    return np.asarray(ok | np.isnan(values), dtype=np.bool_)
+            scale = (response.min, response.max, response.step)
+            groups.append((np.asarray(columns, dtype=np.int64), None, scale))
+    found = _Items(
+        low=np.asarray([r.minimum for r in responses], dtype=np.float64),
+        high=np.asarray([r.maximum for r in responses], dtype=np.float64),
+        reverse=np.asarray([item.reverse for item in measure.items], dtype=np.bool_),
+        groups=tuple(groups),
+    )
+    _ITEMS[key] = found
+    return found
+
+
+def _not_allowed(items: _Items, matrix: Floats) -> Flags:
+    """Each answer the item does not accept (a missing answer is accepted)."""
+    bad = np.zeros(matrix.shape, dtype=np.bool_)
+    for columns, allowed, scale in items.groups:
+        values = matrix[:, columns]
+        if allowed is not None:
+            ok = np.isin(values, allowed)
+        else:
+            assert scale is not None
+            low, high, step = scale
+            steps = (values - low) / step
+            ok = (values >= low) & (values <= high) & (np.abs(steps - np.round(steps)) < 1e-6)
+        bad[:, columns] = ~ok & ~np.isnan(values)
+    return bad
 
 
 @dataclass(frozen=True)
@@ -116,14 +160,11 @@ def score_columns(measure: Measure, values: npt.ArrayLike) -> ScoredColumns:
             f"{measure.id} has {n_items} items; give one column per item, not shape {matrix.shape}"
         )
     present = ~np.isnan(matrix)
-    keyed = matrix.copy()
-    not_allowed = np.zeros_like(present)
-    for column, item in enumerate(measure.items):
-        response = measure.response_of(item)
-        keyed[:, column] = rules.keyed(
-            matrix[:, column], response.minimum, response.maximum, item.reverse
-        )
-        not_allowed[:, column] = ~_accepted(measure, item.number, matrix[:, column])
+    items = _items(measure)
+    with np.errstate(invalid="ignore"):
+        not_allowed = _not_allowed(items, matrix)
+    keyed = np.asarray(rules.keyed(matrix, items.low, items.high, True), dtype=np.float64)
+    keyed = np.where(items.reverse, keyed, matrix)
     answered = present.sum(axis=1).astype(np.int64)
     too_few = answered < measure.scoring.min_answered
     bad = not_allowed.any(axis=1) | too_few

@@ -13,8 +13,10 @@ from ally.measures.schema import Band, Measure, Subscale
 N = TypeVar("N", bound=Any)
 
 
-def keyed(answer: N, low: float, high: float, reverse: bool) -> N:
-    """The answer's contribution to the score: reverse-keyed items count (low + high) - answer."""
+def keyed(answer: N, low: float | Any, high: float | Any, reverse: bool) -> N:
+    """The answer's contribution to the score: reverse-keyed items count (low + high) - answer.
+
+    `low` and `high` are the item's, or arrays of every item's for a matrix of answers."""
     if reverse:
         return cast(N, (low + high) - answer)
     return answer
