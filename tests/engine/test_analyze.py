@@ -417,3 +417,23 @@ def test_intake_scores_without_spread_fall_back_to_the_published_reliable_change
     episodes = {r["client"]: r for r in read_csv(tmp_path / "out" / "episodes.csv")}
     assert episodes["c6"]["reliable_change"] == "improved"  # 12 -> 6
     assert episodes["c5"]["reliable_change"] == "unchanged"  # 12 -> 7
+
+
+def test_paired_phq9_and_gad7_get_the_nhs_talking_therapies_outcome(tmp_path: Path) -> None:
+    # SPECS 2 worked example: PHQ-9 16 -> 9 with GAD-7 9 -> 6 is a case at the start, a fall of
+    # 7 (>= 6) with no reliable rise on the GAD-7, both below caseness at the end: reliable
+    # recovery. Client b starts below caseness on both and barely changes.
+    rows = [
+        ["a", 1, "phq9", 16], ["a", 2, "phq9", 9], ["a", 1, "gad7", 9], ["a", 2, "gad7", 6],
+        ["b", 1, "phq9", 5], ["b", 2, "phq9", 4], ["b", 1, "gad7", 3], ["b", 2, "gad7", 3],
+        ["c", 1, "phq9", 12], ["c", 2, "phq9", 11],
+    ]  # fmt: skip
+    path = write_csv(tmp_path / "tt.csv", ["client", "session", "measure", "score"], rows)
+    assert run(path, "--out", tmp_path / "out").exit_code == 0
+    found = {
+        (r["client"], r["measure"]): r["talking_therapies"]
+        for r in read_csv(tmp_path / "out" / "episodes.csv")
+    }
+    assert found[("a", "phq9")] == found[("a", "gad7")] == "reliable recovery"
+    assert found[("b", "phq9")] == "not a case at start"
+    assert found[("c", "phq9")] == ""  # no GAD-7 to pair with

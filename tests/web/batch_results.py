@@ -85,6 +85,7 @@ EPISODE_FIELDS = (
     "category",
     "sudden_gains",
     "sudden_losses",
+    "talking_therapies",
 )
 
 

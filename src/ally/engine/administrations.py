@@ -174,6 +174,7 @@ def episodes_table(pulled: Pulled, found: Results) -> pa.Table:
         "ruptures": counts(s.ruptures),
         "repairs": counts(s.repairs),
         "unrepaired": counts(s.unrepaired),
+        "talking_therapies": _text(s.talking_therapies),
         col.ENDING: _text(ending),
     }
     return pa.table(dict(columns))

@@ -84,6 +84,7 @@ EPISODE_COLUMNS = (
     "ruptures",
     "repairs",
     "unrepaired",
+    "talking_therapies",
     ENDING,
 )
 

@@ -22,6 +22,7 @@ from ally.change.categories import Category, episode_conditions
 from ally.change.reliable import is_deteriorated, is_improved
 from ally.change.series import Flags, Floats, Ints, Segments, blocks, starts_of
 from ally.change.sudden_gains import sudden_changes
+from ally.change.talking_therapies import paired_outcome
 from ally.feedback.alliance import ruptures
 from ally.feedback.dropout import INDICATORS, risk_indicators
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
@@ -137,6 +138,9 @@ class SeriesResults:
     """Counts on alliance measures the rupture rules ran on; None elsewhere."""
     repairs: Objects
     unrepaired: Objects
+    talking_therapies: Objects
+    """The NHS Talking Therapies outcome of the episode's paired client-rated PHQ-9 and GAD-7,
+    on both series' rows (`talking_therapies_labels`); None where the pair is incomplete."""
 
 
 @dataclass(frozen=True)
@@ -310,9 +314,61 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
             ruptures=_counts(s_ruptures),
             repairs=_counts(s_repairs),
             unrepaired=_counts(s_unrepaired),
+            talking_therapies=talking_therapies_labels(
+                a, seg, first_score, last_score, complete
+            ),
         ),
         feedback,
     )
+
+
+TALKING_THERAPIES = (
+    "reliable recovery",
+    "recovery",
+    "reliable improvement",
+    "reliable deterioration",
+    "not a case at start",
+    "no reliable change",
+)
+"""The outcome of a course of NHS Talking Therapies, in this order of precedence."""
+
+
+def talking_therapies_labels(
+    a: Administrations, seg: Segments, first: Floats, last: Floats, paired: Flags
+) -> Objects:
+    """Each series' episode outcome by the NHS Talking Therapies rules (`change.talking_
+    therapies`), where the episode has client-rated PHQ-9 and GAD-7 pre-post pairs; None
+    elsewhere. Recovery needs caseness at the start, so a client who started below it is "not a
+    case at start" unless their scores reliably changed."""
+    out: Objects = np.full(seg.count, None, dtype=object)
+    if "phq9" not in a.measure_ids or "gad7" not in a.measure_ids:
+        return out
+    s_episode, s_measure = a.episode[seg.first], a.measure[seg.first]
+    client = (a.rater[seg.first] == CLIENT) & paired
+    phq9 = np.flatnonzero(client & (s_measure == a.measure_ids.index("phq9")))
+    gad7 = np.flatnonzero(client & (s_measure == a.measure_ids.index("gad7")))
+    both, at_phq9, at_gad7 = np.intersect1d(
+        s_episode[phq9], s_episode[gad7], assume_unique=True, return_indices=True
+    )
+    if not len(both):
+        return out
+    p, g = phq9[at_phq9], gad7[at_gad7]
+    flags = paired_outcome(first[p], last[p], first[g], last[g])
+    conditions = [
+        flags.reliable_recovery,
+        flags.recovered,
+        flags.reliable_improvement,
+        flags.reliable_deterioration,
+        ~np.asarray(flags.caseness_start, dtype=np.bool_),
+    ]
+    labels = np.select(
+        [np.asarray(c, dtype=np.bool_) for c in conditions],
+        list(TALKING_THERAPIES[:-1]),
+        default=TALKING_THERAPIES[-1],
+    ).astype(object)
+    out[p] = labels
+    out[g] = labels
+    return out
 
 
 def _flags(codes: npt.NDArray[np.int8]) -> Objects:

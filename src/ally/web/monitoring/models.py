@@ -75,6 +75,11 @@ class EpisodeFeedback(models.Model):
     ruptures = models.PositiveIntegerField(default=0)
     repairs = models.PositiveIntegerField(default=0)
     unrepaired = models.PositiveIntegerField(default=0)
+    talking_therapies = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The NHS Talking Therapies outcome of the paired PHQ-9 and GAD-7, if any.",
+    )
     computed_at = models.DateTimeField()
 
     objects = ScopedQuerySet.as_manager()

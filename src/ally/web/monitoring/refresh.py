@@ -316,6 +316,7 @@ def _episode_rows(found: Columns, r: Results) -> list[Row]:
             "ruptures",
             "repairs",
             "unrepaired",
+            "talking_therapies",
         )
     }
     rows = []
@@ -324,7 +325,7 @@ def _episode_rows(found: Columns, r: Results) -> list[Row]:
         row: Row = {"episode_id": a.episode_id, "measure_id": a.measure_id}
         row["rater"] = RATERS[a.rater]
         row.update({name: values[j] for name, values in columns.items()})
-        for name in ("reliable_change", "category"):
+        for name in ("reliable_change", "category", "talking_therapies"):
             row[name] = _text(row[name])
         for name in ("ruptures", "repairs", "unrepaired"):
             row[name] = row[name] or 0
