@@ -22,7 +22,7 @@ import numpy.typing as npt
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
-from ally.change.reliable import PublishedChange, SampleStats
+from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.engine import columns as col
 from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
@@ -365,6 +365,8 @@ def _fitted(
         post=options.post,
         ruptures=options.rupture_config,
         min_episodes=options.min_episodes,
+        # A reliability or an index asked for on the command line means the sample's own index.
+        prefer_published=options.reliability is None and options.rci_method is Method.JT,
         alert_budget=options.alert_budget,
         budget_level=options.budget_level,
         dropout=options.feedback,

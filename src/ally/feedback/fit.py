@@ -79,6 +79,9 @@ class FitOptions:
     post: int | None = None
     ruptures: RuptureConfig = STRAUSS_2006
     min_episodes: int = MIN_EPISODES
+    prefer_published: bool = True
+    """A measure's published reliable change before the sample's own (research analyses that
+    set the reliability or the method turn this off)."""
     expected_course: bool = True
     """Fit an expected course per outcome measure where there is enough history."""
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
@@ -144,13 +147,19 @@ def _change_model(
     reliability: float | None,
     reliability_source: str,
     min_episodes: int,
+    prefer_published: bool = True,
 ) -> tuple[ChangeModel, list[str]]:
-    """Reliable change from the practice's sample where it is large enough, else published."""
+    """A measure's published reliable change in points where it has one (the threshold its
+    users know: PHQ-9 6, GAD-7 4), unless the analysis asks for the sample's own index
+    (`prefer_published=False`); else the practice's sample where it is large enough; else one
+    from the published norms."""
     notes: list[str] = []
     rule: ChangeRule | None = None
     source = ""
     n = stats.n if stats else 0
-    if stats is not None and n >= min_episodes and reliability is not None:
+    if prefer_published and p.published_change is not None:
+        pass  # below, with the other published values
+    elif stats is not None and n >= min_episodes and reliability is not None:
         try:
             rule = reliable_change(p.method, stats, reliability, p.reliability_post)
             source = (
@@ -172,6 +181,9 @@ def _change_model(
         rule = PublishedChange(p.published_change)
         cited = p.measure.reliable_change.source if p.measure and p.measure.reliable_change else ""
         source = f"published reliable change of {p.published_change:g} points ({cited})"
+        if stats is not None and n >= min_episodes and reliability is not None:
+            own = reliable_change_value(stats.sd_pre, reliability)
+            source += f"; the practice's own {n:,} episodes would give {own:.2f} points"
         notes.append(f"reliable change: the published {p.published_change:g} points")
     elif rule is None and clinical is not None and reliability is not None:
         # Jacobson & Truax's reliable change value with the published clinical SD.
@@ -250,7 +262,13 @@ def fit_practice(
             chosen = (s_measure == code) & (s_rater == rater_code) & complete
             stats = _stats(first_score[chosen], last_score[chosen])
             change, said = _change_model(
-                p, rater, stats, reliability, reliability_source, options.min_episodes
+                p,
+                rater,
+                stats,
+                reliability,
+                reliability_source,
+                options.min_episodes,
+                options.prefer_published,
             )
             raters[rater] = change
             has_data = bool(((s_measure == code) & (s_rater == rater_code)).any())
@@ -302,7 +320,9 @@ def _outcome_model(
 ) -> OutcomeModel | None:
     """The expected course and signal rules of an outcome measure; None without a reliable
     change value."""
-    points = p.published_change or _reliable_change_points(client)
+    # The red "reliably worse" rule uses the threshold the reliable-change labels use: a score
+    # is never "reliably worse" on one screen and not on another.
+    points = _reliable_change_points(client)
     if points is None or not points > 0:
         notes.append("client: no reliable change value: no signals")
         return None
