@@ -282,11 +282,54 @@ def test_the_filter_never_fails(practice: Practice, show: str) -> None:
     assert response.status_code == 200
 
 
-def test_the_latest_unrepaired_rupture_indicator_counts_as_a_rupture(practice: Practice) -> None:
-    feedback(practice.own, 4, measure_id="ally-alliance", risk_flags="unrepaired_rupture")
+def rupture_summary(episode: Episode, ruptures: int, repairs: int) -> EpisodeFeedback:
+    return EpisodeFeedback.objects.create(
+        episode=episode,
+        measure_id="ally-alliance",
+        rater="client",
+        sessions=5,
+        first_session=1,
+        last_session=5,
+        first_score=20,
+        last_score=18,
+        ruptures=ruptures,
+        repairs=repairs,
+        computed_at=NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ruptures", "repairs", "urgent"), [(1, 0, True), (2, 1, True), (1, 1, False)]
+)
+def test_the_caseload_and_the_client_page_count_ruptures_not_repaired_alike(
+    practice: Practice, ruptures: int, repairs: int, urgent: bool
+) -> None:
+    # An open rupture within its repair window is not repaired yet: both screens say so.
+    rupture_summary(practice.own, ruptures, repairs)
+    feedback(practice.own, 5, measure_id="ally-alliance", score=18.0)
     rows = {r.episode.pk: r for r in caseload_rows(practice.clinician)}
-    assert rows[practice.own.pk].urgency == Urgency.UNREPAIRED_RUPTURE
-    assert rows[practice.own.pk].risk_flags == ["Rupture not repaired"]
+    assert (rows[practice.own.pk].urgency == Urgency.UNREPAIRED_RUPTURE) is urgent
+    page = (
+        browser_for(practice.clinician)
+        .get(f"/o/north/episodes/{practice.own.pk}/")
+        .content.decode()
+    )
+    shown = f"Ruptures: {ruptures}; repaired: {repairs}; not repaired: {ruptures - repairs}."
+    assert shown in page
+
+
+def test_not_on_track_names_its_measure_and_each_signal_names_its_own(
+    practice: Practice,
+) -> None:
+    # CORE-10 red and GAD-7 green at their latest scores: the row says which is which.
+    feedback(practice.own, 2, measure_id="core10", signal="red", score=28.0)
+    feedback(practice.own, 3, measure_id="gad7", signal="green", score=9.0)
+    feedback(practice.own, 4, measure_id="gad7", signal="green", score=8.0)
+    row = {r.episode.pk: r for r in caseload_rows(practice.clinician)}[practice.own.pk]
+    assert row.reasons == ["Not on track (CORE-10)"]
+    html = browser_for(practice.clinician).get(caseload_url(practice)).content.decode()
+    assert "CORE-10: <span" in html
+    assert "GAD-7: <span" in html
 
 
 def test_a_dropout_risk_below_the_practice_threshold_is_shown_but_not_urgent(

@@ -345,3 +345,28 @@ def test_a_new_answer_writes_its_own_row_and_its_summary_not_the_episodes_every_
     assert [at for pk, at in after.items() if pk not in before] == [later]
     phq9 = EpisodeFeedback.objects.get(episode=answered, measure_id="phq9")
     assert (phq9.last_session, phq9.computed_at) == (4, later)
+
+
+def test_alerts_name_measures_as_clinicians_know_them_and_list_the_critical_first(
+    client: Client, practice: Practice, answered: Episode
+) -> None:
+    messages = dict(
+        Alert.objects.filter(episode=answered, kind__in=FEEDBACK_KINDS).values_list(
+            "kind", "message"
+        )
+    )
+    assert messages[AlertKind.SIGNAL_RED].startswith("PHQ-9: the score at session 3")
+    assert "phq9" not in messages[AlertKind.SIGNAL_RED]
+    assert "ally-alliance" not in messages[AlertKind.RUPTURE]
+    # A critical item answered after the signals still comes first.
+    session = Session.objects.create(
+        organisation=practice.org, episode=answered, number=4, scheduled_at=NOW
+    )
+    administration = do_create_administration(answered, "phq9", session=session)
+    do_record_response(administration, [1, 1, 1, 1, 1, 0, 1, 1, 2], idempotency_key="k9", now=NOW)
+    sign_in(client, practice.clinician.user)
+    kinds = [a["kind"] for a in client.get("/api/o/north/alerts").json()["items"]]
+    assert kinds[0] == AlertKind.CRITICAL_ITEM
+    assert kinds.index(AlertKind.SIGNAL_RED) < kinds.index(AlertKind.RUPTURE)
+    page = client.get("/o/north/alerts/").content.decode()
+    assert page.index("Critical item") < page.index("PHQ-9: the score at session 3")

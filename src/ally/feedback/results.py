@@ -314,9 +314,7 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
             ruptures=_counts(s_ruptures),
             repairs=_counts(s_repairs),
             unrepaired=_counts(s_unrepaired),
-            talking_therapies=talking_therapies_labels(
-                a, seg, first_score, last_score, complete
-            ),
+            talking_therapies=talking_therapies_labels(a, seg, first_score, last_score, complete),
         ),
         feedback,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from ally.web.collect.models import Amendment, Response
 from ally.web.practice.models import Episode, Membership
@@ -19,7 +19,29 @@ class AlertKind(models.TextChoices):
 
 
 FEEDBACK_KINDS = frozenset({AlertKind.SIGNAL_RED, AlertKind.RUPTURE, AlertKind.DROPOUT_RISK})
-"""Alerts raised from the engine's feedback rather than from a single response."""
+"""Alerts raised from the practice model's results rather than from a single response."""
+
+SEVERITY: tuple[str, ...] = tuple(
+    str(kind)
+    for kind in (
+        AlertKind.CRITICAL_ITEM,
+        AlertKind.CRITICAL_UNANSWERED,
+        AlertKind.SIGNAL_RED,
+        AlertKind.RUPTURE,
+        AlertKind.DROPOUT_RISK,
+    )
+)
+"""The order alerts are shown in: a risk to the client's safety before anything else, then the
+caseload's order (docs/screens.md)."""
+
+
+def most_severe_first() -> Case:
+    """An ordering expression: the alert's place in SEVERITY."""
+    return Case(
+        *(When(kind=kind, then=Value(rank)) for rank, kind in enumerate(SEVERITY)),
+        default=Value(len(SEVERITY)),
+        output_field=IntegerField(),
+    )
 
 
 class Alert(models.Model):

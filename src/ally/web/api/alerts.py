@@ -7,7 +7,7 @@ from ninja import Router
 from ninja.pagination import paginate
 
 from ally.web.actions.alerts import do_act_on_alert, do_mark_alert_seen
-from ally.web.alerts.models import Alert
+from ally.web.alerts.models import Alert, most_severe_first
 from ally.web.api.auth import Org, member
 from ally.web.api.episodes import Pages
 from ally.web.api.schemas import BODY_REFUSED, ActionIn, AlertOut, errors
@@ -30,11 +30,12 @@ def _alerts(membership: Membership) -> Any:
 )
 @paginate(Pages)
 def list_alerts(request: HttpRequest, org: Org, state: Literal["open", "all"] = "open") -> Any:
-    """`state=open` (the default): not yet acted on; `state=all`: every alert. Newest first."""
+    """`state=open` (the default): not yet acted on; `state=all`: every alert. The most severe
+    first (a critical item before a signal), then newest first."""
     alerts = _alerts(member(request, org))
     if state == "open":
         alerts = alerts.filter(acted_at__isnull=True)
-    return alerts.order_by("-raised_at", "-pk")
+    return alerts.order_by(most_severe_first(), "-raised_at", "-pk")
 
 
 def _alert_to_record(request: HttpRequest, org: str, alert_id: int) -> tuple[Alert, Membership]:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ally.web.actions.alerts import AlertActionError, do_act_on_alert, do_mark_alert_seen
-from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.models import Alert, AlertKind, most_severe_first
 from ally.web.clinic import guidance
 from ally.web.clinic.forms import ActOnAlertForm
 from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
@@ -70,7 +70,8 @@ def _back(org: str, alert: Alert, request: HttpRequest) -> HttpResponse:
 
 @member_view()
 def alert_list(request: HttpRequest, org: str) -> HttpResponse:
-    """The open alerts of every episode the member may see, newest first.
+    """The open alerts of every episode the member may see, most severe first (a critical
+    item before a signal), then newest first.
 
     Ended episodes too: a client may still answer a form sent before the end, and an endorsed
     critical item must reach someone (hazard H12 in docs/security.md)."""
@@ -79,7 +80,7 @@ def alert_list(request: HttpRequest, org: str) -> HttpResponse:
         scoped(Alert, membership)
         .filter(acted_at__isnull=True)
         .select_related("episode__client", "episode__clinician__user", "seen_by__user")
-        .order_by("-raised_at", "-pk")
+        .order_by(most_severe_first(), "-raised_at", "-pk")
     )
     context = staff_context(request, org, alerts=alert_views(alerts, membership))
     return render(request, "clinic/alerts.html", context)

@@ -21,7 +21,7 @@ from ally.web.actions.practice import (
     do_end_episode,
     do_open_episode,
 )
-from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.models import Alert, AlertKind, most_severe_first
 from ally.web.clinic import charts, guidance
 from ally.web.clinic.alerts import alert_views
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse, courses
@@ -180,7 +180,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         scoped(Alert, membership)
         .filter(episode=episode)
         .select_related("seen_by__user", "acted_by__user")
-        .order_by(F("acted_at").desc(nulls_first=True), "-raised_at", "-pk")
+        .order_by(F("acted_at").desc(nulls_first=True), most_severe_first(), "-raised_at", "-pk")
     )
     open_alerts = [a for a in alerts if a.acted_at is None]
     loose_forms = (

@@ -4,8 +4,8 @@ The order, first that holds (issue 4, "The clinician's side"):
 
 1. a critical item endorsed or left unanswered, not yet acted on;
 2. a red signal: an open red-signal alert, or red at the latest score of an outcome measure;
-3. an unrepaired rupture: an open rupture alert, a rupture the engine counts as unrepaired, or
-   the latest rupture not repaired yet (the `unrepaired_rupture` indicator of the latest session);
+3. a rupture not repaired: an open rupture alert, or an alliance series with more ruptures than
+   repairs (`EpisodeFeedback.not_repaired`, the count the client page shows);
 4. a high dropout risk: an open dropout alert, or the latest risk at or above
    ALLY_DROPOUT_ALERT (without a dropout model the indicators are shown as words instead);
 5. overdue forms: open past their expiry, or sent more than OVERDUE_AFTER_HOURS ago and not
@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db.models import (
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -47,6 +48,7 @@ from ally.measures.schema import Kind
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.clinic.labels import risk_flag_words
 from ally.web.collect import measures
+from ally.web.collect.measures import short_name
 from ally.web.collect.models import Administration
 from ally.web.collect.models.administrations import OPEN_STATUSES, past_expiry
 from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
@@ -91,6 +93,8 @@ class Facts:
     unrepaired_rupture: bool = False
     dropout_risk: bool = False
     overdue_forms: bool = False
+    red_measures: tuple[str, ...] = ()
+    """The outcome measures whose latest score is red, for the reason's words."""
 
     def holding(self) -> list[Urgency]:
         """Every urgency group that applies, most urgent first."""
@@ -128,10 +132,19 @@ class CaseRow:
     """The latest alliance rating by the client."""
     dropout_risk: float | None
     risk_flags: list[str] = field(default_factory=list)
+    signals: list[SessionFeedback] = field(default_factory=list)
+    """The latest client-rated score of each outcome measure that has a signal."""
 
     @property
     def reasons(self) -> list[str]:
-        return [str(URGENCY_WORDS[u]) for u in self.facts.holding()]
+        """Each reason the episode needs attention; "Not on track" names its measures."""
+        words = []
+        for u in self.facts.holding():
+            word = str(URGENCY_WORDS[u])
+            if u is Urgency.RED_SIGNAL and self.facts.red_measures:
+                word += f" ({', '.join(map(short_name, self.facts.red_measures))})"
+            words.append(word)
+        return words
 
     def sort_key(self) -> tuple[Any, ...]:
         later = self.next_session is None
@@ -216,7 +229,9 @@ def annotated(episodes: QuerySet[Episode], now: dt.datetime) -> QuerySet[Episode
         open_red=_open_alert((AlertKind.SIGNAL_RED,)),
         open_rupture=_open_alert((AlertKind.RUPTURE,)),
         open_dropout=_open_alert((AlertKind.DROPOUT_RISK,)),
-        unrepaired=Exists(EpisodeFeedback.objects.filter(episode=OuterRef("pk"), unrepaired__gt=0)),
+        unrepaired=Exists(
+            EpisodeFeedback.objects.filter(episode=OuterRef("pk"), ruptures__gt=F("repairs"))
+        ),
         overdue=Exists(overdue),
         attended=Coalesce(Subquery(attended, output_field=IntegerField()), Value(0)),
         next_session=Subquery(upcoming.values("scheduled_at")[:1]),
@@ -227,10 +242,12 @@ def facts_of(episode: Any, rows: list[SessionFeedback]) -> tuple[Facts, float | 
     """The episode's facts from its annotations and its feedback rows; with the latest dropout
     risk and indicators."""
     latest = latest_by_measure(rows)
-    red_now = any(
-        row.signal == "red"
-        for measure_id, row in latest.items()
-        if measure_kind(measure_id) == Kind.OUTCOME
+    red_measures = tuple(
+        sorted(
+            measure_id
+            for measure_id, row in latest.items()
+            if row.signal == "red" and measure_kind(measure_id) == Kind.OUTCOME
+        )
     )
     last = latest_session_rows([row for row in rows if row.rater == CLIENT] or rows)
     risks = [row.dropout_risk for row in last if row.dropout_risk is not None]
@@ -238,10 +255,9 @@ def facts_of(episode: Any, rows: list[SessionFeedback]) -> tuple[Facts, float | 
     flags = sorted({flag for row in last for flag in row.risk_flags.split(";") if flag})
     facts = Facts(
         critical_item=episode.open_critical,
-        red_signal=episode.open_red or red_now,
-        unrepaired_rupture=episode.open_rupture
-        or episode.unrepaired
-        or "unrepaired_rupture" in flags,
+        red_signal=episode.open_red or bool(red_measures),
+        red_measures=red_measures,
+        unrepaired_rupture=episode.open_rupture or episode.unrepaired,
         dropout_risk=episode.open_dropout
         or (risk is not None and risk >= settings.ALLY_DROPOUT_ALERT),
         overdue_forms=episode.overdue,
@@ -306,6 +322,11 @@ def caseload_rows(
                 alliance=latest[alliance] if alliance else None,
                 dropout_risk=risk,
                 risk_flags=risk_flag_words(";".join(flags)),
+                signals=[
+                    row
+                    for measure_id, row in sorted(latest.items())
+                    if row.signal and measure_kind(measure_id) == Kind.OUTCOME
+                ],
             )
         )
     return sorted(result, key=CaseRow.sort_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from ally.measures import Library, Measure, load_library
@@ -15,6 +16,20 @@ def library() -> Library:
 def measure(measure_id: str) -> Measure:
     """The measure with this id; KeyError names the known ones."""
     return library().get(measure_id)
+
+
+_ABBREVIATION = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def short_name(measure_id: str) -> str:
+    """The measure's usual short name, e.g. "PHQ-9" from "... (PHQ-9)"; its full name when it
+    has none, and the id for a measure the library lacks."""
+    try:
+        name = measure(measure_id).name
+    except KeyError:
+        return measure_id
+    found = _ABBREVIATION.search(name)
+    return found.group(1) if found else name
 
 
 def has_text(measure: Measure) -> bool:

@@ -85,6 +85,13 @@ class EpisodeFeedback(models.Model):
     objects = ScopedQuerySet.as_manager()
     scope = Scope(organisation="episode__organisation", episodes=("episode",))
 
+    @property
+    def not_repaired(self) -> int:
+        """Ruptures not (yet) repaired: still open, or past the repair window, or open when the
+        episode ended. The caseload's "Rupture not repaired" and the client page both count
+        these."""
+        return self.ruptures - self.repairs
+
     class Meta:
         constraints = (
             models.UniqueConstraint(

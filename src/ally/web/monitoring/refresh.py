@@ -444,7 +444,7 @@ SIGNAL_MESSAGE = (
     "Review progress with the client; see the suggestions on the client page."
 )
 RUPTURE_MESSAGE = (
-    "{measure}: the alliance fell at session {session} ({subscale}). "
+    "{measure}: the alliance fell at session {session}{where}. "
     "Talk about it openly at the next session; see the suggestions on the client page."
 )
 DROPOUT_MESSAGE = (
@@ -473,12 +473,15 @@ def _raise_feedback_alerts(
             continue
         session, risk = row["session_number"], row["dropout_risk"]
         key = f"{measure}:{rater}:{session}"
+        # Named as clinicians know them (PHQ-9), never by Ally's ids.
+        name = measures.short_name(measure)
         if row["signal"] == "red":
-            message = SIGNAL_MESSAGE.format(measure=measure, session=session)
+            message = SIGNAL_MESSAGE.format(measure=name, session=session)
             wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, message))
         if row["rupture"]:
-            subscale = row["rupture_subscale"] or "total"
-            message = RUPTURE_MESSAGE.format(measure=measure, session=session, subscale=subscale)
+            subscale = row["rupture_subscale"]
+            where = f", most in its {subscale} items" if subscale else ""
+            message = RUPTURE_MESSAGE.format(measure=name, session=session, where=where)
             wanted.append((episode_id, str(AlertKind.RUPTURE), key, message))
         if risk is not None and risk >= threshold:
             message = DROPOUT_MESSAGE.format(risk=risk, session=session)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from django import template
 
 from ally.web.clinic import labels
 from ally.web.clinic.course import measure_name
+from ally.web.collect.measures import short_name
 from ally.web.practice.models import Membership
 from ally.web.scoping import Capability, can
 
@@ -19,14 +18,9 @@ def may(membership: Membership, capability: str) -> bool:
     return can(membership, Capability(capability))
 
 
-_ABBREVIATION = re.compile(r"\(([^()]+)\)\s*$")
-
-
 def measure_short(measure_id: str) -> str:
     """The measure's usual short name, e.g. "PHQ-9" from "... (PHQ-9)"."""
-    name = measure_name(measure_id)
-    found = _ABBREVIATION.search(name)
-    return found.group(1) if found else name
+    return short_name(measure_id)
 
 
 def measure_long(measure_id: str) -> str:

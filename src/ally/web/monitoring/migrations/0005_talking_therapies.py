@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('feedback', '0004_practice_model'),
+        ("feedback", "0004_practice_model"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='episodefeedback',
-            name='talking_therapies',
-            field=models.CharField(blank=True, help_text='The NHS Talking Therapies outcome of the paired PHQ-9 and GAD-7, if any.', max_length=40),
+            model_name="episodefeedback",
+            name="talking_therapies",
+            field=models.CharField(
+                blank=True,
+                help_text="The NHS Talking Therapies outcome of the paired PHQ-9 and GAD-7, if any.",
+                max_length=40,
+            ),
         ),
     ]
