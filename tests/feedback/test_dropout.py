@@ -480,3 +480,21 @@ print(json.dumps({{"risk": risk.tolist(), "heavy": heavy}}))
     assert "pandas" not in result["heavy"]
     assert "pyarrow" not in result["heavy"]
     np.testing.assert_array_equal(result["risk"], load_dropout_model(path).predict_proba(x))
+
+
+def test_a_rows_risk_is_the_same_bits_alone_and_among_many_rows() -> None:
+    # A matrix product's rounding depends on how many rows share the call (BLAS blocks them);
+    # an episode's risk must not depend on the batch it is computed in.
+    from ally.feedback.dropout import Logistic
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5000, len(FEATURES)))
+    model = Logistic(
+        tuple(rng.normal(size=len(FEATURES))),
+        tuple(rng.uniform(0.5, 2, size=len(FEATURES))),
+        tuple(rng.normal(size=len(FEATURES))),
+        0.3,
+    )
+    together = model.predict_proba(x)
+    alone = np.concatenate([model.predict_proba(x[i : i + 1]) for i in range(0, 5000, 97)])
+    assert np.array_equal(alone, together[::97])

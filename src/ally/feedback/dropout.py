@@ -65,7 +65,11 @@ class Logistic:
     intercept: float
 
     def predict_proba(self, x: Array) -> Array:
-        z = ((x - np.asarray(self.means)) / np.asarray(self.scales)) @ np.asarray(self.coef)
+        # A row's sum in numpy's own pairwise order, not BLAS's: a matrix product's rounding
+        # depends on how many rows share the call, and an episode's risk must not depend on
+        # which other episodes share its batch.
+        scaled = (x - np.asarray(self.means)) / np.asarray(self.scales)
+        z = np.ascontiguousarray(scaled * np.asarray(self.coef)).sum(axis=1)
         return np.asarray(1.0 / (1.0 + np.exp(-(z + self.intercept))), dtype=np.float64)
 
 

@@ -506,6 +506,16 @@ def _discrepancy(a: Administrations) -> Floats:
     return out
 
 
+INDICATORS_MET: Objects = np.array(
+    [
+        ";".join(name for bit, name in enumerate(INDICATORS) if k >> bit & 1) or None
+        for k in range(1 << len(INDICATORS))
+    ],
+    dtype=object,
+)
+"""The `risk_flags` text of each combination of indicators, by its bits."""
+
+
 def measure_facts_of(models: Iterable[MeasureModel]) -> MeasureFacts:
     """What the dropout features need of each measure: kind, direction and range."""
     chosen = list(models)
@@ -576,11 +586,7 @@ def _dropout(
     code = np.zeros(len(features.session), dtype=np.int64)
     for bit, name in enumerate(INDICATORS):
         code |= np.asarray(flags[name], dtype=np.int64) << bit
-    met = [
-        ";".join(name for bit, name in enumerate(INDICATORS) if k >> bit & 1) or None
-        for k in range(1 << len(INDICATORS))
-    ]
-    per_session = np.asarray(np.array(met, dtype=object)[code], dtype=object)
+    per_session = np.asarray(INDICATORS_MET[code], dtype=object)
     risk = _nan(len(features.session))
     if model.dropout is not None:
         wanted = model.dropout.features

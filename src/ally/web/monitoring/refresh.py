@@ -380,14 +380,27 @@ def _replace(
         before = stored.pop(tuple(row[k] for k in key), None)
         if before is None:
             new.append(model(**row, computed_at=now))
-        elif tuple(before[1 + len(key) :]) != tuple(row[f] for f in fields):
-            changed.append(model(pk=before[0], **row, computed_at=now))
+            continue
+        values = before[1 + len(key) :]
+        differ = {f: row[f] for f, old in zip(fields, values, strict=True) if old != row[f]}
+        if differ:
+            changed.append((before[0], differ, row))
     if stored:
         model.objects.filter(pk__in=[found[0] for found in stored.values()]).delete()
     model.objects.bulk_create(new, batch_size=batch)
-    if changed:
-        model.objects.bulk_update(changed, [*fields, "computed_at"], batch_size=batch)
+    if len(changed) <= FEW:
+        # An answer changes a row or two: an UPDATE of what changed is far cheaper than
+        # bulk_update's CASE over every field.
+        for pk, differ, _ in changed:
+            model.objects.filter(pk=pk).update(**differ, computed_at=now)
+    else:
+        whole = [model(pk=pk, **row, computed_at=now) for pk, _, row in changed]
+        model.objects.bulk_update(whole, [*fields, "computed_at"], batch_size=batch)
     return len(rows)
+
+
+FEW = 20
+"""Changed rows updated one by one; more (a new model's refresh) go in one bulk update."""
 
 
 def refresh_episode(episode: Episode, now: dt.datetime | None = None) -> Refreshed | None:
