@@ -588,3 +588,30 @@ def test_opening_the_link_again_still_shows_an_unseen_safety_message(
     submit(client, before, PHQ9_ITEM9)
     client.get(link_path(after))
     assert client.get(ANSWER)["Location"] == reverse("respond:safety")
+
+
+def test_an_after_session_form_opens_only_once_its_session_has_started(
+    client: Client, practice: Practice
+) -> None:
+    from ally.web.actions.answers import do_create_administration, do_mark_sent
+    from ally.web.collect.errors import AdministrationClosedError
+    from ally.web.collect.models.choices import Timing
+    from ally.web.practice.models import Session
+    from ally.web.respond.links import link_url
+
+    later = timezone.now() + dt.timedelta(days=3)
+    session = Session.objects.create(
+        organisation=practice.org, episode=practice.own, number=1, scheduled_at=later
+    )
+    check_in = do_create_administration(
+        practice.own, "ally-alliance", session=session, timing=Timing.AFTER
+    )
+    do_mark_sent(check_in)  # its link may go out ahead
+    page = client.get(link_url(check_in))
+    assert page.status_code == 409
+    assert "opens after your session" in page.content.decode()
+    with pytest.raises(AdministrationClosedError, match="opens when the session starts"):
+        do_record_response(check_in, [3] * 7, idempotency_key="early")
+    # Once the session has started, the same link works.
+    Session.objects.filter(pk=session.pk).update(scheduled_at=timezone.now())
+    assert client.get(link_url(check_in)).status_code == 302

@@ -116,11 +116,20 @@ def _replay(existing: Response, administration: Administration, answers: StoredA
     return existing
 
 
-def _check_open(administration: Administration, now: datetime) -> None:
+def _check_open(administration: Administration, now: datetime, answering: bool = True) -> None:
+    """Refuse a completed or expired administration; when `answering`, also one whose
+    session has not started yet (its link may be sent ahead)."""
     if administration.status == AdministrationStatus.COMPLETED:
         raise AdministrationClosedError(
             "This questionnaire has already been answered; "
             "a correction is recorded as an amendment with a reason."
+        )
+    if administration.is_open and administration.is_not_yet_open(now):
+        if not answering:
+            return
+        raise AdministrationClosedError(
+            "This questionnaire is about a session that has not started yet; it opens when the "
+            "session starts."
         )
     if not administration.takes_answers(now):
         raise AdministrationClosedError(
@@ -272,7 +281,7 @@ def _advance(
     now = now or timezone.now()
     with transaction.atomic():
         locked = Administration.objects.select_for_update().get(pk=administration.pk)
-        _check_open(locked, now)
+        _check_open(locked, now, answering=status == str(AdministrationStatus.OPENED))
         fields = []
         if getattr(locked, stamp) is None:
             setattr(locked, stamp, now)

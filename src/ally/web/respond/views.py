@@ -89,6 +89,7 @@ def _notice(
     organisation: Organisation | None = None,
     *,
     at_link: bool = False,
+    opens_at: Any = None,
 ) -> HttpResponse:
     """A page that says what happened and what to do, instead of an error page.
 
@@ -103,6 +104,7 @@ def _notice(
             "organisation": organisation,
             "link_hours": settings.ALLY_LINK_HOURS,
             "at_link": at_link,
+            "opens_at": opens_at,
             # Back to /a/ after changing the language, never to an address with a token.
             "language_next": reverse("respond:answer"),
         },
@@ -123,7 +125,7 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
     except OldLinkError:
         return _notice(request, "old_link", 410, at_link=True)
     administration = (
-        Administration.objects.select_related("episode__organisation")
+        Administration.objects.select_related("episode__organisation", "session")
         .filter(link_token=token)
         .first()
     )
@@ -132,6 +134,10 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
     organisation = administration.episode.organisation
     if administration.status == AdministrationStatus.COMPLETED:
         return _notice(request, "answered", 410, organisation, at_link=True)
+    if administration.is_open and administration.is_not_yet_open(timezone.now()):
+        # A link to rate a session, opened before the session: it works from its start.
+        opens = administration.opens_at
+        return _notice(request, "not_yet", 409, organisation, at_link=True, opens_at=opens)
     if not _takes_answers(administration):
         return _notice(request, "closed", 410, organisation, at_link=True)
     try:
@@ -246,6 +252,9 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
     if administration.status == AdministrationStatus.COMPLETED:
         # A second tap, or a page sent again: the first answers stand.
         return _next(request, visit, administrations)
+    if administration.is_open and administration.is_not_yet_open(timezone.now()):
+        opens = administration.opens_at
+        return _notice(request, "not_yet", 409, organisation, opens_at=opens)
     if not _takes_answers(administration):
         return _notice(request, "closed", 410, organisation)
     measure = measures.measure(administration.measure_id)

@@ -81,7 +81,7 @@ class Visit:
     def administrations(self) -> list[Administration]:
         """The granted administrations, fresh from the database, in order."""
         rows = Administration.objects.filter(pk__in=self.grants).select_related(
-            "episode__organisation"
+            "episode__organisation", "session"
         )
         return in_order(list(rows))
 

@@ -108,10 +108,22 @@ class Administration(models.Model):
         """Whether its time ran out, even if no job has marked it expired yet."""
         return self.expires_at is not None and self.expires_at <= now
 
+    @property
+    def opens_at(self) -> datetime | None:
+        """When it starts to take answers: an after-session form when its session starts (the
+        client rates the session they had), any other at once (None)."""
+        if self.timing == Timing.AFTER and self.session_id is not None:
+            return self.session.scheduled_at
+        return None
+
+    def is_not_yet_open(self, now: datetime) -> bool:
+        opens = self.opens_at
+        return opens is not None and opens > now
+
     def takes_answers(self, now: datetime) -> bool:
-        """Open and not past its expiry: the one rule for whether an answer is accepted
-        (`taking_answers` is the same rule as a query)."""
-        return self.is_open and not self.is_past_expiry(now)
+        """Open, not past its expiry, and (after a session) its session has started: the one
+        rule for whether an answer is accepted (`taking_answers` is the same rule as a query)."""
+        return self.is_open and not self.is_past_expiry(now) and not self.is_not_yet_open(now)
 
     def __str__(self) -> str:
         return f"{self.measure_id} {self.measure_version} ({self.status})"
@@ -122,6 +134,11 @@ def past_expiry(now: datetime) -> Q:
     return Q(expires_at__lte=now)
 
 
+def not_yet_open(now: datetime) -> Q:
+    """`Administration.is_not_yet_open` as a query: an after-session form before its session."""
+    return Q(timing=Timing.AFTER, session__scheduled_at__gt=now)
+
+
 def taking_answers(now: datetime) -> Q:
-    """`Administration.takes_answers` as a query: open and not past its expiry."""
-    return Q(status__in=sorted(OPEN_STATUSES)) & ~past_expiry(now)
+    """`Administration.takes_answers` as a query."""
+    return Q(status__in=sorted(OPEN_STATUSES)) & ~past_expiry(now) & ~not_yet_open(now)
