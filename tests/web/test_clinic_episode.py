@@ -415,3 +415,57 @@ def test_a_long_episode_lists_its_latest_and_next_sessions_and_all_on_request(
     listed = [int(n) for n in re.findall(r'id="session-\d+-title">\s*Session (\d+)', everything)]
     assert listed == list(range(1, 27))
     assert "Show all" not in everything
+
+
+def test_a_completed_form_shows_each_answer_with_critical_items_marked(
+    practice: Practice,
+) -> None:
+    from ally.web.actions.answers import do_create_administration, do_record_response
+    from ally.web.practice.models import Session
+
+    session = Session.objects.create(
+        organisation=practice.org, episode=practice.own, number=1, scheduled_at=timezone.now()
+    )
+    form = do_create_administration(practice.own, "phq9", session=session)
+    # Item 9 endorsed ("Several days"); item 3 and 4 skipped: 7 of 9 answered, prorated.
+    answers = {1: 2, 2: 1, 3: None, 4: None, 5: 1, 6: 0, 7: 1, 8: 0, 9: 1}
+    do_record_response(form, answers, idempotency_key="answers-page")
+    episode_page = browser_for(practice.clinician).get(
+        reverse("clinic:episode", args=["north", practice.own.pk])
+    )
+    link = reverse("clinic:form_answers", args=["north", form.pk])
+    assert link in episode_page.content.decode()
+    for member in (practice.clinician, practice.researcher):
+        page = browser_for(member).get(link)
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "Thoughts that you would be better off dead" in html
+        assert '<tr class="critical">' in html
+        assert "1 · Several days" in html
+        assert "Not answered" in html
+        # 6 points from 7 answers, times 9/7: 7.71, and why it is a decimal.
+        assert "Score 7.71" in html
+        assert "7 of 9 items were answered" in html
+    assert "Name of N-001" not in browser_for(practice.researcher).get(link).content.decode()
+    # Someone else's client: not found.
+    assert browser_for(practice.colleague).get(link).status_code == 404
+
+
+def test_the_client_page_shows_the_dropout_risk_and_its_reasons(practice: Practice) -> None:
+    now = timezone.now()
+    for number, risk in ((1, 0.1), (2, 0.42)):
+        SessionFeedback.objects.create(
+            episode=practice.own,
+            measure_id="phq9",
+            rater="client",
+            session_number=number,
+            score=12.0,
+            dropout_risk=risk,
+            risk_flags="low_alliance;long_gap" if number == 2 else "",
+            computed_at=now,
+        )
+    html = browser_for(practice.clinician).get(
+        reverse("clinic:episode", args=["north", practice.own.pk])
+    ).content.decode()
+    assert "after session 2: <strong>42%</strong>" in html
+    assert "Low alliance" in html

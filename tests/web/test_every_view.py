@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from signing_in import authenticator
 from web_practice import Practice, sign_in
 
-from ally.web.actions.answers import do_create_administration
+from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
 from ally.web.practice.models import Client, Episode, Organisation, Session
@@ -48,6 +48,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:form_given": ("administration", True, WRITERS),
     "clinic:form_qr": ("administration", False, WRITERS),
     "clinic:form_rate": ("rating", True, WRITERS),
+    "clinic:form_answers": ("answered", False, READERS),
     "clinic:alerts": (None, False, READERS),
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
@@ -124,11 +125,14 @@ def _objects(episode: Episode) -> dict[str, int]:
     alert = Alert.objects.create(
         episode=episode, kind=AlertKind.RUPTURE, message="m", raised_at=timezone.now()
     )
+    answered = do_create_administration(episode, "phq9", session=session)
+    do_record_response(answered, [1] * 9, idempotency_key=f"every-view-{episode.pk}")
     return {
         "episode": episode.pk,
         "session": session.pk,
         "administration": administration.pk,
         "rating": rating.pk,
+        "answered": answered.pk,
         "plan_entry": entry.pk,
         "alert": alert.pk,
         "client": episode.client_id,

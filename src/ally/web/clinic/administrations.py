@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from ally.measures.schema import Measure
+from ally.measures.schema import Options as ResponseOptions
 from ally.web.actions.answers import do_mark_sent, do_record_response
 from ally.web.clinic.roles import WRITERS, post_only, staff_context
 from ally.web.collect import measures
@@ -21,7 +25,7 @@ from ally.web.collect.errors import (
     IdempotencyConflictError,
     InvalidAnswersError,
 )
-from ally.web.collect.models import Administration, Respondent
+from ally.web.collect.models import Administration, AdministrationStatus, Respondent
 from ally.web.members import member_view
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.respond import forms as answer_forms
@@ -217,3 +221,79 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         return _to_episode(org, administration)
     messages.success(request, _("Your rating is saved."))
     return _to_episode(org, administration)
+
+
+@dataclass(frozen=True)
+class ItemAnswer:
+    """One item of a completed form as the clinician reads it."""
+
+    number: int
+    text: str
+    """The item's text in the page's language (or English); empty where it is not shipped."""
+    answer: float | None
+    label: str
+    """The answer's words (an option's label), or the number on a scale."""
+    critical: bool
+    """A critical item (such as PHQ-9 item 9)."""
+    endorsed: bool
+    """A critical item answered at or above its threshold."""
+
+
+def item_answers(measure: Measure, answers: dict[str, float | None]) -> list[ItemAnswer]:
+    language = (get_language() or "en").split("-")[0]
+    critical = {c.item: c for c in measure.critical_items}
+    rows = []
+    for item in measure.items:
+        value = answers.get(str(item.number))
+        response = measure.response_of(item)
+        label = "" if value is None else f"{value:g}"
+        if value is not None and isinstance(response, ResponseOptions):
+            for option in response.options:
+                if option.value == value:
+                    words = option.label.get(language) or option.label.get("en", "")
+                    label = f"{value:g} · {words}" if words else label
+        crit = critical.get(item.number)
+        rows.append(
+            ItemAnswer(
+                number=item.number,
+                text=item.text.get(language) or item.text.get("en", ""),
+                answer=value,
+                label=label,
+                critical=crit is not None,
+                endorsed=crit is not None and value is not None and value >= crit.min_value,
+            )
+        )
+    return rows
+
+
+@member_view()
+def answers(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """A completed form's item answers, critical items marked, with its score and corrections.
+
+    Every member who sees the episode may read them: they are the clinical record the scores
+    rest on (researchers see codes, never names, as everywhere)."""
+    administration = get_scoped_or_404(
+        Administration.objects.select_related("episode__client", "session"),
+        request.membership,
+        pk=pk,
+        status=AdministrationStatus.COMPLETED,
+    )
+    response = administration.response
+    corrections = list(
+        response.amendments.select_related("amended_by__user").order_by("amended_at", "pk")
+    )
+    current = corrections[-1] if corrections else response
+    measure = measures.measure(administration.measure_id)
+    context = staff_context(
+        request,
+        org,
+        administration=administration,
+        episode=administration.episode,
+        measure=measure,
+        scored=current,
+        items=item_answers(measure, current.answers),
+        n_items=len(measure.items),
+        corrections=corrections,
+        response=response,
+    )
+    return render(request, "clinic/answers.html", context)

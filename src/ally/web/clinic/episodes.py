@@ -32,8 +32,9 @@ from ally.web.clinic.forms import (
     SessionStatusForm,
     add_action_error,
 )
+from ally.web.clinic.labels import risk_flag_words
 from ally.web.clinic.roles import WRITERS, can_write, staff_context
-from ally.web.clinic.urgency import overdue_forms
+from ally.web.clinic.urgency import latest_session_rows, overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
 from ally.web.members import member_view
 from ally.web.monitoring.models import (
@@ -116,6 +117,26 @@ def draw_charts(episode_id: int) -> None:
     with translation.override(settings.LANGUAGE_CODE):
         specs = _chart_specs(*courses(rows, summaries))
         charts.episode_drawings(ChartDrawing.objects.all(), episode_id, specs)
+
+
+@dataclass(frozen=True)
+class DropoutNow:
+    """The latest session's dropout risk and the indicators met, as the caseload shows them."""
+
+    session: int
+    risk: float | None
+    reasons: list[str]
+
+
+def dropout_now(rows: list[SessionFeedback]) -> DropoutNow | None:
+    last = latest_session_rows([row for row in rows if row.rater == "client"] or rows)
+    if not last:
+        return None
+    risks = [row.dropout_risk for row in last if row.dropout_risk is not None]
+    flags = sorted({flag for row in last for flag in row.risk_flags.split(";") if flag})
+    return DropoutNow(
+        last[0].session_number, max(risks) if risks else None, risk_flag_words(";".join(flags))
+    )
 
 
 def _advice(outcomes: list[OutcomeCourse], open_kinds: set[str]) -> list[Advice]:
@@ -209,6 +230,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         clinician_respondent=Respondent.CLINICIAN,
         writable=writer and episode.ended_on is None,
         model_fit=scoped(PracticeModelFit, membership).only("fitted_at", "episodes").first(),
+        dropout=dropout_now(rows),
         **_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
     )
 

@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("forms/<int:pk>/given/", administrations.given, name="form_given"),
     path("forms/<int:pk>/qr/", administrations.qr, name="form_qr"),
     path("forms/<int:pk>/rate/", administrations.rate, name="form_rate"),
+    path("forms/<int:pk>/answers/", administrations.answers, name="form_answers"),
     path("alerts/", alerts.alert_list, name="alerts"),
     path("alerts/<int:pk>/seen/", alerts.alert_seen, name="alert_seen"),
     path("alerts/<int:pk>/act/", alerts.alert_act, name="alert_act"),
