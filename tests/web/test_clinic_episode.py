@@ -464,8 +464,10 @@ def test_the_client_page_shows_the_dropout_risk_and_its_reasons(practice: Practi
             risk_flags="low_alliance;long_gap" if number == 2 else "",
             computed_at=now,
         )
-    html = browser_for(practice.clinician).get(
-        reverse("clinic:episode", args=["north", practice.own.pk])
-    ).content.decode()
+    html = (
+        browser_for(practice.clinician)
+        .get(reverse("clinic:episode", args=["north", practice.own.pk]))
+        .content.decode()
+    )
     assert "after session 2: <strong>42%</strong>" in html
     assert "Low alliance" in html
