@@ -207,6 +207,17 @@ def test_the_chart_spec_uses_the_points_of_the_table(practice: Practice) -> None
     assert {"session": 3, "score": 24.0, "rater": "Clinician"} in values["totals"]
 
 
+@pytest.mark.parametrize(("low", "high"), [(0, 21), (0, 27), (0, 40), (12, 60)])
+def test_a_score_axis_covers_the_whole_range_with_both_ends_labelled(
+    low: float, high: float
+) -> None:
+    axis = charts.score_axis(low, high)
+    assert axis["scale"] == {"domain": [low, high], "nice": False}
+    ticks = axis["axis"]["values"]
+    assert (ticks[0], ticks[-1]) == (low, high)
+    assert ticks == sorted(set(ticks))
+
+
 def test_a_red_signal_alert_comes_with_what_to_explore_and_its_sources(
     practice: Practice,
 ) -> None:

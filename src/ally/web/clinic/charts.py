@@ -84,6 +84,20 @@ def outcome_values(course: OutcomeCourse) -> list[dict[str, Any]]:
     ]
 
 
+def score_axis(low: float, high: float) -> dict[str, Any]:
+    """The measure's whole range on the axis, both ends labelled (GAD-7: 0 to 21, not 20), with
+    round steps between that do not crowd the ends."""
+    span = high - low
+    step = next((s for s in (1, 2, 5, 10, 20, 50) if span / s <= 8), 100)
+    inside = range(int(low // step) + 1, int(-(-high // step)))
+    between = [k * step for k in inside if low + step / 2 <= k * step <= high - step / 2]
+    ticks = [low, *between, high]
+    return {
+        "scale": {"domain": [low, high], "nice": False},
+        "axis": {"values": ticks},
+    }
+
+
 def outcome_spec(course: OutcomeCourse) -> dict[str, Any]:
     """Scores as a line with points coloured and shaped by signal, over the expected band
     (area), the expected score (dashed) and the clinical cut-off (dotted rule)."""
@@ -96,7 +110,7 @@ def outcome_spec(course: OutcomeCourse) -> dict[str, Any]:
         "title": _("Score (%(direction)s)") % {"direction": direction},
     }
     if course.measure is not None:
-        y["scale"] = {"domain": list(score_range(course.measure))}
+        y.update(score_axis(*score_range(course.measure)))
     x = _session_axis([p.session for p in course.points])
     layers: list[dict[str, Any]] = [
         {
@@ -205,7 +219,7 @@ def alliance_spec(course: AllianceCourse) -> dict[str, Any]:
     x = _session_axis([p.session for p in course.points])
     total_y: dict[str, Any] = {"field": "score", "type": "quantitative", "title": _("Total")}
     if course.measure is not None:
-        total_y["scale"] = {"domain": list(score_range(course.measure))}
+        total_y.update(score_axis(*score_range(course.measure)))
     present = [
         (name, colour, dash)
         for name, colour, dash, rated in zip(
