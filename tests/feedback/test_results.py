@@ -60,3 +60,56 @@ def test_a_fall_of_the_published_reliable_change_is_reliable_and_one_point_less_
     # PHQ-9: 6 points or more (NHS Talking Therapies manual).
     found = results(published, phq9_episode([15, 10, 9])).sessions
     assert list(found.reliable_change) == ["unchanged", "unchanged", "improved"]
+
+
+def alliance_episode(totals: list[float], measure: str = "ally-alliance") -> Administrations:
+    n = len(totals)
+    return Administrations(
+        episode=np.zeros(n, np.int64),
+        measure=np.zeros(n, np.int64),
+        measure_ids=(measure,),
+        rater=np.zeros(n, np.int64),
+        session=np.arange(1, n + 1, dtype=np.int64),
+        day=np.arange(n, dtype=np.float64) * 7,
+        score=np.asarray(totals, dtype=np.float64),
+        subscales={},
+        ending=np.full(n, ENDINGS.index("ongoing"), np.int64),
+    )
+
+
+def test_low_alliance_is_the_srs_published_cut_off(published: PracticeModel) -> None:
+    # SRS: 36 or below signals a possible alliance problem (SPECS 2).
+    found = results(published, alliance_episode([38, 36.5, 36, 39], "srs")).sessions
+    low = ["low_alliance" in (flags or "") for flags in found.risk_flags]
+    assert low == [False, False, True, False]
+
+
+def test_a_measure_without_a_published_cut_off_gets_the_practices_own_low_ratings() -> None:
+    library = load_library()
+    params = {"ally-alliance": params_of(library.get("ally-alliance"))}
+    # 40 clients rate 15 to 28 in turn: the lowest tenth are 16 or below.
+    ratings = [15 + k % 14 for k in range(40)]
+    history = Administrations(
+        episode=np.arange(40, dtype=np.int64),
+        measure=np.zeros(40, np.int64),
+        measure_ids=("ally-alliance",),
+        rater=np.zeros(40, np.int64),
+        session=np.ones(40, np.int64),
+        day=np.zeros(40),
+        score=np.asarray(ratings, dtype=np.float64),
+        subscales={},
+        ending=np.full(40, ENDINGS.index("ongoing"), np.int64),
+    )
+    model = fit_practice(history, params, FitOptions(fitted_at="2026-01-01", dropout=False))
+    alliance = model.measures["ally-alliance"]
+    assert alliance.low_alliance == 16
+    assert "lowest 10% of 40 client ratings" in alliance.low_alliance_source
+    # A rating of 24 of 28 is not low; 16 is.
+    found = results(model, alliance_episode([24, 16])).sessions
+    assert ["low_alliance" in (flags or "") for flags in found.risk_flags] == [False, True]
+
+
+def test_too_few_ratings_give_no_low_alliance_flag(published: PracticeModel) -> None:
+    assert published.measures["ally-alliance"].low_alliance is None
+    found = results(published, alliance_episode([24, 10])).sessions
+    assert not any("low_alliance" in (flags or "") for flags in found.risk_flags)

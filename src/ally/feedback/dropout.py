@@ -601,10 +601,9 @@ def calibration_table(y: Any, p: Any, bins: int = 10) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class IndicatorThresholds:
-    """Cut-offs of the transparent risk indicators; alliance as a share of the measure's range."""
+    """Cut-offs of the transparent risk indicators. Low alliance is per measure, in the practice
+    model (`MeasureModel.low_alliance`), and `ally.feedback.results` adds it."""
 
-    # SRS below 36 of 40 is OpenFIT's red alliance flag (SPECS 8): 0.9 of the range.
-    low_alliance: float = 0.9
     # Lambert's rational rules look for adequate change from the third session (SPECS 3).
     progress_from_session: int = 3
     long_gap_days: float = 14.0
@@ -613,7 +612,8 @@ class IndicatorThresholds:
 def risk_indicators(
     features: Any, thresholds: IndicatorThresholds = IndicatorThresholds()
 ) -> dict[str, Any]:
-    """Named flags per session from the dropout features (`features_of`), by column name.
+    """Named flags per session from the dropout features (`features_of`), by column name; all
+    of INDICATORS but low alliance, whose threshold is each measure's (`ally.feedback.results`).
 
     Uses only comparisons and `&`, so it works on numpy columns and pandas Series alike.
     """
@@ -621,8 +621,6 @@ def risk_indicators(
     alliance_known = f["alliance_missing"] == 0
     outcome_known = f["outcome_missing"] == 0
     return {
-        # Poor early alliance predicts dropout (Sharf et al. 2010, d ≈ .55).
-        "low_alliance": alliance_known & (f["alliance_now"] < thresholds.low_alliance),
         # Any drop in alliance from the previous rating (OpenFIT's SRS rule, SPECS 8).
         "alliance_drop": alliance_known & (f["alliance_change"] < 0),
         # Unrepaired ruptures predict worse outcome (McLaughlin et al. 2014, SPECS 4).
@@ -640,6 +638,7 @@ def risk_indicators(
 
 
 INDICATORS: tuple[str, ...] = (
+    # Poor early alliance predicts dropout (Sharf et al. 2010, d ≈ .55).
     "low_alliance",
     "alliance_drop",
     "unrepaired_rupture",

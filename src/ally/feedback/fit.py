@@ -40,6 +40,7 @@ from ally.feedback.etr import (
 )
 from ally.feedback.etr import MIN_EPISODES as ETR_MIN_EPISODES
 from ally.feedback.practice import (
+    ALLIANCE,
     OUTCOME,
     ChangeModel,
     MeasureModel,
@@ -67,6 +68,12 @@ statistics replace the published values. Ally's convention, not a published rule
 the sample SD is too unstable to rely on (the same floor as for Cronbach's alpha)."""
 MIN_FOR_ALPHA = 30
 """Complete client-rated administrations needed to estimate Cronbach's alpha."""
+LOW_ALLIANCE_SHARE = 0.1
+"""Without a published cut-off, an alliance rating counts as low when it is among the practice's
+lowest tenth of client ratings of that measure. Ally's convention (a practice's own norm), not a
+validated threshold: a parameter of `FitOptions`."""
+MIN_FOR_LOW_ALLIANCE = 30
+"""Client ratings of an alliance measure needed before the practice's own norm is used."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class FitOptions:
     etr_min_at_session: int = MIN_AT_SESSION
     alert_budget: float | None = None
     """At most this share of training episodes ever flagged (None: no budget)."""
+    low_alliance_share: float = LOW_ALLIANCE_SHARE
     budget_level: BudgetLevel = BudgetLevel.RED
     dropout: bool = True
     """Fit a dropout model where there are enough completed episodes and dropouts."""
@@ -277,8 +285,15 @@ def fit_practice(
         outcome = None
         if p.kind == OUTCOME:
             outcome = _outcome_model(a, p, code, raters[RATERS[CLIENT]], options, measure_notes)
+        low, low_source = None, ""
+        if p.kind == ALLIANCE:
+            low, low_source = _low_alliance(a, p, code, options, measure_notes)
         measures[measure_id] = p.measure_model(
-            raters=raters, outcome=outcome, notes=tuple(measure_notes)
+            raters=raters,
+            outcome=outcome,
+            notes=tuple(measure_notes),
+            low_alliance=low,
+            low_alliance_source=low_source,
         )
 
     model = PracticeModel(
@@ -291,6 +306,27 @@ def fit_practice(
     if options.dropout:
         model = _with_dropout(model, a, options, notes)
     return model
+
+
+def _low_alliance(
+    a: Administrations, p: MeasureParams, code: int, options: FitOptions, notes: list[str]
+) -> tuple[float | None, str]:
+    """The client rating at or below which this alliance measure's alliance counts as low."""
+    if p.cutoff is not None:
+        return p.cutoff, f"published: {p.cutoff:g} or below"
+    ratings = a.score[(a.measure == code) & (a.rater == CLIENT) & ~np.isnan(a.score)]
+    if len(ratings) < MIN_FOR_LOW_ALLIANCE:
+        notes.append(
+            f"{len(ratings)} client ratings (fewer than {MIN_FOR_LOW_ALLIANCE}): no low-alliance "
+            "threshold yet"
+        )
+        return None, ""
+    share = options.low_alliance_share
+    low = float(np.quantile(ratings, share, method="lower"))
+    source = (
+        f"the practice's lowest {share:.0%} of {len(ratings):,} client ratings: {low:g} or below"
+    )
+    return low, source
 
 
 def _training(a: Administrations, options: FitOptions, notes: list[str]) -> Training:

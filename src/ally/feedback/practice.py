@@ -111,6 +111,11 @@ class MeasureModel:
     raters: Mapping[str, ChangeModel] = field(default_factory=dict)
     outcome: OutcomeModel | None = None
     notes: tuple[str, ...] = ()
+    low_alliance: float | None = None
+    """An alliance measure's client rating at or below which the alliance counts as low: its
+    published cut-off (SRS 36), else the practice's own low ratings (`fit.LOW_ALLIANCE_SHARE`);
+    None until there are enough of them."""
+    low_alliance_source: str = ""
 
     def change(self, rater: str) -> ChangeModel | None:
         return self.raters.get(rater)
@@ -416,6 +421,8 @@ def _measure_data(m: MeasureModel) -> dict[str, Any]:
         },
         "outcome": _outcome_data(m.outcome),
         "notes": list(m.notes),
+        "low_alliance": m.low_alliance,
+        "low_alliance_source": m.low_alliance_source,
     }
 
 
@@ -440,6 +447,8 @@ def _measure_from(data: dict[str, Any], measure_id: str | None = None) -> Measur
         },
         outcome=_outcome_from(data["outcome"]),
         notes=tuple(data.get("notes", ())),
+        low_alliance=data.get("low_alliance"),
+        low_alliance_source=str(data.get("low_alliance_source", "")),
     )
 
 

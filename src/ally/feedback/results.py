@@ -25,7 +25,13 @@ from ally.change.sudden_gains import sudden_changes
 from ally.change.talking_therapies import paired_outcome
 from ally.feedback.alliance import ruptures
 from ally.feedback.dropout import INDICATORS, risk_indicators
-from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
+from ally.feedback.dropout_features import (
+    FEATURES,
+    MeasureFacts,
+    SessionFeatures,
+    SessionRows,
+    features_of,
+)
 from ally.feedback.practice import ALLIANCE, MeasureModel, PracticeModel
 from ally.feedback.signals import FALLBACK as NO_SIGNAL
 from ally.feedback.signals import Signal, signal_conditions
@@ -553,6 +559,31 @@ def session_rows(
     )
 
 
+def _low_alliance(
+    models: Mapping[int, MeasureModel], a: Administrations, features: SessionFeatures
+) -> Flags:
+    """Per feature row (episode and session): the client's latest rating so far of an alliance
+    measure is at or below that measure's low-alliance threshold (`MeasureModel.low_alliance`)."""
+    low = np.zeros(len(features.session), dtype=np.bool_)
+    width = int(max(a.session.max(), features.session.max())) + 1 if len(a) else 1
+    known = features.episode * width + features.session
+    for code, m in models.items():
+        if m.kind != ALLIANCE or m.low_alliance is None:
+            continue
+        rows = np.flatnonzero((a.measure == code) & (a.rater == CLIENT) & ~np.isnan(a.score))
+        if not len(rows):
+            continue
+        # Carry each rating forward to later sessions of its episode: rows are sorted by
+        # episode and session within the measure, so a feature row takes the latest before it.
+        keys = a.episode[rows] * width + a.session[rows]
+        at = np.searchsorted(keys, known, side="right") - 1
+        valid = at >= 0
+        same = np.zeros(len(known), dtype=np.bool_)
+        same[valid] = a.episode[rows[at[valid]]] == features.episode[valid]
+        low |= same & (a.score[rows[np.maximum(at, 0)]] <= m.low_alliance)
+    return low
+
+
 def episode_endings(a: Administrations) -> Objects:
     """Each episode's ending, by number: "dropout" if any of its series says so, else
     "planned" if one does, else "" (not completed)."""
@@ -583,6 +614,7 @@ def _dropout(
     columns = {name: features.column(name) for name in FEATURES}
     columns["session"] = features.session.astype(np.float64)
     flags = risk_indicators(columns)
+    flags["low_alliance"] = _low_alliance(models, a, features)
     code = np.zeros(len(features.session), dtype=np.int64)
     for bit, name in enumerate(INDICATORS):
         code |= np.asarray(flags[name], dtype=np.int64) << bit

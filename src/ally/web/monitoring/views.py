@@ -41,6 +41,7 @@ def _measures(model: PracticeModel, used: set[tuple[str, str]]) -> list[dict[str
                 ],
                 "course": outcome.source if outcome else "",
                 "fitted_course": bool(outcome and isinstance(outcome.expected, EtrModel)),
+                "low_alliance": m.low_alliance_source,
                 "notes": m.notes,
             }
         )
