@@ -491,7 +491,9 @@ def test_the_clinician_rates_the_session_once_even_when_posting_twice(
     browser = browser_for(practice.clinician)
     page = browser.get(url("form_rate", pk=own_rating.pk)).content.decode()
     assert 'name="key"' in page
-    assert "I felt listened to." in page
+    # The clinician rates from their own side, in their own words.
+    assert "My client felt listened to." in page
+    assert "I felt listened to." not in page
     first = browser.post(url("form_rate", pk=own_rating.pk), answers([3, 3, 3, 3, 3, 3, 3]))
     again = browser.post(url("form_rate", pk=own_rating.pk), answers([3, 3, 3, 3, 3, 3, 3]))
     assert first.status_code == again.status_code == 302

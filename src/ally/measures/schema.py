@@ -117,6 +117,9 @@ class Item(Strict):
     """Position in the measure, 1-based; answers are given in this order."""
     text: Text = Field(default_factory=dict)
     """Empty where the licence does not let Ally ship it."""
+    clinician_text: Text = Field(default_factory=dict)
+    """The item as the clinician rates it, where the measure has a clinician's version (the
+    alliance check-in: "The client felt listened to."); empty: the clinician sees `text`."""
     response: Response | None = None
     """Overrides the measure's default response for this item."""
     reverse: bool = False
@@ -198,6 +201,8 @@ class Measure(Strict):
     response: Response | None = None
     """The response format shared by all items unless an item overrides it."""
     instructions: Text = Field(default_factory=dict)
+    clinician_instructions: Text = Field(default_factory=dict)
+    """Instructions for a clinician's rating, where the measure has a clinician's version."""
     items: tuple[Item, ...] = Field(min_length=1)
     scoring: Scoring
     bands: tuple[Band, ...] = ()

@@ -192,14 +192,16 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         return _to_episode(org, administration)
     measure = measures.measure(administration.measure_id)
     if request.method != "POST":
-        form = answer_forms.build(measure)
+        form = answer_forms.build(measure, clinician=True)
         return _rating_page(request, org, administration, form, uuid.uuid4().hex)
     key = str(request.POST.get("key", ""))
     if not KEY_PATTERN.match(key):
         key = uuid.uuid4().hex
     reading = answer_forms.read(measure, request.POST, administration.measure_version)
     if not reading.ok:
-        form = answer_forms.build(measure, reading.raw, reading.errors, reading.problems)
+        form = answer_forms.build(
+            measure, reading.raw, reading.errors, reading.problems, clinician=True
+        )
         return _rating_page(request, org, administration, form, key, status=400)
     try:
         do_record_response(
@@ -214,7 +216,7 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         problems = tuple(
             answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
         )
-        form = answer_forms.build(measure, reading.raw, errors, problems)
+        form = answer_forms.build(measure, reading.raw, errors, problems, clinician=True)
         return _rating_page(request, org, administration, form, key, status=400)
     except (AdministrationClosedError, IdempotencyConflictError) as exc:
         messages.error(request, str(exc))

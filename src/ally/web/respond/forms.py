@@ -86,9 +86,11 @@ class Form:
     """(link target, message) for the error summary."""
 
 
-def _question(measure: Measure, number: int, raw: str, error: str) -> Question:
+def _question(
+    measure: Measure, number: int, raw: str, error: str, clinician: bool = False
+) -> Question:
     item = measure.item(number)
-    text, _lang = text_in(item.text)
+    text, _lang = text_in(item.clinician_text if clinician and item.clinician_text else item.text)
     text = text or _("Question %(number)s") % {"number": number}
     response = measure.response_of(item)
     name = field_name(number)
@@ -120,15 +122,25 @@ def build(
     raw: Mapping[str, str] | None = None,
     errors: Mapping[int, str] | None = None,
     problems: tuple[str, ...] = (),
+    *,
+    clinician: bool = False,
 ) -> Form:
-    """The form of `measure` with the raw answers (by item number as text) filled in."""
+    """The form of `measure` with the raw answers (by item number as text) filled in; in the
+    clinician's wording when `clinician` and the measure has one."""
     raw = raw or {}
     errors = errors or {}
     questions = tuple(
-        _question(measure, item.number, raw.get(str(item.number), ""), errors.get(item.number, ""))
+        _question(
+            measure,
+            item.number,
+            raw.get(str(item.number), ""),
+            errors.get(item.number, ""),
+            clinician,
+        )
         for item in measure.items
     )
-    instructions, instructions_lang = text_in(measure.instructions)
+    given = measure.clinician_instructions if clinician else {}
+    instructions, instructions_lang = text_in(given or measure.instructions)
     first_text = next((text_in(item.text)[1] for item in measure.items if item.text), "")
     summary = tuple(("#" + q.id, q.error) for q in questions if q.error)
     return Form(
