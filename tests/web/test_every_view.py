@@ -292,3 +292,16 @@ def test_every_api_operation_is_in_the_api_role_table(practice: Practice) -> Non
         covered.add(_operation(call.method, "/" + resolve(call.url.split("?")[0]).route))
     assert operations - covered == set(), "add these operations to test_api.ENDPOINTS"
     assert covered - operations == set()
+
+
+def test_refusals_and_missing_pages_say_what_happened_and_lead_back(
+    practice: Practice, settings: Any
+) -> None:
+    settings.DEBUG = False
+    refused = _as(practice.researcher).get(_url("clinic:client_new", "north", {}))
+    assert refused.status_code == 403
+    assert "not open to your role" in refused.content.decode()
+    assert 'href="/"' in refused.content.decode()
+    missing = _as(practice.clinician).get("/o/north/episodes/999999/")
+    assert missing.status_code == 404
+    assert "Back to your start page" in missing.content.decode()
