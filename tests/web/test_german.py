@@ -80,7 +80,7 @@ def test_the_link_email_is_german_when_german_is_active(
         send_link_by_email(alliance, practice.clinician)
     [email] = mail.outbox
     assert email.subject == "Ein kurzer Fragebogen von North Practice"
-    assert "Der Link funktioniert einmal" in email.body
+    assert "Der Link lässt sich öffnen, bis der Fragebogen beantwortet ist" in email.body
 
 
 # A measure's text -------------------------------------------------------------------------------

@@ -455,7 +455,10 @@ def test_an_endorsed_critical_item_shows_the_crisis_contacts_first(
     page = client.get(reverse("respond:safety"))
     html = page.content.decode()
     assert "If you are thinking of harming yourself, please talk to someone now" in html
-    assert "Crisis line: 0800 111 222<br>Text &lt;SHOUT&gt; to 85258" in html
+    # A phone number is a link a phone can call (a 5-digit text code is not); markup is text.
+    assert (
+        'Crisis line: <a href="tel:0800111222">0800 111 222</a><br>Text &lt;SHOUT&gt; to 85258'
+    ) in html
     assert "Your practitioner has been told" in html
     alert = Alert.objects.get(episode=practice.own)
     assert (alert.kind, alert.item) == (AlertKind.CRITICAL_ITEM, 9)

@@ -89,8 +89,8 @@ def send_link_by_email(
         subject=subject % {"practice": organisation.name},
         message=_(
             "%(practice)s asks you to answer a short questionnaire before or after your "
-            "session. It takes a few minutes:\n\n%(link)s\n\nThe link works once and for "
-            "%(hours)s hours."
+            "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until the "
+            "questionnaire is answered, for up to %(hours)s hours."
         )
         % {
             "practice": organisation.name,
