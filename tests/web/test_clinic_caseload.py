@@ -348,3 +348,15 @@ def test_a_critical_item_left_unanswered_is_a_critical_item(practice: Practice) 
     alert(practice.own, AlertKind.CRITICAL_UNANSWERED)
     rows = {r.episode.pk: r for r in caseload_rows(practice.clinician)}
     assert rows[practice.own.pk].urgency == Urgency.CRITICAL_ITEM
+
+
+def test_the_clinician_column_shows_only_when_the_caseload_holds_someone_elses_episode(
+    practice: Practice,
+) -> None:
+    def has_column(member: object) -> bool:
+        html = browser_for(member).get(caseload_url(practice)).content.decode()  # type: ignore[arg-type]
+        return '<th scope="col">Clinician</th>' in html
+
+    assert not has_column(practice.colleague)  # their own episodes only
+    assert has_column(practice.clinician)  # also a colleague's, in its care team
+    assert has_column(practice.supervisor)

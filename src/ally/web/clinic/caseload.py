@@ -24,7 +24,17 @@ def caseload(request: HttpRequest, org: str) -> HttpResponse:
         include_open=show != "ended",
         include_ended=show != "open",
     )
+    # A clinician's own caseload needs no Clinician column, unless it holds a colleague's
+    # episode they work on in the care team.
+    mine = request.membership.pk
+    show_clinician = any(row.episode.clinician_id != mine for row in rows)
     context = staff_context(
-        request, org, rows=rows, form=form, show=show, overdue_hours=OVERDUE_AFTER_HOURS
+        request,
+        org,
+        rows=rows,
+        form=form,
+        show=show,
+        overdue_hours=OVERDUE_AFTER_HOURS,
+        show_clinician=show_clinician,
     )
     return render(request, "clinic/caseload.html", context)
