@@ -360,3 +360,13 @@ def test_the_clinician_column_shows_only_when_the_caseload_holds_someone_elses_e
     assert not has_column(practice.colleague)  # their own episodes only
     assert has_column(practice.clinician)  # also a colleague's, in its care team
     assert has_column(practice.supervisor)
+
+
+def test_the_navigation_counts_the_open_alerts_the_member_may_see(practice: Practice) -> None:
+    alert(practice.own, AlertKind.CRITICAL_ITEM)
+    alert(practice.own, AlertKind.RUPTURE, acted=True)
+    alert(practice.other, AlertKind.SIGNAL_RED)  # a colleague's client the clinician never sees
+    html = browser_for(practice.clinician).get(caseload_url(practice)).content.decode()
+    assert 'Alerts <span class="count">(1 open)</span>' in html
+    html = browser_for(practice.supervisor).get(caseload_url(practice)).content.decode()
+    assert "(2 open)" in html

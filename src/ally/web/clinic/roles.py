@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from ally.web.practice.models import Membership
-from ally.web.scoping import Capability, can, roles_with
+from ally.web.scoping import Capability, can, roles_with, scoped
 
 WRITERS = roles_with(Capability.RECORD_CLINICAL_DATA)
 """Roles that may use the forms; a researcher gets a 403 (read only)."""
@@ -27,6 +27,13 @@ def sees_dashboard(membership: Membership) -> bool:
     return can(membership, Capability.SEE_DASHBOARD)
 
 
+def open_alert_count(membership: Membership) -> int:
+    """Alerts not yet acted on that the member may see (the navigation shows the count)."""
+    from ally.web.alerts.models import Alert
+
+    return int(scoped(Alert, membership).filter(acted_at__isnull=True).count())
+
+
 def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any]:
     """The context every staff page needs: the organisation, the member and what they may do."""
     membership: Membership = request.membership
@@ -37,6 +44,7 @@ def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any
         "can_write": can_write(membership),
         "sees_names": sees_names(membership),
         "sees_dashboard": sees_dashboard(membership),
+        "open_alert_count": open_alert_count(membership),
         **extra,
     }
 
