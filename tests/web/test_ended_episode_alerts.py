@@ -23,3 +23,14 @@ def test_an_open_alert_of_an_ended_episode_is_on_the_alerts_page(
     sign_in(browser, practice.clinician.user)
     page = browser.get(reverse("clinic:alerts", kwargs={"org": "north"})).content.decode()
     assert f'id="alert-{alert.pk}"' in page
+
+
+def test_an_alert_of_an_ended_episode_says_there_is_no_next_session(
+    practice: Practice, phq9: Administration
+) -> None:
+    do_end_episode(practice.own, timezone.localdate(), "planned", actor=practice.clinician)
+    do_record_response(phq9, PHQ9_ITEM9, idempotency_key="after-the-end")
+    browser = Browser()
+    sign_in(browser, practice.clinician.user)
+    url = reverse("clinic:episode", kwargs={"org": "north", "pk": practice.own.pk})
+    assert "there is no next session" in browser.get(url).content.decode()

@@ -200,7 +200,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
     alerts = list(
         scoped(Alert, membership)
         .filter(episode=episode)
-        .select_related("seen_by__user", "acted_by__user")
+        .select_related("episode", "seen_by__user", "acted_by__user")
         .order_by(F("acted_at").desc(nulls_first=True), most_severe_first(), "-raised_at", "-pk")
     )
     open_alerts = [a for a in alerts if a.acted_at is None]
