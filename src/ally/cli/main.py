@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ally.cli.common import library, measures_dir_option, measures_dirs_of, rupture_rule_option
+from ally.engine.options import ENCODINGS
 from ally.feedback.fit import MIN_EPISODES
 from ally.measures.library import MeasureFileError, load_measure_file
 from ally.measures.schema import Direction, Measure
@@ -120,6 +121,34 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--client-column", default="client", show_default=True),
         click.option("--episode-column", default="episode", show_default=True),
         click.option("--session-column", default="session", show_default=True),
+        click.option("--date-column", default="date", show_default=True),
+        click.option("--measure-column", default="measure", show_default=True),
+        click.option("--score-column", default="score", show_default=True),
+        click.option(
+            "--delimiter",
+            default=",",
+            show_default=True,
+            help='The CSV field delimiter: one character, or tab. Quotes are always ".',
+        ),
+        click.option(
+            "--decimal",
+            type=click.Choice([".", ","]),
+            default=".",
+            show_default=True,
+            help="The decimal separator of scores and answers.",
+        ),
+        click.option(
+            "--date-format",
+            help="How dates are written, as strptime codes, e.g. %d.%m.%Y "
+            "(default: ISO 8601, YYYY-MM-DD).",
+        ),
+        click.option(
+            "--encoding",
+            type=click.Choice(ENCODINGS, case_sensitive=False),
+            default="utf-8",
+            show_default=True,
+            help="The CSV file's text encoding.",
+        ),
         click.option(
             "--measures", "wide", help="Wide input: these columns are totals of these measures."
         ),
@@ -177,6 +206,16 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _delimiter(given: str) -> str:
+    """One character; `tab` or `\\t` for a tab."""
+    delimiter = "\t" if given.lower() in ("tab", "\\t") else given
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise click.UsageError(
+            f"--delimiter {given!r}: give one character other than a quote, e.g. ';' or tab"
+        )
+    return delimiter
+
+
 def _options(input_file: Path, out: Path, **given: Any) -> Options:
     """The engine's options from the command line's."""
     from ally.change.reliable import Method
@@ -193,6 +232,8 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
     return Options(
         input=input_file,
         out=out,
+        delimiter=_delimiter(given.pop("delimiter")),
+        encoding=given.pop("encoding").lower(),
         wide_measures=tuple(m.strip() for m in wide.split(",") if m.strip()) if wide else (),
         direction=Direction(direction) if direction else None,
         rci_method=Method(given.pop("rci_method")),

@@ -27,10 +27,12 @@ from ally.engine import columns as col
 from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
-from ally.engine.read import connect, read_input, stored
+from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
 from ally.engine.rows import (
+    Check,
     as_given,
     check_measures,
+    column_names,
     item_numbers,
     normalise,
     parse_problems,
@@ -130,43 +132,65 @@ def _drop(backend: ibis.BaseBackend, name: str) -> None:
     backend.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _row_reason(table: Table, params: Mapping[str, MeasureParams], with_session: bool) -> Value:
-    """The first rule the row breaks, as a message; null for a good row."""
+def _row_checks(
+    table: Table, params: Mapping[str, MeasureParams], with_session: bool, options: Options
+) -> list[Check]:
+    """The rules a row can break, in the order its reason names the first broken one."""
     t = table
     session = t[col.SESSION_NUMBER]
-    date = t[col.DATE_VALUE]
     session_given = as_given(t, col.SESSION, col.SESSION_NUMBER)
     date_given = as_given(t, col.DATE, col.DATE_VALUE)
-    checks: list[tuple[Value, Value]] = [
-        (t[col.CLIENT].isnull(), ibis.literal("client is empty")),
-        (t[col.MEASURE].isnull(), ibis.literal("measure is empty")),
+    checks: list[Check] = [
+        (t[col.CLIENT].isnull(), ibis.literal("client is empty"), "client is empty"),
+        (t[col.MEASURE].isnull(), ibis.literal("measure is empty"), "measure is empty"),
         (
             t[col.RATER].notnull() & ~t[col.RATER].isin(list(col.RATERS)),
             ibis.literal("rater ") + t[col.RATER] + " must be client or clinician",
+            "rater must be client or clinician",
         ),
         (
             t[col.ENDING].notnull() & ~t[col.ENDING].isin(list(col.ENDINGS)),
             ibis.literal("ending ") + t[col.ENDING] + " must be planned, dropout or ongoing",
+            "ending must be planned, dropout or ongoing",
         ),
         (
             session_given.notnull() & (session.isnull() | (session < 1)),
             ibis.literal("session ")
             + session_given.cast("string")
             + " is not a whole number from 1 up",
-        ),
-        (
-            date_given.notnull() & date.isnull(),
-            ibis.literal("date ")
-            + date_given.cast("string")
-            + " is not an ISO 8601 date (YYYY-MM-DD)",
+            "session is not a whole number from 1 up",
         ),
     ]
     if with_session:
-        checks.append((session_given.isnull(), ibis.literal("session is empty")))
+        empty = "session is empty"
+        checks.append((session_given.isnull(), ibis.literal(empty), empty))
     else:
-        checks.append((date_given.isnull(), ibis.literal("date is empty")))
+        # Without session numbers the date orders the sessions, so it must be read. With them,
+        # a date that cannot be read is left empty instead (`_unread_dates`).
+        shape = _date_shape(options)
+        checks.append(
+            (
+                date_given.notnull() & t[col.DATE_VALUE].isnull(),
+                ibis.literal("date ") + date_given.cast("string") + f" {shape}",
+                f"date {shape}",
+            )
+        )
+        checks.append((date_given.isnull(), ibis.literal("date is empty"), "date is empty"))
     checks.extend(parse_problems(t, params))
-    return ibis.cases(*((cond.fill_null(False), msg) for cond, msg in checks))
+    return checks
+
+
+def _date_shape(options: Options) -> str:
+    if options.date_format is None:
+        return "is not an ISO 8601 date (YYYY-MM-DD)"
+    return f"does not match --date-format {options.date_format}"
+
+
+def _first_broken(checks: list[Check]) -> tuple[Value, Value]:
+    """The reason and the rule of the first check a row fails; null for a good row."""
+    reason = ibis.cases(*((cond.fill_null(False), msg) for cond, msg, _ in checks))
+    rule = ibis.cases(*((cond.fill_null(False), ibis.literal(r)) for cond, _, r in checks))
+    return reason, rule
 
 
 def analyze(options: Options) -> Summary:
@@ -282,25 +306,49 @@ def _score(
     summary: Summary,
 ) -> Scored:
     with stages.stage("reading"):
-        raw = read_input(backend, options.input)
-        summary.rows_read = int(raw.count().execute())
+        if options.date_format is not None:
+            check_date_format(backend, options.date_format)
+        found_input = read_rows(
+            backend, options.input, Dialect(options.delimiter, options.encoding)
+        )
+        raw = found_input.rows
+        summary.notes.extend(found_input.notes)
+        rows = int(raw.count().execute())
+        unreadable = int(found_input.unreadable.count().execute())
+        summary.rows_read = rows + unreadable
+        if summary.rows_read == 0:
+            raise AnalysisError(
+                f"{options.input}: has no rows below its header, so there is nothing to analyse."
+            )
         table = normalise(raw, options)
         if options.wide_measures:
-            cells = summary.rows_read * len(options.wide_measures)
+            cells = rows * len(options.wide_measures)
             summary.empty_cells = cells - int(table.count().execute())
         params = _resolve_params(table, options, library)
         check_measures(table, params)
 
     with stages.stage("checking and scoring"):
-        with_session = col.SESSION in raw.columns or options.session_column in raw.columns
+        with_session = col.SESSION in column_names(raw, options)
         # Typed values are stored once, not recomputed by every rule that reads them (DuckDB
         # does not share repeated subexpressions).
-        table = stored(backend, "ally_typed", typed(table))
+        table = stored(backend, "ally_typed", typed(table, options.decimal, options.date_format))
         items = _complete_items(table, params) if options.model is None else {}
         found = stored(backend, "ally_scores", scores_table(table, params))
-        t = table.mutate(reason=_row_reason(table, params, with_session))
+        reason, rule = _first_broken(_row_checks(table, params, with_session, options))
+        date_given = as_given(table, col.DATE, col.DATE_VALUE)
+        t = table.mutate(
+            reason=reason,
+            rule=rule,
+            date_unread=date_given.notnull() & table[col.DATE_VALUE].isnull(),
+        )
         t = t.join(found, col.LINE)
-        t = t.mutate(reason=t.reason.coalesce(t.measure_reason)).drop("measure_reason")
+        # The core's reasons name values too; their rule drops the given score and the total.
+        core_rule = t.measure_reason.re_replace(r"^score \S+ ", "score ").re_replace(
+            r", [0-9.]+$", ""
+        )
+        t = t.mutate(
+            reason=t.reason.coalesce(t.measure_reason), rule=t.rule.coalesce(core_rule)
+        ).drop("measure_reason")
         t = t.mutate(
             rater=t[col.RATER].fill_null("client"),
             episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
@@ -308,14 +356,14 @@ def _score(
         # Only what later stages read: answers are scored and no longer needed.
         kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
         kept += [col.ENDING]
-        kept += [col.LINE, col.SCORE_VALUE, "critical", "reason"]
+        kept += [col.LINE, col.SCORE_VALUE, "critical", "reason", "rule", "date_unread"]
         subscales = [c for c in t.columns if c.startswith("subscale_")]
         kept += subscales
         t = stored(backend, "ally_checked", t.select(*kept))
         _drop(backend, "ally_typed")
         _drop(backend, "ally_scores")
         good = t.filter(t.reason.isnull())
-        rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason")
+        rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason", "rule")
         # A second answer for the same session, measure and rater is a duplicate, not an update.
         slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
         repeated = stored(
@@ -331,9 +379,22 @@ def _score(
             duplicates = duplicates.mutate(
                 reason=ibis.literal("duplicate of line ")
                 + duplicates.first_line.cast("string")
-                + " (same client, episode, session, measure and rater)"
-            ).select(col.LINE, col.MEASURE, "reason")
+                + " (same client, episode, session, measure and rater)",
+                rule=ibis.literal(
+                    "duplicate of an earlier row (same client, episode, session, measure and rater)"
+                ),
+            ).select(col.LINE, col.MEASURE, "reason", "rule")
             rejected = rejected.union(duplicates)
+        if unreadable:
+            lines = found_input.unreadable
+            rejected = rejected.union(
+                lines.select(
+                    lines[col.LINE].cast("int64").name(col.LINE),
+                    ibis.null("string").name(col.MEASURE),
+                    lines.reason,
+                    lines.rule,
+                )
+            )
         rejected = stored(backend, "ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
         if summary.rejected and options.strict:
@@ -349,10 +410,69 @@ def _score(
                 group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
             )
             good = good.mutate(session_number=good.date_value.dense_rank().over(order) + 1)
-        cells = summary.rows_read * max(1, len(options.wide_measures))
-        summary.administrations = cells - summary.empty_cells - summary.rejected
+        cells = rows * max(1, len(options.wide_measures))
+        summary.administrations = cells - summary.empty_cells - (summary.rejected - unreadable)
+        if summary.administrations <= 0:
+            raise _nothing_left(backend, raw, rejected, options, summary)
+        if with_session:
+            _unread_dates(good, options, summary)
+        good = good.drop("rule", "date_unread")
     ids = tuple(c.removeprefix("subscale_") for c in subscales)
     return Scored(raw, good, rejected, params, items, ids)
+
+
+def _nothing_left(
+    backend: ibis.BaseBackend, raw: Table, rejected: Table, options: Options, summary: Summary
+) -> AnalysisError:
+    """The error for a run whose every row was rejected: the commonest reasons, and the options
+    that read files written another way (the usual cause when every row fails)."""
+    if not summary.rejected:
+        return AnalysisError(
+            f"{options.input}: every cell of the --measures columns is empty, so there is "
+            "nothing to analyse."
+        )
+    _write_rejected(backend, raw, rejected, options)
+    common = (
+        rejected.group_by("rule")
+        .aggregate(
+            rows=rejected.count(),
+            first_line=rejected[col.LINE].min(),
+            example=rejected.reason.argmin(rejected[col.LINE]),
+        )
+        .order_by([ibis.desc("rows"), "first_line"])
+        .limit(3)
+        .execute()
+    )
+    listed = "; ".join(
+        f"{int(r['rows']):,} {'row' if r['rows'] == 1 else 'rows'}: {r['rule']} "
+        f"(first on line {int(r['first_line'])}: "
+        f"{r['example']})"
+        for _, r in common.iterrows()
+    )
+    return AnalysisError(
+        f"every row of {options.input} was rejected ({summary.rejected:,} rows), so there is "
+        f"nothing to analyse. The commonest reasons: {listed}. Each line and its reason are in "
+        f"{options.out / 'rejected.csv'}. If the file is written another way, say how: "
+        "--delimiter ';' (fields separated by ;), --decimal , (decimal commas), "
+        "--date-format %d.%m.%Y (dates like 22.11.2026), --encoding latin-1, and "
+        "--client-column, --session-column, --date-column, --measure-column or "
+        "--score-column for other column names."
+    )
+
+
+def _unread_dates(good: Table, options: Options, summary: Summary) -> None:
+    """Say how many dates were left empty because they could not be read: rows with session
+    numbers are kept without them."""
+    unread = good.filter(good.date_unread)
+    counted = unread.aggregate(rows=unread.count(), first_line=unread[col.LINE].min()).execute()
+    count = int(counted["rows"].iloc[0])
+    if count:
+        summary.notes.append(
+            f"{count:,} dates could not be read (first on line "
+            f"{int(counted['first_line'].iloc[0])}: the date {_date_shape(options)}); their "
+            "rows are analysed by session number with the date left empty. Give "
+            "--date-format if the dates are written another way (e.g. %d.%m.%Y)."
+        )
 
 
 def _fitted(
@@ -468,11 +588,12 @@ def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Su
 def _write_rejected(
     backend: ibis.BaseBackend, raw: Table, rejected: Table, options: Options
 ) -> str:
-    """Each rejected row as it was in the file, with its line and reason first."""
+    """Each rejected row as it was in the file, with its line and reason first. A line that
+    could not be split into the header's fields has its reason only."""
     options.out.mkdir(parents=True, exist_ok=True)
     original = [c for c in raw.columns if c != col.LINE]
-    joined = rejected.join(raw, col.LINE).select(
-        col.LINE, "reason", **{f"{c}": raw[c] for c in original if c not in ("reason",)}
+    joined = rejected.left_join(raw, rejected[col.LINE] == raw[col.LINE]).select(
+        rejected[col.LINE], rejected.reason, **{c: raw[c] for c in original if c != "reason"}
     )
     path = options.out / "rejected.csv"
     backend.to_csv(joined.order_by(col.LINE), path)

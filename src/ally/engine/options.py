@@ -14,6 +14,9 @@ from ally.feedback.practice import MeasureParams, params_of
 from ally.feedback.signals import BudgetLevel
 from ally.measures.schema import Direction, Measure
 
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
+"""The encodings DuckDB's CSV reader decodes itself."""
+
 
 @dataclass(frozen=True)
 class Options:
@@ -23,6 +26,17 @@ class Options:
     client_column: str = "client"
     episode_column: str = "episode"
     session_column: str = "session"
+    measure_column: str = "measure"
+    score_column: str = "score"
+    date_column: str = "date"
+    delimiter: str = ","
+    """The CSV field delimiter; the quote is always `"` (RFC 4180)."""
+    encoding: str = "utf-8"
+    """utf-8, utf-16 or latin-1."""
+    decimal: str = "."
+    """The decimal separator of scores and answers: "." or ","."""
+    date_format: str | None = None
+    """strptime format of dates (e.g. %d.%m.%Y); None reads ISO 8601 (YYYY-MM-DD)."""
     wide_measures: tuple[str, ...] = ()
     """Wide input: these columns hold totals of measures of the same names."""
     reliability: float | None = None

@@ -6,6 +6,7 @@ calls `ally.scoring.columns`), the same function the web app scores one answer s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import ibis
@@ -14,6 +15,7 @@ from ibis.expr.types import BooleanValue, StringValue, Table, Value
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
+from ally.engine.read import fold
 from ally.feedback.practice import MeasureParams
 
 
@@ -34,35 +36,82 @@ def item_numbers(table: Table) -> list[int]:
     return sorted(found)
 
 
-def normalise(raw: Table, options: Options) -> Table:
-    """The input with Ally's column names, one row per administration, all values still text."""
-    renames = {
+def column_names(raw: Table, options: Options) -> dict[str, str]:
+    """Ally's name of each column the run reads -> its name in the file, matched ignoring case
+    and surrounding spaces (`Client`, `CLIENT`), under the names the options give."""
+    in_file: dict[str, list[str]] = {}
+    for name in raw.columns:
+        if name != col.LINE:
+            in_file.setdefault(fold(name), []).append(name)
+
+    def find(name: str) -> str | None:
+        found = in_file.get(fold(name), [])
+        if len(found) > 1:
+            raise AnalysisError(
+                f"the input has {len(found)} columns named {name!r} when case is ignored "
+                f"({', '.join(found)}); give each column its own name."
+            )
+        return found[0] if found else None
+
+    renamed = {
         col.CLIENT: options.client_column,
         col.EPISODE: options.episode_column,
         col.SESSION: options.session_column,
+        col.DATE: options.date_column,
+        col.MEASURE: options.measure_column,
+        col.SCORE: options.score_column,
     }
-    present = set(raw.columns)
-    missing = [given for given in (options.client_column,) if given not in present]
-    if missing:
+    out: dict[str, str] = {}
+    for ours, given in renamed.items():
+        theirs = find(given)
+        if fold(given) != ours:
+            other = find(ours)
+            if other is not None and theirs is not None:
+                raise AnalysisError(
+                    f"the input has both {other!r} and {theirs!r} columns; "
+                    f"rename {other!r} or leave out --{ours}-column."
+                )
+        if theirs is not None:
+            out[ours] = theirs
+    for ours in (col.CLINICIAN, col.GROUP, col.RATER, col.ENDING):
+        theirs = find(ours)
+        if theirs is not None:
+            out[ours] = theirs
+    for folded in in_file:
+        match = col.ITEM.match(folded)
+        if match:
+            theirs = find(folded)
+            assert theirs is not None
+            out[col.item_column(int(match.group(1)))] = theirs
+    for measure in options.wide_measures:
+        theirs = find(measure)
+        if theirs is not None:
+            out[measure] = theirs
+    return out
+
+
+def normalise(raw: Table, options: Options) -> Table:
+    """The input with Ally's column names, one row per administration, all values still text."""
+    names = column_names(raw, options)
+    found = ", ".join(c for c in raw.columns if c != col.LINE)
+    if col.CLIENT not in names:
         raise AnalysisError(
-            f"the input has no {missing[0]!r} column, which names the client. Columns found: "
-            f"{', '.join(c for c in raw.columns if c != col.LINE)}. "
+            f"the input has no {options.client_column!r} column, which names the client. "
+            f"Columns found: {found}. "
             "Use --client-column NAME to name the column that identifies clients."
         )
-    for ours, given in renames.items():
-        if given != ours and ours in present and given in present:
-            raise AnalysisError(
-                f"the input has both {ours!r} and {given!r} columns; "
-                f"rename {ours!r} or leave out --{ours}-column."
-            )
-    table = raw.rename({ours: given for ours, given in renames.items() if given in present})
+    # The columns Ally reads go on under Ally's names; all of them stay in `raw` for rejected.csv.
+    table = raw.select(
+        col.LINE,
+        *(raw[theirs].name(ours) for ours, theirs in names.items()),
+    )
 
     if options.wide_measures:
         absent = [m for m in options.wide_measures if m not in table.columns]
         if absent:
             raise AnalysisError(
                 f"--measures names columns that the input does not have: {', '.join(absent)}. "
-                f"Columns found: {', '.join(c for c in raw.columns if c != col.LINE)}."
+                f"Columns found: {found}."
             )
         if col.MEASURE in table.columns or col.SCORE in table.columns:
             raise AnalysisError(
@@ -75,17 +124,21 @@ def normalise(raw: Table, options: Options) -> Table:
         )
     elif col.MEASURE not in table.columns:
         raise AnalysisError(
-            "the input has no 'measure' column. A long file needs one (a measure id per row); "
-            "a wide file with one column per measure needs --measures NAME[,NAME...]."
+            f"the input has no {options.measure_column!r} column. A long file needs one (a "
+            "measure id per row; name yours with --measure-column NAME); a wide file with one "
+            f"column per measure needs --measures NAME[,NAME...]. Columns found: {found}."
         )
     if col.SESSION not in table.columns and col.DATE not in table.columns:
         raise AnalysisError(
-            "the input has neither a 'session' nor a 'date' column, so sessions cannot be "
-            "ordered. Add one, or name yours with --session-column NAME."
+            f"the input has neither a {options.session_column!r} nor a "
+            f"{options.date_column!r} column, so sessions cannot be ordered. Add one, or name "
+            f"yours with --session-column NAME or --date-column NAME. Columns found: {found}."
         )
     if col.SCORE not in table.columns and not item_numbers(table):
         raise AnalysisError(
-            "the input has neither a 'score' column nor item columns (item1, item2, ...)."
+            f"the input has neither a {options.score_column!r} column nor item columns "
+            "(item1, item2, ...); name the total's column with --score-column NAME. "
+            f"Columns found: {found}."
         )
 
     def text_or_null(name: str) -> StringValue:
@@ -128,26 +181,43 @@ def as_given(table: Table, raw: str, typed_name: str) -> Value:
     return table[raw] if raw in table.columns else table[typed_name]
 
 
-def typed(table: Table) -> Table:
+@ibis.udf.scalar.builtin  # type: ignore[untyped-decorator]
+def try_strptime(text: str, format: str) -> dt.datetime:  # type: ignore[empty-body]
+    """DuckDB's strptime, null where the text does not match the format."""
+
+
+def number(value: Value, decimal: str = ".") -> Value:
+    """A number from text, with `decimal` as its decimal separator; null if it is none."""
+    if value.type().is_string() and decimal != ".":
+        value = value.replace(decimal, ".")
+    return value.try_cast("float64")
+
+
+def date(value: Value, date_format: str | None = None) -> Value:
+    """A date from text: ISO 8601, or by `date_format` (strptime); null if it is none."""
+    if value.type().is_string() and date_format is not None:
+        return try_strptime(value, date_format).cast("date")
+    return value.try_cast("date")
+
+
+def typed(table: Table, decimal: str = ".", date_format: str | None = None) -> Table:
     """The normalised table plus typed session, date, score and answers, cast once per run.
 
     Raw columns that were typed already (Parquet) are dropped: the typed copy says the same.
     """
-    values = [table[col.item_column(n)].try_cast("float64") for n in item_numbers(table)]
-    answered = sum((v.notnull().cast("int64") for v in values), ibis.literal(0, "int64"))
-    raw = [col.SESSION, col.DATE, col.SCORE, *map(col.item_column, item_numbers(table))]
+    numbers = item_numbers(table)
+    values = {n: number(table[col.item_column(n)], decimal) for n in numbers}
+    answered = sum((v.notnull().cast("int64") for v in values.values()), ibis.literal(0, "int64"))
+    raw = [col.SESSION, col.DATE, col.SCORE, *map(col.item_column, numbers)]
     typed_already = [name for name in raw if not table[name].type().is_string()]
     return table.mutate(
         **{
             col.SESSION_NUMBER: table[col.SESSION].try_cast("int64"),
-            col.DATE_VALUE: table[col.DATE].try_cast("date"),
-            col.GIVEN_SCORE: table[col.SCORE].try_cast("float64"),
+            col.DATE_VALUE: date(table[col.DATE], date_format),
+            col.GIVEN_SCORE: number(table[col.SCORE], decimal),
             col.ANSWERED: answered,
         },
-        **{
-            col.value_column(n): table[col.item_column(n)].try_cast("float64")
-            for n in item_numbers(table)
-        },
+        **{col.value_column(n): v for n, v in values.items()},
     ).drop(*typed_already)
 
 
@@ -172,35 +242,40 @@ def check_measures(table: Table, known: Mapping[str, MeasureParams]) -> None:
         )
 
 
-def parse_problems(
-    table: Table, params: Mapping[str, MeasureParams]
-) -> list[tuple[BooleanValue, StringValue]]:
-    """(condition, message) for each way a row's text can fail to be read, in order: answers to
-    items a measure does not have, answers and scores that are not numbers. The checks of the
-    numbers themselves are the core's (`ally.engine.scores`)."""
+Check = tuple[BooleanValue, StringValue, str]
+"""A rule a row can break: when it does, the reason (with the row's values), and the rule
+alone (the reason without its values), which counts rows alike."""
+
+
+def parse_problems(table: Table, params: Mapping[str, MeasureParams]) -> list[Check]:
+    """The ways a row's text can fail to be read, in order: answers to items a measure does not
+    have, answers and scores that are not numbers. The checks of the numbers themselves are the
+    core's (`ally.engine.scores`)."""
     t, out = table, []
     items = item_numbers(t)
     for mid, p in params.items():
         m = p.measure
         n = len(m.items) if m else 0
         of_measure = t[col.MEASURE] == mid
-        for number in items:
-            name = col.item_column(number)
-            given = as_given(t, name, col.value_column(number))
-            if number > n:
+        for k in items:
+            name = col.item_column(k)
+            given = as_given(t, name, col.value_column(k))
+            if k > n:
                 has = f"has {n} items" if m else "has no item definitions; give 'score'"
-                message = ibis.literal(f"{name} is given, but {mid} {has}")
-                out.append((of_measure & given.notnull(), message))
-    for number in items:
-        name = col.item_column(number)
-        given = as_given(t, name, col.value_column(number))
+                text = f"{name} is given, but {mid} {has}"
+                out.append((of_measure & given.notnull(), ibis.literal(text), text))
+    for k in items:
+        name = col.item_column(k)
+        given = as_given(t, name, col.value_column(k))
         message = ibis.literal(f"{name} ") + given.cast("string") + " is not a number"
-        out.append((given.notnull() & t[col.value_column(number)].isnull(), message))
+        rule = f"{name} is not a number"
+        out.append((given.notnull() & t[col.value_column(k)].isnull(), message, rule))
     given_text = as_given(t, col.SCORE, col.GIVEN_SCORE)
     out.append(
         (
             given_text.notnull() & t[col.GIVEN_SCORE].isnull(),
             ibis.literal("score ") + given_text.cast("string") + " is not a number",
+            "score is not a number",
         )
     )
     return out
