@@ -24,7 +24,7 @@ from django.utils import timezone
 from ally.web.accounts.models import User
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import Response
-from ally.web.practice.models import Membership, Organisation
+from ally.web.practice.models import Membership, Organisation, Session
 from ally.web.scoping import Role
 
 CHROMIUM = "/usr/bin/chromium"
@@ -223,17 +223,28 @@ def test_the_whole_journey_in_a_browser(
     for item in range(1, 10):
         client.locator(f"input[name=item_{item}][value='{2 if item == 9 else 1}']").check()
     _submit(client)
-    # The safety message comes at once, with the practice's crisis contacts.
-    assert CRISIS in client.content()
+    # The safety message comes at once, with the practice's crisis contacts (numbers call on a tap).
+    assert CRISIS in client.locator("main").inner_text()
+    assert client.locator("main a[href='tel:0100000001']").count() == 1
     a11y.check(client)
     _submit(client)
-    # The alliance check-in of the same session follows in the same visit.
-    assert "2 of 2" in client.content() or "2/2" in client.content()
+    # The check-in about the session opens once the session has started; the page says so.
+    assert client.url.endswith("/a/done/")
+    assert "After your session you will be asked a few questions about it." in client.content()
     a11y.check(client)
+
+    # The session has started (an hour passes): the clinician shows the check-in's link.
+    Session.objects.update(scheduled_at=timezone.now() - dt.timedelta(minutes=50))
+    page.goto(episode_url)
+    page.get_by_role("link", name=re.compile("Send, copy or show the link.*alliance", re.I)).click()
+    check_in = page.locator("#client-link").input_value()
+    client.goto(check_in)
+    assert client.url == f"{live_server.url}/a/"
     for item in range(1, 8):
         client.locator(f"input[name=item_{item}][value='3']").check()
     _submit(client)
     assert client.url.endswith("/a/done/")
+    assert "nothing more to do, and you can close" in client.content()
     a11y.check(client)
     phone.close()
     assert Response.objects.count() == 2

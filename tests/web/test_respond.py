@@ -618,3 +618,24 @@ def test_an_after_session_form_opens_only_once_its_session_has_started(
     # Once the session has started, the same link works.
     Session.objects.filter(pk=session.pk).update(scheduled_at=timezone.now())
     assert client.get(link_url(check_in)).status_code == 302
+
+
+def test_the_done_page_says_questions_about_the_session_follow_after_it(
+    client: Client, practice: Practice
+) -> None:
+    from ally.web.collect.models.choices import Timing
+    from ally.web.practice.models import Session
+
+    session = Session.objects.create(
+        organisation=practice.org,
+        episode=practice.own,
+        number=1,
+        scheduled_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    before = do_create_administration(practice.own, "phq9", session=session, timing=Timing.BEFORE)
+    do_create_administration(practice.own, "ally-alliance", session=session, timing=Timing.AFTER)
+    client.get(link_path(before))
+    assert submit(client, before, [0] * 9)["Location"] == reverse("respond:done")
+    page = client.get(reverse("respond:done")).content.decode()
+    assert "After your session you will be asked a few questions about it." in page
+    assert "nothing more to do now" in page

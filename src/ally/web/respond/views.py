@@ -195,7 +195,9 @@ def _next(
     `administrations` are the visit's, as they stand after the questionnaire."""
     remaining = [a for a in administrations if _takes_answers(a)]
     if not remaining:
-        visit.finish(safety=visit.safety)
+        now = timezone.now()
+        later = any(a.is_open and a.is_not_yet_open(now) for a in administrations)
+        visit.finish(safety=visit.safety, later=later)
     if visit.safety:
         return redirect("respond:safety")
     return redirect("respond:answer" if remaining else "respond:done")
@@ -349,4 +351,5 @@ def done(request: HttpRequest) -> HttpResponse:
         return redirect("respond:safety")
     if not visit.finished:
         return redirect("respond:answer")
-    return render(request, "respond/done.html", {"organisation": _organisation(visit)})
+    context = {"organisation": _organisation(visit), "later": visit.later}
+    return render(request, "respond/done.html", context)

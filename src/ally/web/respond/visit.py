@@ -93,12 +93,21 @@ class Visit:
         value = self._data.get("organisation")
         return int(value) if value is not None else None
 
-    def finish(self, *, safety: bool) -> None:
-        """End the visit: grants, saved answers and keys go, so the device can be handed back."""
+    def finish(self, *, safety: bool, later: bool = False) -> None:
+        """End the visit: grants, saved answers and keys go, so the device can be handed back.
+
+        `later`: a questionnaire about the session opens once it has started (the done page says
+        so, without naming it)."""
         self._data = {"finished": True, "organisation": self.organisation_id}
         if safety:
             self._data["safety"] = True
+        if later:
+            self._data["later"] = True
         self._save()
+
+    @property
+    def later(self) -> bool:
+        return bool(self._data.get("later"))
 
     @property
     def finished(self) -> bool:
