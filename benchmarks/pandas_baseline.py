@@ -2,7 +2,8 @@
 
 The yardstick for benchmarks/run.py. It handles what benchmarks/generate.py writes (long format,
 item columns, one episode per client, client-rated): item scoring with prorating, the row checks
-that matter for such data, bands, the critical flag, baselines, Jacobson & Truax reliable change,
+that matter for such data, bands, the critical flag, baselines, reliable change (the measure's
+published value in points where it has one, as ally analyze does by default, else Jacobson & Truax),
 outcome categories at the published cut-off, and sudden gains by a groupby-apply over episodes.
 The numbers come from the measure definitions; the rules are written here, in pandas.
 
@@ -128,15 +129,25 @@ def analyze(
         first_score=("score", "first"),
         last_score=("score", "last"),
     ).reset_index()
-    episodes["change"] = episodes["last_score"] - episodes["first_score"]
+    # A pre-post pair is two scores at two sessions: one score has no change.
+    pair = episodes["last_session"] > episodes["first_session"]
+    episodes["change"] = (episodes["last_score"] - episodes["first_score"]).where(pair)
 
-    # Jacobson & Truax (1991): S_diff from the SD of the complete-case pre scores.
-    complete = episodes.dropna(subset=["first_score", "last_score"])
+    # Jacobson & Truax (1991): S_diff from the SD of the complete-case pre scores; a published
+    # reliable change in points (NHS Talking Therapies: PHQ-9 6, GAD-7 4) takes its place, as
+    # S_diff = points / z, with a change of exactly `points` counting.
+    complete = episodes[pair].dropna(subset=["first_score", "last_score"])
     sd_pre = complete.groupby("measure")["first_score"].std()
     reliability = pd.Series({m: measure.reliability.value for m, measure in measures.items()})
     sign = pd.Series({m: measure.direction.sign for m, measure in measures.items()})
     cutoff = pd.Series({m: measure.clinical_cutoff for m, measure in measures.items()})
     s_diff = np.sqrt(2 * (sd_pre * np.sqrt(1 - reliability)) ** 2)
+    critical = pd.Series(Z, index=s_diff.index)
+    gain_cutoff = Z * s_diff
+    for m, measure in measures.items():
+        if measure.reliable_change is not None:
+            points = measure.reliable_change.value
+            s_diff[m], critical[m], gain_cutoff[m] = points / Z, Z * (1 - 1e-9), points
 
     for table, pre, post in (
         (sessions, "baseline", "score"),
@@ -144,8 +155,9 @@ def analyze(
     ):
         table["rci"] = (table[post] - table[pre]) / table["measure"].map(s_diff)
         towards_health = table["rci"] * table["measure"].map(sign)
+        z = table["measure"].map(critical)
         table["reliable_change"] = np.select(
-            [towards_health > Z, towards_health < -Z], ["improved", "deteriorated"], "unchanged"
+            [towards_health > z, towards_health < -z], ["improved", "deteriorated"], "unchanged"
         )
 
     # Categories at the published cut-off, a score at the cut-off counting as clinical.
@@ -164,12 +176,14 @@ def analyze(
         ["recovered", "improved", "harmed", "deteriorated"],
         "unchanged",
     )
+    for column in ("rci", "reliable_change", "category"):
+        episodes[column] = episodes[column].where(pair)
 
     # Sudden gains (Tang & DeRubeis 1999): criterion 1 is the reliable change value.
     start = time.perf_counter()
     counts = []
     for m, measure in measures.items():
-        rcv = Z * s_diff[m]
+        rcv = gain_cutoff[m]
         found = (
             sessions[sessions["measure"] == m]
             .groupby(KEYS, sort=False)[["session", "score"]]
