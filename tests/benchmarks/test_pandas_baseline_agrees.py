@@ -91,8 +91,8 @@ def test_episodes_have_the_same_change_categories_and_sudden_gains(
         _same_numbers(paired, column)
     for column in ("reliable_change", "category", "clinician"):
         _same_labels(paired, column)
-    # Every category, an episode of one score and some sudden gains and losses occur, so the comparison is not vacuous.
-    # (An episode of one score has none.)
+    # Every category, an episode of one score (it has none) and some sudden gains and losses
+    # occur, so the comparison is not vacuous.
     assert set(paired["category_ally"].dropna()) == {
         "recovered",
         "improved",
