@@ -265,6 +265,36 @@ class Measure(Strict):
                 raise ValueError(f"critical item {crit.item} does not exist")
         return self
 
+    def _client_texts(self) -> list[tuple[str, Text]]:
+        """Every piece of text a client reads on the form, named as a person would find it."""
+        found: list[tuple[str, Text]] = [("instructions", self.instructions)]
+        if self.response is not None:
+            found += _response_texts(self.response, "")
+        for item in self.items:
+            found.append((f"item {item.number}", item.text))
+            if item.response is not None:
+                found += _response_texts(item.response, f"item {item.number}'s ")
+        return found
+
+    @model_validator(mode="after")
+    def _languages_complete(self) -> Measure:
+        # A half-translated validated questionnaire is not the validated instrument: a client
+        # must never get German questions with English answers, so a language is all or nothing.
+        for lang in self.languages:
+            for where, text in self._client_texts():
+                if text and not text.get(lang):
+                    raise ValueError(
+                        f"the items are in {lang!r} but {where} has no {lang!r} text; "
+                        f"give it in {lang!r} too, or take {lang!r} out of the items"
+                    )
+        return self
+
+
+def _response_texts(response: Options | Scale, owner: str) -> list[tuple[str, Text]]:
+    if isinstance(response, Options):
+        return [(f"{owner}answer {o.value:g}", o.label) for o in response.options]
+    return [(f"{owner}{end} anchor", text) for end, text in response.anchors.items()]
+
 
 class TextFile(Strict):
     """Item text that a licensed user supplies from their own copy of a measure."""
