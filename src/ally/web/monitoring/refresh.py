@@ -363,7 +363,11 @@ def _replace(
     batch: int,
 ) -> int:
     """Make the stored rows of these episodes equal `rows`, writing only what changed: after a
-    new answer that is its own row and its series' summary, not the episode's every row."""
+    new answer that is its own row and its series' summary, not the episode's every row.
+
+    A changed row is deleted and inserted again with its new values (nothing refers to these
+    derived rows): two statements for any number of rows, where one UPDATE per row, or
+    bulk_update's CASE over every field, costs the ORM milliseconds of compiling each."""
     fields = [
         f.attname
         for f in model._meta.concrete_fields
@@ -375,32 +379,20 @@ def _replace(
             "pk", *key, *fields
         )
     }
-    new, changed = [], []
+    written, gone = [], []
     for row in rows:
         before = stored.pop(tuple(row[k] for k in key), None)
-        if before is None:
-            new.append(model(**row, computed_at=now))
-            continue
-        values = before[1 + len(key) :]
-        differ = {f: row[f] for f, old in zip(fields, values, strict=True) if old != row[f]}
-        if differ:
-            changed.append((before[0], differ, row))
-    if stored:
-        model.objects.filter(pk__in=[found[0] for found in stored.values()]).delete()
-    model.objects.bulk_create(new, batch_size=batch)
-    if len(changed) <= FEW:
-        # An answer changes a row or two: an UPDATE of what changed is far cheaper than
-        # bulk_update's CASE over every field.
-        for pk, differ, _ in changed:
-            model.objects.filter(pk=pk).update(**differ, computed_at=now)
-    else:
-        whole = [model(pk=pk, **row, computed_at=now) for pk, _, row in changed]
-        model.objects.bulk_update(whole, [*fields, "computed_at"], batch_size=batch)
+        if before is not None:
+            values = before[1 + len(key) :]
+            if all(old == row[f] for f, old in zip(fields, values, strict=True)):
+                continue
+            gone.append(before[0])
+        written.append(model(**row, computed_at=now))
+    gone += [found[0] for found in stored.values()]
+    if gone:
+        model.objects.filter(pk__in=gone).delete()
+    model.objects.bulk_create(written, batch_size=batch)
     return len(rows)
-
-
-FEW = 20
-"""Changed rows updated one by one; more (a new model's refresh) go in one bulk update."""
 
 
 def refresh_episode(episode: Episode, now: dt.datetime | None = None) -> Refreshed | None:
