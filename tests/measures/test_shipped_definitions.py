@@ -15,6 +15,7 @@ from ally.measures.schema import TextFile
 
 SHIPPED_IDS = {"phq9", "gad7", "core10", "wai-sr", "srs", "ors", "oq45", "ally-alliance"}
 NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
+LANGUAGES = {"ally-alliance": ("de", "en"), "phq9": ("de", "en")}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,42 @@ def test_measures_whose_licence_allows_it_ship_full_english_text(library, measur
     assert m.licence.text_may_ship is True
     assert m.has_text
     assert "en" in m.languages
-    # Translations ship only where Ally may make them: its own check-in.
-    assert m.languages == (("de", "en") if measure_id == "ally-alliance" else ("en",))
+    # Translations ship where Ally may make them (its own check-in) or where a published
+    # translation may be copied (PHQ-9: the PHQ-D); every other measure is English only.
+    assert m.languages == LANGUAGES.get(measure_id, ("en",))
+
+
+# PHQ-9 in German: the PHQ-D (Löwe, Spitzer, Zipfel & Herzog 2002), verbatim from the German
+# Medical Informatics Initiative's PRO module (kerndatensatzmodul-proms,
+# input/fsh/definitions/phq-9/mii-qst-pro-phq-9.fsh).
+def test_phq9_in_german_reads_as_the_phq_d(library):
+    m = measure(library, "phq9")
+    assert m.instructions["de"] == (
+        "Wie oft fühlten Sie sich im Verlauf der letzten 2 Wochen durch die folgenden "
+        "Beschwerden beeinträchtigt?"
+    )
+    assert m.item(9).text["de"] == (
+        "Gedanken, dass Sie lieber tot wären oder sich Leid zufügen möchten"
+    )
+    assert [o.label["de"] for o in m.response.options] == [
+        "Überhaupt nicht", "An einzelnen Tagen", "An mehr als der Hälfte der Tage",
+        "Beinahe jeden Tag",
+    ]  # fmt: skip
+
+
+def test_phq9_german_text_leaves_scoring_and_the_risk_item_as_they_were(library):
+    m = measure(library, "phq9")
+    assert [o.value for o in m.response.options] == [0, 1, 2, 3]
+    assert score_range(m) == (0, 27)
+    [critical] = m.critical_items
+    assert (critical.item, critical.min_value, critical.raises) == (9, 1, "self_harm")
+
+
+def test_phq9_records_the_source_and_licence_of_its_german_text(library):
+    licence = measure(library, "phq9").licence
+    assert "translations" in licence.source  # the PHQ notice covers published translations
+    assert "PHQ-D" in licence.notes
+    assert "kerndatensatzmodul-proms" in licence.notes
 
 
 # GAD-7: Spitzer et al. 2006; LOINC panel 69737-5, total 70274-6.

@@ -558,13 +558,14 @@ def test_client_pages_show_no_staff_navigation(client: Client, alone: Administra
 
 
 def test_the_page_language_and_the_measure_language_are_marked(
-    client: Client, alone: Administration
+    client: Client, practice: Practice
 ) -> None:
+    core10 = do_create_administration(practice.own, "core10")
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
-    client.get(link_path(alone))
+    client.get(link_path(core10))
     html = client.get(ANSWER).content.decode()
     assert '<html lang="de">' in html
-    # PHQ-9 ships in English only, so its text says so.
+    # CORE-10 ships in English only, so its text says so.
     assert '<div class="measure" lang="en">' in html
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(ANSWER).content.decode()
