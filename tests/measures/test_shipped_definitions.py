@@ -15,7 +15,7 @@ from ally.measures.schema import TextFile
 
 SHIPPED_IDS = {"phq9", "gad7", "core10", "wai-sr", "srs", "ors", "oq45", "ally-alliance"}
 NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
-LANGUAGES = {"ally-alliance": ("de", "en"), "phq9": ("de", "en")}
+LANGUAGES = {"ally-alliance": ("de", "en"), "phq9": ("de", "en"), "gad7": ("de", "en")}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_measures_whose_licence_allows_it_ship_full_english_text(library, measur
     assert m.has_text
     assert "en" in m.languages
     # Translations ship where Ally may make them (its own check-in) or where a published
-    # translation may be copied (PHQ-9: the PHQ-D); every other measure is English only.
+    # translation may be copied (PHQ-9 and GAD-7: the PHQ-D); every other measure is English only.
     assert m.languages == LANGUAGES.get(measure_id, ("en",))
 
 
@@ -129,6 +129,31 @@ def test_gad7_loinc_codes(library):
     assert [item.codes["loinc"] for item in m.items] == [
         "69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7",
     ]  # fmt: skip
+
+
+# GAD-7 in German: the PHQ-D's anxiety block (Löwe et al. 2008, Med Care 46:266), verbatim from
+# the MII PRO implementation guide (kerndatensatzmodul-proms, Questionnaire-mii-qst-pro-gad-7).
+def test_gad7_in_german_reads_as_the_published_german_gad7(library):
+    m = measure(library, "gad7")
+    assert [item.text["de"] for item in m.items] == [
+        "Nervosität, Ängstlichkeit oder Anspannung",
+        "Nicht in der Lage sein, Sorgen zu stoppen oder zu kontrollieren",
+        "Übermäßige Sorgen bezüglich verschiedener Angelegenheiten",
+        "Schwierigkeiten zu entspannen",
+        "Rastlosigkeit, so dass Stillsitzen schwer fällt",
+        "Schnelle Verärgerung oder Gereiztheit",
+        "Gefühl der Angst, so als würde etwas Schlimmes passieren",
+    ]
+    # The same answer wording as the German PHQ-9, whose answer list it shares (LOINC LL358-3).
+    phq9 = measure(library, "phq9")
+    assert [o.label for o in m.response.options] == [o.label for o in phq9.response.options]
+    assert m.instructions == phq9.instructions
+
+
+def test_gad7_records_the_source_and_licence_of_its_german_text(library):
+    licence = measure(library, "gad7").licence
+    assert "translations" in licence.source
+    assert "Questionnaire-mii-qst-pro-gad-7" in licence.notes
 
 
 # CORE-10: Barkham et al. 2013; CST scoring guidance; CamCOPS core10.py.

@@ -1,6 +1,6 @@
 """A client reads a questionnaire in their own language where its published translation ships
-(PHQ-9 in the German PHQ-D), and in English otherwise (CORE-10); the language never changes the
-score or the risk check."""
+(PHQ-9 and GAD-7 in the German PHQ-D), and in English otherwise (CORE-10); the language never
+changes the score or the risk check."""
 
 from __future__ import annotations
 
@@ -92,6 +92,20 @@ def test_a_german_answer_scores_and_raises_the_risk_check_as_the_english_one_doe
     assert german.critical is in_english.critical is True
     alerts = Alert.objects.filter(kind=AlertKind.CRITICAL_ITEM, item=9)
     assert {a.episode_id for a in alerts} == {practice.own.pk, practice.other.pk}
+
+
+def test_a_german_client_reads_gad7_in_german_and_it_scores_as_in_english(
+    practice: Practice,
+) -> None:
+    gad7 = do_create_administration(practice.own, "gad7")
+    client = client_in("de")
+    html = open_form(client, gad7)
+    assert '<div class="measure">' in html
+    for item in load_library().get("gad7").items:
+        assert item.text["de"] in html
+        assert item.text["en"] not in html
+    assert ">Beinahe jeden Tag</label>" in html
+    assert answer(client, gad7, [3, 2, 1, 0, 1, 2, 3]).total == 12
 
 
 def test_core10_has_no_published_german_text_here_so_a_german_client_reads_english(
