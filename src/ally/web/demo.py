@@ -3,6 +3,9 @@
 Every answer goes through `do_record_response`, as a client's would, so the demo's scores,
 alerts and feedback are what a real practice would see. Dates are moved so that the latest
 session was yesterday; ongoing episodes get their next session with forms sent (some overdue).
+Each form is answered, and each alert of the past acted on, at a time of its own around its
+session, drawn from the demo's seed: the demo's times read like a practice's, and the same seed
+and day give the same demo.
 The accounts share one random password, kept in the data folder (demo-logins.txt, mode 0600)
 so that `ally serve` can print it again.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import random
 import secrets
 import tempfile
 from collections import defaultdict
@@ -30,7 +34,14 @@ from ally.web.actions.answers import do_create_administration, do_mark_sent, do_
 from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect import measures
-from ally.web.collect.models import MeasurementPlan, PlannedMeasure, Respondent, Timing
+from ally.web.collect.models import (
+    Administration,
+    AdministrationStatus,
+    MeasurementPlan,
+    PlannedMeasure,
+    Respondent,
+    Timing,
+)
 from ally.web.practice.models import (
     Client,
     ClientIdentity,
@@ -45,10 +56,15 @@ from ally.web.scoping import Role
 
 SLUG = "demo"
 DOMAIN = "demo.ally.example"
+# A practice's crisis contacts are one text that every client reads, whatever their language:
+# the demo's says it in English and in German, the two languages of Ally's screens.
 CRISIS_CONTACTS = (
-    "Demo practice duty line: 0100 000 000 (weekdays 9-17)\n"
+    "Demo practice duty line: 0100 000 000 (weekdays 9-17).\n"
     "Outside these hours: your local emergency number, or a crisis line such as Samaritans "
-    "(116 123 in the UK and Ireland)."
+    "(116 123 in the UK and Ireland).\n"
+    "Bereitschaftstelefon der Demo-Praxis: 0100 000 000 (werktags 9–17 Uhr).\n"
+    "Außerhalb dieser Zeiten: Notruf 112, oder die TelefonSeelsorge "
+    "(0800 111 0 111, kostenfrei, rund um die Uhr)."
 )
 ERASURE_POLICY = (
     "Demo policy. Clinical records, questionnaire answers included, are kept for 10 years after "
@@ -66,6 +82,22 @@ HISTORY_NOTE = {
 }
 TIMING = {"phq9": Timing.BEFORE, "gad7": Timing.BEFORE, "core10": Timing.BEFORE}
 """Outcome measures before the session; the alliance check-in after it."""
+SESSION_HOUR = 10
+BEFORE_MINUTES = (30, 20 * 60)
+"""A before-session form is answered from the evening before to half an hour before."""
+AFTER_MINUTES = (50, 26 * 60)
+"""An after-session form from the session's end to the next day; the clinician's rating soon
+after the session (CLINICIAN_MINUTES)."""
+CLINICIAN_MINUTES = (55, 4 * 60)
+ACT_MINUTES = {
+    AlertKind.CRITICAL_ITEM: (20, 6 * 60),
+    AlertKind.CRITICAL_UNANSWERED: (20, 6 * 60),
+    AlertKind.SIGNAL_RED: (3 * 60, 4 * 24 * 60),
+    AlertKind.RUPTURE: (3 * 60, 7 * 24 * 60),
+    AlertKind.DROPOUT_RISK: (3 * 60, 5 * 24 * 60),
+}
+"""How long after it was raised an alert of the past was acted on: a critical item the same
+day, the others within days (by the next session)."""
 
 
 @dataclass(frozen=True)
@@ -154,12 +186,31 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
             logins.append(DemoLogin(email, str(Role.CLINICIAN)))
 
     for episode_code, episode_rows in by_episode.items():
-        _load_episode(org, clinicians, episode_code, episode_rows, shift, now)
+        _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
     # The practice model of the demo's history, applied to every episode (as the scheduled
     # `fit_practice` would do).
     do_fit_practice_model(org, now=now)
-    _settle_history(org)
+    _date_feedback_alerts(org)
+    _settle_history(org, now, seed)
     return Demo(org, password, tuple(logins))
+
+
+def _minutes(seed: int, *key: object, within: tuple[int, int]) -> dt.timedelta:
+    """A time span within `within` minutes, the same for the same seed and key."""
+    draw = random.Random("-".join(str(k) for k in (seed, *key)))
+    return dt.timedelta(minutes=draw.randint(*within))
+
+
+def _answered_at(
+    session: Session, timing: str, respondent: str, now: dt.datetime, seed: int, key: str
+) -> dt.datetime:
+    """When a form of the session was answered: before the session starts, or after it for an
+    after-session form or the clinician's rating, and never after the demo's `now`."""
+    if respondent == str(Respondent.CLINICIAN):
+        return min(session.scheduled_at + _minutes(seed, key, within=CLINICIAN_MINUTES), now)
+    if timing == str(Timing.BEFORE):
+        return session.scheduled_at - _minutes(seed, key, within=BEFORE_MINUTES)
+    return min(session.scheduled_at + _minutes(seed, key, within=AFTER_MINUTES), now)
 
 
 def _load_episode(
@@ -169,6 +220,7 @@ def _load_episode(
     rows: list[dict[str, str]],
     shift: dt.timedelta,
     now: dt.datetime,
+    seed: int,
 ) -> None:
     first = rows[0]
     clinician = clinicians[first["clinician"]]
@@ -204,29 +256,31 @@ def _load_episode(
                 episode=episode,
                 clinician=clinician,
                 number=number,
-                scheduled_at=_at(day, 10),
+                scheduled_at=_at(day, SESSION_HOUR),
                 status=SessionStatus.ATTENDED,
-                status_changed_at=_at(day, 11),
+                status_changed_at=_at(day, SESSION_HOUR + 1),
             )
             for number, day in sorted(dates.items())
         }
     for row in rows:
         session = sessions[int(row["session"])]
         respondent = row["rater"]
+        timing = str(TIMING.get(row["measure"], Timing.AFTER))
         administration = do_create_administration(
             episode,
             row["measure"],
             session=session,
             respondent=respondent,
-            timing=TIMING.get(row["measure"], Timing.AFTER),
+            timing=timing,
         )
+        key = f"demo-{code}-{row['session']}-{row['measure']}-{respondent}"
         do_record_response(
             administration,
             _answers(row),
-            idempotency_key=f"demo-{code}-{row['session']}-{row['measure']}-{respondent}",
+            idempotency_key=key,
             actor=clinician if respondent == str(Respondent.CLINICIAN) else None,
             refresh=False,  # do_fit_practice_model, once the practice is loaded
-            now=now,
+            now=_answered_at(session, timing, respondent, now, seed, key),
         )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, now)
@@ -246,7 +300,7 @@ def _next_session(
         episode=episode,
         clinician=clinician,
         number=number,
-        scheduled_at=_at(day, 10),
+        scheduled_at=_at(day, SESSION_HOUR),
     )
     for measure, rater in measures:
         if rater != str(Respondent.CLIENT):
@@ -262,7 +316,24 @@ def _next_session(
         do_mark_sent(administration, now)
 
 
-def _settle_history(org: Organisation) -> None:
+def _date_feedback_alerts(org: Organisation) -> None:
+    """The practice model raised its alerts (red signals, ruptures, dropout risk) when the demo
+    was loaded; a practice's would have been raised when the answer that shows them came in."""
+    answered = Administration.objects.filter(
+        episode__organisation=org, status=AdministrationStatus.COMPLETED
+    ).values_list("episode_id", "measure_id", "respondent", "session__number", "completed_at")
+    when: dict[tuple[int, str], dt.datetime] = {}
+    for episode_id, measure, rater, number, completed in answered:
+        for key in (f"{measure}:{rater}:{number}", f"dropout:{number}"):
+            if (episode_id, key) not in when or completed > when[episode_id, key]:
+                when[episode_id, key] = completed
+    for alert in Alert.objects.filter(episode__organisation=org, response__isnull=True):
+        raised = when.get((alert.episode_id, alert.source_key))
+        if raised is not None:
+            Alert.objects.filter(pk=alert.pk).update(raised_at=raised)
+
+
+def _settle_history(org: Organisation, now: dt.datetime, seed: int) -> None:
     """Alerts of ended episodes and of earlier sessions were dealt with at the time; only the
     latest session's alerts of running episodes are left open for the demo's clinicians."""
     latest = {
@@ -274,7 +345,7 @@ def _settle_history(org: Organisation) -> None:
         )
     }
     alerts = Alert.objects.filter(episode__organisation=org, acted_at__isnull=True).select_related(
-        "episode__clinician", "response__administration__session"
+        "episode__clinician", "episode__client", "response__administration__session"
     )
     for alert in alerts:
         episode = alert.episode
@@ -283,6 +354,12 @@ def _settle_history(org: Organisation) -> None:
         if episode.ended_on is None and recent:
             continue
         do_act_on_alert(alert, episode.clinician, HISTORY_NOTE[alert.kind])
+        # Acted on some time after it was raised, not at the moment the demo loaded (the
+        # write path records its own clock; the demo's history has its own).
+        key = (episode.client.code, session.number if session else "", alert.kind, alert.item)
+        acted = alert.raised_at + _minutes(seed, *key, within=ACT_MINUTES[alert.kind])
+        acted = min(acted, max(alert.raised_at, now - dt.timedelta(minutes=1)))
+        Alert.objects.filter(pk=alert.pk).update(seen_at=acted, acted_at=acted)
 
 
 def demo_summary(demo: Demo | None, data_dir: Path) -> dict[str, Any]:
