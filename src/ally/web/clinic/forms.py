@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -16,10 +16,11 @@ from ally.web.clinic.labels import (
     SESSION_STATUS_WORDS,
     TIMING_WORDS,
 )
+from ally.web.clinic.roles import SESSION_LEADERS
 from ally.web.collect import measures
 from ally.web.collect.models import Respondent, Timing
 from ally.web.practice.models import Client, EndReason, Membership, SessionStatus
-from ally.web.scoping import RECORDS_CLINICAL_DATA, scoped
+from ally.web.scoping import scoped
 from ally.web.text import CODE, LINE, NOTE, NOTE_MAX_LENGTH, TextField
 
 CODE_HELP = _(
@@ -39,11 +40,16 @@ class MemberChoiceField(forms.ModelChoiceField):
         return str(obj.user)
 
 
-def staff_who_hold_episodes(membership: Membership) -> QuerySet[Membership]:
-    """Active members of the organisation who may be an episode's clinician or care team."""
+def staff_who_hold_episodes(
+    membership: Membership, keep: Membership | None = None
+) -> QuerySet[Membership]:
+    """Active members of the organisation who lead sessions (`SESSION_LEADERS`): the choices
+    for an episode's clinician, a session's "Led by" and the care team. `keep` stays a choice
+    whatever its role: the clinician an episode already has."""
+    leads = Q(is_active=True, user__is_active=True, role__in=list(SESSION_LEADERS))
     return (
         scoped(Membership, membership)
-        .filter(is_active=True, user__is_active=True, role__in=list(RECORDS_CLINICAL_DATA))
+        .filter((leads | Q(pk=keep.pk)) if keep is not None else leads)
         .select_related("user")
         .order_by("user__display_name", "user__email")
     )
@@ -106,20 +112,31 @@ class EpisodeForm(EpisodeFields):
         )
 
 
-def measure_choices() -> list[tuple[str, str]]:
-    return [
-        (
-            m.id,
-            m.name
-            if measures.has_text(m)
-            else _("%(name)s (text not installed)") % {"name": m.name},
-        )
-        for m in sorted(measures.library(), key=lambda m: m.name.lower())
+CLIENTS_CAN_ANSWER = _("Clients can answer")
+CLINICIAN_ONLY = _("Questions not installed: only your own rating")
+
+
+def measure_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The library's measures in two groups: those whose questions are installed, which clients
+    can answer, and those whose licence keeps their questions out of Ally (`text_may_ship`),
+    which only a clinician can rate, from the licensed paper form."""
+    ordered = sorted(measures.library(), key=lambda m: m.name.lower())
+    groups = [
+        (str(CLIENTS_CAN_ANSWER), [(m.id, m.name) for m in ordered if measures.has_text(m)]),
+        (str(CLINICIAN_ONLY), [(m.id, m.name) for m in ordered if not measures.has_text(m)]),
     ]
+    return [(label, choices) for label, choices in groups if choices]
 
 
 class PlanEntryForm(forms.Form):
-    measure = forms.ChoiceField(label=_("Measure"), choices=())
+    measure = forms.ChoiceField(
+        label=_("Measure"),
+        choices=(),
+        help_text=_(
+            "Clients answer the measures whose questions are installed. The others' licences "
+            "keep their questions out of Ally: you can plan them only as your own rating."
+        ),
+    )
     respondent = forms.ChoiceField(
         label=_("Who answers"),
         choices=[(r, RESPONDENT_WORDS[r]) for r in (Respondent.CLIENT, Respondent.CLINICIAN)],
@@ -155,11 +172,12 @@ class PlanEntryForm(forms.Form):
                 self.add_error(
                     "measure",
                     _(
-                        "The questions of %(name)s are not installed: its licence does not let "
-                        "Ally ship them. A licensed practice can add them (see docs/measures.md); "
-                        "until then, choose another measure for the client."
+                        "Clients cannot answer %(name)s: its questions are not installed, as its "
+                        "licence does not let Ally ship them. Choose a measure under “%(group)s”, "
+                        "or Clinician under “Who answers” for your own rating from the licensed "
+                        "paper form. A licensed practice can add the questions (docs/measures.md)."
                     )
-                    % {"name": measure.name},
+                    % {"name": measure.name, "group": CLIENTS_CAN_ANSWER},
                 )
         first, last = data.get("first_session"), data.get("last_session")
         if first is not None and last is not None and last < first:
@@ -182,7 +200,7 @@ class SessionForm(forms.Form):
 
     def __init__(self, *args: Any, membership: Membership, default: Membership, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["clinician"].queryset = staff_who_hold_episodes(membership)
+        self.fields["clinician"].queryset = staff_who_hold_episodes(membership, keep=default)
         self.fields["clinician"].initial = default.pk
 
 

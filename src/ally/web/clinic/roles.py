@@ -9,10 +9,15 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from ally.web.practice.models import Membership
-from ally.web.scoping import Capability, can, roles_with, scoped
+from ally.web.scoping import Capability, Role, can, roles_with, scoped
 
 WRITERS = roles_with(Capability.RECORD_CLINICAL_DATA)
 """Roles that may use the forms; a researcher gets a 403 (read only)."""
+
+SESSION_LEADERS = WRITERS - {Role.ADMIN}
+"""Roles whose members lead sessions and hold episodes: clinicians and supervisors. An
+administrator may record data for the practice, but sees no clients of their own, so they are
+not offered as an episode's clinician, a session's "Led by" or the care team."""
 
 
 def can_write(membership: Membership) -> bool:
