@@ -338,10 +338,10 @@ def test_a_clinician_of_another_practice_is_not_a_choice(history: Practice) -> N
     assert "not in this practice" in page.content.decode()
 
 
-def test_a_malformed_date_says_how_to_write_it(history: Practice) -> None:
+def test_a_malformed_date_says_to_choose_the_day_in_the_date_field(history: Practice) -> None:
     page = dashboard(history.supervisor, start="1 March")
     assert page.status_code == 400
-    assert "year-month-day" in page.content.decode()
+    assert "choose the first day in the date field" in page.content.decode()
 
 
 def test_a_day_beyond_any_calendar_in_use_is_refused(history: Practice) -> None:

@@ -214,6 +214,8 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 LOCALE_PATHS = [WEB_DIR / "locale"]
+# One way to write a day and one a moment on every screen, per language (formats/).
+FORMAT_MODULE_PATH = ["ally.web.formats"]
 TIME_ZONE = os.environ.get("ALLY_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -13,6 +13,7 @@ from ally.web.dashboard.figures import Period
 from ally.web.practice.models import Membership
 
 DATE_FORMAT = "%Y-%m-%d"
+"""What a date field sends (HTML's date input); the browser shows it in the reader's own way."""
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 """Days outside these are typing slips (and the day after 9999-12-31 does not exist)."""
 
@@ -30,14 +31,14 @@ class FilterForm(forms.Form):
         required=False,
         widget=DateInput(),
         input_formats=[DATE_FORMAT],
-        help_text=_("First day, as year-month-day, for example 2025-01-31."),
+        help_text=_("First day of the period."),
     )
     end = forms.DateField(
         label=_("To"),
         required=False,
         widget=DateInput(),
         input_formats=[DATE_FORMAT],
-        help_text=_("Last day, included."),
+        help_text=_("Last day of the period, included."),
     )
     clinician = forms.TypedChoiceField(label=_("Clinician"), required=False, coerce=int)
 
@@ -50,11 +51,12 @@ class FilterForm(forms.Form):
         self.fields["clinician"].choices = [("", _("All clinicians"))] + [
             (member.pk, str(member.user)) for member in members
         ]
+        # Only a typed address gets here: the date field itself sends a day or nothing.
         self.fields["start"].error_messages["invalid"] = _(
-            "Enter the first day as year-month-day, for example 2025-01-31."
+            "That is not a day: choose the first day in the date field."
         )
         self.fields["end"].error_messages["invalid"] = _(
-            "Enter the last day as year-month-day, for example 2025-12-31."
+            "That is not a day: choose the last day in the date field."
         )
         self.fields["clinician"].error_messages["invalid_choice"] = _(
             "That clinician is not in this practice; choose one from the list."

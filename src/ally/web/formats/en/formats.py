@@ -1,0 +1,7 @@
+"""English: 6 Dec 2026 and 6 Dec 2026, 14:30 (see ally.web.formats)."""
+
+DATE_FORMAT = "j M Y"
+SHORT_DATE_FORMAT = DATE_FORMAT
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j M Y, H:i"
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
