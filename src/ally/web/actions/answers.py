@@ -17,6 +17,7 @@ from django.utils import timezone
 from ally.scoring import Answers, Score, ScoringError, score
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.texts import english_text
 from ally.web.collect import measures
 from ally.web.collect.errors import (
     AdministrationClosedError,
@@ -75,16 +76,9 @@ def _raise_alerts(
     now: datetime,
 ) -> list[Alert]:
     """An alert for every critical item endorsed or left unanswered, unless one exists already."""
-    wanted = [(AlertKind.CRITICAL_ITEM, a.item, a.raises, a.message) for a in result.alerts]
-    wanted += [
-        (
-            AlertKind.CRITICAL_UNANSWERED,
-            item,
-            "",
-            f"Critical item {item} was left unanswered; ask it in person.",
-        )
-        for item in result.unanswered_critical
-    ]
+    details = {"measure": response.measure_id}
+    wanted = [(AlertKind.CRITICAL_ITEM, a.item, a.raises) for a in result.alerts]
+    wanted += [(AlertKind.CRITICAL_UNANSWERED, item, "") for item in result.unanswered_critical]
     # A new response has no alerts yet; an amendment's may repeat the response's.
     existing = set(response.alerts.values_list("kind", "item")) if amendment else set()
     alerts = [
@@ -95,10 +89,11 @@ def _raise_alerts(
             kind=kind,
             item=item,
             raises=raises,
-            message=message,
+            message=english_text(str(kind), details, item),
+            details=details,
             raised_at=now,
         )
-        for kind, item, raises, message in wanted
+        for kind, item, raises in wanted
         if (kind, item) not in existing
     ]
     for alert in alerts:

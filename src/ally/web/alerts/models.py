@@ -73,6 +73,12 @@ class Alert(models.Model):
         blank=True,
         help_text="For feedback alerts: measure, rater and session, so a refresh raises it once.",
     )
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the alert is about (measure, session, subscale, risk): its text is "
+        "written from these in the reader's language.",
+    )
 
     objects = ScopedQuerySet.as_manager()
     scope = Scope(organisation="episode__organisation", episodes=("episode",))
@@ -95,6 +101,13 @@ class Alert(models.Model):
             ),
         )
         indexes = (models.Index(fields=["episode", "acted_at"]),)
+
+    @property
+    def text(self) -> str:
+        """What the alert says, in the reader's language (`message` keeps the English)."""
+        from ally.web.alerts.texts import alert_text
+
+        return alert_text(self.kind, self.details, self.item) or self.message
 
     @property
     def state(self) -> str:
