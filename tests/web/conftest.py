@@ -16,6 +16,8 @@ def _data_dir(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The test client speaks plain HTTP; production's redirect is checked in test_web_settings.
     settings.SECURE_SSL_REDIRECT = False
+    # "Fit now" fits in the request here; the background thread has its own test.
+    settings.ALLY_FIT_IN_BACKGROUND = False
 
 
 @pytest.fixture

@@ -136,6 +136,33 @@ def test_red_signal_and_rupture_raise_one_alert_each_however_often_refreshed(
     ]
 
 
+def test_feedback_alerts_keep_what_they_are_about_and_name_measures_as_clinicians_do(
+    answered: Episode,
+) -> None:
+    refresh.refresh_episode(answered)
+    red = Alert.objects.get(episode=answered, kind=AlertKind.SIGNAL_RED)
+    assert red.details == {"measure": "phq9", "session": 3}
+    assert red.message == red.text
+    assert red.message.startswith("PHQ-9: the score at session 3 is off the expected course")
+    rupture = Alert.objects.get(episode=answered, kind=AlertKind.RUPTURE)
+    assert rupture.details["measure"] == "ally-alliance"
+    assert "phq9" not in red.text
+    assert "ally-alliance" not in rupture.text
+
+
+def test_an_alert_raised_before_its_details_were_kept_shows_its_message(
+    answered: Episode,
+) -> None:
+    old = Alert.objects.create(
+        episode=answered,
+        kind=AlertKind.SIGNAL_RED,
+        source_key="phq9:client:2",
+        message="PHQ-9: off track at session 2.",
+        raised_at=timezone.now(),
+    )
+    assert old.text == "PHQ-9: off track at session 2."
+
+
 def test_an_open_alert_is_not_repeated_at_the_next_session(answered: Episode) -> None:
     answer(answered, {"phq9": [[3, 3, 2, 2, 2, 2, 2, 2, 2]]}, start=4)
     assert Alert.objects.filter(episode=answered, kind=AlertKind.SIGNAL_RED).count() == 1
@@ -238,6 +265,101 @@ def test_the_scheduled_command_fits_every_practice(practice: Practice, answered:
     call_command("fit_practice", "north", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert PracticeModelFit.objects.filter(organisation=practice.org).count() == 1
     assert not PracticeModelFit.objects.exclude(organisation=practice.org).exists()
+
+
+def test_a_new_practice_without_answers_can_be_fitted(practice: Practice) -> None:
+    fit = do_fit_practice_model(practice.org, now=NOW)
+    assert (fit.episodes, fit.administrations) == (0, 0)
+    assert not SessionFeedback.objects.exists()
+
+
+def test_fit_now_fits_once_and_a_second_press_while_it_runs_starts_nothing(
+    practice: Practice, answered: Episode
+) -> None:
+    from ally.web.actions.monitoring import do_request_fit
+    from ally.web.monitoring.models import FitRequest
+
+    request, started = do_request_fit(practice.org, practice.admin, now=NOW)
+    assert started
+    assert request.outcome == FitRequest.Outcome.FITTED
+    assert request.fit == refresh.model_for(practice.org.pk)[1]
+    assert AuditEntry.objects.filter(action="practice_model.fit_requested").count() == 1
+    # A fit still running (e.g. in another server process) is not started twice.
+    running = FitRequest.objects.create(
+        organisation=practice.org, requested_by=practice.admin, requested_at=timezone.now()
+    )
+    again, started = do_request_fit(practice.org, practice.admin)
+    assert (again, started) == (running, False)
+    assert PracticeModelFit.objects.filter(organisation=practice.org).count() == 1
+
+
+def test_a_fit_cut_off_hours_ago_does_not_block_the_next(
+    practice: Practice, answered: Episode
+) -> None:
+    from ally.web.actions.monitoring import do_request_fit
+    from ally.web.monitoring.models import FitRequest
+
+    FitRequest.objects.create(
+        organisation=practice.org,
+        requested_by=practice.admin,
+        requested_at=timezone.now() - dt.timedelta(hours=3),
+    )
+    _, started = do_request_fit(practice.org, practice.admin)
+    assert started
+
+
+def test_the_model_page_says_a_fit_is_running_and_hides_the_button(
+    practice: Practice, answered: Episode
+) -> None:
+    from ally.web.monitoring.models import FitRequest
+
+    FitRequest.objects.create(
+        organisation=practice.org, requested_by=practice.admin, requested_at=timezone.now()
+    )
+    client = Client()
+    sign_in(client, practice.admin.user)
+    html = client.get(f"/o/{practice.org.slug}/model/").content.decode()
+    assert "has been running since" in html
+    assert "Fit now on all answers" not in html
+
+
+def test_a_failed_fit_says_so_and_keeps_the_model_in_use(
+    practice: Practice, answered: Episode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ally.web.actions import monitoring
+    from ally.web.monitoring.models import FitRequest
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("no spread")
+
+    monkeypatch.setattr(monitoring, "do_fit_practice_model", broken)
+    request, _ = monitoring.do_request_fit(practice.org, practice.admin)
+    assert request.outcome == FitRequest.Outcome.FAILED
+    client = Client()
+    sign_in(client, practice.admin.user)
+    html = client.get(f"/o/{practice.org.slug}/model/").content.decode()
+    assert "failed, and the model above stays in use" in html
+    assert "Fit now on all answers" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fit_now_runs_in_the_background_and_the_request_returns_at_once(
+    settings: Any,
+) -> None:
+    from web_practice import build_practice
+
+    from ally.web.actions.monitoring import do_request_fit
+    from ally.web.monitoring.models import FitRequest
+
+    settings.ALLY_FIT_IN_BACKGROUND = True
+    practice = build_practice()
+    request, started = do_request_fit(practice.org, practice.admin)
+    assert started
+    thread = next(t for t in __import__("threading").enumerate() if t.name == "ally-fit")
+    thread.join(timeout=60)
+    request.refresh_from_db()
+    assert request.outcome == FitRequest.Outcome.FITTED
+    assert request.finished_at is not None
 
 
 # --- What the web process loads ---------------------------------------------------------------

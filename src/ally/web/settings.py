@@ -17,6 +17,7 @@ ALLY_TIME_ZONE      the practice's time zone for dates on screens (UTC)
 ALLY_SEND_BEFORE_HOURS, ALLY_REMIND_AFTER_HOURS  when send_due_links sends links (24, 24)
 ALLY_DROPOUT_ALERT  dropout risk that raises an alert once the practice model has a dropout
                     model (0.5)
+ALLY_FIT_IN_BACKGROUND  "Fit now" fits in a thread after the response (1); 0 fits in the request
 ALLY_SESSION_IDLE_MINUTES  a member is signed out after this long without a request (30)
 ALLY_SESSION_MAX_HOURS     and this long after signing in, whatever they do (12)
 ALLY_LOCKOUT_FAILURES      failed passwords or codes that lock an account until an
@@ -292,6 +293,9 @@ ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))
 # Dropout risk at or above which an alert is raised, once the practice model has a dropout model.
 # A practice's choice, not a published threshold: set it from `ally backtest`.
 ALLY_DROPOUT_ALERT = float(os.environ.get("ALLY_DROPOUT_ALERT", "0.5"))
+# "Fit now" runs the fit in a thread of the server process, after the response: a large
+# practice's fit takes minutes. Off (0) in tests, which fit in the request.
+ALLY_FIT_IN_BACKGROUND = os.environ.get("ALLY_FIT_IN_BACKGROUND", "1") == "1"
 # Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
 # are read from X-Forwarded-For only through that many proxies.
 ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))

@@ -134,6 +134,36 @@ class PracticeModelFit(models.Model):
         return f"practice model of {self.fitted_at:%Y-%m-%d %H:%M} ({self.episodes} episodes)"
 
 
+class FitRequest(models.Model):
+    """An administrator's "Fit now": a fit of a large practice takes minutes, longer than a
+    request may, so it runs in the background and the practice model page shows how it went.
+    One runs at a time per organisation."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        FITTED = "fitted", "Fitted"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="fit_requests"
+    )
+    requested_by = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    fit = models.ForeignKey(
+        PracticeModelFit, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="organisation", caseload=False)
+
+    class Meta:
+        ordering = ("-requested_at", "-pk")
+
+
 class ChartDrawing(models.Model):
     """An episode's chart as last drawn (SVG), so that a page view draws only what changed.
 

@@ -28,6 +28,7 @@ from ally.feedback.practice import PracticeModel, PracticeModelError, params_of
 from ally.feedback.results import ENDINGS, RATERS, Administrations, Results, results
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.texts import english_text
 from ally.web.collect import measures
 from ally.web.collect.models import Amendment, Respondent, Response
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
@@ -185,7 +186,8 @@ def fit_model(
 ) -> PracticeModel:
     params = {m.id: params_of(m) for m in measures.library()}
     found = columns_of(episodes, answers)
-    options = FitOptions(fitted_at=fitted_at, dropout=dropout)
+    # A practice with no answers yet has nothing to learn a dropout model from.
+    options = FitOptions(fitted_at=fitted_at, dropout=dropout and bool(found.answers))
     return fit_practice(found.administrations, params, options, items=items)
 
 
@@ -339,13 +341,14 @@ def _store(
     model, _ = model_for(organisation_id)
     ids = [e.pk for e in episodes]
     found = columns_of(episodes, answers_of(ids))
-    r = results(model, found.administrations)
     refreshed = Refreshed(episodes=len(ids), administrations=len(found.answers))
-    sessions = _session_rows(found, r)
+    sessions: list[Row] = []
+    series: list[Row] = []
+    if found.answers:  # episodes without a scored answer have no results
+        r = results(model, found.administrations)
+        sessions, series = _session_rows(found, r), _episode_rows(found, r)
     refreshed.session_rows = _replace(SessionFeedback, SESSION_KEY, ids, sessions, now, batch)
-    refreshed.episode_rows = _replace(
-        EpisodeFeedback, EPISODE_KEY, ids, _episode_rows(found, r), now, batch
-    )
+    refreshed.episode_rows = _replace(EpisodeFeedback, EPISODE_KEY, ids, series, now, batch)
     refreshed.alerts = _raise_feedback_alerts({e.pk: e for e in episodes}, sessions, now)
     return refreshed
 
@@ -444,19 +447,6 @@ def refresh_organisation(organisation: Organisation, now: dt.datetime | None = N
 
 # --- Alerts ----------------------------------------------------------------------------------
 
-SIGNAL_MESSAGE = (
-    "{measure}: the score at session {session} is off the expected course (red signal). "
-    "Review progress with the client; see the suggestions on the client page."
-)
-RUPTURE_MESSAGE = (
-    "{measure}: the alliance fell at session {session}{where}. "
-    "Talk about it openly at the next session; see the suggestions on the client page."
-)
-DROPOUT_MESSAGE = (
-    "Estimated risk of dropping out is {risk:.0%} at session {session}. "
-    "Check in on how the sessions fit the client."
-)
-
 
 def _latest(rows: Iterable[Row]) -> dict[tuple[int, str, str], Row]:
     latest: dict[tuple[int, str, str], Row] = {}
@@ -471,26 +461,22 @@ def _raise_feedback_alerts(
     episodes: Mapping[int, Episode], rows: Iterable[Row], now: Any
 ) -> list[Alert]:
     """Alerts for what the latest administration of each measure shows; each raised once."""
-    wanted: list[tuple[int, str, str, str]] = []
+    wanted: list[tuple[int, str, str, dict[str, Any]]] = []
     threshold = settings.ALLY_DROPOUT_ALERT
     for (episode_id, measure, rater), row in _latest(rows).items():
         if episodes[episode_id].ended_on is not None:
             continue
         session, risk = row["session_number"], row["dropout_risk"]
         key = f"{measure}:{rater}:{session}"
-        # Named as clinicians know them (PHQ-9), never by Ally's ids.
-        name = measures.short_name(measure)
+        details: dict[str, Any] = {"measure": measure, "session": session}
         if row["signal"] == "red":
-            message = SIGNAL_MESSAGE.format(measure=name, session=session)
-            wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, message))
+            wanted.append((episode_id, str(AlertKind.SIGNAL_RED), key, details))
         if row["rupture"]:
-            subscale = row["rupture_subscale"]
-            where = f", most in its {subscale} items" if subscale else ""
-            message = RUPTURE_MESSAGE.format(measure=name, session=session, where=where)
-            wanted.append((episode_id, str(AlertKind.RUPTURE), key, message))
+            subscale = {"subscale": row["rupture_subscale"]} if row["rupture_subscale"] else {}
+            wanted.append((episode_id, str(AlertKind.RUPTURE), key, details | subscale))
         if risk is not None and risk >= threshold:
-            message = DROPOUT_MESSAGE.format(risk=risk, session=session)
-            wanted.append((episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{session}", message))
+            risky = {"session": session, "risk": risk}
+            wanted.append((episode_id, str(AlertKind.DROPOUT_RISK), f"dropout:{session}", risky))
     if not wanted:
         return []
     alerts = Alert.objects.filter(episode_id__in={w[0] for w in wanted})
@@ -503,7 +489,7 @@ def _raise_feedback_alerts(
         )
     }
     raised = []
-    for episode_id, kind, key, message in wanted:
+    for episode_id, kind, key, details in wanted:
         topic = (episode_id, kind, _topic(key))
         if (episode_id, kind, key) in existing or topic in open_topics:
             continue
@@ -513,7 +499,8 @@ def _raise_feedback_alerts(
             episode_id=episode_id,
             kind=kind,
             source_key=key,
-            message=message,
+            message=english_text(kind, details),
+            details=details,
             raised_at=now,
         )
         audit.record("alert.raised", actor=None, target=alert)

@@ -11,14 +11,15 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ally.feedback.etr import EtrModel
 from ally.feedback.practice import PracticeModel
-from ally.web.actions.monitoring import do_fit_practice_model
+from ally.web.actions.monitoring import do_request_fit, running_fit
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
-from ally.web.monitoring.models import PracticeModelFit
+from ally.web.monitoring.models import FitRequest, PracticeModelFit
 from ally.web.monitoring.refresh import model_for
 from ally.web.scoping import Capability, can, roles_with
 
@@ -60,6 +61,8 @@ def model_page(request: HttpRequest, org: str) -> HttpResponse:
         .distinct()
     )
     stored = PracticeModelFit.objects.filter(organisation_id=membership.organisation_id)
+    organisation = membership.organisation
+    latest = FitRequest.objects.filter(organisation=organisation).first()
     context = staff_context(
         request,
         org,
@@ -69,6 +72,8 @@ def model_page(request: HttpRequest, org: str) -> HttpResponse:
         measures=_measures(model, used),
         dropout=model.dropout,
         can_fit=can(membership, Capability.FIT_PRACTICE_MODEL),
+        running=running_fit(organisation, timezone.now()),
+        failed=latest if latest and latest.outcome == FitRequest.Outcome.FAILED else None,
     )
     return render(request, "monitoring/model.html", context)
 
@@ -76,10 +81,24 @@ def model_page(request: HttpRequest, org: str) -> HttpResponse:
 @member_view(roles=roles_with(Capability.FIT_PRACTICE_MODEL))
 @post_only
 def fit_now(request: HttpRequest, org: str) -> HttpResponse:
-    fit = do_fit_practice_model(request.membership.organisation, actor=request.membership)
-    messages.success(
-        request,
-        _("The practice model was fitted on %(episodes)s episodes and applied to every episode.")
-        % {"episodes": fit.episodes},
-    )
+    fit_request, started = do_request_fit(request.membership.organisation, request.membership)
+    if fit_request.outcome == FitRequest.Outcome.FITTED and fit_request.fit is not None:
+        messages.success(
+            request,
+            _(
+                "The practice model was fitted on %(episodes)s episodes and applied to every "
+                "episode."
+            )
+            % {"episodes": fit_request.fit.episodes},
+        )
+    elif started and fit_request.outcome == FitRequest.Outcome.RUNNING:
+        messages.success(
+            request,
+            _(
+                "The fit has started. It takes from seconds to some minutes, depending on the "
+                "practice's history; reload this page to see when it is done."
+            ),
+        )
+    elif not started:
+        messages.info(request, _("A fit is already running: it was not started twice."))
     return redirect("monitoring:model", org=org)
