@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,22 @@ import click
 
 DEFAULT_DATA_DIR = "ally-data"
 
+PRIVATE_UMASK = 0o077
+"""What Ally creates is its user's alone: folders 0700, files 0600. The data folder holds every
+answer and alert note (the SQLite database), the keys that open clients' names, and the session
+keys that let whoever reads them act as a signed-in member."""
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+"""The database file and the journals SQLite keeps beside it."""
+PRIVATE = f"private to this user (folder {PRIVATE_FOLDER:o}, files {PRIVATE_FILE:o})"
+
 
 def _setup(data_dir: Path | None) -> Path:
-    """Point Ally's settings at the data folder and start Django."""
+    """Point Ally's settings at the data folder, make it private to this user, start Django."""
+    # First, before anything is created: the folder, the secret key, the database and SQLite's
+    # journals beside it are then private whatever umask the shell or the service manager set.
+    os.umask(PRIVATE_UMASK)
     folder = (data_dir or Path(os.environ.get("ALLY_DATA_DIR", DEFAULT_DATA_DIR))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["ALLY_DATA_DIR"] = str(folder)
@@ -21,7 +35,50 @@ def _setup(data_dir: Path | None) -> Path:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    sqlite = Path(database["NAME"]) if database["ENGINE"].endswith("sqlite3") else None
+    tightened = make_private(folder, sqlite)
+    if tightened:
+        names = [str(p.relative_to(folder)) if p.parent == folder else str(p) for p in tightened]
+        more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+        click.echo(
+            f"Other users of this machine could read Ally's data in {folder}: made "
+            f"{', '.join(names[:8])}{more} {PRIVATE}.",
+            err=True,
+        )
     return folder
+
+
+def make_private(folder: Path, database: Path | None = None) -> list[Path]:
+    """Take group and other users' access away from the data folder, what is in it and the
+    SQLite database with its journals (which may live elsewhere); the paths it changed.
+
+    One level deep: a private folder keeps others out of everything below it. Symbolic links
+    are left alone (chmod would change what they point to), as is what another user owns.
+    """
+    if os.name != "posix":
+        return []
+    paths = [folder, *sorted(folder.iterdir())]
+    if database is not None:
+        paths += [database.with_name(database.name + end) for end in SQLITE_FILES]
+    changed: list[Path] = []
+    for path in dict.fromkeys(paths):
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != os.getuid() or not info.st_mode & 0o077:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            path.chmod(PRIVATE_FOLDER)
+        elif stat.S_ISREG(info.st_mode):
+            path.chmod(PRIVATE_FILE)
+        else:
+            continue
+        changed.append(path)
+    return changed
 
 
 data_dir_option = click.option(
@@ -54,7 +111,7 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
     from ally.web.demo import SLUG, demo_summary, load_demo, write_logins
     from ally.web.practice.models import Organisation
 
-    click.echo(f"Database and keys in {folder}")
+    click.echo(f"Database and keys in {folder}, {PRIVATE}")
     call_command("migrate", verbosity=0)
     loaded = None
     if demo and not Organisation.objects.filter(slug=SLUG).exists():
