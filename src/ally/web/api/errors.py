@@ -19,6 +19,7 @@ from ninja.parser import Parser
 
 from ally.scoring.administration import Problem as AnswerProblem
 from ally.web.actions.alerts import AlertActionError
+from ally.web.api.schemas import ITEM_NUMBER
 from ally.web.collect.errors import CollectError, InvalidAnswersError
 
 
@@ -126,8 +127,11 @@ def _validation_problem(error: dict[str, Any]) -> dict[str, Any]:
         # Ninja names the parameter (every body parameter here is `body`); the caller's JSON
         # has no such level.
         del loc[1]
+    if error.get("type") == "item_number":
+        # The message names the key, as the caller can read it; the key is no item.
+        return {"item": None, "loc": loc, "message": str(error.get("msg"))}
     item = None
-    if len(loc) >= 3 and loc[:2] == ["body", "answers"] and str(loc[2]).isdigit():
+    if len(loc) >= 3 and loc[:2] == ["body", "answers"] and ITEM_NUMBER.fullmatch(str(loc[2])):
         item = int(loc[2])
     if loc == ["body"] and error.get("type") == "missing":
         message = "The request body is missing; send a JSON object with the fields listed."

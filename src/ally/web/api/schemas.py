@@ -7,11 +7,12 @@ text that may identify a client (an alert's action note) is left out for de-iden
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ObjectDoesNotExist
 from ninja import Field, Schema
-from pydantic import AwareDatetime, WithJsonSchema, field_validator
+from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from ally.web.collect.models import Respondent, Timing
@@ -157,9 +158,40 @@ class AdministrationIn(Schema):
 # every problem with an answer comes back the same way: by item.
 Answer = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]})]
 
+ITEM_NUMBER = re.compile(r"[0-9]{1,9}")
+"""An item's number as a key of `answers`: plain ASCII digits. Not `str.isdigit()`, which takes
+"²" and "①" that `int()` then refuses, nor pydantic's integers, which take "+1", " 1" and "1_0"
+for items no one wrote that way."""
+
+
+def _shown(key: str) -> str:
+    """A key as the caller can read it back: the first 20 characters, invisible ones escaped."""
+    text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:20])
+    return f'"{text}..."' if len(key) > 20 else f'"{text}"'
+
+
+def _item_number(key: Any) -> int:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and ITEM_NUMBER.fullmatch(key):
+        return int(key)
+    raise PydanticCustomError(
+        "item_number",
+        "answers: the key {key} is not an item number; give each answer under its item's "
+        'number in the digits 0 to 9, such as "3".',
+        {"key": _shown(str(key))},
+    )
+
+
+ItemNumber = Annotated[
+    int,
+    BeforeValidator(_item_number),
+    WithJsonSchema({"type": "string", "pattern": f"^{ITEM_NUMBER.pattern}$"}),
+]
+
 
 class ResponseIn(Schema):
-    answers: dict[int, Answer] = Field(
+    answers: dict[ItemNumber, Answer] = Field(
         description='By item number: {"1": 2, "2": 0, "9": null}; null leaves an item unanswered.',
         examples=[{str(item): 1 for item in range(1, 10)}],
     )
