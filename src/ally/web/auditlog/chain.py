@@ -9,6 +9,7 @@ start (transaction_mode IMMEDIATE, see database.py).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,25 @@ def digest_of(entry: AuditEntry) -> str:
     if entry.ip:
         fields.append(entry.ip)
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+
+
+INVALID_ADDRESS = "invalid"
+"""Stored for a request whose address is no IP address (a forged X-Forwarded-For, say)."""
+
+
+def address(text: str) -> str:
+    """The request's address as an entry keeps it: an IPv4 or IPv6 address in its usual
+    spelling, "" when there is none (a command, a job), and INVALID_ADDRESS for anything else,
+    so that no text a caller chose reaches the log or its export."""
+    if not text:
+        return ""
+    # An IPv6 zone ("fe80::1%eth0") is the server's interface, not the client, and Python takes
+    # any text there.
+    host, _, _zone = text.partition("%")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return INVALID_ADDRESS
 
 
 def _organisation_of(target: Any) -> int | None:
@@ -87,7 +107,7 @@ def append_event(
             action=action,
             target_type=target_type[:60],
             target_id=target_id[:40],
-            ip=current_ip(),
+            ip=address(current_ip()),
             previous=last or GENESIS,
         )
         entry.digest = digest_of(entry)

@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ally.web import csvsafe
 from ally.web.audit import record_event
 from ally.web.auditlog.models import AuditEntry
 from ally.web.clinic.roles import staff_context
@@ -114,21 +115,23 @@ def export(request: HttpRequest, org: str) -> HttpResponse | StreamingHttpRespon
     def lines() -> Iterator[str]:
         out = _Line()
         writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(csvsafe.row(CSV_COLUMNS))
         yield out.take()
         for entry in rows.iterator(chunk_size=2000):
             member = members.get(entry.actor_id) if entry.actor_id else None
             writer.writerow(
-                [
-                    entry.pk,
-                    entry.at.isoformat(),
-                    member.user.email if member else "",
-                    entry.action,
-                    entry.target_type,
-                    entry.target_id,
-                    entry.ip,
-                    entry.digest,
-                ]
+                csvsafe.row(
+                    [
+                        entry.pk,
+                        entry.at.isoformat(),
+                        member.user.email if member else "",
+                        entry.action,
+                        entry.target_type,
+                        entry.target_id,
+                        entry.ip,
+                        entry.digest,
+                    ]
+                )
             )
             yield out.take()
 
