@@ -86,7 +86,8 @@ def send_link_by_email(
         else _("A short questionnaire from %(practice)s")
     )
     send_mail(
-        subject=subject % {"practice": organisation.name},
+        # One line whatever the stored name holds: a line break in a header is refused.
+        subject=subject % {"practice": " ".join(organisation.name.split())},
         message=_(
             "%(practice)s asks you to answer a short questionnaire before or after your "
             "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until the "

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from ally.web.scoping import Role, Scope, ScopedQuerySet
+from ally.web.validation import practice_name
 
 
 class CrossOrganisationError(ValueError):
@@ -45,6 +46,13 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The name is typed in `ally manage shell` (docs/deploy.md), where no form checks it.
+        fields = kwargs.get("update_fields")
+        if fields is None or "name" in fields:
+            self.name = practice_name(self.name)
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
