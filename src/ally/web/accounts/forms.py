@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from ally.web.accounts.models import User
+from ally.web.accounts.models import User, normal_email
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, taking the email address in any capitals: it is looked up, and
+    its failures counted towards the lockout, as stored (`normal_email`), so "ALEX@..." and
+    "alex@..." are one account with one count."""
+
+    def clean_username(self) -> str:
+        return normal_email(str(self.cleaned_data.get("username") or ""))
 
 
 class CodeForm(forms.Form):
@@ -55,10 +65,10 @@ class EmailForm(forms.Form):
         self.user = user
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if email.lower() == self.user.email.lower():
+        email = normal_email(self.cleaned_data["email"])
+        if email == normal_email(self.user.email):
             raise forms.ValidationError(_("This is already your address; type the new one."))
-        if User.objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+        if User.objects.filter(email=email).exclude(pk=self.user.pk).exists():
             raise forms.ValidationError(
                 _("Another account signs in with this address; choose another.")
             )

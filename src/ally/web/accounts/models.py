@@ -11,7 +11,23 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 
+def normal_email(email: str) -> str:
+    """An email address as Ally stores and compares it: trimmed and in lower case, so that
+    "Alex@Practice.example" signs in as "alex@practice.example" and no second account can take
+    the same address in other capitals. (RFC 5321 lets a server tell capitals apart in the part
+    before the "@"; no mail service people use does.)"""
+    return email.strip().lower()
+
+
 class UserManager(BaseUserManager):
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return normal_email(email or "")
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        """The account signing in with `username` (Django's ModelBackend asks), in any case."""
+        return self.get(email=normal_email(username or ""))
+
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         if not email:
             raise ValueError("A user needs an email address.")
@@ -48,6 +64,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.display_name or self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # However the address arrives (a form, `ally manage createsuperuser`, the shell).
+        self.email = normal_email(self.email)
+        super().save(*args, **kwargs)
 
     def _get_session_auth_hash(self, secret: str | None = None) -> str:
         """Django's session hash, which every request's session is checked against (and its

@@ -27,7 +27,7 @@ from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout, sessions, two_factor
-from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm
+from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm, SignInForm
 from ally.web.accounts.models import User
 from ally.web.actions.accounts import (
     do_change_email,
@@ -71,6 +71,7 @@ class SignInView(auth_views.LoginView):
 
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    authentication_form = SignInForm
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         two_factor.begin(self.request, form.get_user(), self.get_success_url())

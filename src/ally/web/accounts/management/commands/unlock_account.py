@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ally.web.accounts.models import User
+from ally.web.accounts.models import User, normal_email
 from ally.web.actions.accounts import do_unlock_account
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("email", help="the address the member signs in with")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = User.objects.filter(email=options["email"]).first()
+        user = User.objects.filter(email=normal_email(options["email"])).first()
         if user is None:
             raise CommandError(
                 f"No account signs in with {options['email']}; check the address (it is the "
