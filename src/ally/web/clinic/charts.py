@@ -29,9 +29,46 @@ from ally.web.clinic.labels import NO_SIGNAL, SIGNAL_WORDS, SUBSCALE_WORDS, word
 from ally.web.monitoring.models import ChartDrawing
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
-WIDTH, HEIGHT = 560, 240
+WIDTH, HEIGHT = 320, 220
+"""The plot's size in px. A drawing is shown at its own size, or shrunk to fit a narrower
+screen; drawn this narrow, a phone (360 px and up) shrinks it little, and its words stay at
+least MIN_TEXT_PX there."""
+TEXT_PX = 14
+MIN_TEXT_PX = 12
 INK = "#1b1f24"
 CACHE_SECONDS = 24 * 3600
+
+TEXT_CONFIG: dict[str, Any] = {
+    "axis": {
+        "labelFontSize": TEXT_PX,
+        "titleFontSize": TEXT_PX,
+        "labelColor": INK,
+        "titleColor": INK,
+    },
+    "legend": {
+        "labelFontSize": TEXT_PX,
+        "titleFontSize": TEXT_PX,
+        "labelColor": INK,
+        "titleColor": INK,
+        "orient": "bottom",
+        "direction": "vertical",
+        "labelLimit": 0,
+    },
+    "header": {"labelFontSize": TEXT_PX, "titleFontSize": TEXT_PX},
+    "title": {"fontSize": TEXT_PX + 1, "anchor": "start", "color": INK},
+    "text": {"fontSize": TEXT_PX, "color": INK},
+}
+"""Every word of a chart (axes, legends, titles, labels) at TEXT_PX, dark on white, legends
+under the plot so that they add height rather than width."""
+
+
+def with_text(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """TEXT_CONFIG, with a chart's own additions merged in per part."""
+    merged = {part: dict(values) for part, values in TEXT_CONFIG.items()}
+    for part, values in (config or {}).items():
+        merged[part] = {**merged.get(part, {}), **values}
+    return merged
+
 
 # Signal colours (the page's --red, --yellow, --green) with a shape each, so the colour is never
 # the only carrier of the meaning (WCAG 1.4.1); every shape has a dark edge against the white.
@@ -57,9 +94,10 @@ def _signal_word(signal: str) -> str:
 
 
 def _session_axis(sessions: list[int]) -> dict[str, Any]:
-    """Sessions on x, one tick per session number (up to about 20, then every few)."""
+    """Sessions on x, one tick per session number (up to about 12, then every few: the
+    labels stay apart on a phone-wide plot)."""
     numbers = sorted(set(sessions)) or [1]
-    step = max(1, (numbers[-1] - numbers[0]) // 20 + 1)
+    step = max(1, (numbers[-1] - numbers[0]) // 12 + 1)
     ticks = list(range(numbers[0], numbers[-1] + 1, step))
     return {
         "field": "session",
@@ -142,7 +180,14 @@ def outcome_spec(course: OutcomeCourse) -> dict[str, Any]:
         layers.append(
             {
                 "data": {"values": [{"cutoff": course.cutoff}]},
-                "mark": {"type": "text", "align": "left", "dx": 4, "dy": -6, "color": INK},
+                "mark": {
+                    "type": "text",
+                    "align": "left",
+                    "dx": 4,
+                    "dy": -8,
+                    "color": INK,
+                    "fontSize": TEXT_PX,
+                },
                 "encoding": {
                     "y": {**y, "field": "cutoff"},
                     "x": {"value": 0},
@@ -187,7 +232,7 @@ def outcome_spec(course: OutcomeCourse) -> dict[str, Any]:
         "height": HEIGHT,
         "data": {"values": values},
         "layer": layers,
-        "config": {"legend": {"orient": "bottom", "symbolStrokeColor": INK}},
+        "config": with_text({"legend": {"symbolStrokeColor": INK}}),
     }
 
 
@@ -285,14 +330,14 @@ def alliance_spec(course: AllianceCourse) -> dict[str, Any]:
             }
         )
     panels: list[dict[str, Any]] = [
-        {"width": WIDTH, "height": 180, "title": _("Total"), "layer": total_layers}
+        {"width": WIDTH, "height": 170, "title": _("Total"), "layer": total_layers}
     ]
     if values["parts"]:
         names = [word(SUBSCALE_WORDS, part) for part in course.parts]
         panels.append(
             {
                 "width": WIDTH,
-                "height": 150,
+                "height": 140,
                 "title": _("Bond, goals and tasks (client)"),
                 "data": {"values": values["parts"]},
                 "mark": {"type": "line", "point": {"filled": True, "size": 40}, "strokeWidth": 2},
@@ -318,8 +363,16 @@ def alliance_spec(course: AllianceCourse) -> dict[str, Any]:
     return {
         "$schema": SCHEMA,
         "vconcat": panels,
-        "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
-        "config": {"legend": {"orient": "right"}, "title": {"anchor": "start", "fontSize": 13}},
+        # Each panel its own legends, under it: the markers belong to the totals.
+        "resolve": {
+            "scale": {
+                "color": "independent",
+                "strokeDash": "independent",
+                "shape": "independent",
+                "fill": "independent",
+            }
+        },
+        "config": with_text(),
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from ally.web.clinic.charts import svg
+from ally.web.clinic.charts import WIDTH, svg, with_text
 from ally.web.dashboard.tables import CATEGORY_HEADERS
 
 # Okabe & Ito's colour-blind-safe palette (2008, "Color Universal Design"), one colour per
@@ -21,17 +21,20 @@ def outcome_spec(values: Sequence[dict[str, object]]) -> dict[str, Any]:
     share = _("Share of ended episodes")
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "width": 360,
+        # The measures' names take the room the client page's score axis takes.
+        "width": WIDTH - 40,
         "data": {"values": list(values)},
         # A white edge keeps neighbouring categories apart for readers who tell colours apart
         # poorly; the legend names them.
         "mark": {"type": "bar", "stroke": "white", "strokeWidth": 1},
         "encoding": {
+            # Measures by their short names (PHQ-9), so that the labels leave the bars room;
+            # the tables above name them in full.
             "y": {
                 "field": "measure",
                 "type": "nominal",
                 "title": None,
-                "axis": {"labelLimit": 320},
+                "axis": {"labelLimit": 0},
             },
             "x": {
                 "field": "share",
@@ -49,11 +52,12 @@ def outcome_spec(values: Sequence[dict[str, object]]) -> dict[str, Any]:
                     "domain": [str(header) for header in CATEGORY_HEADERS.values()],
                     "range": COLOURS,
                 },
-                "legend": {"orient": "bottom", "columns": 3},
+                "legend": {"direction": "horizontal", "columns": 2},
             },
             "order": {"field": "order", "type": "quantitative"},
             "tooltip": None,
         },
+        "config": with_text(),
     }
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from ally.change.categories import Category
 from ally.web.alerts.models import AlertKind
 from ally.web.clinic.labels import CATEGORY_WORDS
-from ally.web.collect.measures import measure
+from ally.web.collect.measures import measure, short_name
 from ally.web.dashboard.figures import Figures, Tally, measures_of_kind
 
 SMALL_CELL = 5
@@ -212,7 +212,7 @@ def chart_values(figures: Figures, show: Display) -> Sequence[dict[str, object]]
             if whole and n and not show.hidden(n):
                 values.append(
                     {
-                        "measure": measure(measure_id).name,
+                        "measure": short_name(measure_id),
                         "category": str(header),
                         "order": order,
                         "share": n / whole,
