@@ -1,0 +1,131 @@
+"""The staff screens of the demo practice in a real browser (Debian's Chromium): on a phone they
+fit the screen, the caseload shows every column, and chart words read at 12 px or more. Each
+page is checked with axe-core too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db.models import Count, Q
+from django.test import Client as Browser
+from signing_in import sign_in
+
+# The journey's browser, live server and accessibility check (fixtures are found by name).
+from test_journey import Accessibility, browser, live_server  # noqa: F401
+
+from ally.web.demo import load_demo
+from ally.web.practice.models import Episode, Membership
+from ally.web.scoping import Role
+
+TODAY = dt.date(2026, 11, 29)
+PHONE = {"width": 390, "height": 844}
+MIN_TEXT_PX = 12
+
+
+@pytest.fixture
+def demo(live_server: Any, settings: Any) -> Episode:  # noqa: F811
+    """The demo practice; returns a running episode with a few sessions behind it."""
+    # The browser gets a session made here (`signed_in`) by its cookie, which it takes over
+    # plain HTTP only without the __Host- prefix and the Secure flag.
+    settings.SESSION_COOKIE_NAME = "sessionid"
+    settings.SESSION_COOKIE_SECURE = False
+    load_demo(episodes=10, seed=1, today=TODAY)
+    return (
+        Episode.objects.filter(ended_on__isnull=True)
+        .annotate(attended=Count("sessions", filter=Q(sessions__status="attended")))
+        .filter(attended__gte=3)
+        .order_by("-attended", "pk")
+        .first()
+    )
+
+
+def signed_in(
+    chromium: Any, server: Any, member: Membership, viewport: dict[str, int], lang: str = "en"
+) -> Any:
+    """A browser page of `member`, signed in as the sign-in page would leave them."""
+    session = Browser()
+    sign_in(session, member.user)
+    context = chromium.new_context(viewport=viewport, extra_http_headers={"Accept-Language": lang})
+    cookie = session.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": cookie,
+                "url": server.url,
+                "httpOnly": True,
+            }
+        ]
+    )
+    return context.new_page()
+
+
+def page_width(page: Any) -> int:
+    return int(page.evaluate("document.documentElement.scrollWidth"))
+
+
+def smallest_chart_words(page: Any) -> float:
+    """The smallest word of the page's charts as the reader sees it: its size in the drawing
+    times how much the drawing is shrunk to fit the screen."""
+    return float(
+        page.evaluate(
+            """() => {
+              let smallest = Infinity;
+              for (const svg of document.querySelectorAll('figure svg')) {
+                const shrink = svg.getBoundingClientRect().width / svg.width.baseVal.value;
+                for (const text of svg.querySelectorAll('text')) {
+                  if (!text.textContent.trim()) continue;
+                  const px = parseFloat(getComputedStyle(text).fontSize) * shrink;
+                  smallest = Math.min(smallest, px);
+                }
+              }
+              return smallest;
+            }"""
+        )
+    )
+
+
+def test_the_staff_screens_fit_a_phone(browser: Any, live_server: Any, demo: Episode) -> None:  # noqa: F811
+    a11y = Accessibility()
+    page = signed_in(browser, live_server, demo.clinician, PHONE)
+
+    # The caseload: one card per episode, every column on the screen.
+    page.goto(f"{live_server.url}/o/demo/")
+    a11y.check(page)
+    assert page_width(page) <= PHONE["width"]
+    for column in ("Needs attention", "Latest outcome", "Alliance", "Next session"):
+        cells = page.locator(f"table.caseload td[data-label='{column}']")
+        assert cells.count() >= 1
+        for n in range(cells.count()):
+            box = cells.nth(n).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0, column
+            assert box["x"] + box["width"] <= PHONE["width"], column
+    for column in ("Signal", "Dropout risk"):
+        for n in range(page.locator(f"table.caseload td[data-label='{column}']").count()):
+            cell = page.locator(f"table.caseload td[data-label='{column}']").nth(n)
+            box = cell.bounding_box()
+            # An empty cell is left out of the card; any other is on the screen.
+            assert box is None or box["x"] + box["width"] <= PHONE["width"], column
+
+    # The client page: no sideways scrolling, and its charts' words legible.
+    page.goto(f"{live_server.url}/o/demo/episodes/{demo.pk}/")
+    a11y.check(page)
+    assert page_width(page) <= PHONE["width"]
+    assert page.locator("figure.chart svg").count() >= 2
+    assert smallest_chart_words(page) >= MIN_TEXT_PX
+
+    # The supervisor's dashboard too.
+    supervisor = Membership.objects.get(organisation=demo.organisation, role=Role.SUPERVISOR)
+    page = signed_in(browser, live_server, supervisor, PHONE)
+    page.goto(f"{live_server.url}/o/demo/dashboard/?start=2025-11-30&end=2026-11-29")
+    a11y.check(page)
+    assert page_width(page) <= PHONE["width"]
+    assert page.locator("figure.dashboard-chart svg").count() == 1
+    assert smallest_chart_words(page) >= MIN_TEXT_PX
+
+    assert not a11y.problems, "\n\n".join(a11y.problems)
