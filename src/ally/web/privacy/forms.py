@@ -1,4 +1,6 @@
-"""The privacy pages' forms: each field labelled, each error saying what to do."""
+"""The privacy pages' forms: each field labelled, each error saying what to do. Typed text is
+checked by the one rule for notes (`ally.web.text.NOTE`): no control, direction-changing or
+invisible character, stored in NFC."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ally.web.privacy.models import Exemption
+from ally.web.text import NOTE, TextField
 
 
 class EraseForm(forms.Form):
@@ -38,7 +41,8 @@ class RefuseForm(forms.Form):
         choices=Exemption.choices,
         widget=forms.RadioSelect,
     )
-    reason = forms.CharField(
+    reason = TextField(
+        rule=NOTE,
         label=_("Reason"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -49,7 +53,8 @@ class RefuseForm(forms.Form):
 
 
 class PolicyForm(forms.Form):
-    policy = forms.CharField(
+    policy = TextField(
+        rule=NOTE,
         label=_("Erasure policy"),
         required=False,
         max_length=10000,
