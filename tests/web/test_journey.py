@@ -162,7 +162,8 @@ def test_the_whole_journey_in_a_browser(
     page.wait_for_load_state()
     assert page.url.endswith("/o/riverside/")
     a11y.check(page)
-    # The account page, from the header.
+    # The account page, from the header's account menu.
+    page.locator("header .account-menu summary").click()
     page.get_by_role("link", name="Your account").click()
     page.wait_for_load_state()
     assert page.url.endswith("/accounts/security/")
@@ -306,6 +307,7 @@ def test_the_sign_in_security_pages_in_a_browser(
     page.get_by_label("Code", exact=True).fill(_code_of(key))
     _submit(page)
     assert page.url.endswith("/o/riverside/")
+    page.locator("header .account-menu summary").click()
     page.get_by_role("link", name="Members").click()
     page.wait_for_load_state()
     assert page.url.endswith("/o/riverside/members/")

@@ -1,6 +1,6 @@
 """The staff screens of the demo practice in a real browser (Debian's Chromium): on a phone they
-fit the screen, the caseload shows every column, and chart words read at 12 px or more. Each
-page is checked with axe-core too.
+fit the screen, the caseload shows every column, and chart words read at 12 px or more; on a
+laptop the administrator's header keeps to one line. Each page is checked with axe-core too.
 """
 
 from __future__ import annotations
@@ -127,5 +127,50 @@ def test_the_staff_screens_fit_a_phone(browser: Any, live_server: Any, demo: Epi
     assert page_width(page) <= PHONE["width"]
     assert page.locator("figure.dashboard-chart svg").count() == 1
     assert smallest_chart_words(page) >= MIN_TEXT_PX
+
+    assert not a11y.problems, "\n\n".join(a11y.problems)
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_an_administrators_header_keeps_to_one_line_on_a_laptop(
+    browser: Any,  # noqa: F811
+    live_server: Any,  # noqa: F811
+    demo: Episode,
+    width: int,
+) -> None:
+    a11y = Accessibility()
+    admin = Membership.objects.get(organisation=demo.organisation, role=Role.ADMIN)
+    page = signed_in(browser, live_server, admin, {"width": width, "height": 800})
+    page.goto(f"{live_server.url}/o/demo/")
+    assert page_width(page) <= width
+    links = page.locator("header .staff-nav li")
+    assert links.count() == 7  # caseload to audit log: an administrator's whole navigation
+    tops = {round(links.nth(n).bounding_box()["y"]) for n in range(links.count())}
+    assert len(tops) == 1, f"the navigation wraps onto {len(tops)} lines"
+    header = page.locator("header.top").bounding_box()
+    assert header is not None
+    assert header["height"] <= 70
+
+    # The member's own links, the language and signing out are in the account menu.
+    assert not page.get_by_role("link", name="Your account").is_visible()
+    page.locator("header .account-menu summary").click()
+    assert page.get_by_role("link", name="Your account").is_visible()
+    assert page.get_by_role("link", name="Members").is_visible()
+    assert page.get_by_role("button", name="Sign out").is_visible()
+    a11y.check(page)
+    page.keyboard.press("Escape")
+    assert not page.get_by_role("link", name="Your account").is_visible()
+
+    # German words are longer: the navigation may wrap, but within its own room.
+    page = signed_in(browser, live_server, admin, {"width": width, "height": 800}, lang="de")
+    page.goto(f"{live_server.url}/o/demo/")
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page_width(page) <= width
+    nav = page.locator("header .staff-nav").bounding_box()
+    menu = page.locator("header .account-menu").bounding_box()
+    assert nav is not None
+    assert menu is not None
+    assert nav["x"] + nav["width"] <= menu["x"]
+    a11y.check(page)
 
     assert not a11y.problems, "\n\n".join(a11y.problems)

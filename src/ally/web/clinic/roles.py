@@ -49,7 +49,6 @@ def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any
         "can_write": can_write(membership),
         "sees_names": sees_names(membership),
         "sees_dashboard": sees_dashboard(membership),
-        "open_alert_count": open_alert_count(membership),
         **extra,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from ally.web.clinic import labels
+from ally.web.clinic import labels, roles
 from ally.web.clinic.course import measure_name
 from ally.web.collect.measures import short_name
 from ally.web.practice.models import Membership
@@ -82,3 +82,12 @@ for _filter in (
     lookup,
 ):
     register.filter(_filter.__name__, _filter)
+
+
+def open_alert_count(membership: Membership) -> int:
+    """`{% open_alert_count membership as n %}`: the navigation's count, on every staff page
+    whichever app's view drew it."""
+    return roles.open_alert_count(membership)
+
+
+register.simple_tag(open_alert_count)
