@@ -150,6 +150,37 @@ def test_feedback_alerts_keep_what_they_are_about_and_name_measures_as_clinician
     assert "ally-alliance" not in rupture.text
 
 
+def test_an_alert_text_is_written_in_the_readers_language(answered: Episode) -> None:
+    from django.utils import translation
+
+    from ally.web.alerts.texts import alert_text
+
+    refresh.refresh_episode(answered)
+    red = Alert.objects.get(episode=answered, kind=AlertKind.SIGNAL_RED)
+    rupture = {"measure": "ally-alliance", "session": 3, "subscale": "bond"}
+    with translation.override("de"):
+        assert red.text.startswith("PHQ-9: Der Wert in Sitzung 3")
+        assert "„Bindung“" in alert_text(AlertKind.RUPTURE, rupture)
+        assert "13 %" in alert_text(AlertKind.DROPOUT_RISK, {"session": 4, "risk": 0.127})
+    # The English stored with it stays, for the audit trail and the API.
+    assert red.message.startswith("PHQ-9: the score at session 3")
+    assert "“Bond”" in alert_text(AlertKind.RUPTURE, rupture)
+
+
+def test_a_german_clinician_reads_the_alert_in_german_on_the_client_page(
+    practice: Practice, answered: Episode
+) -> None:
+    from django.conf import settings
+
+    refresh.refresh_episode(answered)
+    client = Client()
+    sign_in(client, practice.clinician.user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    html = client.get(f"/o/{practice.org.slug}/episodes/{answered.pk}/").content.decode()
+    assert "PHQ-9: Der Wert in Sitzung 3 liegt außerhalb des erwarteten" in html
+    assert "is off the expected course" not in html
+
+
 def test_an_alert_raised_before_its_details_were_kept_shows_its_message(
     answered: Episode,
 ) -> None:
