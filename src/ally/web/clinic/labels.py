@@ -99,6 +99,19 @@ END_REASON_WORDS: Words = {
     EndReason.OTHER: _("Other"),
 }
 
+# The severity bands of the measure files (e.g. PHQ-9's, Kroenke et al. 2001), in the reader's
+# language; a band a new measure file brings shows as its file names it.
+BAND_WORDS: Words = {
+    "minimal": _("minimal"),
+    "mild": _("mild"),
+    "moderate": _("moderate"),
+    "moderately severe": _("moderately severe"),
+    "moderate-to-severe": _("moderate-to-severe"),
+    "severe": _("severe"),
+    "healthy": _("healthy"),
+    "low level": _("low level"),
+}
+
 SUBSCALE_WORDS: Words = {
     "bond": _("Bond"),
     "goals": _("Goals"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from ally.web.clinic import labels, roles
 from ally.web.clinic.course import measure_name
@@ -46,6 +48,7 @@ _TABLES = {
     "reliable_change": labels.RELIABLE_CHANGE_WORDS,
     "category": labels.CATEGORY_WORDS,
     "subscale": labels.SUBSCALE_WORDS,
+    "band": labels.BAND_WORDS,
 }
 
 
@@ -55,14 +58,17 @@ def words(code: str, table: str) -> str:
 
 
 def percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
+    """A share as a whole percentage in the reader's way: 13% in English, 13 % in German."""
+    if value is None:
+        return ""
+    return gettext("%(percent)s%%") % {"percent": number_format(round(100 * value))}
 
 
 def signed(value: float | None) -> str:
-    """A change with its sign: +3, −2.5, 0."""
+    """A change with its sign and the reader's decimal mark: +3, −2.5 (−2,5 in German), 0."""
     if value is None:
         return ""
-    text = f"{round(abs(value), 1):g}"
+    text = number_format(f"{round(abs(value), 1):g}")
     return f"+{text}" if value > 0 else f"\u2212{text}" if value < 0 else "0"
 
 
