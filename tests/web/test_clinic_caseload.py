@@ -370,3 +370,25 @@ def test_the_navigation_counts_the_open_alerts_the_member_may_see(practice: Prac
     assert 'Alerts <span class="count">(1 open)</span>' in html
     html = browser_for(practice.supervisor).get(caseload_url(practice)).content.decode()
     assert "(2 open)" in html
+
+
+def test_days_without_a_session_are_counted_when_the_caseload_is_shown(
+    practice: Practice,
+) -> None:
+    """Not at the latest answer: a client who stops coming shows it without any refresh."""
+    from ally.web.practice.models import SessionStatus
+
+    Session.objects.create(
+        organisation=practice.org,
+        episode=practice.own,
+        number=1,
+        scheduled_at=NOW - dt.timedelta(days=20),
+        status=SessionStatus.ATTENDED,
+    )
+    feedback(practice.own, 1)
+    row = next(r for r in caseload_rows(practice.clinician, now=NOW) if r.episode == practice.own)
+    assert row.risk_flags[0] == "No session for 20 days"
+    # Two weeks are within the usual rhythm of sessions: no sign.
+    soon = NOW - dt.timedelta(days=6)
+    row = next(r for r in caseload_rows(practice.clinician, now=soon) if r.episode == practice.own)
+    assert not any(flag.startswith("No session for") for flag in row.risk_flags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -482,3 +483,32 @@ def test_the_client_page_shows_the_dropout_risk_and_its_reasons(practice: Practi
     )
     assert "after session 2: <strong>42%</strong>" in html
     assert "Low alliance" in html
+
+
+def test_the_client_page_counts_the_days_without_a_session_as_of_now(
+    practice: Practice,
+) -> None:
+    from ally.web.practice.models import Session, SessionStatus
+
+    now = timezone.now()
+    Session.objects.create(
+        organisation=practice.org,
+        episode=practice.own,
+        number=1,
+        scheduled_at=now - dt.timedelta(days=17, hours=1),
+        status=SessionStatus.ATTENDED,
+    )
+    SessionFeedback.objects.create(
+        episode=practice.own,
+        measure_id="phq9",
+        rater="client",
+        session_number=1,
+        score=12.0,
+        computed_at=now,
+    )
+    html = (
+        browser_for(practice.clinician)
+        .get(reverse("clinic:episode", args=["north", practice.own.pk]))
+        .content.decode()
+    )
+    assert "<li>No session for 17 days</li>" in html

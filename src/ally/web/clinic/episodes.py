@@ -32,7 +32,7 @@ from ally.web.clinic.forms import (
     SessionStatusForm,
     add_action_error,
 )
-from ally.web.clinic.labels import risk_flag_words
+from ally.web.clinic.labels import days_without_session, risk_flag_words
 from ally.web.clinic.roles import WRITERS, can_write, staff_context
 from ally.web.clinic.urgency import latest_session_rows, overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
@@ -49,6 +49,7 @@ from ally.web.practice.models import (
     Episode,
     Membership,
     Session,
+    SessionStatus,
 )
 from ally.web.scoping import get_scoped_or_404, scoped
 
@@ -128,14 +129,16 @@ class DropoutNow:
     reasons: list[str]
 
 
-def dropout_now(rows: list[SessionFeedback]) -> DropoutNow | None:
+def dropout_now(rows: list[SessionFeedback], gap: str = "") -> DropoutNow | None:
+    """`gap`: the days without a session as of now (`days_without_session`), the first sign."""
     last = latest_session_rows([row for row in rows if row.rater == "client"] or rows)
     if not last:
         return None
     risks = [row.dropout_risk for row in last if row.dropout_risk is not None]
     flags = sorted({flag for row in last for flag in row.risk_flags.split(";") if flag})
+    words = risk_flag_words(";".join(flags))
     return DropoutNow(
-        last[0].session_number, max(risks) if risks else None, risk_flag_words(";".join(flags))
+        last[0].session_number, max(risks) if risks else None, [gap, *words] if gap else words
     )
 
 
@@ -189,6 +192,17 @@ def _sessions(membership: Membership, episode: Episode, writer: bool) -> list[Se
     ]
 
 
+def _gap(episode: Episode, sessions: list[SessionLine]) -> str:
+    attended = [
+        line.session.scheduled_at
+        for line in sessions
+        if line.session.status == SessionStatus.ATTENDED
+    ]
+    if episode.ended_on is not None or not attended:
+        return ""
+    return days_without_session(max(attended), timezone.now())
+
+
 def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, Any]:
     membership: Membership = request.membership
     writer = can_write(membership)
@@ -230,7 +244,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         clinician_respondent=Respondent.CLINICIAN,
         writable=writer and episode.ended_on is None,
         model_fit=scoped(PracticeModelFit, membership).only("fitted_at", "episodes").first(),
-        dropout=dropout_now(rows),
+        dropout=dropout_now(rows, _gap(episode, sessions)),
         **_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
     )
 

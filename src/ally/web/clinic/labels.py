@@ -6,11 +6,14 @@ from here, and the CSS class only adds the colour.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ally.feedback.dropout_features import LONG_GAP_DAYS
 from ally.web.alerts.models import AlertKind
 from ally.web.collect.models import AdministrationStatus, Respondent, Timing
 from ally.web.practice.models import EndReason, SessionStatus
@@ -35,7 +38,7 @@ RISK_FLAG_WORDS: Words = {
     "unrepaired_rupture": _("Rupture not repaired"),
     "no_progress": _("No progress since the start"),
     "deteriorated": _("Reliably worse than at the start"),
-    "long_gap": _("More than 14 days since the last session"),
+    "long_gap": _("More than 14 days between the last two sessions"),
 }
 
 RELIABLE_CHANGE_WORDS: Words = {
@@ -123,6 +126,18 @@ SUBSCALE_WORDS: Words = {
 def word(words: Words, code: str) -> str:
     """The word for a code, or the code itself when it is new to this table."""
     return str(words.get(code, code))
+
+
+def days_without_session(last_attended: dt.datetime | None, now: dt.datetime) -> str:
+    """An open episode's sign of risk as of now: more than LONG_GAP_DAYS (the dropout model's
+    "long gap", docs/dropout.md) since its last attended session, counted when the page is
+    shown rather than at the latest answer; "" otherwise."""
+    if last_attended is None:
+        return ""
+    days = (now - last_attended).days
+    if days <= LONG_GAP_DAYS:
+        return ""
+    return gettext("No session for %(days)s days") % {"days": days}
 
 
 def risk_flag_words(flags: str) -> list[str]:

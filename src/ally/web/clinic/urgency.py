@@ -46,7 +46,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ally.measures.schema import Kind
 from ally.web.alerts.models import Alert, AlertKind
-from ally.web.clinic.labels import risk_flag_words
+from ally.web.clinic.labels import days_without_session, risk_flag_words
 from ally.web.collect import measures
 from ally.web.collect.measures import short_name
 from ally.web.collect.models import Administration
@@ -235,6 +235,11 @@ def annotated(episodes: QuerySet[Episode], now: dt.datetime) -> QuerySet[Episode
         overdue=Exists(overdue),
         attended=Coalesce(Subquery(attended, output_field=IntegerField()), Value(0)),
         next_session=Subquery(upcoming.values("scheduled_at")[:1]),
+        last_attended=Subquery(
+            Session.objects.filter(episode=OuterRef("pk"), status=SessionStatus.ATTENDED)
+            .order_by("-scheduled_at")
+            .values("scheduled_at")[:1]
+        ),
     )
 
 
@@ -307,6 +312,8 @@ def caseload_rows(
     for episode in listed:
         rows: list[SessionFeedback] = episode.rows
         facts, risk, flags = facts_of(episode, rows)
+        gap = "" if episode.ended_on else days_without_session(episode.last_attended, now)
+        words = risk_flag_words(";".join(flags))
         latest = latest_by_measure(rows)
         outcome = main_measure(rows, Kind.OUTCOME)
         alliance = main_measure(rows, Kind.ALLIANCE)
@@ -321,7 +328,7 @@ def caseload_rows(
                 outcome=latest[outcome] if outcome else None,
                 alliance=latest[alliance] if alliance else None,
                 dropout_risk=risk,
-                risk_flags=risk_flag_words(";".join(flags)),
+                risk_flags=[gap, *words] if gap else words,
                 signals=[
                     row
                     for measure_id, row in sorted(latest.items())
