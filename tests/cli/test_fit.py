@@ -349,3 +349,65 @@ def test_a_reliability_given_for_research_uses_the_samples_own_index(
     assert run("fit", path, "--out", out, "--reliability", "0.89").exit_code == 0
     phq9 = load(out).measures["phq9"].raters["client"]
     assert phq9.source.startswith("JT reliable change from 40 of the practice's episodes")
+
+
+# --- Sudden gains: criterion 1 is part of the model ------------------------------------------
+
+
+def test_a_sudden_gain_cutoff_is_fitted_into_the_model_and_analyze_equals_fit_then_apply(
+    tmp_path: Path,
+) -> None:
+    data = history(tmp_path / "history.csv", 40)
+    given = ("--sudden-gain-cutoff", "phq9=3", "--sudden-gain-z", "2.576")
+    out = tmp_path / "m.json"
+    assert run("fit", data, *given, "--out", out).exit_code == 0
+    phq9 = load(out).measures["phq9"].change("client")
+    assert phq9 is not None
+    assert phq9.sudden_gain_criterion == 3
+    applied = run("analyze", data, "--model", out, "--out", tmp_path / "applied")
+    assert applied.exit_code == 0, applied.output
+    direct = run("analyze", data, *given, "--out", tmp_path / "direct")
+    assert direct.exit_code == 0, direct.output
+    for name in ("sessions.csv", "episodes.csv"):
+        assert (tmp_path / "direct" / name).read_bytes() == (
+            tmp_path / "applied" / name
+        ).read_bytes(), name
+    # With the published 6 points fewer of these small falls are sudden gains.
+    assert run("analyze", data, "--out", tmp_path / "published").exit_code == 0
+    counts = {
+        folder: pd.read_csv(tmp_path / folder / "episodes.csv")["sudden_gains"].sum()
+        for folder in ("direct", "published")
+    }
+    assert counts["direct"] > counts["published"]
+    assert "criterion 1: a change of 3.00 points or more between sessions, as given" in (
+        direct.output.replace("\n", " ")
+    )
+
+
+def test_analyze_with_a_model_refuses_the_sudden_gain_options(model: Path, tmp_path: Path) -> None:
+    path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
+    for given in (
+        ["--sudden-gain-cutoff", "phq9=7"],
+        ["--sudden-gain-z", "1.96"],
+    ):
+        result = run("analyze", path, "--out", tmp_path / "out", "--model", model, *given)
+        assert result.exit_code == 2, given
+        assert f"{given[0]} shape the practice model" in result.output
+
+
+@pytest.mark.parametrize("given", ["phq9", "phq9=0", "phq9=-2", "phq9=seven", "=7", "phq9=nan"])
+def test_a_sudden_gain_cutoff_is_measure_equals_points_above_0(given: str, tmp_path: Path) -> None:
+    path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
+    result = run("analyze", path, "--out", tmp_path / "out", "--sudden-gain-cutoff", given)
+    assert result.exit_code == 2
+    assert "give MEASURE=POINTS with a number of points above 0, e.g. phq9=7" in result.output
+
+
+def test_a_sudden_gain_cutoff_for_a_measure_the_input_lacks_exits_1_and_names_it(
+    tmp_path: Path,
+) -> None:
+    path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
+    result = run("fit", path, "--out", tmp_path / "m.json", "--sudden-gain-cutoff", "gad7=4")
+    assert result.exit_code == 1
+    assert "--sudden-gain-cutoff names gad7, which the input does not have" in result.output
+    assert "its measures are phq9" in result.output

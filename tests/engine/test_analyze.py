@@ -10,7 +10,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ally.cli.main import cli
+from ally.engine.analyze import analyze, fit
+from ally.engine.options import Options
 from ally.measures import load_library
+from ally.measures.schema import Direction
 from ally.scoring import score
 
 PHQ9 = load_library().get("phq9")
@@ -438,3 +441,83 @@ def test_paired_phq9_and_gad7_get_the_nhs_talking_therapies_outcome(tmp_path: Pa
     assert found[("a", "phq9")] == found[("a", "gad7")] == "reliable recovery"
     assert found[("b", "phq9")] == "not a case at start"
     assert found[("c", "phq9")] == ""  # no GAD-7 to pair with
+
+
+# --- Sudden gains (Tang & DeRubeis 1999; suddengains, Wiedemann et al. 2020) ------------------
+
+
+def sgdata_long(shared_data: Path, path: Path, first: int = 1) -> Path:
+    """sgdata's BDI, one row per person and session, its bdi_s<first> as session 1 and `NA`s left
+    out: missing sessions stay missing, as suddengains sees them."""
+    rows: list[list[object]] = []
+    with (shared_data / "sgdata.csv").open(newline="") as f:
+        for person in csv.DictReader(f):
+            for k in range(first, 13):
+                value = person[f"bdi_s{k}"]
+                if value != "NA":
+                    rows.append([person["id"], k - first + 1, "bdi", value])
+    return write_csv(path, ["client", "session", "measure", "score"], rows)
+
+
+def test_a_sudden_gain_cutoff_of_7_finds_suddengains_24_gains_in_15_of_43_people(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # suddengains tutorial vignette: sgdata bdi_s1..bdi_s12, sg_crit1_cutoff = 7, 25%, criterion
+    # 3 at alpha .05: 24 gains, 15 of the 43 people with one.
+    summary = analyze(
+        Options(
+            input=sgdata_long(shared_data, tmp_path / "sg.csv"),
+            out=tmp_path / "out",
+            reliability=0.931,
+            direction=Direction.LOWER_IS_BETTER,
+            sudden_gain_cutoffs={"bdi": 7.0},
+            progress=False,
+        )
+    )
+    (bdi,) = summary.measures
+    assert (bdi.sudden_gains, bdi.episodes_with_gains, bdi.episodes) == (24, 15, 43)
+    assert (bdi.sudden_gain_cutoff, bdi.sudden_gain_source) == (7.0, "as given")
+    episodes = read_csv(tmp_path / "out" / "episodes.csv")
+    assert sum(int(r["sudden_gains"]) for r in episodes) == 24
+    assert sum(int(r["sudden_losses"]) for r in episodes) == bdi.sudden_losses
+    assert sum(int(r["sudden_losses"]) > 0 for r in episodes) == bdi.episodes_with_losses
+    assert "sudden gains: 24 in 15 of 43 episodes" in " ".join(bdi.notes)
+
+
+def test_sudden_gain_z_196_gives_suddengains_define_crit1_cutoff_for_sgdata(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # suddengains tests: define_crit1_cutoff(data_sd = sgdata$bdi_s0, reliability = 0.931)
+    # gives a reliable change value of 4.65703 (z 1.96; SPECS 1.3). bdi_s0 is session 1 here
+    # and --pre 1 takes it as the pre score, so the SD is that of the 41 people who have it.
+    options = Options(
+        input=sgdata_long(shared_data, tmp_path / "sg.csv", first=0),
+        out=tmp_path,
+        reliability=0.931,
+        direction=Direction.LOWER_IS_BETTER,
+        pre=1,
+        sudden_gain_z=1.96,
+        progress=False,
+    )
+    model, _ = fit(options, fitted_at="2026-01-01T00:00:00")
+    client = model.measures["bdi"].change("client")
+    assert client is not None
+    assert client.sudden_gain is not None
+    assert client.sudden_gain.cutoff == pytest.approx(4.65703, abs=5e-6)
+    assert "SD 6.40" in client.sudden_gain.source
+    assert "SD of 41 of the practice's first scores" in client.sudden_gain.source
+
+
+def test_the_summary_says_when_sudden_gains_were_not_looked_for(tmp_path: Path) -> None:
+    # A measure Ally does not know, with too few episodes for its own reliable change: no
+    # criterion 1, unless one is given.
+    rows = [["a", s, "bdi", v] for s, v in enumerate([30, 30, 30, 20, 20, 20], start=1)]
+    path = write_csv(tmp_path / "few.csv", ["client", "session", "measure", "score"], rows)
+    common = ("--reliability", "0.9", "--lower-is-better")
+    result = run(path, *common, "--out", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert "sudden gains and losses: not looked for" in result.output
+    result = run(path, *common, "--sudden-gain-cutoff", "bdi=7", "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert "sudden gains: 1 in 1 of 1 episodes, sudden losses: 0 in 0 episodes" in result.output
+    assert "a change of 7.00 points or more between sessions, as given" in result.output

@@ -186,6 +186,20 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             "change is estimated from the data rather than taken from its published value.",
         ),
         rupture_rule_option,
+        click.option(
+            "--sudden-gain-cutoff",
+            metavar="MEASURE=POINTS",
+            multiple=True,
+            help="Criterion 1 of sudden gains and losses for a measure: a change of at least "
+            "POINTS between sessions (e.g. phq9=7; repeat for other measures). Default: the "
+            "measure's reliable change.",
+        ),
+        click.option(
+            "--sudden-gain-z",
+            type=click.FloatRange(0, min_open=True),
+            help="z of criterion 1 where it is the reliable change value z·SD·√(2(1 − r)) "
+            "(default 1.96, qnorm(.975)); a published reliable change in points stays as it is.",
+        ),
         click.option("--strict", is_flag=True, help="Stop if any row is rejected."),
         click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
@@ -216,9 +230,33 @@ def _delimiter(given: str) -> str:
     return delimiter
 
 
+def _cutoffs(given: tuple[str, ...]) -> dict[str, float]:
+    """`--sudden-gain-cutoff phq9=7 ...` as {measure: points}."""
+    import math
+
+    found: dict[str, float] = {}
+    for text in given:
+        measure, _, points = text.rpartition("=")
+        try:
+            value = float(points)
+        except ValueError:
+            value = math.nan
+        if not measure.strip() or not math.isfinite(value) or value <= 0:
+            raise click.UsageError(
+                f"--sudden-gain-cutoff {text!r}: give MEASURE=POINTS with a number of points "
+                "above 0, e.g. phq9=7"
+            )
+        if measure.strip() in found:
+            raise click.UsageError(
+                f"--sudden-gain-cutoff gives {measure.strip()} twice; give each measure once"
+            )
+        found[measure.strip()] = value
+    return found
+
+
 def _options(input_file: Path, out: Path, **given: Any) -> Options:
     """The engine's options from the command line's."""
-    from ally.change.reliable import Method
+    from ally.change.reliable import Z_975, Method
     from ally.engine.options import Options
     from ally.feedback.alliance import RUPTURE_RULES
 
@@ -229,6 +267,7 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
         raise click.UsageError("--post must be a later session than --pre")
     wide = given.pop("wide")
     direction = given.pop("direction")
+    z = given.pop("sudden_gain_z")
     return Options(
         input=input_file,
         out=out,
@@ -238,6 +277,8 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
         direction=Direction(direction) if direction else None,
         rci_method=Method(given.pop("rci_method")),
         rupture_config=RUPTURE_RULES[given.pop("rupture_rule")],
+        sudden_gain_cutoffs=_cutoffs(given.pop("sudden_gain_cutoff")),
+        sudden_gain_z=Z_975 if z is None else z,
         measures_dirs=measures_dirs_of(given.pop("measures_dirs")),
         **given,
     )
@@ -254,6 +295,8 @@ FIT_OPTIONS = {
     "post": None,
     "min_episodes": MIN_EPISODES,
     "rupture_rule": "strauss",
+    "sudden_gain_cutoff": (),
+    "sudden_gain_z": None,
 }
 """Options that shape the practice model: they take effect when it is fitted, not applied."""
 

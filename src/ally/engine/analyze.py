@@ -23,6 +23,7 @@ from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
 from ally.change.reliable import Method, PublishedChange, SampleStats
+from ally.change.series import Ints
 from ally.engine import columns as col
 from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
@@ -40,7 +41,12 @@ from ally.engine.rows import (
 )
 from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
-from ally.feedback.practice import MeasureParams, PracticeModel, PracticeModelError
+from ally.feedback.practice import (
+    ChangeModel,
+    MeasureParams,
+    PracticeModel,
+    PracticeModelError,
+)
 from ally.feedback.results import RATERS, Results, results
 from ally.measures.library import Library, load_library
 
@@ -58,6 +64,14 @@ class MeasureSummary:
     cutoff: float | None = None
     stats: SampleStats | None = None
     notes: list[str] = field(default_factory=list)
+    sudden_gain_cutoff: float | None = None
+    """Criterion 1 of sudden gains and losses in points; None: they were not looked for."""
+    sudden_gain_source: str = ""
+    sudden_gains: int = 0
+    sudden_losses: int = 0
+    episodes_with_gains: int = 0
+    """Episodes with at least one sudden gain."""
+    episodes_with_losses: int = 0
 
 
 @dataclass
@@ -479,12 +493,21 @@ def _fitted(
     options: Options, scored: Scored, pulled: Pulled, fitted_at: str | None = None
 ) -> PracticeModel:
     """The practice model of the scored rows, as `ally fit` saves it."""
+    unknown = sorted(set(options.sudden_gain_cutoffs) - set(scored.params))
+    if unknown:
+        raise AnalysisError(
+            f"--sudden-gain-cutoff names {', '.join(unknown)}, which the input does not have; "
+            f"its measures are {', '.join(sorted(scored.params)) or 'none'}. Give "
+            "MEASURE=POINTS with one of them (e.g. phq9=7)."
+        )
     fit_options = FitOptions(
         fitted_at=fitted_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         pre=options.pre,
         post=options.post,
         ruptures=options.rupture_config,
         min_episodes=options.min_episodes,
+        sudden_gain_cutoffs=dict(options.sudden_gain_cutoffs),
+        sudden_gain_z=options.sudden_gain_z,
         # A reliability or an index asked for on the command line means the sample's own index.
         prefer_published=options.reliability is None and options.rci_method is Method.JT,
         alert_budget=options.alert_budget,
@@ -578,11 +601,36 @@ def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Su
                 )
             ms.categories.update(v for v in s.category[chosen] if v is not None)
             ms.reliable.update(v for v in s.reliable_change[chosen] if v is not None)
+            _sudden_gains(ms, change, s.sudden_gains[chosen], s.sudden_losses[chosen])
             summary.measures.append(ms)
         summary.notes.extend(
             f"{measure_id}: {n}" for n in m.notes if not n.startswith(("client: ", "clinician: "))
         )
     summary.notes.extend(n for n in model.training.notes if n not in summary.notes)
+
+
+def _sudden_gains(
+    ms: MeasureSummary, change: ChangeModel | None, gains: Ints, losses: Ints
+) -> None:
+    """The sudden gains and losses of a measure and rater, and the cut-off they were found with,
+    in the summary's numbers and in one line of its text."""
+    criterion = change.sudden_gain if change else None
+    if criterion is None:
+        ms.notes.append(
+            "sudden gains and losses: not looked for, without a reliable change value for "
+            "criterion 1; give --sudden-gain-cutoff MEASURE=POINTS"
+        )
+        return
+    ms.sudden_gain_cutoff, ms.sudden_gain_source = criterion.cutoff, criterion.source
+    ms.sudden_gains, ms.sudden_losses = int(gains.sum()), int(losses.sum())
+    ms.episodes_with_gains = int(np.count_nonzero(gains))
+    ms.episodes_with_losses = int(np.count_nonzero(losses))
+    ms.notes.append(
+        f"sudden gains: {ms.sudden_gains:,} in {ms.episodes_with_gains:,} of {ms.episodes:,} "
+        f"episodes, sudden losses: {ms.sudden_losses:,} in {ms.episodes_with_losses:,} "
+        f"episodes (criterion 1: a change of {criterion.cutoff:.2f} points or more between "
+        f"sessions, {criterion.source})"
+    )
 
 
 def _write_rejected(

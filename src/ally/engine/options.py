@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ally.change.cutoffs import Population
-from ally.change.reliable import Method
+from ally.change.reliable import Z_975, Method
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
 from ally.feedback.fit import MIN_EPISODES
 from ally.feedback.practice import MeasureParams, params_of
@@ -57,6 +58,10 @@ class Options:
     min_episodes: int = MIN_EPISODES
     """Episodes a measure needs before its own reliable change replaces the published value."""
     rupture_config: RuptureConfig = STRAUSS_2006
+    sudden_gain_cutoffs: Mapping[str, float] = field(default_factory=dict)
+    """Criterion 1 of sudden gains in points, by measure id (`--sudden-gain-cutoff phq9=7`)."""
+    sudden_gain_z: float = Z_975
+    """z of criterion 1 where it is derived from an SD and a reliability (`--sudden-gain-z`)."""
     alert_budget: float | None = None
     """At most this share of training episodes ever flagged by an expected course's signals."""
     budget_level: BudgetLevel = BudgetLevel.RED

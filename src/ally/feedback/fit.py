@@ -2,9 +2,10 @@
 
 Everything a practice estimates from its history is estimated here, once: the reliable-change
 sample statistics and reliability (Cronbach's alpha where none is published), the Jacobson &
-Truax cut-off, the expected course of each outcome measure with its alert budget, and the dropout
-model. Where the history is too short, the measure file's published values stand in, and the
-model says so. `ally.feedback.results` then applies the model and estimates nothing.
+Truax cut-off, criterion 1 of sudden gains, the expected course of each outcome measure with its
+alert budget, and the dropout model. Where the history is too short, the measure file's
+published values stand in, and the model says so. `ally.feedback.results` then applies the
+model and estimates nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy.typing as npt
 from ally.change.categories import sample_cutoff
 from ally.change.cutoffs import CutoffType
 from ally.change.reliable import (
+    Z_975,
     ChangeRule,
     PublishedChange,
     ReliableChange,
@@ -47,6 +49,7 @@ from ally.feedback.practice import (
     MeasureParams,
     OutcomeModel,
     PracticeModel,
+    SuddenGain,
     Training,
 )
 from ally.feedback.results import (
@@ -99,6 +102,11 @@ class FitOptions:
     """At most this share of training episodes ever flagged (None: no budget)."""
     low_alliance_share: float = LOW_ALLIANCE_SHARE
     budget_level: BudgetLevel = BudgetLevel.RED
+    sudden_gain_cutoffs: Mapping[str, float] = field(default_factory=dict)
+    """Criterion 1 of sudden gains in points, by measure id, instead of the reliable change."""
+    sudden_gain_z: float = Z_975
+    """z of criterion 1 where it is the reliable change value z·SD·√(2(1 − r)) (suddengains'
+    define_crit1_cutoff uses 1.96); a published reliable change in points is taken as it is."""
     dropout: bool = True
     """Fit a dropout model where there are enough completed episodes and dropouts."""
     dropout_folds: int = 5
@@ -154,18 +162,20 @@ def _change_model(
     stats: SampleStats | None,
     reliability: float | None,
     reliability_source: str,
-    min_episodes: int,
-    prefer_published: bool = True,
+    options: FitOptions,
 ) -> tuple[ChangeModel, list[str]]:
     """A measure's published reliable change in points where it has one (the threshold its
     users know: PHQ-9 6, GAD-7 4), unless the analysis asks for the sample's own index
     (`prefer_published=False`); else the practice's sample where it is large enough; else one
-    from the published norms."""
+    from the published norms. With it, criterion 1 of sudden gains."""
     notes: list[str] = []
     rule: ChangeRule | None = None
     source = ""
+    # The SD and reliability a reliable change value comes from, and where they come from.
+    spread: tuple[float, float, str] | None = None
+    min_episodes = options.min_episodes
     n = stats.n if stats else 0
-    if prefer_published and p.published_change is not None:
+    if options.prefer_published and p.published_change is not None:
         pass  # below, with the other published values
     elif stats is not None and n >= min_episodes and reliability is not None:
         try:
@@ -174,6 +184,7 @@ def _change_model(
                 f"{p.method.value.upper()} reliable change from {n:,} of the practice's "
                 f"episodes, reliability {reliability:.3f} ({reliability_source})"
             )
+            spread = (stats.sd_pre, reliability, f"SD of {n:,} of the practice's first scores")
         except ValueError as exc:
             notes.append(f"no reliable change from the practice's episodes: {exc}")
     elif n < min_episodes:
@@ -185,10 +196,12 @@ def _change_model(
     elif reliability is None:
         notes.append("no reliability known: give --reliability for the RCI")
     clinical = p.measure.norms.clinical if p.measure else None
+    published = ""
     if rule is None and p.published_change is not None:
         rule = PublishedChange(p.published_change)
         cited = p.measure.reliable_change.source if p.measure and p.measure.reliable_change else ""
         source = f"published reliable change of {p.published_change:g} points ({cited})"
+        published = source
         if stats is not None and n >= min_episodes and reliability is not None:
             own = reliable_change_value(stats.sd_pre, reliability)
             source += f"; the practice's own {n:,} episodes would give {own:.2f} points"
@@ -201,6 +214,7 @@ def _change_model(
             f"reliable change of {points:.2f} points from the published clinical SD "
             f"{clinical.sd:g} and reliability {reliability:.2f}"
         )
+        spread = (clinical.sd, reliability, "published clinical SD")
         notes.append(f"reliable change: {points:.2f} points from the published norms")
     if rule is None:
         notes.append("no reliable change value: no RCI")
@@ -209,14 +223,44 @@ def _change_model(
         cutoff = sample_cutoff(rule, CutoffType.C, p.functional, p.sign)
     if cutoff is None and p.kind == OUTCOME and rater == RATERS[CLIENT]:
         notes.append("no cut-off: give --functional-mean and --functional-sd, or --cutoff")
+    sudden_gain = _sudden_gain(
+        options.sudden_gain_cutoffs.get(p.id), published, rule, spread, options.sudden_gain_z
+    )
     return (
         ChangeModel(
             reliable_change=rule,
             cutoff=cutoff,
             cutoff_is_clinical=True if p.cutoff_inclusive else None,
             source=source,
+            sudden_gain=sudden_gain,
         ),
         notes,
+    )
+
+
+def _sudden_gain(
+    given: float | None,
+    published: str,
+    rule: ChangeRule | None,
+    spread: tuple[float, float, str] | None,
+    z: float,
+) -> SuddenGain | None:
+    """Criterion 1 of sudden gains (Tang & DeRubeis 1999): a cut-off given for the measure;
+    else its published reliable change in points (PHQ-9 6); else the reliable change value
+    z·SD·√(2(1 − r)) from the SD and reliability its reliable change rests on, as suddengains'
+    define_crit1_cutoff computes it (Wiedemann et al. 2020); else none."""
+    if given is not None:
+        return SuddenGain(given, "as given")
+    if published and isinstance(rule, PublishedChange):
+        return SuddenGain(rule.points, f"the {published}")
+    if spread is None:
+        return None
+    sd, reliability, where = spread
+    points = reliable_change_value(sd, reliability, z)
+    return SuddenGain(
+        points,
+        f"the reliable change value {z:.3g} × SD {sd:.2f} × √(2 × (1 − {reliability:.3f})), "
+        f"the {where}",
     )
 
 
@@ -269,15 +313,7 @@ def fit_practice(
         for rater_code, rater in enumerate(RATERS):
             chosen = (s_measure == code) & (s_rater == rater_code) & complete
             stats = _stats(first_score[chosen], last_score[chosen])
-            change, said = _change_model(
-                p,
-                rater,
-                stats,
-                reliability,
-                reliability_source,
-                options.min_episodes,
-                options.prefer_published,
-            )
+            change, said = _change_model(p, rater, stats, reliability, reliability_source, options)
             raters[rater] = change
             has_data = bool(((s_measure == code) & (s_rater == rater_code)).any())
             if has_data:

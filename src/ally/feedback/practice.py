@@ -7,8 +7,8 @@ as plain, versioned JSON (docs/feedback.md, "The practice model").
 
 Per measure it holds what the measure file says (direction, range, bands, published cut-off and
 reliable change) and what the practice's data give (reliable-change sample statistics, Cronbach's
-alpha, the Jacobson & Truax cut-off, the expected course and its alert budget); for the practice,
-the rupture rules and the dropout model.
+alpha, the Jacobson & Truax cut-off, criterion 1 of sudden gains, the expected course and its
+alert budget); for the practice, the rupture rules and the dropout model.
 """
 
 from __future__ import annotations
@@ -54,6 +54,27 @@ class PracticeModelError(Exception):
 
 
 @dataclass(frozen=True)
+class SuddenGain:
+    """Criterion 1 of a sudden gain or loss (Tang & DeRubeis 1999, JCCP 67:894) for one measure
+    and rater: a change of at least `cutoff` points from one session to the next."""
+
+    cutoff: float
+    source: str
+    """Where the cut-off comes from, in words (given, published, or z·SD·√(2(1 − r)))."""
+
+
+def legacy_sudden_gain(rule: ChangeRule | None) -> SuddenGain | None:
+    """The criterion of a model file written before the criterion was stored: the reliable
+    change value in points at z = qnorm(.975), as those versions of Ally computed it."""
+    if isinstance(rule, PublishedChange):
+        return SuddenGain(rule.points, f"the reliable change of {rule.points:g} points")
+    if rule is None:
+        return None
+    points = reliable_change_value(rule.stats.sd_pre, rule.reliability)
+    return SuddenGain(points, f"the reliable change value {points:.2f} points")
+
+
+@dataclass(frozen=True)
 class ChangeModel:
     """Reliable and clinically significant change of one measure as rated by one rater."""
 
@@ -64,16 +85,13 @@ class ChangeModel:
     neither clinical nor functional, as clinicalsignificance treats a sample cut-off."""
     source: str
     """Where the numbers come from, in words for the people who read them."""
+    sudden_gain: SuddenGain | None = None
+    """Criterion 1 of sudden gains and losses; None: they are not looked for."""
 
     @property
     def sudden_gain_criterion(self) -> float | None:
-        """Criterion 1 of Tang & DeRubeis (1999): a gain of at least the reliable change value."""
-        rc = self.reliable_change
-        if isinstance(rc, PublishedChange):
-            return rc.points
-        if rc is None:
-            return None
-        return reliable_change_value(rc.stats.sd_pre, rc.reliability)
+        """Criterion 1 of Tang & DeRubeis (1999): the smallest sudden gain or loss in points."""
+        return self.sudden_gain.cutoff if self.sudden_gain is not None else None
 
 
 @dataclass(frozen=True)
@@ -416,6 +434,7 @@ def _measure_data(m: MeasureModel) -> dict[str, Any]:
                 "cutoff": c.cutoff,
                 "cutoff_is_clinical": c.cutoff_is_clinical,
                 "source": c.source,
+                "sudden_gains": asdict(c.sudden_gain) if c.sudden_gain is not None else None,
             }
             for rater, c in sorted(m.raters.items())
         },
@@ -424,6 +443,25 @@ def _measure_data(m: MeasureModel) -> dict[str, Any]:
         "low_alliance": m.low_alliance,
         "low_alliance_source": m.low_alliance_source,
     }
+
+
+def _change_from(data: dict[str, Any]) -> ChangeModel:
+    rule = _change_rule_from(data["reliable_change"])
+    # Files written before the criterion was stored derived it from the reliable change.
+    if "sudden_gains" not in data:
+        sudden_gain = legacy_sudden_gain(rule)
+    elif data["sudden_gains"] is None:
+        sudden_gain = None
+    else:
+        given = data["sudden_gains"]
+        sudden_gain = SuddenGain(float(given["cutoff"]), str(given["source"]))
+    return ChangeModel(
+        reliable_change=rule,
+        cutoff=data["cutoff"],
+        cutoff_is_clinical=data["cutoff_is_clinical"],
+        source=str(data["source"]),
+        sudden_gain=sudden_gain,
+    )
 
 
 def _measure_from(data: dict[str, Any], measure_id: str | None = None) -> MeasureModel:
@@ -436,15 +474,7 @@ def _measure_from(data: dict[str, Any], measure_id: str | None = None) -> Measur
         maximum=data["maximum"],
         bands=tuple((float(low), str(label)) for low, label in data["bands"]),
         subscales=tuple(data["subscales"]),
-        raters={
-            rater: ChangeModel(
-                reliable_change=_change_rule_from(c["reliable_change"]),
-                cutoff=c["cutoff"],
-                cutoff_is_clinical=c["cutoff_is_clinical"],
-                source=str(c["source"]),
-            )
-            for rater, c in data["raters"].items()
-        },
+        raters={rater: _change_from(c) for rater, c in data["raters"].items()},
         outcome=_outcome_from(data["outcome"]),
         notes=tuple(data.get("notes", ())),
         low_alliance=data.get("low_alliance"),

@@ -235,10 +235,19 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
     for code, rater in {(int(m), int(r)) for m, r in zip(s_measure, s_rater, strict=True)}:
         m = models[code]
         cm = m.change(RATERS[rater])
-        if cm is None or cm.reliable_change is None:
+        if cm is None:
             continue
-        rc = cm.reliable_change
         chosen = np.flatnonzero((s_measure == code) & (s_rater == rater))
+        # Criterion 1 may be given for a measure without a reliable change.
+        criterion = cm.sudden_gain_criterion
+        if criterion is not None:
+            for block in blocks(seg.of, a.session, chosen, latest[chosen], n_series):
+                found = sudden_changes(block.matrix(a.score), cutoff=criterion, direction=m.sign)
+                gains[block.series] = found.gain_counts
+                losses[block.series] = found.loss_counts
+        rc = cm.reliable_change
+        if rc is None:
+            continue
         on_series = np.zeros(n_series, dtype=np.bool_)
         on_series[chosen] = True
         rows = on_series[seg.of]
@@ -262,12 +271,6 @@ def results(model: PracticeModel, a: Administrations, *, feedback: bool = True) 
                 [CATEGORIES.index(cat.value) for cat, _ in conditions],
                 default=CATEGORIES.index(NO_CATEGORY.value),
             )
-        criterion = cm.sudden_gain_criterion
-        if criterion is not None:
-            for block in blocks(seg.of, a.session, chosen, latest[chosen], n_series):
-                found = sudden_changes(block.matrix(a.score), cutoff=criterion, direction=m.sign)
-                gains[block.series] = found.gain_counts
-                losses[block.series] = found.loss_counts
 
     expected, low, high = _nan(n), _nan(n), _nan(n)
     signal = np.full(n, -1, dtype=np.int8)
