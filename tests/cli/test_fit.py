@@ -314,18 +314,24 @@ def test_data_that_never_say_how_episodes_ended_fit_the_course_on_every_episode(
 
 
 def test_a_folder_ally_analyze_wrote_fits_the_model_its_input_fits(
-    model: Path, applied: Path, tmp_path: Path
+    practice: Path, model: Path, applied: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "from_folder.json"
     result = run("fit", applied, "--out", out)
     assert result.exit_code == 0, result.output
     from_input, from_folder = load(model).to_dict(), load(out).to_dict()
     # The scores are the same, so are the estimates; only Cronbach's alpha needs item answers,
-    # which an analysis does not keep.
+    # which an analysis does not keep, and with it the alliance subscales' own rupture
+    # thresholds, so only the total ruptures, and the dropout model learns from those ruptures.
     for measure in ("phq9", "gad7"):
         assert from_folder["measures"][measure] == from_input["measures"][measure]
+    assert from_input["measures"]["ally-alliance"]["subscale_drops"]
+    assert from_folder["measures"]["ally-alliance"]["subscale_drops"] == []
+    assert "bond: its reliability cannot be estimated" in result.output
+    total_only = tmp_path / "total_only.json"
+    assert run("fit", practice, "--subscale-rupture-z", "off", "--out", total_only).exit_code == 0
     assert from_folder["dropout"] is not None
-    assert from_folder["dropout"] == from_input["dropout"]
+    assert from_folder["dropout"] == load(total_only).to_dict()["dropout"]
 
 
 def test_a_practices_own_reliable_change_is_named_beside_the_published_one(
@@ -384,11 +390,14 @@ def test_a_sudden_gain_cutoff_is_fitted_into_the_model_and_analyze_equals_fit_th
     )
 
 
-def test_analyze_with_a_model_refuses_the_sudden_gain_options(model: Path, tmp_path: Path) -> None:
+def test_analyze_with_a_model_refuses_the_sudden_gain_and_subscale_options(
+    model: Path, tmp_path: Path
+) -> None:
     path = scores_file(tmp_path / "in.csv", {"a": [20, 18]})
     for given in (
         ["--sudden-gain-cutoff", "phq9=7"],
         ["--sudden-gain-z", "1.96"],
+        ["--subscale-rupture-z", "off"],
     ):
         result = run("analyze", path, "--out", tmp_path / "out", "--model", model, *given)
         assert result.exit_code == 2, given
@@ -411,3 +420,20 @@ def test_a_sudden_gain_cutoff_for_a_measure_the_input_lacks_exits_1_and_names_it
     assert result.exit_code == 1
     assert "--sudden-gain-cutoff names gad7, which the input does not have" in result.output
     assert "its measures are phq9" in result.output
+
+
+def test_subscale_rupture_z_sets_the_alliance_subscales_own_thresholds(
+    practice: Path, model: Path, tmp_path: Path
+) -> None:
+    default = load(model).measures["ally-alliance"].subscale_drops
+    assert {d.subscale for d in default} == {"bond", "goals", "tasks"}
+    assert [d.z for d in default] == [pytest.approx(2.5758293035489)] * 3
+    out = tmp_path / "m.json"
+    assert run("fit", practice, "--subscale-rupture-z", "1.96", "--out", out).exit_code == 0
+    drops = load(out).measures["ally-alliance"].subscale_drops
+    for lower, higher in zip(drops, default, strict=True):
+        assert lower.points == pytest.approx(higher.points * 1.96 / higher.z)
+    for bad in ("0", "-1", "none", "inf"):
+        result = run("fit", practice, "--subscale-rupture-z", bad, "--out", out)
+        assert result.exit_code == 2, bad
+        assert "give a z above 0 (e.g. 2.576) or off" in result.output

@@ -215,6 +215,23 @@ def test_subscale_rule_a_drop_in_bond_alone_is_a_rupture_named_bond_and_repaired
     assert ruptures_in_series(total, subscales, config=goals_only).ruptures == ()
 
 
+def test_a_rule_on_its_own_begins_a_rupture_whatever_combine_says() -> None:
+    # "A 15% drop and at least 4 points" on the total, or a bond fall of more than 2 points.
+    strict = RuptureConfig(
+        rules=(RuptureRule.percent_drop(), RuptureRule.points_drop(4)),
+        combine="all",
+        on_their_own=(RuptureRule(RuleKind.RELIABLE, 2.0, scale="bond", inclusive=False),),
+    )
+    subscales = {"bond": [6, 3, 6], "goals": [4, 5, 4], "tasks": [4, 6, 4]}
+    found = ruptures_in_series([17, 17, 17], subscales, config=strict)
+    # bond 6 → 3 is a rupture on the bond, repaired on the bond when it is back at 6.
+    assert found.periods == (RupturePeriod(1, "bond", 3.0, 2, "repaired"),)
+    # A bond fall of exactly 2 is not more than 2; the total's rules still need both.
+    assert ruptures_in_series([17, 17], {"bond": [6, 4]}, config=strict).ruptures == ()
+    assert ruptures_in_series([20, 17], {"bond": [6, 6]}, config=strict).ruptures == ()
+    assert ruptures_in_series([20, 16], {"bond": [6, 6]}, config=strict).periods[0].subscale == ""
+
+
 def test_subscale_attribution_is_the_largest_fall_relative_to_its_previous_score() -> None:
     # Total 52 → 42 drives it; goals fell 23.5%, tasks 17.6%, bond 11.1%.
     subscales = {"bond": [18, 16], "goals": [17, 13], "tasks": [17, 14]}
@@ -333,7 +350,7 @@ episodes = st.lists(st.tuples(session, session, session), min_size=1, max_size=1
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows=episodes, extra=episodes, which=st.integers(0, 2))
+@given(rows=episodes, extra=episodes, which=st.integers(0, 3))
 def test_real_time_appending_sessions_never_changes_an_earlier_flag(
     rows: list[tuple[float | None, ...]], extra: list[tuple[float | None, ...]], which: int
 ) -> None:
@@ -342,6 +359,12 @@ def test_real_time_appending_sessions_never_changes_an_earlier_flag(
         stiles_2004(sd_floor=0.5, min_sessions=2),
         RuptureConfig(
             rules=(RuptureRule.points_drop(3), RuptureRule.percent_drop(0.2, scale=SUBSCALES))
+        ),
+        RuptureConfig(
+            on_their_own=tuple(
+                RuptureRule(RuleKind.RELIABLE, 2.2, scale=name, inclusive=False)
+                for name in ("bond", "goals", "tasks")
+            )
         ),
     ][which]
 

@@ -200,6 +200,12 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             help="z of criterion 1 where it is the reliable change value z·SD·√(2(1 − r)) "
             "(default 1.96, qnorm(.975)); a published reliable change in points stays as it is.",
         ),
+        click.option(
+            "--subscale-rupture-z",
+            metavar="Z|off",
+            help="An alliance subscale also ruptures when it falls by more than z·SD·√(2(1 − α)) "
+            "(default z 2.576, qnorm(.995)); off: only the total ruptures.",
+        ),
         click.option("--strict", is_flag=True, help="Stop if any row is rejected."),
         click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
@@ -254,6 +260,25 @@ def _cutoffs(given: tuple[str, ...]) -> dict[str, float]:
     return found
 
 
+def _subscale_z(given: str | None) -> float | None:
+    """`--subscale-rupture-z`: a z above 0, or off."""
+    from ally.feedback.fit import SUBSCALE_RUPTURE_Z
+
+    if given is None:
+        return SUBSCALE_RUPTURE_Z
+    if given.strip().lower() == "off":
+        return None
+    try:
+        z = float(given)
+    except ValueError:
+        z = float("nan")
+    if not 0 < z < float("inf"):
+        raise click.UsageError(
+            f"--subscale-rupture-z {given!r}: give a z above 0 (e.g. 2.576) or off"
+        )
+    return z
+
+
 def _options(input_file: Path, out: Path, **given: Any) -> Options:
     """The engine's options from the command line's."""
     from ally.change.reliable import Z_975, Method
@@ -279,6 +304,7 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
         rupture_config=RUPTURE_RULES[given.pop("rupture_rule")],
         sudden_gain_cutoffs=_cutoffs(given.pop("sudden_gain_cutoff")),
         sudden_gain_z=Z_975 if z is None else z,
+        subscale_rupture_z=_subscale_z(given.pop("subscale_rupture_z")),
         measures_dirs=measures_dirs_of(given.pop("measures_dirs")),
         **given,
     )
@@ -297,6 +323,7 @@ FIT_OPTIONS = {
     "rupture_rule": "strauss",
     "sudden_gain_cutoff": (),
     "sudden_gain_z": None,
+    "subscale_rupture_z": None,
 }
 """Options that shape the practice model: they take effect when it is fitted, not applied."""
 

@@ -42,6 +42,7 @@ from ally.engine.rows import (
 from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
 from ally.feedback.practice import (
+    ALLIANCE,
     ChangeModel,
     MeasureParams,
     PracticeModel,
@@ -117,12 +118,19 @@ def _complete_items(
     table: Table, params: Mapping[str, MeasureParams]
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Complete client-rated item answers of the measures that publish no reliability (and get
-    none on the command line), for Cronbach's alpha (`ally.feedback.fit`)."""
+    none on the command line), and of alliance measures with subscales, for Cronbach's alpha
+    (`ally.feedback.fit`)."""
     out = {}
     items = item_numbers(table)
     for name, p in params.items():
         m = p.measure
-        if p.reliability is not None or m is None or len(m.items) < 2:
+        if m is None or len(m.items) < 2:
+            continue
+        # An alliance measure's subscales need their items' alpha for their own ruptures.
+        in_subscales = m.kind.value == ALLIANCE and any(
+            len(s.items) >= 2 for s in m.scoring.subscales
+        )
+        if p.reliability is not None and not in_subscales:
             continue
         numbers = range(1, len(m.items) + 1)
         if any(n not in items for n in numbers):
@@ -508,6 +516,7 @@ def _fitted(
         min_episodes=options.min_episodes,
         sudden_gain_cutoffs=dict(options.sudden_gain_cutoffs),
         sudden_gain_z=options.sudden_gain_z,
+        subscale_rupture_z=options.subscale_rupture_z,
         # A reliability or an index asked for on the command line means the sample's own index.
         prefer_published=options.reliability is None and options.rci_method is Method.JT,
         alert_budget=options.alert_budget,

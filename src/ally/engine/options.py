@@ -10,7 +10,7 @@ from typing import Literal
 from ally.change.cutoffs import Population
 from ally.change.reliable import Z_975, Method
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
-from ally.feedback.fit import MIN_EPISODES
+from ally.feedback.fit import MIN_EPISODES, SUBSCALE_RUPTURE_Z
 from ally.feedback.practice import MeasureParams, params_of
 from ally.feedback.signals import BudgetLevel
 from ally.measures.schema import Direction, Measure
@@ -62,6 +62,8 @@ class Options:
     """Criterion 1 of sudden gains in points, by measure id (`--sudden-gain-cutoff phq9=7`)."""
     sudden_gain_z: float = Z_975
     """z of criterion 1 where it is derived from an SD and a reliability (`--sudden-gain-z`)."""
+    subscale_rupture_z: float | None = SUBSCALE_RUPTURE_Z
+    """z of an alliance subscale's own rupture threshold; None: the total alone ruptures."""
     alert_budget: float | None = None
     """At most this share of training episodes ever flagged by an expected course's signals."""
     budget_level: BudgetLevel = BudgetLevel.RED

@@ -160,6 +160,9 @@ class RuptureConfig:
     """Repaired when the score is back to at least (1 − tolerance) × the pre-rupture level."""
     repair_within: int = 3
     """Rated sessions after the onset in which a repair must come; otherwise unrepaired."""
+    on_their_own: tuple[RuptureRule, ...] = ()
+    """Rules that begin a rupture by themselves, whatever `combine` says: a measure's own
+    subscale drops (`ally.feedback.practice.SubscaleDrop`), added where they are applied."""
 
     def __post_init__(self) -> None:
         if not self.rules:
@@ -405,11 +408,14 @@ def _chunk(
     _, sessions, rows = values.shape
     previous = _previous(values)
     per_rule: list[NDArray[np.bool_]] = []
-    by_total = np.zeros((sessions, rows), dtype=np.bool_)
+    alone = np.zeros((sessions, rows), dtype=np.bool_)
+    # Where a total rule holds: [0] among the combined rules, [1] among those on their own.
+    by_total = np.zeros((2, sessions, rows), dtype=np.bool_)
     n_sub = len(subscales)
     by_subscale = np.zeros((n_sub, sessions, rows), dtype=np.bool_)
     below_cutoff = np.zeros(values.shape, dtype=np.bool_)
-    for rule in config.rules:
+    combined_rules = len(config.rules)
+    for k, rule in enumerate((*config.rules, *config.on_their_own)):
         series = _series_of(rule, subscales)
         if rule.kind is RuleKind.SD or (
             rule.reference is Reference.MEAN and rule.kind is not RuleKind.CUTOFF
@@ -418,18 +424,23 @@ def _chunk(
         else:
             part = _History(previous[series], *(np.empty(0),) * 3)
         holds = _rule_holds(rule, values[series], part)
-        per_rule.append(np.any(holds, axis=0))
+        if k < combined_rules:
+            per_rule.append(np.any(holds, axis=0))
+        else:
+            alone |= np.any(holds, axis=0)
         if series == [0]:
-            by_total |= holds[0]
+            by_total[int(k >= combined_rules)] |= holds[0]
         else:
             by_subscale[[s - 1 for s in series]] |= holds
         if rule.kind is RuleKind.CUTOFF:
             below_cutoff[series] |= _at_or_below(values[series], rule.threshold, rule.inclusive)
     stacked = np.stack(per_rule)
-    onset_rule: NDArray[np.bool_] = (
+    combined: NDArray[np.bool_] = (
         np.any(stacked, axis=0) if config.combine == "any" else np.all(stacked, axis=0)
     )
-    drive_total = onset_rule & by_total
+    onset_rule = combined | alone
+    # The total drives a rupture a total rule began; the others are driven by a subscale.
+    drive_total = (combined & by_total[0]) | by_total[1]
 
     # Attribution: the subscale with the largest fall relative to its previous rated score,
     # among the subscales that met a subscale rule (or, when the total drove it, that fell).
@@ -505,7 +516,7 @@ def ruptures(
                 "give every subscale one score per episode and session, NaN where missing"
             )
         layers.append(layer)
-    for rule in config.rules:
+    for rule in (*config.rules, *config.on_their_own):
         _series_of(rule, names)  # fail early, with the rule named
     rows, sessions = values.shape
     done = np.broadcast_to(np.asarray(ended, dtype=np.bool_), (rows,)).copy()

@@ -3,9 +3,9 @@
 Everything a practice estimates from its history is estimated here, once: the reliable-change
 sample statistics and reliability (Cronbach's alpha where none is published), the Jacobson &
 Truax cut-off, criterion 1 of sudden gains, the expected course of each outcome measure with its
-alert budget, and the dropout model. Where the history is too short, the measure file's
-published values stand in, and the model says so. `ally.feedback.results` then applies the
-model and estimates nothing.
+alert budget, the rupture thresholds of alliance subscales, and the dropout model. Where the
+history is too short, the measure file's published values stand in, and the model says so.
+`ally.feedback.results` then applies the model and estimates nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,7 @@ from ally.feedback.practice import (
     MeasureParams,
     OutcomeModel,
     PracticeModel,
+    SubscaleDrop,
     SuddenGain,
     Training,
 )
@@ -77,6 +79,12 @@ lowest tenth of client ratings of that measure. Ally's convention (a practice's 
 validated threshold: a parameter of `FitOptions`."""
 MIN_FOR_LOW_ALLIANCE = 30
 """Client ratings of an alliance measure needed before the practice's own norm is used."""
+SUBSCALE_RUPTURE_Z = NormalDist().inv_cdf(0.995)
+"""z of a subscale's reliable fall, 2.5758 (qnorm(.995), a two-tailed 1% level): each session
+tests three subscales besides the total, so each test is held to a stricter level than the 5%
+of a single reliable change (Bonferroni: .05 / 3 would give 2.39). Ally's choice [U], checked
+on the training half of a simulated practice, where z of 1.96 to 2.39 flagged 15-17% of ratings
+against 9% for the total alone (docs/validation.md); a parameter of `FitOptions`."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ class FitOptions:
     sudden_gain_z: float = Z_975
     """z of criterion 1 where it is the reliable change value z·SD·√(2(1 − r)) (suddengains'
     define_crit1_cutoff uses 1.96); a published reliable change in points is taken as it is."""
+    subscale_rupture_z: float | None = SUBSCALE_RUPTURE_Z
+    """z of the reliable fall z·SD·√(2(1 − α)) that begins a rupture in an alliance subscale;
+    None leaves ruptures to the total."""
     dropout: bool = True
     """Fit a dropout model where there are enough completed episodes and dropouts."""
     dropout_folds: int = 5
@@ -322,14 +333,20 @@ def fit_practice(
         if p.kind == OUTCOME:
             outcome = _outcome_model(a, p, code, raters[RATERS[CLIENT]], options, measure_notes)
         low, low_source = None, ""
+        drops: tuple[SubscaleDrop, ...] = ()
         if p.kind == ALLIANCE:
             low, low_source = _low_alliance(a, p, code, options, measure_notes)
+            if options.subscale_rupture_z is not None:
+                answers = items.get(measure_id) if items else None
+                z = options.subscale_rupture_z
+                drops = _subscale_drops(a, seg, p, code, answers, z, options, measure_notes)
         measures[measure_id] = p.measure_model(
             raters=raters,
             outcome=outcome,
             notes=tuple(measure_notes),
             low_alliance=low,
             low_alliance_source=low_source,
+            subscale_drops=drops,
         )
 
     model = PracticeModel(
@@ -363,6 +380,67 @@ def _low_alliance(
         f"the practice's lowest {share:.0%} of {len(ratings):,} client ratings: {low:g} or below"
     )
     return low, source
+
+
+def _subscale_drops(
+    a: Administrations,
+    seg: Segments,
+    p: MeasureParams,
+    code: int,
+    answers: npt.NDArray[np.float64] | None,
+    z: float,
+    options: FitOptions,
+    notes: list[str],
+) -> tuple[SubscaleDrop, ...]:
+    """The fall in each subscale of two or more items of an alliance measure that begins a
+    rupture by itself: more than its reliable change value z·SD·√(2(1 − α)) (Jacobson & Truax
+    1991), with the SD of the subscale at the first rated session of the practice's episodes
+    and Cronbach's alpha of its items, as the reliable change of a total rests on the SD of its
+    pre scores and its reliability. A single item has no alpha, so no threshold of its own."""
+    m = p.measure
+    subscales = [s for s in (m.scoring.subscales if m else ()) if len(s.items) >= 2]
+    if not subscales or code < 0:
+        return ()
+    first = seg.first[(a.measure[seg.first] == code) & (a.rater[seg.first] == CLIENT)]
+    found: list[SubscaleDrop] = []
+    for sub in subscales:
+        column = a.subscales.get(sub.id)
+        scores = column[first] if column is not None else np.zeros(0)
+        scores = scores[~np.isnan(scores)]
+        if len(scores) < options.min_episodes:
+            notes.append(
+                f"client: {sub.id}: {len(scores)} episodes with a first rating (fewer than "
+                f"{options.min_episodes}): only the total can rupture so far"
+            )
+            continue
+        alpha = None
+        if answers is not None and answers.shape[1] >= max(sub.items):
+            alpha = estimated_reliability(answers[:, [i - 1 for i in sub.items]])
+        if alpha is None:
+            notes.append(
+                f"client: {sub.id}: its reliability cannot be estimated (it needs "
+                f"{MIN_FOR_ALPHA} complete client answers of its items): only the total can "
+                "rupture so far"
+            )
+            continue
+        sd = float(np.std(scores, ddof=1))
+        if not sd > 0:
+            notes.append(f"client: {sub.id}: every first rating is the same: no threshold")
+            continue
+        points = reliable_change_value(sd, alpha[0], z)
+        source = (
+            f"a fall of more than {z:.3g} × {sd:.2f} × √(2 × (1 − {alpha[0]:.3f})) = "
+            f"{points:.2f} points (SD of {len(scores):,} episodes' first ratings, Cronbach's "
+            f"alpha of {alpha[1]:,} complete answers)"
+        )
+        found.append(SubscaleDrop(sub.id, points, sd, alpha[0], z, source))
+    if found:
+        listed = ", ".join(f"{d.subscale} {d.points:.2f}" for d in found)
+        notes.append(
+            "client: a rupture also begins where one subscale falls by more than its own "
+            f"reliable change: {listed} points"
+        )
+    return tuple(found)
 
 
 def _training(a: Administrations, options: FitOptions, notes: list[str]) -> Training:

@@ -8,7 +8,8 @@ as plain, versioned JSON (docs/feedback.md, "The practice model").
 Per measure it holds what the measure file says (direction, range, bands, published cut-off and
 reliable change) and what the practice's data give (reliable-change sample statistics, Cronbach's
 alpha, the Jacobson & Truax cut-off, criterion 1 of sudden gains, the expected course and its
-alert budget); for the practice, the rupture rules and the dropout model.
+alert budget, an alliance measure's subscale rupture thresholds); for the practice, the rupture
+rules and the dropout model.
 """
 
 from __future__ import annotations
@@ -95,6 +96,26 @@ class ChangeModel:
 
 
 @dataclass(frozen=True)
+class SubscaleDrop:
+    """A fall in one subscale of an alliance measure that begins a rupture by itself, as the
+    total's own rule does: more than the subscale's reliable change value z·SD·√(2(1 − α))
+    (Jacobson & Truax 1991) below its last rated score."""
+
+    subscale: str
+    points: float
+    """z·SD·√(2(1 − α)); a fall must be larger (strictly, as in reliable change)."""
+    sd: float
+    """SD of the subscale at the first rated session of the practice's episodes (n − 1)."""
+    reliability: float
+    """Cronbach's alpha of the subscale's items in the practice's complete answers."""
+    z: float
+    source: str
+
+    def rule(self) -> RuptureRule:
+        return RuptureRule(RuleKind.RELIABLE, self.points, scale=self.subscale, inclusive=False)
+
+
+@dataclass(frozen=True)
 class OutcomeModel:
     """How the signals of an outcome measure are computed: its expected course and thresholds."""
 
@@ -134,6 +155,9 @@ class MeasureModel:
     published cut-off (SRS 36), else the practice's own low ratings (`fit.LOW_ALLIANCE_SHARE`);
     None until there are enough of them."""
     low_alliance_source: str = ""
+    subscale_drops: tuple[SubscaleDrop, ...] = ()
+    """An alliance measure's subscale falls that begin a rupture in the client's ratings, as a
+    fall of the total does (the practice's `ruptures`); none until they are estimated."""
 
     def change(self, rater: str) -> ChangeModel | None:
         return self.raters.get(rater)
@@ -442,6 +466,7 @@ def _measure_data(m: MeasureModel) -> dict[str, Any]:
         "notes": list(m.notes),
         "low_alliance": m.low_alliance,
         "low_alliance_source": m.low_alliance_source,
+        "subscale_drops": [asdict(d) for d in m.subscale_drops],
     }
 
 
@@ -464,6 +489,17 @@ def _change_from(data: dict[str, Any]) -> ChangeModel:
     )
 
 
+def _subscale_drop_from(data: dict[str, Any]) -> SubscaleDrop:
+    return SubscaleDrop(
+        subscale=str(data["subscale"]),
+        points=float(data["points"]),
+        sd=float(data["sd"]),
+        reliability=float(data["reliability"]),
+        z=float(data["z"]),
+        source=str(data["source"]),
+    )
+
+
 def _measure_from(data: dict[str, Any], measure_id: str | None = None) -> MeasureModel:
     return MeasureModel(
         id=measure_id or "",
@@ -479,29 +515,38 @@ def _measure_from(data: dict[str, Any], measure_id: str | None = None) -> Measur
         notes=tuple(data.get("notes", ())),
         low_alliance=data.get("low_alliance"),
         low_alliance_source=str(data.get("low_alliance_source", "")),
+        # Files written before subscale ruptures have none: the total alone, as then.
+        subscale_drops=tuple(_subscale_drop_from(d) for d in data.get("subscale_drops", ())),
+    )
+
+
+def _rule_data(rule: RuptureRule) -> dict[str, Any]:
+    return {**asdict(rule), "kind": rule.kind.value, "reference": rule.reference.value}
+
+
+def _rule_from(data: dict[str, Any]) -> RuptureRule:
+    return RuptureRule(
+        **{**data, "kind": RuleKind(data["kind"]), "reference": Reference(data["reference"])}
     )
 
 
 def _ruptures_data(config: RuptureConfig) -> dict[str, Any]:
-    return {
-        "rules": [
-            {**asdict(rule), "kind": rule.kind.value, "reference": rule.reference.value}
-            for rule in config.rules
-        ],
+    data: dict[str, Any] = {
+        "rules": [_rule_data(rule) for rule in config.rules],
         "combine": config.combine,
         "repair_tolerance": config.repair_tolerance,
         "repair_within": config.repair_within,
     }
+    if config.on_their_own:
+        data["on_their_own"] = [_rule_data(rule) for rule in config.on_their_own]
+    return data
 
 
 def _ruptures_from(data: dict[str, Any]) -> RuptureConfig:
-    rules = tuple(
-        RuptureRule(**{**r, "kind": RuleKind(r["kind"]), "reference": Reference(r["reference"])})
-        for r in data["rules"]
-    )
     return RuptureConfig(
-        rules=rules,
+        rules=tuple(_rule_from(r) for r in data["rules"]),
         combine=data["combine"],
         repair_tolerance=float(data["repair_tolerance"]),
         repair_within=int(data["repair_within"]),
+        on_their_own=tuple(_rule_from(r) for r in data.get("on_their_own", ())),
     )

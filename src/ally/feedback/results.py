@@ -12,7 +12,7 @@ The columns of its output are those of `ally analyze`'s `sessions` and `episodes
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -471,15 +471,20 @@ def _ruptures(
     for code, m in models.items():
         if m.kind != ALLIANCE:
             continue
+        given = [s for s in m.subscales if s in a.subscales]
+        # The client's subscales rupture by their own falls too, where the model has them.
+        drops = tuple(d.rule() for d in m.subscale_drops if d.subscale in given)
+        by_client = replace(model.ruptures, on_their_own=(*model.ruptures.on_their_own, *drops))
         for rater in (CLIENT, CLINICIAN):
             chosen = np.flatnonzero((s_measure == code) & (s_rater == rater))
             if not len(chosen):
                 continue
+            config = by_client if rater == CLIENT else model.ruptures
             for block in blocks(seg.of, a.session, chosen, latest[chosen], seg.count):
                 found = ruptures(
                     block.matrix(a.score),
-                    {s: block.matrix(a.subscales[s]) for s in m.subscales if s in a.subscales},
-                    config=model.ruptures,
+                    {s: block.matrix(a.subscales[s]) for s in given},
+                    config=config,
                     ended=ended[block.series],
                 )
                 s_ruptures[block.series] = found.rupture_counts
