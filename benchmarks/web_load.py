@@ -93,6 +93,7 @@ def prepare(visits: int) -> Prepared:
 
     from ally.web.collect import measures
     from ally.web.collect.models import Administration, AdministrationStatus
+    from ally.web.collect.models.administrations import taking_answers
     from ally.web.practice.models import Episode, Membership
     from ally.web.respond import forms
     from ally.web.respond.links import signed_token
@@ -106,7 +107,9 @@ def prepare(visits: int) -> Prepared:
         .values_list("session_id", flat=True)
     )
     firsts = (
-        Administration.objects.filter(status=AdministrationStatus.SENT, session__isnull=False)
+        Administration.objects.filter(
+            taking_answers(_now()), status=AdministrationStatus.SENT, session__isnull=False
+        )
         .exclude(session_id__in=touched)
         .order_by("session_id", "pk")
         .distinct("session_id")
@@ -117,7 +120,9 @@ def prepare(visits: int) -> Prepared:
     opened = Administration.objects.filter(
         session_id__in=[a.session_id for a in chosen], status=AdministrationStatus.SENT
     )
-    for administration in opened.filter(respondent="client"):
+    # A visit before the session answers what takes answers now: the check-in about the session
+    # opens once it has started.
+    for administration in opened.filter(taking_answers(_now()), respondent="client"):
         by_session[administration.session_id].append(administration)
     questionnaires = {
         link: [(a.pk, a.measure_id) for a in in_order(by_session[first.session_id])]
