@@ -304,6 +304,16 @@ def test_a_new_practice_without_answers_can_be_fitted(practice: Practice) -> Non
     assert not SessionFeedback.objects.exists()
 
 
+def test_the_model_page_gives_the_sudden_gain_cut_off_of_each_measure(
+    practice: Practice, answered: Episode
+) -> None:
+    do_fit_practice_model(practice.org, now=NOW)
+    client = Client()
+    sign_in(client, practice.clinician.user)
+    html = client.get(f"/o/{practice.org.slug}/model/").content.decode()
+    assert "a sudden gain or loss is a change of at least 6 points between sessions" in html
+
+
 def test_fit_now_fits_once_and_a_second_press_while_it_runs_starts_nothing(
     practice: Practice, answered: Episode
 ) -> None:

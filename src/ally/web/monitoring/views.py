@@ -36,10 +36,11 @@ def _measures(model: PracticeModel, used: set[tuple[str, str]]) -> list[dict[str
                 "id": measure_id,
                 "version": m.version,
                 "raters": [
-                    (rater, change.source, change.cutoff)
+                    (rater, change.source, change.cutoff, change.sudden_gain)
                     for rater, change in sorted(m.raters.items())
                     if change.source and (measure_id, rater) in used
                 ],
+                "subscale_drops": m.subscale_drops,
                 "course": outcome.source if outcome else "",
                 "fitted_course": bool(outcome and isinstance(outcome.expected, EtrModel)),
                 "low_alliance": m.low_alliance_source,
