@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 from web_practice import Practice, build_practice
 
 from ally.web.actions.answers import do_create_administration
@@ -18,6 +19,8 @@ def _data_dir(settings, tmp_path):
     settings.SECURE_SSL_REDIRECT = False
     # "Fit now" fits in the request here; the background thread has its own test.
     settings.ALLY_FIT_IN_BACKGROUND = False
+    # A German request leaves German active in this thread; each test starts in English.
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
