@@ -1,4 +1,5 @@
-"""The staff forms: clients, episodes, plans, sessions, links and the clinician's own rating.
+"""The staff forms: clients, episodes, plans, sessions, links, the clinician's own rating, a
+client's answers entered from paper and corrections of stored answers.
 
 Each form stores its rows through the actions, and bad input gets a message and stores nothing.
 """
@@ -20,6 +21,7 @@ from ally.web.actions.practice import (
     do_add_planned_measure,
     do_schedule_session,
 )
+from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import (
     Administration,
     MeasurementPlan,
@@ -524,6 +526,115 @@ def test_only_clinician_forms_are_rated_here(
     assert (
         browser_for(practice.clinician).get(url("form_rate", pk=client_form.pk)).status_code == 404
     )
+
+
+# --- answers from paper, and corrections ------------------------------------------------------
+
+
+def test_a_clients_paper_answers_are_entered_scored_alerted_and_marked(
+    practice: Practice, client_form: Administration, refreshed: list[list[int]]
+) -> None:
+    browser = browser_for(practice.clinician)
+    page = browser.get(url("form_paper", pk=client_form.pk)).content.decode()
+    # The client's own wording: the paper they filled in.
+    assert "Little interest or pleasure in doing things" in page
+    posted = answers([1, 1, 1, 1, 1, 1, 1, 1, 2])
+    first = browser.post(url("form_paper", pk=client_form.pk), posted)
+    again = browser.post(url("form_paper", pk=client_form.pk), posted)
+    assert first.status_code == again.status_code == 302
+    response = Response.objects.get(administration=client_form)
+    assert response.total == 10
+    assert response.entered_by == practice.clinician
+    assert refreshed == [[practice.own.pk]]
+    # Item 9 endorsed on paper reaches the clinician as it would by link.
+    assert Alert.objects.filter(episode=practice.own, kind=AlertKind.CRITICAL_ITEM).count() == 1
+    html = browser.get(url("form_answers", pk=client_form.pk)).content.decode()
+    assert "The client gave these answers on paper;" in html
+
+
+def test_paper_answers_with_a_gap_are_refused_and_nothing_is_stored(
+    practice: Practice, client_form: Administration
+) -> None:
+    posted = answers([1, 1, 1, 1, 1, 1, 1, 1, 0])
+    posted["item_3"] = "7"
+    response = browser_for(practice.clinician).post(url("form_paper", pk=client_form.pk), posted)
+    assert response.status_code == 400
+    assert "Question 3: choose one of the answers shown." in response.content.decode()
+    assert not Response.objects.filter(administration=client_form).exists()
+
+
+def test_no_paper_answers_for_an_ended_episode(
+    practice: Practice, client_form: Administration
+) -> None:
+    Episode.objects.filter(pk=practice.own.pk).update(
+        ended_on=timezone.localdate(), end_reason="planned"
+    )
+    browser = browser_for(practice.clinician)
+    response = browser.post(url("form_paper", pk=client_form.pk), answers([0] * 9), follow=True)
+    assert "This episode has ended" in response.content.decode()
+    assert not Response.objects.filter(administration=client_form).exists()
+
+
+@pytest.fixture
+def answered(practice: Practice, client_form: Administration) -> Administration:
+    browser_for(practice.clinician).post(
+        url("form_paper", pk=client_form.pk), answers([1, 1, 1, 1, 1, 1, 1, 1, 0])
+    )
+    return client_form
+
+
+def test_a_correction_keeps_the_first_answers_and_moves_the_scores(
+    practice: Practice, answered: Administration, refreshed: list[list[int]]
+) -> None:
+    browser = browser_for(practice.clinician)
+    page = browser.get(url("form_correct", pk=answered.pk)).content.decode()
+    # The form opens with the answers in force, ready to change.
+    assert 'name="item_1" value="1" checked' in page
+    posted = answers([3, 1, 1, 1, 1, 1, 1, 1, 0]) | {"reason": "Item 1 misread from the paper"}
+    response = browser.post(url("form_correct", pk=answered.pk), posted, follow=True)
+    html = response.content.decode()
+    assert "The correction is saved" in html
+    assert "Item 1 misread from the paper" in html
+    stored = Response.objects.get(administration=answered)
+    assert stored.total == 8  # the first answers stay as given
+    assert stored.current().total == 10
+    assert refreshed[-1] == [practice.own.pk]
+
+
+@pytest.mark.parametrize(
+    ("reason", "values", "message"),
+    [
+        ("", [3, 1, 1, 1, 1, 1, 1, 1, 0], "a correction needs a reason"),
+        ("No change", [1, 1, 1, 1, 1, 1, 1, 1, 0], "change an answer to correct it"),
+    ],
+)
+def test_a_correction_without_reason_or_change_is_refused(
+    practice: Practice, answered: Administration, reason: str, values: list[int], message: str
+) -> None:
+    posted = answers(values) | {"reason": reason}
+    response = browser_for(practice.clinician).post(url("form_correct", pk=answered.pk), posted)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Response.objects.get(administration=answered).amendments.exists()
+
+
+def test_corrections_are_for_the_care_team_and_not_for_researchers(
+    practice: Practice, answered: Administration
+) -> None:
+    posted = answers([3, 1, 1, 1, 1, 1, 1, 1, 0]) | {"reason": "r"}
+    assert (
+        browser_for(practice.colleague)
+        .post(url("form_correct", pk=answered.pk), posted)
+        .status_code
+        == 404
+    )
+    assert (
+        browser_for(practice.researcher)
+        .post(url("form_correct", pk=answered.pk), posted)
+        .status_code
+        == 403
+    )
+    assert not Response.objects.get(administration=answered).amendments.exists()
 
 
 # --- roles --------------------------------------------------------------------------------------

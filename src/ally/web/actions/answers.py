@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ally.scoring import Answers, Score, ScoringError, score
 from ally.web import audit
@@ -216,7 +217,7 @@ def do_amend_response(
     reason = reason.strip()
     if not reason:
         raise AmendmentRefusedError(
-            "Say why the answers are corrected; an amendment needs a reason."
+            _("Say why the answers are corrected; a correction needs a reason.")
         )
     administration = response.administration
     check_can_record(actor, administration.episode)
@@ -224,7 +225,7 @@ def do_amend_response(
     current: ScoredAnswers = response.current()
     if stored == current.answers:
         raise AmendmentRefusedError(
-            "These answers are the ones already in force; nothing to amend."
+            _("These answers are the ones already in force; change an answer to correct it.")
         )
     result = _score(administration, answers)
     now = timezone.now()

@@ -1,5 +1,6 @@
-"""One form (administration): the client's link by email, copied or as a QR code, and the
-clinician's own rating of a session."""
+"""One form (administration): the client's link by email, copied or as a QR code; answers
+entered on screen (the clinician's own rating, or a client's answers given on paper); a
+completed form's answers and their corrections."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from django.utils.translation import gettext as _
 
 from ally.measures.schema import Measure
 from ally.measures.schema import Options as ResponseOptions
-from ally.web.actions.answers import do_mark_sent, do_record_response
+from ally.web.actions.answers import do_amend_response, do_mark_sent, do_record_response
 from ally.web.clinic.roles import WRITERS, post_only, staff_context
 from ally.web.collect import measures
 from ally.web.collect.errors import (
     AdministrationClosedError,
+    AmendmentRefusedError,
     IdempotencyConflictError,
     InvalidAnswersError,
 )
@@ -161,12 +163,27 @@ def qr(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     )
 
 
-def _rating_page(
+@dataclass(frozen=True)
+class Entry:
+    """What one page of answers entered on screen is for: the words around the same form."""
+
+    kind: str
+    """"rating" (the clinician's own), "paper" (a client's answers from paper) or "correction"."""
+    url: str
+    clinician: bool
+    """The items in the clinician's wording (a clinician-rated form)."""
+
+
+def _entry_page(
     request: HttpRequest,
     org: str,
     administration: Administration,
+    entry: Entry,
     form: answer_forms.Form,
     key: str,
+    *,
+    reason: str = "",
+    reason_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     context = staff_context(
@@ -174,55 +191,138 @@ def _rating_page(
         org,
         administration=administration,
         episode=administration.episode,
+        entry=entry,
         form=form,
         key=key,
+        reason=reason,
+        reason_error=reason_error,
         attribution=form.measure.licence.attribution,
     )
-    return render(request, "clinic/form_rate.html", context, status=status)
+    return render(request, "clinic/form_entry.html", context, status=status)
 
 
-@member_view(roles=WRITERS)
-def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
-    """The clinician's own rating of a session (a form whose respondent is the clinician)."""
+def _enter(
+    request: HttpRequest, org: str, administration: Administration, entry: Entry
+) -> HttpResponse:
+    """Show an open form to fill in on screen, or store what was filled in as the member's entry
+    (`entered_by`): the clinician's rating, or the client's paper answers."""
     membership: Membership = request.membership
-    administration = _form_of(request, pk, CLINICIAN_FORM)
     check_can_record(membership, administration.episode)
     if not administration.is_open:
-        messages.info(request, _("This rating has been given already, or its time has passed."))
+        messages.info(request, _("This form has been answered already, or its time has passed."))
         return _to_episode(org, administration)
     measure = measures.measure(administration.measure_id)
+    clinician = entry.clinician
     if request.method != "POST":
-        form = answer_forms.build(measure, clinician=True)
-        return _rating_page(request, org, administration, form, uuid.uuid4().hex)
+        form = answer_forms.build(measure, clinician=clinician)
+        return _entry_page(request, org, administration, entry, form, uuid.uuid4().hex)
     key = str(request.POST.get("key", ""))
     if not KEY_PATTERN.match(key):
         key = uuid.uuid4().hex
     reading = answer_forms.read(measure, request.POST, administration.measure_version)
     if not reading.ok:
         form = answer_forms.build(
-            measure, reading.raw, reading.errors, reading.problems, clinician=True
+            measure, reading.raw, reading.errors, reading.problems, clinician=clinician
         )
-        return _rating_page(request, org, administration, form, key, status=400)
+        return _entry_page(request, org, administration, entry, form, key, status=400)
     try:
         do_record_response(
             administration,
             reading.answers,
-            # One key per member and form page: a double click stores one rating.
+            # One key per member and form page: a double click stores one set of answers.
             idempotency_key=f"clinic-{membership.pk}-{key}",
             actor=membership,
         )
     except InvalidAnswersError as exc:
-        errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}
-        problems = tuple(
-            answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
-        )
-        form = answer_forms.build(measure, reading.raw, errors, problems, clinician=True)
-        return _rating_page(request, org, administration, form, key, status=400)
+        form = _refused_form(measure, reading.raw, exc, clinician)
+        return _entry_page(request, org, administration, entry, form, key, status=400)
     except (AdministrationClosedError, IdempotencyConflictError) as exc:
         messages.error(request, str(exc))
         return _to_episode(org, administration)
-    messages.success(request, _("Your rating is saved."))
+    if entry.kind == "paper":
+        messages.success(request, _("The answers from paper are saved, marked as entered by you."))
+    else:
+        messages.success(request, _("Your rating is saved."))
     return _to_episode(org, administration)
+
+
+def _refused_form(
+    measure: Measure, raw: dict[str, str], exc: InvalidAnswersError, clinician: bool
+) -> answer_forms.Form:
+    errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}
+    problems = tuple(
+        answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
+    )
+    return answer_forms.build(measure, raw, errors, problems, clinician=clinician)
+
+
+@member_view(roles=WRITERS)
+def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """The clinician's own rating of a session (a form whose respondent is the clinician)."""
+    administration = _form_of(request, pk, CLINICIAN_FORM)
+    url = reverse("clinic:form_rate", kwargs={"org": org, "pk": pk})
+    return _enter(request, org, administration, Entry("rating", url, clinician=True))
+
+
+@member_view(roles=WRITERS)
+def paper(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """A client's answers given on paper, entered by a member: stored, scored and alerted as if
+    the client had sent them, and marked as entered by that member."""
+    administration = _form_of(request, pk, CLIENT_FORM)
+    if _ended(request, administration):
+        return _to_episode(org, administration)
+    url = reverse("clinic:form_paper", kwargs={"org": org, "pk": pk})
+    return _enter(request, org, administration, Entry("paper", url, clinician=False))
+
+
+@member_view(roles=WRITERS)
+def correct(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """Correct a completed form's answers with a reason. The answers first given stay stored;
+    the correction is in force from now on, and the episode's results follow it."""
+    membership: Membership = request.membership
+    administration = get_scoped_or_404(
+        Administration.objects.select_related("episode__client", "session"),
+        membership,
+        pk=pk,
+        status=AdministrationStatus.COMPLETED,
+    )
+    check_can_record(membership, administration.episode)
+    response = administration.response
+    measure = measures.measure(administration.measure_id)
+    clinician = administration.respondent == CLINICIAN_FORM
+    url = reverse("clinic:form_correct", kwargs={"org": org, "pk": pk})
+    entry = Entry("correction", url, clinician=clinician)
+    if request.method != "POST":
+        current = {k: f"{v:g}" for k, v in response.current().answers.items() if v is not None}
+        form = answer_forms.build(measure, current, clinician=clinician)
+        return _entry_page(request, org, administration, entry, form, "")
+    reason = str(request.POST.get("reason", ""))[:500]
+    reading = answer_forms.read(measure, request.POST, administration.measure_version)
+    if not reading.ok:
+        form = answer_forms.build(
+            measure, reading.raw, reading.errors, reading.problems, clinician=clinician
+        )
+        return _entry_page(request, org, administration, entry, form, "", reason=reason, status=400)
+    try:
+        do_amend_response(response, reading.answers, reason, membership)
+    except InvalidAnswersError as exc:
+        form = _refused_form(measure, reading.raw, exc, clinician)
+        return _entry_page(request, org, administration, entry, form, "", reason=reason, status=400)
+    except AmendmentRefusedError as exc:
+        form = answer_forms.build(measure, reading.raw, clinician=clinician)
+        return _entry_page(
+            request,
+            org,
+            administration,
+            entry,
+            form,
+            "",
+            reason=reason,
+            reason_error=str(exc),
+            status=400,
+        )
+    messages.success(request, _("The correction is saved; the scores and feedback follow it."))
+    return redirect("clinic:form_answers", org=org, pk=pk)
 
 
 @dataclass(frozen=True)
