@@ -12,11 +12,15 @@ import pytest
 from django.conf import settings
 from django.db.models import Count, Q
 from django.test import Client as Browser
+from django.utils import timezone
 from signing_in import sign_in
 
 # The journey's browser, live server and accessibility check (fixtures are found by name).
 from test_journey import Accessibility, browser, live_server  # noqa: F401
 
+from ally.web.actions.answers import do_create_administration
+from ally.web.actions.practice import do_schedule_session
+from ally.web.collect.models import Response
 from ally.web.demo import load_demo
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import Role
@@ -172,5 +176,49 @@ def test_an_administrators_header_keeps_to_one_line_on_a_laptop(
     assert menu is not None
     assert nav["x"] + nav["width"] <= menu["x"]
     a11y.check(page)
+
+    assert not a11y.problems, "\n\n".join(a11y.problems)
+
+
+def test_paper_answers_and_a_correction_in_the_browser(
+    browser: Any,  # noqa: F811
+    live_server: Any,  # noqa: F811
+    demo: Episode,
+) -> None:
+    a11y = Accessibility()
+    page = signed_in(browser, live_server, demo.clinician, PHONE)
+    # The demo's own open forms belong to its fixed day; a session tomorrow has a fresh one.
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    session = do_schedule_session(demo, tomorrow, actor=demo.clinician)
+    waiting = do_create_administration(
+        demo, "phq9", session=session, respondent="client", timing="before"
+    )
+
+    # The client's paper, entered on screen: every item answered 1, item 9 included.
+    page.goto(f"{live_server.url}/o/demo/forms/{waiting.pk}/paper/")
+    a11y.check(page)
+    assert page_width(page) <= PHONE["width"]
+    for item in range(1, 10):
+        page.locator(f"#item_{item}-1").check()
+    page.get_by_role("button", name="Save the answers from paper").click()
+    assert "The answers from paper are saved" in page.content()
+    response = Response.objects.get(administration=waiting)
+    assert (response.total, response.entered_by_id) == (9, demo.clinician.pk)
+
+    # Corrected with a reason: the first answers stay, the correction is in force.
+    page.goto(f"{live_server.url}/o/demo/forms/{waiting.pk}/correct/")
+    a11y.check(page)
+    page.locator("#item_1-3").check()
+    page.get_by_role("button", name="Save the correction").click()
+    assert "a correction needs a reason" in page.content()  # no reason given yet
+    a11y.check(page)
+    page.locator("#item_1-3").check()
+    page.get_by_label("Why are the answers corrected?").fill("Item 1 misread")
+    page.get_by_role("button", name="Save the correction").click()
+    html = page.content()
+    assert "The correction is saved" in html
+    assert "Item 1 misread" in html
+    a11y.check(page)
+    assert Response.objects.get(pk=response.pk).current().total == 11
 
     assert not a11y.problems, "\n\n".join(a11y.problems)
