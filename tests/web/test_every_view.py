@@ -38,6 +38,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:episode_new": (None, True, WRITERS),
     "clinic:episode": ("episode", False, READERS),
     "clinic:episode_end": ("episode", True, WRITERS),
+    "clinic:report": ("episode", False, READERS),
+    "clinic:report_pdf": ("episode", False, READERS),
     "clinic:care_team_add": ("episode", True, WRITERS),
     "clinic:plan": ("episode", True, WRITERS),
     "clinic:plan_entry_remove": ("plan_entry", True, WRITERS),

@@ -92,7 +92,7 @@ def _chart_specs(
     return specs
 
 
-def _charts(
+def episode_charts(
     drawings: QuerySet[ChartDrawing],
     episode: Episode,
     outcomes: list[OutcomeCourse],
@@ -245,7 +245,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         writable=writer and episode.ended_on is None,
         model_fit=scoped(PracticeModelFit, membership).only("fitted_at", "episodes").first(),
         dropout=dropout_now(rows, _gap(episode, sessions)),
-        **_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
+        **episode_charts(scoped(ChartDrawing, membership), episode, outcomes, alliances),
     )
 
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from ally.web.clinic import administrations, alerts, caseload, clients, episodes, plans, sessions
+from ally.web.clinic import (
+    administrations,
+    alerts,
+    caseload,
+    clients,
+    episodes,
+    plans,
+    reports,
+    sessions,
+)
 
 app_name = "clinic"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -17,6 +26,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("episodes/new/", episodes.episode_new, name="episode_new"),
     path("episodes/<int:pk>/", episodes.episode, name="episode"),
     path("episodes/<int:pk>/end/", episodes.episode_end, name="episode_end"),
+    path("episodes/<int:pk>/report/", reports.report, name="report"),
+    path("episodes/<int:pk>/report.pdf", reports.report_pdf, name="report_pdf"),
     path("episodes/<int:pk>/care-team/", episodes.care_team_add, name="care_team_add"),
     path("episodes/<int:pk>/plan/", plans.plan, name="plan"),
     path("plan-entries/<int:pk>/remove/", plans.plan_entry_remove, name="plan_entry_remove"),
