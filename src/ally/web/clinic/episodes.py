@@ -396,9 +396,11 @@ def support_check_send(request: HttpRequest, org: str, pk: int) -> HttpResponse:
 
 @member_view(roles=WRITERS)
 @post_only
-def suggestions_used(request: HttpRequest, org: str, pk: int, measure: str) -> HttpResponse:
-    """Record the suggestions used for a signal that raised no alert."""
+def suggestions_used(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """Record the suggestions used for a signal that raised no alert (the form of the measure
+    named by `measure`)."""
     chosen = episode_of(request, pk)
+    measure = request.POST.get("measure", "")
     advice = guidance.by_key(request.POST.get(f"used-{measure}-guidance", ""))
     steps = list(advice.steps) if advice else []
     form = UsedSuggestionsForm(request.POST, steps=steps, prefix=f"used-{measure}")

@@ -23,7 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="support_check_send",
     ),
     path(
-        "episodes/<int:pk>/suggestions/<slug:measure>/",
+        "episodes/<int:pk>/suggestions/",
         episodes.suggestions_used,
         name="suggestions_used",
     ),
