@@ -13,9 +13,24 @@ from ally.measures import Direction, Kind, Measure, load_library
 from ally.measures.library import with_licensed_text
 from ally.measures.schema import TextFile
 
-SHIPPED_IDS = {"phq9", "gad7", "core10", "wai-sr", "srs", "ors", "oq45", "ally-alliance"}
+SHIPPED_IDS = {
+    "phq9",
+    "gad7",
+    "core10",
+    "wai-sr",
+    "srs",
+    "ors",
+    "oq45",
+    "ally-alliance",
+    "ally-support",
+}
 NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
-LANGUAGES = {"ally-alliance": ("de", "en"), "phq9": ("de", "en"), "gad7": ("de", "en")}
+LANGUAGES = {
+    "ally-alliance": ("de", "en"),
+    "ally-support": ("de", "en"),
+    "phq9": ("de", "en"),
+    "gad7": ("de", "en"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +310,23 @@ def test_licensee_text_fills_a_scoring_only_measure(library, tmp_path: Path):
     merged = with_licensed_text(m, text, str(tmp_path / "srs-text.yaml"))
     assert merged.has_text
     assert not m.has_text
+
+
+# The support check is Ally's own (docs/feedback.md): the Clinical Support Tools' four domains
+# (Whipple et al. 2003; Lambert 2015) in its own words, not validated, not an outcome measure.
+def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_model(library):
+    m = measure(library, "ally-support")
+    assert (m.kind, m.validated, m.licence.name) == (Kind.SUPPORT, False, "Apache-2.0 (Ally)")
+    assert not m.kind.feeds_practice_model
+    assert all(k.feeds_practice_model for k in Kind if k is not Kind.SUPPORT)
+    assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
+    assert subscales(m) == {
+        "alliance": (1, 2, 3),
+        "motivation": (4, 5, 6),
+        "social_support": (7, 8, 9),
+        "life_events": (10, 11),
+    }
+    # Burdens are reverse-keyed, so every domain reads "higher means fewer difficulties".
+    assert reverse_items(m) == [9, 10, 11]
+    assert {s.id: s.concern_below for s in m.scoring.subscales} == dict.fromkeys(subscales(m), 2)
+    assert 8 <= len(m.items) <= 12

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import Practice, sign_in
 
-from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.models import Alert, AlertKind, UsedSuggestion
 from ally.web.clinic import charts, guidance
 from ally.web.clinic.course import courses
 from ally.web.monitoring.models import ChartDrawing, EpisodeFeedback, SessionFeedback
@@ -288,17 +288,24 @@ def test_acting_on_an_alert_records_the_steps_ticked_and_the_note(practice: Prac
     browser_for(practice.clinician).post(
         url,
         {
-            f"alert-{alert.pk}-done": ["goals", "life_events"],
+            f"alert-{alert.pk}-done": ["life_events", "goals", "social_support"],
             f"alert-{alert.pk}-note": "Agreed to meet weekly for a month.",
         },
     )
     alert.refresh_from_db()
     assert alert.acted_by == practice.clinician
     assert alert.seen_by == practice.clinician
+    # The note and the used suggestions are one record: the same steps, in the same order.
     assert alert.action_note == (
-        "Reviewed the goals and the fit of the tasks; Asked about life events and social "
-        "support.\nAgreed to meet weekly for a month."
+        "Reviewed the goals and the fit of the tasks; Asked about social support; Asked "
+        "about life events and stresses.\nAgreed to meet weekly for a month."
     )
+    used = UsedSuggestion.objects.filter(alert=alert).order_by("pk")
+    assert [(u.step, u.recorded_by, u.guidance) for u in used] == [
+        ("goals", practice.clinician, "not_on_track"),
+        ("social_support", practice.clinician, "not_on_track"),
+        ("life_events", practice.clinician, "not_on_track"),
+    ]
     html = browser_for(practice.clinician).get(page_url(practice.own)).content.decode()
     assert "Alerts acted on" in html
     assert "Agreed to meet weekly" in html

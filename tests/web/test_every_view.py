@@ -18,7 +18,7 @@ from signing_in import authenticator
 from web_practice import Practice, sign_in
 
 from ally.web.actions.answers import do_create_administration, do_record_response
-from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.models import Alert, AlertKind, SupportCheck, UsedSuggestion
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
 from ally.web.practice.models import Client, Episode, Organisation, Session
 from ally.web.privacy.models import ErasureRefusal
@@ -40,6 +40,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:episode_end": ("episode", True, WRITERS),
     "clinic:report": ("episode", False, READERS),
     "clinic:report_pdf": ("episode", False, READERS),
+    "clinic:support_check_send": ("episode", True, WRITERS),
+    "clinic:suggestions_used": ("episode", True, WRITERS),
     "clinic:care_team_add": ("episode", True, WRITERS),
     "clinic:plan": ("episode", True, WRITERS),
     "clinic:plan_entry_remove": ("plan_entry", True, WRITERS),
@@ -165,6 +167,8 @@ def _writes() -> tuple[int, ...]:
         Organisation.objects.exclude(erasure_policy="").count(),
         TOTPDevice.objects.count(),
         AccessAttempt.objects.count(),
+        SupportCheck.objects.count(),
+        UsedSuggestion.objects.count(),
     )
 
 

@@ -33,6 +33,16 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     GROUP_ALLIANCE = "group_alliance"
+    SUPPORT = "support"
+    """A clinical-support check sent when a client goes off track (Ally's support check): not an
+    outcome or alliance measure, so the practice model, its signals and the dashboard leave it
+    out; its domain scores order the clinician's suggestions."""
+
+    @property
+    def feeds_practice_model(self) -> bool:
+        """Whether the practice model reads this kind's scores (expected course, reliable
+        change, signals, ruptures, dropout)."""
+        return self is not Kind.SUPPORT
 
 
 class Licence(Strict):
@@ -132,6 +142,9 @@ class Subscale(Strict):
     name: Text
     items: tuple[int, ...] = Field(min_length=1)
     """Item numbers."""
+    concern_below: float | None = None
+    """A score below this marks the subscale as a concern, an area worth exploring (a support
+    check's domains); the measure file says where the threshold comes from."""
 
 
 class Scoring(Strict):

@@ -7,17 +7,19 @@ the same numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ally.scoring import Answers, Score, ScoringError, score
 from ally.web import audit
-from ally.web.alerts.models import Alert, AlertKind
+from ally.web.alerts.models import Alert, AlertKind, SupportCheck
 from ally.web.alerts.texts import english_text
 from ally.web.collect import measures
 from ally.web.collect.errors import (
@@ -33,9 +35,12 @@ from ally.web.collect.models import (
     Response,
 )
 from ally.web.collect.models.administrations import taking_answers
+from ally.web.collect.models.choices import Respondent, Timing
 from ally.web.collect.models.responses import ScoredAnswers
+from ally.web.collect.support import off_track_since, spell_has_check, support_checks
+from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import refresh_episode
-from ally.web.practice.models import Episode, Membership
+from ally.web.practice.models import Episode, Membership, Session, SessionStatus
 from ally.web.scoping import check_can_record
 
 StoredAnswers = dict[str, float | None]
@@ -179,8 +184,8 @@ def do_record_response(
                     raise _KeyUsedError from exc  # leaves the transaction: nothing stands
                 # Locks in one order for every write (administration, episode, then the audit
                 # chain's, always last), so two answers of one episode never deadlock.
-                if refresh:
-                    refresh_episode(administration.episode, now)
+                if refresh and refresh_episode(administration.episode, now) is not None:
+                    _support_check_if_off_track(administration.episode, now)
                 _raise_alerts(administration.episode_id, result, response, None, now)
                 audit.record("response.recorded", actor=actor, target=response)
     except _KeyUsedError:
@@ -237,7 +242,8 @@ def do_amend_response(
             amended_at=now,
             **_score_fields(result, stored),
         )
-        refresh_episode(administration.episode, now)
+        if refresh_episode(administration.episode, now) is not None:
+            _support_check_if_off_track(administration.episode, now)
         _raise_alerts(administration.episode_id, result, response, amendment, now)
         audit.record("response.amended", actor=actor, target=amendment)
     return amendment
@@ -327,3 +333,86 @@ def do_expire_administration(administration: Administration) -> Administration:
         locked.save(update_fields=["status", "expired_at"])
         audit.record("administration.expired", actor=None, target=locked)
     return locked
+
+
+# --- The support check (docs/feedback.md, "Decision support that follows the client") ---------
+
+
+class SupportCheckRefusedError(Exception):
+    """A support check that cannot be sent as asked."""
+
+
+def next_contact(episode: Episode, now: dt.datetime) -> Session | None:
+    """The episode's next scheduled session from now: the support check goes with its forms."""
+    return (
+        Session.objects.filter(
+            episode=episode, status=SessionStatus.SCHEDULED, scheduled_at__gt=now
+        )
+        .order_by("scheduled_at", "pk")
+        .first()
+    )
+
+
+def do_send_support_check(
+    episode: Episode,
+    *,
+    actor: Membership | None = None,
+    spell_started: int | None = None,
+    now: dt.datetime | None = None,
+) -> SupportCheck:
+    """Create a support check for the client's next contact, sent by the same links as the
+    session's other forms (or, without a next session, by the due-links job on its own).
+
+    `actor` None: sent because the signal turned yellow or red at session `spell_started`; a
+    member sends it by hand from the client page."""
+    from ally.web.collect.planning import link_expiry  # planning writes through this module
+
+    now = now or timezone.now()
+    if actor is not None:
+        check_can_record(actor, episode)
+    if episode.ended_on is not None:
+        raise SupportCheckRefusedError(_("This episode has ended; no support check is sent."))
+    with transaction.atomic():
+        Episode.objects.select_for_update().filter(pk=episode.pk).values_list("pk").first()
+        if any(
+            c.administration.is_open and not c.administration.is_past_expiry(now)
+            for c in support_checks(episode)
+        ):
+            raise SupportCheckRefusedError(
+                _("A support check is already waiting for the client's answers.")
+            )
+        session = next_contact(episode, now)
+        expires_at = (
+            link_expiry(session, now)
+            if session is not None
+            else now + dt.timedelta(hours=settings.ALLY_LINK_HOURS)
+        )
+        administration = do_create_administration(
+            episode,
+            measures.SUPPORT_CHECK,
+            actor=actor,
+            expires_at=expires_at,
+            session=session,
+            respondent=Respondent.CLIENT,
+            timing=Timing.BEFORE,
+        )
+        check = SupportCheck.objects.create(
+            episode=episode,
+            administration=administration,
+            spell_started=spell_started,
+            requested_at=now,
+            requested_by=actor,
+        )
+        audit.record("support_check.requested", actor=actor, target=check)
+    return check
+
+
+def _support_check_if_off_track(episode: Episode, now: datetime) -> SupportCheck | None:
+    """Send a support check when the client's latest outcome signal is yellow or red, once per
+    off-track spell: not while one is open, nor when one was answered in this spell."""
+    if episode.ended_on is not None:
+        return None
+    spell = off_track_since(SessionFeedback.objects.filter(episode=episode, rater="client"))
+    if spell is None or spell_has_check(list(support_checks(episode)), spell, now):
+        return None
+    return do_send_support_check(episode, spell_started=spell, now=now)

@@ -114,3 +114,64 @@ class Alert(models.Model):
         if self.acted_at is not None:
             return "acted_on"
         return "seen" if self.seen_at is not None else "raised"
+
+
+class SupportCheck(models.Model):
+    """A support check sent to a client who went off track, or sent by hand: which off-track
+    spell it belongs to, so that one spell gets one check (docs/feedback.md)."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="support_checks")
+    administration = models.OneToOneField(
+        "collect.Administration", on_delete=models.PROTECT, related_name="support_check"
+    )
+    spell_started = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The session at which the off-track spell began; empty when sent by hand "
+        "while the client was on track.",
+    )
+    requested_at = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        Membership,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty when sent because the signal turned yellow or red.",
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        indexes = (models.Index(fields=["episode", "spell_started"]),)
+
+
+class UsedSuggestion(models.Model):
+    """One suggestion of the decision support that a clinician used, for an alert or, for a
+    yellow signal that raises none, for the episode."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="used_suggestions")
+    alert = models.ForeignKey(
+        Alert, on_delete=models.PROTECT, related_name="used_suggestions", null=True, blank=True
+    )
+    guidance = models.CharField(max_length=40, help_text="e.g. not_on_track")
+    step = models.CharField(max_length=40, help_text="The suggestion's key, e.g. social_support")
+    position = models.PositiveSmallIntegerField(
+        help_text="Its place (1 = first) in the list as the clinician saw it."
+    )
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(organisation="episode__organisation", episodes=("episode",))
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["alert", "step"],
+                condition=Q(alert__isnull=False),
+                name="suggestion_used_once_per_alert",
+            ),
+        )
+        indexes = (models.Index(fields=["episode", "recorded_at"]),)

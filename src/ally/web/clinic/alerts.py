@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -13,12 +13,13 @@ from django.utils.translation import gettext as _
 
 from ally.web.actions.alerts import AlertActionError, do_act_on_alert, do_mark_alert_seen
 from ally.web.alerts.models import Alert, AlertKind, most_severe_first
-from ally.web.clinic import guidance
+from ally.web.clinic import guidance, support
 from ally.web.clinic.forms import ActOnAlertForm
+from ally.web.clinic.guidance import Suggestion
 from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
 from ally.web.members import member_view
 from ally.web.monitoring.models import SessionFeedback
-from ally.web.practice.models import Membership
+from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import get_scoped_or_404, scoped
 
 
@@ -30,6 +31,29 @@ class AlertView:
     guidance: guidance.Guidance | None
     steps: list[str]
     form: ActOnAlertForm | None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    order_note: str = ""
+    """What the order of the suggestions rests on (the support check, the alliance)."""
+
+
+@dataclass(frozen=True)
+class Following:
+    """What the suggestions of an episode follow: its support check and alliance parts."""
+
+    check: guidance.CheckState
+    parts: guidance.PartsNow | None
+
+    @classmethod
+    def of(cls, episode: Episode, rows: Iterable[SessionFeedback]) -> Following:
+        return cls(support.check_state(episode), support.parts_now(rows))
+
+    def suggestions(self, advice: guidance.Guidance) -> list[guidance.Suggestion]:
+        return guidance.follow_the_client(advice, self.check, self.parts)
+
+    def note(self, advice: guidance.Guidance) -> str:
+        if advice.key not in guidance.FOLLOWS_THE_CLIENT:
+            return ""
+        return guidance.check_note(self.check, self.parts)
 
 
 def rupture_subscale(alert: Alert, rows: Iterable[SessionFeedback]) -> str:
@@ -46,19 +70,43 @@ def rupture_subscale(alert: Alert, rows: Iterable[SessionFeedback]) -> str:
 
 
 def alert_views(
-    alerts: Iterable[Alert], membership: Membership, rows: Iterable[SessionFeedback] = ()
+    alerts: Iterable[Alert],
+    membership: Membership,
+    rows: Iterable[SessionFeedback] = (),
+    following: Following | None = None,
 ) -> list[AlertView]:
+    """The alerts with their guidance; with `following` (one episode's page), the suggestions
+    in the order the client's support check and alliance give them."""
     rows = list(rows)
     views = []
     for alert in alerts:
         advice = guidance.for_alert(alert.kind)
         subscale = rupture_subscale(alert, rows)
         steps = [guidance.step_text(step, subscale) for step in advice.steps] if advice else []
+        suggestions: list[guidance.Suggestion] = []
+        note = ""
+        if advice is not None and following is not None:
+            suggestions = following.suggestions(advice)
+            if advice.key not in guidance.FOLLOWS_THE_CLIENT:
+                suggestions = [
+                    guidance.Suggestion(s.step, text, (), s.position)
+                    for s, text in zip(suggestions, steps, strict=True)
+                ]
+            note = following.note(advice)
         form = None
         if alert.acted_at is None and can_write(membership):
-            form = ActOnAlertForm(guidance=advice, prefix=f"alert-{alert.pk}")
-        views.append(AlertView(alert, advice, steps, form))
+            order = [s.step for s in suggestions] or None
+            form = ActOnAlertForm(guidance=advice, prefix=f"alert-{alert.pk}", order=order)
+        views.append(AlertView(alert, advice, steps, form, suggestions, note))
     return views
+
+
+def positions_of(episode: Episode, advice: guidance.Guidance | None) -> dict[str, int]:
+    """Where each suggestion stood on the client page when it was ticked."""
+    if advice is None:
+        return {}
+    rows = SessionFeedback.objects.filter(episode=episode)
+    return {s.step.key: s.position for s in Following.of(episode, rows).suggestions(advice)}
 
 
 def _back(org: str, alert: Alert, request: HttpRequest) -> HttpResponse:
@@ -108,9 +156,11 @@ def alert_act(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             for error in errors:
                 messages.error(request, _("Not recorded: %(error)s") % {"error": error})
         return _back(org, alert, request)
-    note = guidance.record_of(advice, form.cleaned_data.get("done", []), form.cleaned_data["note"])
+    used = form.cleaned_data.get("done", [])
     try:
-        do_act_on_alert(alert, membership, note)
+        do_act_on_alert(
+            alert, membership, form.cleaned_data["note"], used, positions_of(alert.episode, advice)
+        )
     except AlertActionError as exc:
         messages.error(request, str(exc))
     else:

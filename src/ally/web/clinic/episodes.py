@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -11,31 +11,37 @@ from django.contrib import messages
 from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from ally.web.actions.alerts import AlertActionError, do_record_used_suggestions
+from ally.web.actions.answers import SupportCheckRefusedError, do_send_support_check
 from ally.web.actions.practice import (
     PracticeActionError,
     do_add_care_team_member,
     do_end_episode,
     do_open_episode,
 )
-from ally.web.alerts.models import Alert, AlertKind, most_severe_first
+from ally.web.alerts.models import Alert, AlertKind, UsedSuggestion, most_severe_first
 from ally.web.clinic import charts, guidance
-from ally.web.clinic.alerts import alert_views
+from ally.web.clinic.alerts import Following, alert_views, positions_of
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse, courses
 from ally.web.clinic.forms import (
     CareTeamForm,
     EndEpisodeForm,
     EpisodeForm,
     SessionStatusForm,
+    UsedSuggestionsForm,
     add_action_error,
 )
+from ally.web.clinic.guidance import Suggestion
 from ally.web.clinic.labels import days_without_session, risk_flag_words
-from ally.web.clinic.roles import WRITERS, can_write, staff_context
+from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
 from ally.web.clinic.urgency import latest_session_rows, overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
+from ally.web.collect.support import off_track_since, support_checks
 from ally.web.members import member_view
 from ally.web.monitoring.models import (
     ChartDrawing,
@@ -68,6 +74,9 @@ class Advice:
     course: OutcomeCourse
     guidance: guidance.Guidance
     steps: list[str]
+    suggestions: list[Suggestion] = field(default_factory=list)
+    order_note: str = ""
+    form: UsedSuggestionsForm | None = None
 
 
 @dataclass
@@ -142,15 +151,32 @@ def dropout_now(rows: list[SessionFeedback], gap: str = "") -> DropoutNow | None
     )
 
 
-def _advice(outcomes: list[OutcomeCourse], open_kinds: set[str]) -> list[Advice]:
-    """What to explore for a yellow or red latest signal that no open alert covers already."""
+def _advice(
+    outcomes: list[OutcomeCourse],
+    open_kinds: set[str],
+    following: Following | None = None,
+    writer: bool = False,
+) -> list[Advice]:
+    """What to explore for a yellow or red latest signal that no open alert covers already, in
+    the order the client's support check and alliance give (`following`)."""
     advice = []
     for course in outcomes:
         signal = course.latest.signal
         found = guidance.for_signal(signal)
         if found is None or (signal == "red" and str(AlertKind.SIGNAL_RED) in open_kinds):
             continue
-        advice.append(Advice(course, found, [guidance.step_text(s) for s in found.steps]))
+        item = Advice(course, found, [guidance.step_text(s) for s in found.steps])
+        if following is not None:
+            item.suggestions = following.suggestions(found)
+            item.order_note = following.note(found)
+            if writer:
+                steps = [s.step for s in item.suggestions]
+                item.form = UsedSuggestionsForm(
+                    steps=steps,
+                    initial={"guidance": found.key},
+                    prefix=f"used-{course.measure_id}",
+                )
+        advice.append(item)
     return advice
 
 
@@ -218,6 +244,7 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         .order_by(F("acted_at").desc(nulls_first=True), most_severe_first(), "-raised_at", "-pk")
     )
     open_alerts = [a for a in alerts if a.acted_at is None]
+    following = Following.of(episode, rows)
     loose_forms = (
         scoped(Administration, membership)
         .filter(episode=episode, session__isnull=True)
@@ -233,9 +260,21 @@ def page_context(request: HttpRequest, org: str, episode: Episode) -> dict[str, 
         .select_related("member__user"),
         outcomes=outcomes,
         alliances=alliances,
-        open_alerts=alert_views(open_alerts, membership, rows),
+        open_alerts=alert_views(open_alerts, membership, rows, following),
         past_alerts=[a for a in alerts if a.acted_at is not None],
-        advice=_advice(outcomes, {a.kind for a in open_alerts}),
+        advice=_advice(outcomes, {a.kind for a in open_alerts}, following, writer),
+        support_checks=list(support_checks(episode)[:5]),
+        support_open=any(
+            c.administration.is_open and not c.administration.is_past_expiry(timezone.now())
+            for c in support_checks(episode)
+        ),
+        used_suggestions=[
+            (used, guidance.step_done(used.guidance, used.step))
+            for used in scoped(UsedSuggestion, membership)
+            .filter(episode=episode)
+            .select_related("recorded_by__user")
+            .order_by("-recorded_at", "-pk")[:50]
+        ],
         sessions=sessions if all_sessions else shown(sessions, timezone.now()),
         session_count=len(sessions),
         loose_forms=list(loose_forms),
@@ -335,3 +374,49 @@ def care_team_add(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         staff_context(request, org, episode=chosen, form=form),
         status=400 if form.errors else 200,
     )
+
+
+@member_view(roles=WRITERS)
+@post_only
+def support_check_send(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """Send the support check by hand: it goes with the next session's forms."""
+    chosen = episode_of(request, pk)
+    rows = SessionFeedback.objects.filter(episode=chosen, rater="client")
+    try:
+        do_send_support_check(chosen, actor=request.membership, spell_started=off_track_since(rows))
+    except SupportCheckRefusedError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("The support check was created; it goes to the client with their next forms."),
+        )
+    return redirect(reverse("clinic:episode", kwargs={"org": org, "pk": pk}) + "#explore")
+
+
+@member_view(roles=WRITERS)
+@post_only
+def suggestions_used(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """Record the suggestions used for a signal that raised no alert (the form of the measure
+    named by `measure`)."""
+    chosen = episode_of(request, pk)
+    measure = request.POST.get("measure", "")
+    advice = guidance.by_key(request.POST.get(f"used-{measure}-guidance", ""))
+    steps = list(advice.steps) if advice else []
+    form = UsedSuggestionsForm(request.POST, steps=steps, prefix=f"used-{measure}")
+    if advice is None or not form.is_valid():
+        messages.error(request, _("Not recorded: tick the suggestions you used."))
+    else:
+        try:
+            do_record_used_suggestions(
+                chosen,
+                request.membership,
+                advice.key,
+                form.cleaned_data["done"],
+                positions_of(chosen, advice),
+            )
+        except AlertActionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Recorded the suggestions you used."))
+    return redirect(reverse("clinic:episode", kwargs={"org": org, "pk": pk}) + "#explore")

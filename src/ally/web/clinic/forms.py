@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -9,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ally.web.clinic.guidance import Guidance
+from ally.web.clinic.guidance import Guidance, Step
 from ally.web.clinic.labels import (
     END_REASON_WORDS,
     RESPONDENT_WORDS,
@@ -119,8 +120,10 @@ CLINICIAN_ONLY = _("Questions not installed: only your own rating")
 def measure_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """The library's measures in two groups: those whose questions are installed, which clients
     can answer, and those whose licence keeps their questions out of Ally (`text_may_ship`),
-    which only a clinician can rate, from the licensed paper form."""
-    ordered = sorted(measures.library(), key=lambda m: m.name.lower())
+    which only a clinician can rate, from the licensed paper form. The support check is not
+    planned: it is sent when the client goes off track, or by hand from the client page."""
+    planned = [m for m in measures.library() if m.kind.feeds_practice_model]
+    ordered = sorted(planned, key=lambda m: m.name.lower())
     groups = [
         (str(CLIENTS_CAN_ANSWER), [(m.id, m.name) for m in ordered if measures.has_text(m)]),
         (str(CLINICIAN_ONLY), [(m.id, m.name) for m in ordered if not measures.has_text(m)]),
@@ -255,12 +258,35 @@ class ActOnAlertForm(forms.Form):
         error_messages={"required": _("Write what was done about this alert.")},
     )
 
-    def __init__(self, *args: Any, guidance: Guidance | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        guidance: Guidance | None,
+        order: Sequence[Step] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if guidance is None:
             del self.fields["done"]
         else:
-            self.fields["done"].choices = [(step.key, step.done) for step in guidance.steps]
+            steps = order or guidance.steps
+            self.fields["done"].choices = [(step.key, step.done) for step in steps]
+
+
+class UsedSuggestionsForm(forms.Form):
+    """The suggestions used for a signal that raised no alert (a yellow one)."""
+
+    done = forms.MultipleChoiceField(
+        label=_("Suggestions you used"),
+        widget=forms.CheckboxSelectMultiple,
+        choices=(),
+        error_messages={"required": _("Tick the suggestions you used.")},
+    )
+    guidance = forms.CharField(widget=forms.HiddenInput, max_length=40)
+
+    def __init__(self, *args: Any, steps: Sequence[Step], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["done"].choices = [(step.key, step.done) for step in steps]
 
 
 class CaseloadFilter(forms.Form):

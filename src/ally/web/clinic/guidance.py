@@ -26,13 +26,18 @@ Sources (SPECS = ../shared/science/SPECS.md):
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import formats
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ally.web.alerts.models import AlertKind
+from ally.web.clinic.labels import SUBSCALE_WORDS as SUBSCALE_NAMES
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,21 @@ ALLIANCE = Step(
     ),
     _("Checked the alliance"),
 )
+SOCIAL_SUPPORT = Step(
+    "social_support",
+    _(
+        "Ask about the people around the client: who they can turn to, and who supports or "
+        "hinders the changes they are making."
+    ),
+    _("Asked about social support"),
+)
 LIFE_EVENTS = Step(
     "life_events",
     _(
-        "Ask about life events and stresses outside the sessions, and about the support the "
-        "client has from other people."
+        "Ask about recent events and stresses outside the sessions: a loss, a conflict, money, "
+        "work, health or family."
     ),
-    _("Asked about life events and social support"),
+    _("Asked about life events and stresses"),
 )
 MOTIVATION = Step(
     "motivation",
@@ -101,7 +114,11 @@ RISK = Step(
     _("Check risk: ask about thoughts of self-harm or suicide, and review the safety plan."),
     _("Checked risk"),
 )
-NOT_ON_TRACK_STEPS = (GOALS, ALLIANCE, LIFE_EVENTS, MOTIVATION, APPROACH, RISK)
+# The Clinical Support Tools' decision tree looks at the alliance first, then motivation, then
+# social support and life events, then the case formulation and a referral (Whipple et al. 2003,
+# J Couns Psychol 50:59-68; Lambert 2015, Psychotherapy 52:381-390): the order when nothing is
+# known about the client yet. `follow_the_client` reorders it by what the client reports.
+NOT_ON_TRACK_STEPS = (ALLIANCE, GOALS, MOTIVATION, SOCIAL_SUPPORT, LIFE_EVENTS, APPROACH, RISK)
 NOT_ON_TRACK_SOURCES = _(
     "Based on Lambert's signal system and its support tools (SPECS 3 and 8; Barkham et al. 2023)."
 )
@@ -278,6 +295,22 @@ BY_ALERT: dict[Any, Guidance] = {  # keys: AlertKind (see labels.Words)
 BY_SIGNAL: dict[str, Guidance] = {"red": NOT_ON_TRACK, "yellow": LESS_PROGRESS}
 
 
+def by_key(key: str) -> Guidance | None:
+    """The guidance with this key (as UsedSuggestion stores it)."""
+    found = {g.key: g for g in (*BY_ALERT.values(), *BY_SIGNAL.values())}
+    return found.get(key)
+
+
+def step_done(guidance_key: str, step_key: str) -> str:
+    """How a used suggestion is recorded, in the reader's language ("Asked about social
+    support"), or its key when the guidance no longer has it."""
+    found = by_key(guidance_key)
+    for step in found.steps if found else ():
+        if step.key == step_key:
+            return str(step.done)
+    return step_key
+
+
 def for_alert(kind: str) -> Guidance | None:
     return BY_ALERT.get(kind)
 
@@ -301,3 +334,171 @@ def record_of(guidance: Guidance | None, done: list[str], note: str) -> str:
     if not ticked:
         return note.strip()
     return f"{'; '.join(ticked)}.\n{note.strip()}"
+
+
+# --- decision support that follows the client -------------------------------------------------
+
+FOLLOWS_THE_CLIENT = frozenset({NOT_ON_TRACK.key, LESS_PROGRESS.key})
+"""The guidance whose suggestions are ordered by the support check and the alliance parts."""
+
+CHECK_DOMAINS: dict[str, str] = {
+    "alliance": ALLIANCE.key,
+    "motivation": MOTIVATION.key,
+    "social_support": SOCIAL_SUPPORT.key,
+    "life_events": LIFE_EVENTS.key,
+}
+"""The support check's domains (ally-support.yaml) and the suggestion each speaks to."""
+
+ALLIANCE_PARTS: dict[str, str] = {"bond": ALLIANCE.key, "goals": GOALS.key, "tasks": GOALS.key}
+"""Bordin's parts of the alliance and the suggestion each speaks to."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """An answered support check as the guidance reads it: each domain's score (0-4, higher
+    means fewer difficulties), its name, and whether it is a concern by the measure's rule."""
+
+    answered_on: dt.date
+    scores: Mapping[str, float]
+    names: Mapping[str, str]
+    concerns: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """Where the episode's latest support check stands: not sent, sent and open, or answered."""
+
+    sent_on: dt.date | None = None
+    answered: CheckResult | None = None
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class PartsNow:
+    """The client's latest and previous ratings of bond, goals and tasks on one alliance
+    measure, and the part the practice model's rupture rule names at the latest (or "")."""
+
+    measure: str
+    session: int
+    latest: Mapping[str, float]
+    previous: Mapping[str, float]
+    ruptured: str = ""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A step in the place the client's answers give it, with why it is there."""
+
+    step: Step
+    text: str
+    reasons: tuple[str, ...]
+    position: int
+
+
+# Groups, most pressing first; within a group the lower score or the larger fall comes first.
+_CONCERN, _RUPTURE, _FELL, _UNKNOWN, _FINE = range(5)
+
+
+def _day(day: dt.date) -> str:
+    return formats.date_format(day, "DATE_FORMAT")
+
+
+def _evidence(check: CheckState, parts: PartsNow | None) -> dict[str, list[tuple[int, float, str]]]:
+    """For each step: (group, rank within the group, reason) of everything that speaks to it."""
+    found: dict[str, list[tuple[int, float, str]]] = {}
+    result = check.answered
+    if result is not None:
+        for domain, step in CHECK_DOMAINS.items():
+            value = result.scores.get(domain)
+            if value is None:
+                continue
+            said = {
+                "domain": result.names.get(domain, domain),
+                "date": _day(result.answered_on),
+                "score": formats.number_format(round(value, 1), decimal_pos=1),
+            }
+            if domain in result.concerns:
+                reason = gettext(
+                    "%(domain)s was low in the support check on %(date)s (%(score)s of 4)."
+                )
+                found.setdefault(step, []).append((_CONCERN, value, reason % said))
+            else:
+                reason = gettext("%(domain)s was no concern in the support check on %(date)s.")
+                found.setdefault(step, []).append((_FINE, 0.0, reason % said))
+    if parts is not None:
+        for part, step in ALLIANCE_PARTS.items():
+            now, before = parts.latest.get(part), parts.previous.get(part)
+            if now is None or before is None or now >= before:
+                continue
+            said = {
+                "part": str(SUBSCALE_NAMES.get(part, part)),
+                "before": formats.number_format(f"{before:g}"),
+                "now": formats.number_format(f"{now:g}"),
+                "session": parts.session,
+                "measure": parts.measure,
+            }
+            if part == parts.ruptured:
+                reason = gettext(
+                    "%(part)s fell from %(before)s to %(now)s at session %(session)s "
+                    "(%(measure)s): a rupture."
+                )
+                found.setdefault(step, []).append((_RUPTURE, now - before, reason % said))
+            else:
+                reason = gettext(
+                    "%(part)s fell from %(before)s to %(now)s at session %(session)s (%(measure)s)."
+                )
+                fall = (now - before) / before if before else now - before
+                found.setdefault(step, []).append((_FELL, fall, reason % said))
+    return found
+
+
+def follow_the_client(
+    guidance: Guidance, check: CheckState, parts: PartsNow | None
+) -> list[Suggestion]:
+    """The guidance's steps ordered by what the client reported: a domain the support check
+    found low first (the lowest first), then a part of the alliance that ruptured or fell, then
+    the steps nothing speaks to in the decision tree's order, and last the domains the check
+    found no concern in. Each says why it is where it is."""
+    if guidance.key not in FOLLOWS_THE_CLIENT:
+        return [
+            Suggestion(step, step_text(step), (), i) for i, step in enumerate(guidance.steps, 1)
+        ]
+    found = _evidence(check, parts)
+
+    def place(item: tuple[int, Step]) -> tuple[int, float, int]:
+        order, step = item
+        said = found.get(step.key)
+        if not said:
+            return (_UNKNOWN, 0.0, order)
+        group, rank, _reason = min(said)
+        return (group, rank, order)
+
+    ordered = sorted(enumerate(guidance.steps), key=place)
+    suggestions = []
+    for position, (_order, step) in enumerate(ordered, 1):
+        reasons = tuple(reason for _g, _r, reason in sorted(found.get(step.key, [])))
+        suggestions.append(Suggestion(step, step_text(step), reasons, position))
+    return suggestions
+
+
+def check_note(check: CheckState, parts: PartsNow | None) -> str:
+    """One line on what the order rests on: the support check's state and the alliance."""
+    if check.answered is not None:
+        return gettext(
+            "Ordered by the support check the client answered on %(date)s and by the alliance "
+            "ratings."
+        ) % {"date": _day(check.answered.answered_on)}
+    alliance = (
+        gettext("ordered by the alliance ratings")
+        if parts is not None
+        else gettext("in the usual order, as there are no alliance ratings yet")
+    )
+    if check.sent_on is not None and not check.expired:
+        return gettext(
+            "The support check was sent on %(date)s and is not answered yet: suggestions %(how)s."
+        ) % {"date": _day(check.sent_on), "how": alliance}
+    if check.expired:
+        return gettext(
+            "The support check sent on %(date)s expired unanswered: suggestions %(how)s."
+        ) % {"date": _day(check.sent_on) if check.sent_on else "", "how": alliance}
+    return gettext("No support check has been sent: suggestions %(how)s.") % {"how": alliance}

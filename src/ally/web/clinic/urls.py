@@ -28,6 +28,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("episodes/<int:pk>/end/", episodes.episode_end, name="episode_end"),
     path("episodes/<int:pk>/report/", reports.report, name="report"),
     path("episodes/<int:pk>/report.pdf", reports.report_pdf, name="report_pdf"),
+    path(
+        "episodes/<int:pk>/support-check/",
+        episodes.support_check_send,
+        name="support_check_send",
+    ),
+    path(
+        "episodes/<int:pk>/suggestions/",
+        episodes.suggestions_used,
+        name="suggestions_used",
+    ),
     path("episodes/<int:pk>/care-team/", episodes.care_team_add, name="care_team_add"),
     path("episodes/<int:pk>/plan/", plans.plan, name="plan"),
     path("plan-entries/<int:pk>/remove/", plans.plan_entry_remove, name="plan_entry_remove"),

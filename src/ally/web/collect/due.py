@@ -58,10 +58,12 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
     live = open_forms.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).filter(
         respondent=Respondent.CLIENT, episode__ended_on__isnull=True
     )
-    # Before-session forms go out ahead of the session; after-session forms once it was held.
-    due = live.filter(status=AdministrationStatus.CREATED, session__isnull=False).filter(
-        Q(timing=Timing.BEFORE, session__scheduled_at__lte=now + lead)
-        | Q(timing=Timing.AFTER, session__status=SessionStatus.ATTENDED)
+    # Before-session forms go out ahead of the session; after-session forms once it was held;
+    # a support check with no session to go with goes at once (docs/feedback.md).
+    due = live.filter(status=AdministrationStatus.CREATED).filter(
+        Q(session__isnull=False, timing=Timing.BEFORE, session__scheduled_at__lte=now + lead)
+        | Q(session__isnull=False, timing=Timing.AFTER, session__status=SessionStatus.ATTENDED)
+        | Q(session__isnull=True, support_check__isnull=False)
     )
     remind_before = now - dt.timedelta(hours=settings.ALLY_REMIND_AFTER_HOURS)
     reminders = live.filter(

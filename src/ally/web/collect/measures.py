@@ -13,6 +13,16 @@ def library() -> Library:
     return load_library()
 
 
+SUPPORT_CHECK = "ally-support"
+"""The check sent to a client who goes off track (docs/feedback.md, "Decision support")."""
+
+
+@cache
+def outside_practice_model() -> tuple[str, ...]:
+    """Ids of the library's measures the practice model does not read: support checks."""
+    return tuple(sorted(m.id for m in library() if not m.kind.feeds_practice_model))
+
+
 def measure(measure_id: str) -> Measure:
     """The measure with this id; KeyError names the known ones."""
     return library().get(measure_id)

@@ -85,19 +85,24 @@ def answers_of(episode_ids: Sequence[int], *, items: bool = False) -> Iterator[A
     with `items` (exports and fits need them, the results do not)."""
     score_fields: tuple[str, ...] = ("answers" if items else "measure_id", "measure_id")
     score_fields += ("total", "subscales", "critical")
-    rows = Response.objects.filter(
-        administration__episode_id__in=episode_ids,
-        administration__session__number__isnull=False,
-        administration__respondent__in=list(RATER_CODES),
-    ).values_list(
-        "pk",
-        *score_fields,
-        "administration__episode_id",
-        "administration__respondent",
-        "administration__session__number",
-        "administration__session__scheduled_at",
-        "administration__episode__client_id",
-        "administration__episode__clinician_id",
+    rows = (
+        Response.objects.filter(
+            administration__episode_id__in=episode_ids,
+            administration__session__number__isnull=False,
+            administration__respondent__in=list(RATER_CODES),
+        )
+        # A support check only orders the clinician's suggestions (docs/feedback.md).
+        .exclude(administration__measure_id__in=measures.outside_practice_model())
+        .values_list(
+            "pk",
+            *score_fields,
+            "administration__episode_id",
+            "administration__respondent",
+            "administration__session__number",
+            "administration__session__scheduled_at",
+            "administration__episode__client_id",
+            "administration__episode__clinician_id",
+        )
     )
     amended: dict[int, tuple[Any, ...]] = {}
     for found in (
@@ -184,7 +189,7 @@ def fit_model(
     dropout: bool = True,
     answers: Iterable[Answer] = (),
 ) -> PracticeModel:
-    params = {m.id: params_of(m) for m in measures.library()}
+    params = {m.id: params_of(m) for m in measures.library() if m.kind.feeds_practice_model}
     found = columns_of(episodes, answers)
     # A practice with no answers yet has nothing to learn a dropout model from.
     options = FitOptions(fitted_at=fitted_at, dropout=dropout and bool(found.answers))
@@ -222,7 +227,11 @@ def model_for(organisation_id: int) -> tuple[PracticeModel, PracticeModelFit | N
 def complete_items(answers: Iterable[Answer]) -> dict[str, np.ndarray]:
     """Complete client-rated item answers of measures without a published reliability, for
     Cronbach's alpha (rows x items)."""
-    wanted = {m.id: len(m.items) for m in measures.library() if m.reliability is None}
+    wanted = {
+        m.id: len(m.items)
+        for m in measures.library()
+        if m.reliability is None and m.kind.feeds_practice_model
+    }
     found: dict[str, list[list[float]]] = {}
     for a in answers:
         k = wanted.get(a.measure_id)
