@@ -55,7 +55,17 @@ def test_a_members_email_that_looks_like_a_formula_is_exported_as_text(
         target_id="-2+3",
     )
     header, *rows = exported(practice, action="test.")
-    assert header == ["entry", "at", "member", "action", "target_type", "target_id", "ip", "digest"]
+    assert header == [
+        "entry",
+        "at",
+        "member",
+        "action",
+        "target_type",
+        "target_id",
+        "ip",
+        "digest",
+        "api_client",
+    ]
     (row,) = rows
     assert row[2:6] == ["'=2+5@evil.example", "test.hostile", "'@SUM(1+1)", "'-2+3"]
 

@@ -19,6 +19,7 @@ from web_practice import Practice, sign_in
 
 from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert, AlertKind, SupportCheck, UsedSuggestion
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
 from ally.web.practice.models import Client, Episode, Organisation, Session
 from ally.web.privacy.models import ErasureRefusal
@@ -73,6 +74,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "members:unlock": ("membership", True, ADMINS),
     "members:reset_two_factor": ("membership", True, ADMINS),
     "members:sign_out": ("membership", True, ADMINS),
+    "apiclients:list": (None, False, ADMINS),
+    "apiclients:revoke": ("api_client", True, ADMINS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
@@ -96,6 +99,8 @@ OPEN_VIEWS = {
     "respond:saved",
     "respond:safety",
     "respond:done",
+    # Where an API client trades its credentials for a token (tests/web/test_api_tokens.py).
+    "oauth_token",
 }
 
 
@@ -144,6 +149,13 @@ def _objects(episode: Episode) -> dict[str, int]:
         "client": episode.client_id,
         # A member of the episode's organisation: its clinician.
         "membership": episode.clinician_id,
+        "api_client": ApiClient.objects.create(
+            organisation=episode.organisation,
+            name="Records bridge",
+            scopes="episodes:read",
+            reach="practice",
+            registered_at=timezone.now(),
+        ).pk,
     }
 
 
@@ -169,6 +181,7 @@ def _writes() -> tuple[int, ...]:
         AccessAttempt.objects.count(),
         SupportCheck.objects.count(),
         UsedSuggestion.objects.count(),
+        ApiClient.objects.filter(revoked_at__isnull=False).count(),
     )
 
 
@@ -232,9 +245,13 @@ def test_another_organisations_objects_and_urls_are_not_found(
     assert _writes() == before
 
 
-# Views on a member (not on a client's episode) are for administrators: a clinician gets 403.
+# Views on a member or an API client (not on a client's episode) are for administrators: a
+# clinician gets 403.
 @pytest.mark.parametrize(
-    "name", sorted(n for n, (t, _, _) in STAFF_VIEWS.items() if t and t != "membership")
+    "name",
+    sorted(
+        n for n, (t, _, _) in STAFF_VIEWS.items() if t and t not in {"membership", "api_client"}
+    ),
 )
 def test_a_clinician_does_not_reach_a_colleagues_episode(
     name: str, practice: Practice, objects: dict[str, dict[str, int]]

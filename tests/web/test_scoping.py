@@ -163,6 +163,9 @@ def test_one_table_says_what_each_role_may_do() -> None:
     assert CAPABILITIES[Role.RESEARCHER] == {
         Capability.SEE_WHOLE_PRACTICE,
         Capability.SEE_DASHBOARD,
+        Capability.READ_EPISODES,
+        Capability.READ_FHIR,
+        Capability.EXPORT_RESEARCH_DATA,
     }
     assert roles_with(Capability.RECORD_CLINICAL_DATA) == {
         Role.ADMIN,
@@ -170,5 +173,40 @@ def test_one_table_says_what_each_role_may_do() -> None:
         Role.CLINICIAN,
     }
     assert roles_with(Capability.MANAGE_MEMBERS) == {Role.ADMIN}
+    assert roles_with(Capability.MANAGE_API_CLIENTS) == {Role.ADMIN}
+    # Every role that records clinical data also gives measures and enters answers.
+    assert roles_with(Capability.RECORD_ANSWERS) == roles_with(Capability.RECORD_CLINICAL_DATA)
+    assert roles_with(Capability.READ_EPISODES) == set(Role)
     assert roles_with(Capability.EXPORT_CLIENT_DATA) == {Role.ADMIN, Role.CLINICIAN}
     assert Capability.SEE_DASHBOARD not in CAPABILITIES[Role.CLINICIAN]
+
+
+def test_one_table_says_what_each_api_scope_and_reach_may_do() -> None:
+    from ally.web.scoping import (
+        ApiScope,
+        Capability,
+        Reach,
+        scopes_giving,
+        token_capabilities,
+    )
+
+    everything = token_capabilities(list(ApiScope.values), Reach.PRACTICE)
+    assert everything == {
+        Capability.SEE_WHOLE_PRACTICE,
+        Capability.READ_EPISODES,
+        Capability.RECORD_ANSWERS,
+        Capability.READ_FHIR,
+        Capability.EXPORT_RESEARCH_DATA,
+    }
+    # No token reads names or contact details, or does a member's own work.
+    for capability in (
+        Capability.SEE_IDENTITY,
+        Capability.RECORD_CLINICAL_DATA,
+        Capability.MANAGE_MEMBERS,
+        Capability.MANAGE_API_CLIENTS,
+        Capability.READ_AUDIT_LOG,
+        Capability.ERASE,
+    ):
+        assert scopes_giving(capability) == frozenset()
+    assert token_capabilities(["episodes:read"], Reach.CASELOAD) == {Capability.READ_EPISODES}
+    assert scopes_giving(Capability.RECORD_ANSWERS) == {ApiScope.WRITE_RESPONSES}

@@ -24,7 +24,8 @@ def current_ip() -> str:
 
 
 def record(action: str, *, actor: Any, target: Any) -> None:
-    """Audit `action` (e.g. "response.recorded") by `actor` (a Membership or None) on `target`."""
+    """Audit `action` (e.g. "response.recorded") by `actor` (a Membership, an ApiClient calling
+    with a token, or None) on `target`."""
     from ally.web.auditlog.chain import append
 
     append(action, actor=actor, target=target)
@@ -72,9 +73,10 @@ class AuditMiddleware:
     """Notes each request's address for its entries, then audits what a member read.
 
     A read is a GET of a page or an API operation that ran as a member (`request.membership`,
-    set by `member_view` and the API's `member`) and answered 200, unless the view recorded a more
-    telling entry itself (an export sets `request.audit_recorded`). A failed audit write fails the
-    request: a read that cannot be audited is not served.
+    set by `member_view` and the API's `member`) or as an API client with a token
+    (`request.api_client`, named by the entry instead of a person) and answered 200, unless the
+    view recorded a more telling entry itself (an export sets `request.audit_recorded`). A failed
+    audit write fails the request: a read that cannot be audited is not served.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -84,7 +86,9 @@ class AuditMiddleware:
         token = _request_ip.set(client_ip(request))
         try:
             response = self.get_response(request)
-            membership = getattr(request, "membership", None)
+            membership = getattr(request, "api_client", None) or getattr(
+                request, "membership", None
+            )
             if (
                 membership is not None
                 and not getattr(request, "audit_recorded", False)

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "ninja",
+    "oauth2_provider",
     "ally.web.accounts",
     "ally.web.practice",
     "ally.web.collect",
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "ally.web.dashboard",
     "ally.web.auditlog",
     "ally.web.privacy",
+    "ally.web.apiclients",
 ]
 
 MIDDLEWARE = [
@@ -299,6 +301,18 @@ ALLY_FIT_IN_BACKGROUND = os.environ.get("ALLY_FIT_IN_BACKGROUND", "1") == "1"
 # Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
 # are read from X-Forwarded-For only through that many proxies.
 ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))
+
+# API clients (django-oauth-toolkit): the client-credentials grant only (each Application is
+# made so), secrets hashed, tokens that expire after ALLY_API_TOKEN_SECONDS (an hour by
+# default; a client asks for a new one with its credentials), and each client's own scopes.
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ALLY_API_TOKEN_SECONDS", "3600")),
+    "SCOPES_BACKEND_CLASS": "ally.web.apiclients.oauth.ClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "ally.web.apiclients.oauth.ClientValidator",
+    "CLIENT_SECRET_HASHER": "default",
+}
+# The toolkit's own models; named so that migrations can depend on them.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 # Records carry the message only: no request bodies, no SQL parameters (which hold answers).
 LOGGING = {

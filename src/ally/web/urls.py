@@ -8,12 +8,15 @@
 /o/<org>/members/    members' sign-in security (locked accounts, second factors), for administrators
 /o/<org>/privacy/    a client's data export and erasure
 /o/<org>/model/      the practice model the numbers rest on, and fitting it again
+/o/<org>/api-clients/  the programs that may call the API with a token, for administrators
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
+/oauth/token/  where an API client gets a token (OAuth 2.0 client credentials)
 """
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
+from oauth2_provider.views import TokenView
 
 from ally.web.accounts.views import home
 from ally.web.api import api
@@ -28,7 +31,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/members/", include("ally.web.accounts.member_urls")),
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
+    path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
+    path("oauth/token/", TokenView.as_view(), name="oauth_token"),
     path("i18n/setlang/", language_for_client_pages, name="set_language"),
 ]

@@ -21,6 +21,7 @@ from ally.scoring import Answers, Score, ScoringError, score
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind, SupportCheck
 from ally.web.alerts.texts import english_text
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect import measures
 from ally.web.collect.errors import (
     AdministrationClosedError,
@@ -41,7 +42,7 @@ from ally.web.collect.support import off_track_since, spell_has_check, support_c
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import refresh_episode
 from ally.web.practice.models import Episode, Membership, Session, SessionStatus
-from ally.web.scoping import check_can_record
+from ally.web.scoping import Capability, check_can_record
 
 StoredAnswers = dict[str, float | None]
 
@@ -144,14 +145,15 @@ def do_record_response(
     answers: Answers,
     *,
     idempotency_key: str,
-    actor: Membership | None = None,
+    actor: Membership | ApiClient | None = None,
     refresh: bool = True,
     now: datetime | None = None,
 ) -> Response:
     """Score and store the answers to an open administration, complete it, bring its episode's
     results up to date and raise its alerts, all in one transaction.
 
-    `actor` is the member who entered the answers, or None when the respondent did (by link).
+    `actor` is the member who entered the answers, the API client that sent them (the audit
+    entry names it; `entered_by` stays empty), or None when the respondent did (by link).
     A repeated `idempotency_key` returns the response already stored for it. `refresh=False` is
     for loading history (the demo refreshes the whole practice once, at the end); `now` too
     (it defaults to the clock).
@@ -161,7 +163,7 @@ def do_record_response(
         raise ValueError("Every submission needs an idempotency key.")
     stored = _stored(answers)
     if actor is not None:
-        check_can_record(actor, administration.episode)
+        check_can_record(actor, administration.episode, Capability.RECORD_ANSWERS)
     result = _score(administration, answers)
     now = now or timezone.now()
     try:
@@ -176,7 +178,7 @@ def do_record_response(
                     response = Response.objects.create(
                         administration=administration,
                         idempotency_key=key,
-                        entered_by=actor,
+                        entered_by=actor if isinstance(actor, Membership) else None,
                         recorded_at=now,
                         **_score_fields(result, stored),
                     )
@@ -253,13 +255,13 @@ def do_create_administration(
     episode: Episode,
     measure_id: str,
     *,
-    actor: Membership | None = None,
+    actor: Membership | ApiClient | None = None,
     expires_at: datetime | None = None,
     **fields: Any,
 ) -> Administration:
     """A new administration of the library's current version of the measure."""
     if actor is not None:
-        check_can_record(actor, episode)
+        check_can_record(actor, episode, Capability.RECORD_ANSWERS)
     measure = measures.measure(measure_id)
     with transaction.atomic():
         administration = Administration.objects.create(

@@ -14,7 +14,7 @@ from ally.web.api.schemas import BODY_REFUSED, AdministrationIn, AdministrationO
 from ally.web.collect import measures
 from ally.web.collect.planning import link_expiry
 from ally.web.practice.models import Session
-from ally.web.scoping import check_can_record, scoped
+from ally.web.scoping import Capability, check_can_record, scoped
 
 router = Router(tags=["administrations"])
 
@@ -44,10 +44,11 @@ def create_administration(
     request: HttpRequest, org: Org, episode_id: int, body: AdministrationIn
 ) -> Any:
     """The library's current version of the measure. `session_id` must be a session of this
-    episode; a researcher may not create one (403)."""
-    membership = member(request, org)
+    episode; a researcher may not create one (403), nor a token without the scope
+    responses:write."""
+    membership = member(request, org, needs=Capability.RECORD_ANSWERS)
     episode = episode_or_404(membership, episode_id)
-    check_can_record(membership, episode)
+    check_can_record(membership, episode, Capability.RECORD_ANSWERS)
     known = sorted(measures.library().measures)
     if body.measure_id not in known:
         message = f"This measure is not in Ally's library; known measures: {', '.join(known)}."

@@ -11,13 +11,14 @@ from ally.web.alerts.models import Alert, most_severe_first
 from ally.web.api.auth import Org, member
 from ally.web.api.episodes import Pages
 from ally.web.api.schemas import BODY_REFUSED, ActionIn, AlertOut, errors
+from ally.web.apiclients.models import ApiClient
 from ally.web.practice.models import Membership
-from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
+from ally.web.scoping import Capability, check_can_record, get_scoped_or_404, scoped
 
 router = Router(tags=["alerts"])
 
 
-def _alerts(membership: Membership) -> Any:
+def _alerts(membership: Membership | ApiClient) -> Any:
     return scoped(Alert, membership).select_related("episode__client")
 
 
@@ -38,8 +39,11 @@ def list_alerts(request: HttpRequest, org: Org, state: Literal["open", "all"] = 
     return alerts.order_by(most_severe_first(), "-raised_at", "-pk")
 
 
-def _alert_to_record(request: HttpRequest, org: str, alert_id: int) -> tuple[Alert, Membership]:
-    membership = member(request, org)
+def _alert_to_record(
+    request: HttpRequest, org: str, alert_id: int
+) -> tuple[Alert, Membership | ApiClient]:
+    # Acting on an alert is a member's work: no scope gives it, so a token gets a 403.
+    membership = member(request, org, needs=Capability.RECORD_CLINICAL_DATA)
     alert = get_scoped_or_404(_alerts(membership), membership, pk=alert_id)
     check_can_record(membership, alert.episode)
     return alert, membership

@@ -11,6 +11,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from ally.web.alerts.models import Alert
 from ally.web.api.auth import Org, member
 from ally.web.api.schemas import EpisodeDetailOut, EpisodeOut, errors
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration
 from ally.web.practice.models import CareTeamMember, Episode, Membership
 from ally.web.scoping import get_scoped_or_404, scoped
@@ -26,7 +27,7 @@ class Pages(LimitOffsetPagination):
         offset: int = Field(0, ge=0, le=2**31 - 1, description="How many rows to skip.")
 
 
-def visible_episodes(membership: Membership) -> QuerySet[Episode]:
+def visible_episodes(membership: Membership | ApiClient) -> QuerySet[Episode]:
     """The member's episodes with their client's code and their count of open alerts."""
     open_alerts = (
         scoped(Alert, membership)
@@ -43,12 +44,12 @@ def visible_episodes(membership: Membership) -> QuerySet[Episode]:
     )
 
 
-def episode_or_404(membership: Membership, episode_id: int) -> Episode:
+def episode_or_404(membership: Membership | ApiClient, episode_id: int) -> Episode:
     """One episode the member may see, or Http404 (also another organisation's)."""
     return get_scoped_or_404(visible_episodes(membership), membership, pk=episode_id)
 
 
-def visible_administrations(membership: Membership) -> QuerySet[Administration]:
+def visible_administrations(membership: Membership | ApiClient) -> QuerySet[Administration]:
     """The member's administrations with their session and response, oldest first."""
     return (
         scoped(Administration, membership)

@@ -95,7 +95,10 @@ def _finite(text: str) -> float:
     return number
 
 
-SIGNED_OUT = "Sign in first: the API uses your Ally session."
+SIGNED_OUT = (
+    "Sign in first, or send a valid token as `Authorization: Bearer <token>`: a program gets "
+    "one from /oauth/token/ with its API client's id and secret, and a new one when it expires."
+)
 CSRF_REFUSED = (
     "This request was refused because it carried no valid CSRF token; send the page's token "
     "in the X-CSRFToken header with every POST."
@@ -154,7 +157,10 @@ def register(api: NinjaAPI) -> None:
     @api.exception_handler(PermissionDenied)
     def forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
         detail = str(exc) or "Your role does not allow this."
-        return respond(request, 403, error_body(detail))
+        response = respond(request, 403, error_body(detail))
+        if getattr(request, "api_client", None) is not None:
+            response["WWW-Authenticate"] = 'Bearer realm="Ally", error="insufficient_scope"'
+        return response
 
     @api.exception_handler(RequestDataTooBig)
     def too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
@@ -175,7 +181,11 @@ def register(api: NinjaAPI) -> None:
             # Ninja reports every body it cannot parse as 400; Ally says which kind of problem.
             return respond(request, exc.__cause__.status, error_body(str(exc.__cause__)))
         if isinstance(exc, AuthenticationError):
-            return respond(request, 401, error_body(SIGNED_OUT))
+            response = respond(request, 401, error_body(SIGNED_OUT))
+            # RFC 6750 §3: how to authenticate, and whether the token sent was refused.
+            refused = ', error="invalid_token"' if getattr(request, "bearer_refused", False) else ""
+            response["WWW-Authenticate"] = f'Bearer realm="Ally"{refused}'
+            return response
         if exc.status_code == 403 and str(exc).startswith("CSRF"):
             return respond(request, 403, error_body(CSRF_REFUSED))
         return respond(request, exc.status_code, error_body(str(exc)))

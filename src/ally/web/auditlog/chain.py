@@ -33,9 +33,12 @@ def digest_of(entry: AuditEntry) -> str:
         entry.target_type,
         entry.target_id,
     ]
-    # The address joined the entry later: entries without one keep their original digest.
+    # The address and the API client joined the entry later: entries without them keep their
+    # original digest.
     if entry.ip:
         fields.append(entry.ip)
+    if entry.api_client_id is not None:
+        fields.append(["api_client", entry.api_client_id])
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -94,6 +97,8 @@ def append_event(
     """Add an entry at the end of the chain, in the caller's transaction."""
     from ally.web.audit import current_ip
 
+    # An API client's call names the client, not a person (`ApiClient.is_api_client`).
+    api_client_id = actor.pk if getattr(actor, "is_api_client", False) else None
     # Inside the caller's transaction no savepoint is needed: a failure undoes the whole change.
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
@@ -103,7 +108,8 @@ def append_event(
         entry = AuditEntry(
             at=timezone.now(),
             organisation_id=organisation_id,
-            actor_id=getattr(actor, "pk", None),
+            actor_id=None if api_client_id is not None else getattr(actor, "pk", None),
+            api_client_id=api_client_id,
             action=action,
             target_type=target_type[:60],
             target_id=target_id[:40],

@@ -16,7 +16,12 @@ class AuditEntry(Immutable):
 
     at = models.DateTimeField()
     organisation_id = models.BigIntegerField(null=True)
-    actor_id = models.BigIntegerField(null=True, help_text="The Membership; empty for a client.")
+    actor_id = models.BigIntegerField(
+        null=True, help_text="The Membership; empty for a client, an API client or a job."
+    )
+    api_client_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The ApiClient whose token made the call, if one did."
+    )
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
     target_id = models.CharField(max_length=40, blank=True)

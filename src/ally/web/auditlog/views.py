@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ally.web import csvsafe
+from ally.web.apiclients.models import ApiClient
 from ally.web.audit import record_event
 from ally.web.auditlog.models import AuditEntry
 from ally.web.clinic.roles import staff_context
@@ -29,7 +30,17 @@ from ally.web.practice.models import Membership
 from ally.web.scoping import Capability, roles_with, scoped
 
 PAGE_SIZE = 100
-CSV_COLUMNS = ("entry", "at", "member", "action", "target_type", "target_id", "ip", "digest")
+CSV_COLUMNS = (
+    "entry",
+    "at",
+    "member",
+    "action",
+    "target_type",
+    "target_id",
+    "ip",
+    "digest",
+    "api_client",
+)
 
 
 class AuditFilter(forms.Form):
@@ -81,6 +92,11 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilter, dict[int, Membership]]
     return form, {m.pk: m for m in members}
 
 
+def _api_clients(request: HttpRequest) -> dict[int, ApiClient]:
+    """The organisation's API clients, revoked ones too, that entries may name."""
+    return {client.pk: client for client in scoped(ApiClient, request.membership)}
+
+
 @member_view(roles=roles_with(Capability.READ_AUDIT_LOG))
 def log(request: HttpRequest, org: str) -> HttpResponse:
     form, members = _filtered(request)
@@ -92,7 +108,11 @@ def log(request: HttpRequest, org: str) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
-    rows = [(entry, members.get(entry.actor_id or 0)) for entry in page]
+    clients = _api_clients(request)
+    rows = [
+        (entry, members.get(entry.actor_id or 0), clients.get(entry.api_client_id or 0))
+        for entry in page
+    ]
     context.update(page=page, rows=rows, query=query.urlencode())
     return render(request, "auditlog/log.html", context)
 
@@ -104,6 +124,7 @@ def export(request: HttpRequest, org: str) -> HttpResponse | StreamingHttpRespon
         return render(request, "auditlog/log.html", staff_context(request, org, form=form), 400)
     membership = request.membership
     rows = form.entries(membership.organisation_id)
+    clients = _api_clients(request)
     record_event(
         "audit.exported",
         actor=membership,
@@ -130,6 +151,7 @@ def export(request: HttpRequest, org: str) -> HttpResponse | StreamingHttpRespon
                         entry.target_id,
                         entry.ip,
                         entry.digest,
+                        clients[entry.api_client_id].name if entry.api_client_id in clients else "",
                     ]
                 )
             )
