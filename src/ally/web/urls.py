@@ -9,6 +9,7 @@
 /o/<org>/privacy/    a client's data export and erasure
 /o/<org>/model/      the practice model the numbers rest on, and fitting it again
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
+/fhir/       FHIR R4: Questionnaires, QuestionnaireResponses, Observations, episodes
 """
 
 from __future__ import annotations
@@ -30,5 +31,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
+    path("fhir/", include("ally.web.fhir.urls")),
     path("i18n/setlang/", language_for_client_pages, name="set_language"),
 ]
