@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.test import Client as Browser
+from django.urls import get_resolver, reverse
 from django.utils import timezone
 from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
@@ -325,3 +326,65 @@ def test_another_content_type_is_415(practice: Practice) -> None:
         "/fhir/QuestionnaireResponse", data="x", content_type="text/plain"
     )
     assert reply.status_code == 415
+
+
+# Every FHIR view, walked from the URL configuration ---------------------------------------------
+
+# What each view's id names; the library is every member's, the rest is scoped.
+FHIR_VIEWS: dict[str, str | None] = {
+    "fhir:questionnaires": None,
+    "fhir:questionnaire": "questionnaire",
+    "fhir:questionnaire_responses": None,
+    "fhir:questionnaire_response": "response",
+    "fhir:observations": None,
+    "fhir:observation": "observation",
+    "fhir:episode": "episode",
+    "fhir:everything": "episode",
+}
+
+
+def test_every_fhir_view_is_in_the_table() -> None:
+    resolver = next(
+        p for p in get_resolver().url_patterns if getattr(p, "namespace", None) == "fhir"
+    )
+    assert {f"fhir:{p.name}" for p in resolver.url_patterns} == set(FHIR_VIEWS)
+
+
+def _paths(practice: Practice) -> dict[str, str]:
+    stored = _answered(practice.own, PHQ9_MILD, "k-walk")
+    ids = {
+        "questionnaire": "phq9",
+        "response": str(stored.pk),
+        "observation": f"{stored.pk}-total",
+        "episode": str(practice.own.pk),
+    }
+    paths = {}
+    for name, kind in FHIR_VIEWS.items():
+        path = reverse(name, kwargs={"id": ids[kind]} if kind else None)
+        if name in ("fhir:observations", "fhir:questionnaire_responses"):
+            path += f"?subject=Patient/{practice.own.client_id}"
+        paths[name] = path
+    return paths
+
+
+def test_every_fhir_view_refuses_strangers_and_other_practices(practice: Practice) -> None:
+    paths = _paths(practice)
+    for name, path in paths.items():
+        assert Browser().get(path).status_code == 401, name
+        outsider = _get(_browser(practice.outsider), path)
+        scoped = FHIR_VIEWS[name] not in (None, "questionnaire")
+        if scoped:
+            assert outsider.status_code == 404, name
+        elif name in ("fhir:observations", "fhir:questionnaire_responses"):
+            assert outsider.json()["total"] == 0, name
+        else:
+            assert outsider.status_code == 200, name
+        for member in (
+            practice.clinician,
+            practice.supervisor,
+            practice.researcher,
+            practice.admin,
+        ):
+            assert _get(_browser(member), path).status_code == 200, (name, member.role)
+        colleague = _get(_browser(practice.colleague), path)
+        assert colleague.status_code == (404 if scoped else 200), name

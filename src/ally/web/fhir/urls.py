@@ -6,19 +6,21 @@ from django.urls import URLPattern, path
 
 from ally.web.fhir import views
 
+app_name = "fhir"
+
 urlpatterns: list[URLPattern] = [
-    path("Questionnaire", views.questionnaires, name="fhir_questionnaires"),
-    path("Questionnaire/<str:id>", views.questionnaire_read, name="fhir_questionnaire"),
+    path("Questionnaire", views.questionnaires, name="questionnaires"),
+    path("Questionnaire/<str:id>", views.questionnaire_read, name="questionnaire"),
     path(
-        "QuestionnaireResponse", views.questionnaire_responses, name="fhir_questionnaire_responses"
+        "QuestionnaireResponse", views.questionnaire_responses, name="questionnaire_responses"
     ),
     path(
         "QuestionnaireResponse/<str:id>",
         views.questionnaire_response_read,
-        name="fhir_questionnaire_response",
+        name="questionnaire_response",
     ),
-    path("Observation", views.observation_search, name="fhir_observations"),
-    path("Observation/<str:id>", views.observation_read, name="fhir_observation"),
-    path("EpisodeOfCare/<int:id>", views.episode_read, name="fhir_episode"),
-    path("EpisodeOfCare/<int:id>/$everything", views.episode_everything, name="fhir_everything"),
+    path("Observation", views.observation_search, name="observations"),
+    path("Observation/<str:id>", views.observation_read, name="observation"),
+    path("EpisodeOfCare/<int:id>", views.episode_read, name="episode"),
+    path("EpisodeOfCare/<int:id>/$everything", views.episode_everything, name="everything"),
 ]
