@@ -332,6 +332,7 @@ def test_another_content_type_is_415(practice: Practice) -> None:
 
 # What each view's id names; the library is every member's, the rest is scoped.
 FHIR_VIEWS: dict[str, str | None] = {
+    "fhir:metadata": "open",
     "fhir:questionnaires": None,
     "fhir:questionnaire": "questionnaire",
     "fhir:questionnaire_responses": None,
@@ -360,7 +361,7 @@ def _paths(practice: Practice) -> dict[str, str]:
     }
     paths = {}
     for name, kind in FHIR_VIEWS.items():
-        path = reverse(name, kwargs={"id": ids[kind]} if kind else None)
+        path = reverse(name, kwargs={"id": ids[kind]} if kind and kind != "open" else None)
         if name in ("fhir:observations", "fhir:questionnaire_responses"):
             path += f"?subject=Patient/{practice.own.client_id}"
         paths[name] = path
@@ -370,6 +371,8 @@ def _paths(practice: Practice) -> dict[str, str]:
 def test_every_fhir_view_refuses_strangers_and_other_practices(practice: Practice) -> None:
     paths = _paths(practice)
     for name, path in paths.items():
+        if FHIR_VIEWS[name] == "open":
+            continue  # the CapabilityStatement, tested below
         assert Browser().get(path).status_code == 401, name
         outsider = _get(_browser(practice.outsider), path)
         scoped = FHIR_VIEWS[name] not in (None, "questionnaire")
@@ -388,3 +391,13 @@ def test_every_fhir_view_refuses_strangers_and_other_practices(practice: Practic
             assert _get(_browser(member), path).status_code == 200, (name, member.role)
         colleague = _get(_browser(practice.colleague), path)
         assert colleague.status_code == (404 if scoped else 200), name
+
+
+def test_the_capability_statement_is_open_and_names_no_data(practice: Practice) -> None:
+    reply = Browser().get("/fhir/metadata")
+    assert reply.status_code == 200
+    statement = reply.json()
+    assert statement["fhirVersion"] == "4.0.1"
+    kinds = [r["type"] for r in statement["rest"][0]["resource"]]
+    assert kinds == ["Questionnaire", "QuestionnaireResponse", "Observation", "EpisodeOfCare"]
+    assert structure_issues(statement) == []

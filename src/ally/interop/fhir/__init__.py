@@ -2,6 +2,7 @@
 measures and scored administrations to resources (dicts ready for JSON), and back."""
 
 from ally.interop.fhir.bundle import bundle_for_episode, episode_of_care, searchset
+from ally.interop.fhir.capability import capability_statement
 from ally.interop.fhir.checks import binding_issues, structure_issues
 from ally.interop.fhir.observation import observations
 from ally.interop.fhir.problems import FhirReadError, Issue
@@ -23,6 +24,7 @@ __all__ = [
     "Scores",
     "binding_issues",
     "bundle_for_episode",
+    "capability_statement",
     "episode_of_care",
     "observations",
     "questionnaire",

@@ -9,11 +9,10 @@ from ally.web.fhir import views
 app_name = "fhir"
 
 urlpatterns: list[URLPattern] = [
+    path("metadata", views.metadata, name="metadata"),
     path("Questionnaire", views.questionnaires, name="questionnaires"),
     path("Questionnaire/<str:id>", views.questionnaire_read, name="questionnaire"),
-    path(
-        "QuestionnaireResponse", views.questionnaire_responses, name="questionnaire_responses"
-    ),
+    path("QuestionnaireResponse", views.questionnaire_responses, name="questionnaire_responses"),
     path(
         "QuestionnaireResponse/<str:id>",
         views.questionnaire_response_read,

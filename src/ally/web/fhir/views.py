@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
+from importlib import metadata as package
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from ally.interop.fhir import (
     Issue,
     binding_issues,
     bundle_for_episode,
+    capability_statement,
     episode_of_care,
     observations,
     questionnaire,
@@ -39,6 +41,8 @@ from ally.web.practice.models import Client, Episode, Session
 from ally.web.text import SUBMISSION_KEY
 
 MAX_BODY_BYTES = 256 * 1024
+PUBLISHED = "2026-12-06"
+"""When this CapabilityStatement was last changed."""
 JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
 
 View = Callable[..., HttpResponse]
@@ -75,6 +79,24 @@ def fhir_view(*methods: str) -> Callable[[View], View]:
 
 def _language(request: HttpRequest) -> str:
     return str(getattr(request, "LANGUAGE_CODE", "en") or "en")
+
+
+def _ally_version() -> str:
+    try:
+        return package.version("ally")
+    except package.PackageNotFoundError:
+        return "unknown"
+
+
+def _metadata(request: HttpRequest) -> HttpResponse:
+    """The CapabilityStatement: open to all, as FHIR clients read it before signing in. It names
+    no data."""
+    if request.method not in ("GET", "HEAD"):
+        return refusal_reply(FhirRefusalError.one(405, "Use GET here.", "not-supported"))
+    return resource_reply(capability_statement(fhir_base(), _ally_version(), PUBLISHED))
+
+
+metadata: View = csrf_exempt(_metadata)
 
 
 # Questionnaires: the measure library ------------------------------------------------------------
