@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "ally.web.auditlog",
     "ally.web.privacy",
     "ally.web.apiclients",
+    "ally.web.fhir",
 ]
 
 MIDDLEWARE = [

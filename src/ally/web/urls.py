@@ -11,6 +11,7 @@
 /o/<org>/api-clients/  the programs that may call the API with a token, for administrators
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
 /oauth/token/  where an API client gets a token (OAuth 2.0 client credentials)
+/fhir/       FHIR R4: Questionnaires, QuestionnaireResponses, Observations, episodes
 """
 
 from __future__ import annotations
@@ -35,5 +36,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),
+    path("fhir/", include("ally.web.fhir.urls")),
     path("i18n/setlang/", language_for_client_pages, name="set_language"),
 ]
