@@ -45,6 +45,13 @@ def phq9_episode(scores: list[float]) -> Administrations:
     )
 
 
+def test_no_administrations_give_empty_results(published: PracticeModel) -> None:
+    """An episode whose first form is not answered yet has no rows: no results, no error."""
+    found = results(published, phq9_episode([]))
+    assert len(found.sessions.band) == 0
+    assert len(found.series.first_row) == 0
+
+
 @pytest.mark.parametrize("scores", [[2, 1, 0, 0], [27, 27, 26, 27], [14, 12, 10, 9]])
 def test_the_expected_course_and_its_band_stay_within_the_measures_range(
     published: PracticeModel, scores: list[float]

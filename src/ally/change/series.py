@@ -64,7 +64,9 @@ class Segments:
 
     @property
     def last(self) -> Ints:
-        """The row where each segment ends."""
+        """The row where each segment ends (none when there are no rows)."""
+        if not len(self.first):
+            return self.first
         return (np.append(self.first[1:], len(self.starts)) - 1).astype(np.int64)
 
     def position(self) -> Ints:

@@ -351,11 +351,8 @@ def _store(
     ids = [e.pk for e in episodes]
     found = columns_of(episodes, answers_of(ids))
     refreshed = Refreshed(episodes=len(ids), administrations=len(found.answers))
-    sessions: list[Row] = []
-    series: list[Row] = []
-    if found.answers:  # episodes without a scored answer have no results
-        r = results(model, found.administrations)
-        sessions, series = _session_rows(found, r), _episode_rows(found, r)
+    r = results(model, found.administrations)
+    sessions, series = _session_rows(found, r), _episode_rows(found, r)
     refreshed.session_rows = _replace(SessionFeedback, SESSION_KEY, ids, sessions, now, batch)
     refreshed.episode_rows = _replace(EpisodeFeedback, EPISODE_KEY, ids, series, now, batch)
     refreshed.alerts = _raise_feedback_alerts({e.pk: e for e in episodes}, sessions, now)
