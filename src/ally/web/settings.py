@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "ally.web.dashboard",
     "ally.web.auditlog",
     "ally.web.privacy",
+    "ally.web.goals",
 ]
 
 MIDDLEWARE = [

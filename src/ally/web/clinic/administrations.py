@@ -26,6 +26,7 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent
+from ally.web.goals.checks import goal_items
 from ally.web.members import member_view
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.respond import forms as answer_forms
@@ -191,16 +192,17 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         messages.info(request, _("This rating has been given already, or its time has passed."))
         return _to_episode(org, administration)
     measure = measures.measure(administration.measure_id)
+    shown = goal_items(administration)  # a rating of the client's goals shows their goals
     if request.method != "POST":
-        form = answer_forms.build(measure, clinician=True)
+        form = answer_forms.build(measure, clinician=True, shown=shown)
         return _rating_page(request, org, administration, form, uuid.uuid4().hex)
     key = str(request.POST.get("key", ""))
     if not KEY_PATTERN.match(key):
         key = uuid.uuid4().hex
-    reading = answer_forms.read(measure, request.POST, administration.measure_version)
+    reading = answer_forms.read(measure, request.POST, administration.measure_version, shown)
     if not reading.ok:
         form = answer_forms.build(
-            measure, reading.raw, reading.errors, reading.problems, clinician=True
+            measure, reading.raw, reading.errors, reading.problems, clinician=True, shown=shown
         )
         return _rating_page(request, org, administration, form, key, status=400)
     try:
@@ -216,7 +218,9 @@ def rate(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         problems = tuple(
             answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
         )
-        form = answer_forms.build(measure, reading.raw, errors, problems, clinician=True)
+        form = answer_forms.build(
+            measure, reading.raw, errors, problems, clinician=True, shown=shown
+        )
         return _rating_page(request, org, administration, form, key, status=400)
     except (AdministrationClosedError, IdempotencyConflictError) as exc:
         messages.error(request, str(exc))
