@@ -34,6 +34,7 @@ from ally.web.actions.answers import do_create_administration, do_mark_sent, do_
 from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect import measures
+from ally.web.demo_goals import load_goals
 from ally.web.collect.models import (
     Administration,
     AdministrationStatus,
@@ -187,6 +188,7 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
 
     for episode_code, episode_rows in by_episode.items():
         _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
+    load_goals(org, now, seed)
     # The practice model of the demo's history, applied to every episode (as the scheduled
     # `fit_practice` would do).
     do_fit_practice_model(org, now=now)

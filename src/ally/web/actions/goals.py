@@ -201,9 +201,12 @@ def do_rate_goal_attainment(
     *,
     actor: Membership,
     idempotency_key: str,
+    refresh: bool = True,
+    now: dt.datetime | None = None,
 ) -> Response:
     """The clinician's GAS levels (-2..+2) of the episode's open goals at `session`: a GAS
-    administration of the session, answered through the one write path."""
+    administration of the session, answered through the one write path (`refresh` and `now`
+    as there)."""
     episode = session.episode
     if episode is None:
         raise GoalActionError(_("Rate goal attainment at a session of one client."))
@@ -218,5 +221,10 @@ def do_rate_goal_attainment(
             timing=Timing.AFTER,
         )
         return do_record_response(
-            administration, dict(levels), idempotency_key=idempotency_key, actor=actor
+            administration,
+            dict(levels),
+            idempotency_key=idempotency_key,
+            actor=actor,
+            refresh=refresh,
+            now=now,
         )
