@@ -34,7 +34,6 @@ from ally.web.actions.answers import do_create_administration, do_mark_sent, do_
 from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect import measures
-from ally.web.demo_goals import load_goals
 from ally.web.collect.models import (
     Administration,
     AdministrationStatus,
@@ -43,6 +42,7 @@ from ally.web.collect.models import (
     Respondent,
     Timing,
 )
+from ally.web.demo_goals import load_goals
 from ally.web.practice.models import (
     Client,
     ClientIdentity,
