@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -25,6 +27,7 @@ from ally.web.actions.goals import (
     do_save_goal_exercise,
     do_set_goal_weight,
 )
+from ally.web.actions.privacy import do_erase_client
 from ally.web.auditlog.models import AuditEntry
 from ally.web.collect.errors import InvalidAnswersError
 from ally.web.collect.models import Administration, Respondent, Response
@@ -397,3 +400,27 @@ def test_the_clients_export_holds_their_goals_and_exercise(
     assert episode["goals"][0]["wordings"][0]["text"] == "Play the piano"
     assert episode["ideal_life_exercise"]["first_signs"] == "Humming"
     assert "Play the piano" in archive.read("client.html").decode()
+
+
+# --- Keys and erasure ---------------------------------------------------------------------------
+
+
+def test_new_data_keys_seal_the_goals_again_and_they_still_open(practice: Practice) -> None:
+    goal = do_add_goal(practice.own, "Swim once a week", actor=None)
+    do_save_goal_exercise(practice.own, {"different": "Calmer evenings"}, 5, actor=None)
+    before = bytes(GoalWording.objects.get(goal=goal).sealed)
+    call_command("rotate_keys", "--data-keys", stdout=StringIO())
+    wording = GoalWording.objects.get(goal=goal)
+    assert bytes(wording.sealed) != before
+    assert wording.text == "Swim once a week"
+    assert GoalExercise.objects.get().words()["different"] == "Calmer evenings"
+
+
+def test_erasing_the_client_erases_their_goals_and_exercise(practice: Practice) -> None:
+    do_add_goal(practice.own, "Private goal", actor=None)
+    do_save_goal_exercise(practice.own, {"different": "Private"}, 1, actor=None)
+    progress(practice, 1, {1: 4})
+    do_erase_client(practice.own.client, actor=practice.admin)
+    assert not Goal.objects.exists()
+    assert not GoalWording.objects.exists()
+    assert not GoalExercise.objects.exists()
