@@ -326,6 +326,7 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
         ("get", "/api/o/{org}/episodes"),
         ("get", "/api/o/{org}/episodes/{episode_id}"),
         ("get", "/api/o/{org}/episodes/{episode_id}/feedback"),
+        ("get", "/api/o/{org}/episodes/{episode_id}/goals"),
         ("get", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/administrations/{administration_id}/responses"),
