@@ -102,7 +102,10 @@ def test_reverse_keyed_items_count_low_plus_high_minus_the_answer() -> None:
     low_total = score(measure, answers).total
     answers[reverse.number - 1] = response.maximum
     high_total = score(measure, answers).total
-    assert low_total - high_total == pytest.approx(response.maximum - response.minimum)
+    spread = response.maximum - response.minimum
+    if measure.scoring.method == "mean":
+        spread /= len(measure.items)
+    assert low_total - high_total == pytest.approx(spread)
 
 
 def _answers(measure: Measure, complete: bool = False) -> st.SearchStrategy[list[float | None]]:
@@ -156,7 +159,12 @@ def test_complete_answers_are_never_prorated_and_their_total_is_exact(
         response = measure.response_of(item)
         assert answer is not None
         keyed.append(response.minimum + response.maximum - answer if item.reverse else answer)
-    expected = sum(keyed) / len(keyed) if measure.scoring.method == "mean" else sum(keyed)
+    n = len(keyed)
+    if measure.scoring.method == "gas":
+        # Kiresuk & Sherman (1968), equal weights, rho = 0.3.
+        expected = 50 + 10 * sum(keyed) / (0.7 * n + 0.3 * n**2) ** 0.5
+    else:
+        expected = sum(keyed) / n if measure.scoring.method == "mean" else sum(keyed)
     assert result.total == pytest.approx(expected)
 
 

@@ -63,6 +63,10 @@ def _record_response(p: Practice) -> Call:
     )
 
 
+def _goals(p: Practice) -> Call:
+    return Call("get", f"/api/o/north/episodes/{p.own.pk}/goals")
+
+
 def _alerts(p: Practice) -> Call:
     _alert_on_own(p)
     return Call("get", "/api/o/north/alerts?state=all")
@@ -100,6 +104,7 @@ ENDPOINTS: list[tuple[Callable[[Practice], Call], tuple[int, ...]]] = [
     (_administrations, READ),
     (_create_administration, CREATE),
     (_record_response, CREATE),
+    (_goals, READ),
     (_alerts, LISTS),
     (_seen, WRITE),
     (_acted, WRITE),
@@ -321,6 +326,7 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
         ("get", "/api/o/{org}/episodes"),
         ("get", "/api/o/{org}/episodes/{episode_id}"),
         ("get", "/api/o/{org}/episodes/{episode_id}/feedback"),
+        ("get", "/api/o/{org}/episodes/{episode_id}/goals"),
         ("get", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/administrations/{administration_id}/responses"),

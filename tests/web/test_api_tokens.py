@@ -99,6 +99,7 @@ ENDPOINT_KIND = {
     "_episode": "read",
     "_feedback": "read",
     "_administrations": "read",
+    "_goals": "read",
     "_create_administration": "create",
     "_record_response": "create",
     "_seen": "alert_write",

@@ -12,6 +12,7 @@ from django.test import RequestFactory
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.demo import demo_summary, load_demo, write_logins
+from ally.web.goals.course import episode_goals
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
 from ally.web.practice.models import Episode
 
@@ -42,6 +43,15 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     assert not Alert.objects.filter(
         episode__in=episodes, acted_at__isnull=True, episode__ended_on__isnull=False
     ).exists()
+    # A few running episodes have goals, rated at their sessions, and goal attainment.
+    with_goals = episodes.filter(goals__isnull=False).distinct()
+    assert with_goals.exists()
+    assert not with_goals.filter(ended_on__isnull=False).exists()
+    for episode in with_goals:
+        found = episode_goals(None, episode)
+        assert all(len(goal.ratings) >= 2 for goal in found.goals)
+        assert found.attainment
+        assert found.latest_agreement is not None
     for login in demo.logins:
         # The lockout backend needs the request a sign-in comes with.
         request = RequestFactory().post("/accounts/login/")

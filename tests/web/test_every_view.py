@@ -59,6 +59,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:alerts": (None, False, READERS),
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
+    "goals:episode": ("episode", True, READERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -101,6 +102,9 @@ OPEN_VIEWS = {
     "respond:done",
     # Where an API client trades its credentials for a token (tests/web/test_api_tokens.py).
     "oauth_token",
+    # The client's goals, in a visit their link opened (tests/web/test_goals.py).
+    "goals_client:goals",
+    "goals_client:exercise",
 }
 
 

@@ -41,7 +41,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-OPERATIONS = 9
+OPERATIONS = 10
 """The operations of the spec; a new one must be added here, so that it is known to be run."""
 
 

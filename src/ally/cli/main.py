@@ -353,9 +353,22 @@ def _refuse_fit_options(given: dict[str, Any]) -> None:
     show_default=True,
     help="Signals, ruptures and dropout risk; without them only scores and change statistics.",
 )
+@click.option(
+    "--goal-threshold",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3.0,
+    show_default=True,
+    help="Points of change on one goal (rated 0-10) that count as reliable progress.",
+)
 @_input_options
 def analyze(
-    input_file: Path, out: Path, fmt: str, model: Path | None, feedback: bool, **given: Any
+    input_file: Path,
+    out: Path,
+    fmt: str,
+    model: Path | None,
+    feedback: bool,
+    goal_threshold: float,
+    **given: Any,
 ) -> None:
     """Score every administration in INPUT and classify change; write sessions and episodes.
 
@@ -371,6 +384,7 @@ def analyze(
         format="parquet" if fmt == "parquet" else "csv",
         model=model,
         feedback=feedback,
+        goal_threshold=goal_threshold,
     )
     try:
         summary = run(options)

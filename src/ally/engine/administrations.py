@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.expr.types import Table
 
+from ally.change.goals import GOALS, goal_course
+from ally.change.goals import MEASURE as GOAL_MEASURE
+from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
 from ally.engine import columns as col
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
 from ally.feedback.results import ENDINGS, RATERS, Administrations, Results
@@ -34,6 +37,9 @@ class Pulled:
     rows: pa.Table
     """client, episode, clinician, group, date, measure, rater, critical: one row each."""
     subscales: tuple[str, ...]
+    goal_ratings: npt.NDArray[np.float64]
+    """The goals' ratings of each row (rows × goals, `ally.change.goals`): its item answers on
+    a goal-progress row, NaN on every other row."""
 
 
 def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
@@ -43,6 +49,21 @@ def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
 
 def _ints(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def _goal_ratings(table: pa.Table, numbers: Sequence[int]) -> npt.NDArray[np.float64]:
+    on_goals = np.asarray(
+        pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.bool_,
+    )
+    ratings = np.full((table.num_rows, GOALS), np.nan)
+    for number in numbers:
+        if number <= GOALS:
+            values = _floats(table.column(col.goal_rating_column(number)))
+            ratings[:, number - 1] = np.where(on_goals, values, np.nan)
+    return ratings
 
 
 def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
@@ -63,6 +84,7 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         ),
     )
     ordered = s.order_by([*KEYS, col.SESSION_NUMBER])
+    goal_items = [n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in s.columns]
     table = ordered.select(
         col.CLIENT,
         col.EPISODE,
@@ -79,6 +101,7 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         "_rater",
         "_ending_code",
         *(col.subscale_column(x) for x in subscales),
+        *(col.goal_rating_column(n) for n in goal_items),
     ).to_pyarrow()
     measure_ids = tuple(
         str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None
@@ -97,7 +120,7 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     )
     passed = [col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP, col.DATE_VALUE, "critical"]
     rows = table.select([*passed, col.MEASURE, col.RATER])
-    return Pulled(administrations, rows, tuple(subscales))
+    return Pulled(administrations, rows, tuple(subscales), _goal_ratings(table, goal_items))
 
 
 def _text(values: npt.NDArray[np.object_]) -> pa.Array:
@@ -142,7 +165,23 @@ def sessions_table(pulled: Pulled, found: Results) -> pa.Table:
     return pa.table(columns)
 
 
-def episodes_table(pulled: Pulled, found: Results) -> pa.Table:
+def goal_columns(pulled: Pulled, found: Results, threshold: float) -> dict[str, pa.Array]:
+    """goalN_first, goalN_last, goalN_change and goalN_progress of each series: filled on
+    the goal-progress series, empty on the others (`ally.change.goals.goal_course`)."""
+    course = goal_course(pulled.goal_ratings, found.series.first_row, threshold)
+    columns: dict[str, pa.Array] = {}
+    for k in range(GOALS):
+        goal = f"goal{k + 1}"
+        columns[f"{goal}_first"] = _number(course.first[:, k])
+        columns[f"{goal}_last"] = _number(course.last[:, k])
+        columns[f"{goal}_change"] = _number(course.change[:, k])
+        columns[f"{goal}_progress"] = _text(course.reliable[:, k])
+    return columns
+
+
+def episodes_table(
+    pulled: Pulled, found: Results, goal_threshold: float = GOAL_THRESHOLD
+) -> pa.Table:
     """`episodes` in docs/formats.md: one row per series, sorted by client, episode, measure and
     rater; clinician and group as on the series' earliest session."""
     s, rows = found.series, pulled.rows
@@ -176,6 +215,7 @@ def episodes_table(pulled: Pulled, found: Results) -> pa.Table:
         "unrepaired": counts(s.unrepaired),
         "talking_therapies": _text(s.talking_therapies),
         col.ENDING: _text(ending),
+        **goal_columns(pulled, found, goal_threshold),
     }
     return pa.table(dict(columns))
 

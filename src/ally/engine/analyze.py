@@ -22,6 +22,8 @@ import numpy.typing as npt
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
+from ally.change.goals import GOALS
+from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.change.series import Ints
 from ally.engine import columns as col
@@ -381,7 +383,14 @@ def _score(
         kept += [col.LINE, col.SCORE_VALUE, "critical", "reason", "rule", "date_unread"]
         subscales = [c for c in t.columns if c.startswith("subscale_")]
         kept += subscales
-        t = stored(backend, "ally_checked", t.select(*kept))
+        # A goal-progress row's answers are its goals' ratings, which `episodes` reports.
+        on_goals = t[col.MEASURE] == GOAL_MEASURE
+        ratings = {
+            col.goal_rating_column(n): ibis.ifelse(on_goals, t[col.value_column(n)], ibis.null())
+            for n in range(1, GOALS + 1)
+            if col.value_column(n) in t.columns
+        }
+        t = stored(backend, "ally_checked", t.select(*kept, **ratings))
         _drop(backend, "ally_typed")
         _drop(backend, "ally_scores")
         good = t.filter(t.reason.isnull())
@@ -571,7 +580,7 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     options.out.mkdir(parents=True, exist_ok=True)
     for name, table in (
         ("sessions", sessions_table(pulled, found)),
-        ("episodes", episodes_table(pulled, found)),
+        ("episodes", episodes_table(pulled, found, options.goal_threshold)),
     ):
         path = options.out / f"{name}.{options.format}"
         write(backend, table, path)

@@ -86,6 +86,8 @@ EPISODE_COLUMNS = (
     "unrepaired",
     "talking_therapies",
     ENDING,
+    # Each goal's course on the goal-progress rows (`ally.change.goals`), goals 1 to 5.
+    *(f"goal{n}_{part}" for n in range(1, 6) for part in ("first", "last", "change", "progress")),
 )
 
 
@@ -95,6 +97,11 @@ def subscale_column(subscale_id: str) -> str:
 
 def item_column(number: int) -> str:
     return f"item{number}"
+
+
+def goal_rating_column(number: int) -> str:
+    """The rating of goal `number` on a goal-progress row (empty on other rows)."""
+    return f"goal_rating{number}"
 
 
 def value_column(number: int) -> str:

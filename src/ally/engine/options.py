@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ally.change.cutoffs import Population
+from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
 from ally.change.reliable import Z_975, Method
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
 from ally.feedback.fit import MIN_EPISODES, SUBSCALE_RUPTURE_Z
@@ -71,6 +72,8 @@ class Options:
     """Cross-validation folds when the dropout model is fitted."""
     feedback: bool = True
     """False leaves out signals, ruptures and dropout risk (their columns stay, empty)."""
+    goal_threshold: float = GOAL_THRESHOLD
+    """Points of change on one goal that count as reliable progress (`--goal-threshold`)."""
     threads: int | None = None
     memory_limit: str | None = "1500MB"
     """DuckDB's memory limit; beyond it, intermediate tables spill to a temporary folder."""

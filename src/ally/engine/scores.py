@@ -20,6 +20,7 @@ from ally.engine import columns as col
 from ally.engine.rows import item_numbers
 from ally.feedback.practice import MeasureParams
 from ally.scoring.columns import not_allowed_message, score_columns, too_few_message
+from ally.scoring.rules import score_tolerance
 
 BATCH_ROWS = 500_000
 """Rows scored at a time: bounds the answer matrices to some tens of MB."""
@@ -74,7 +75,8 @@ def _score_batch(
                 else:
                     reasons[row] = too_few_message(m, int(scored.answered[i]))
             total = scored.total
-            mismatch = ~np.isnan(given[chosen]) & (np.abs(given[chosen] - total) > 1e-6)
+            off = np.abs(given[chosen] - total) > score_tolerance(m)
+            mismatch = ~np.isnan(given[chosen]) & off
             for i in np.flatnonzero(mismatch & ~np.isnan(total)):
                 reasons[int(chosen[i])] = (
                     f"score {given[chosen[i]]:g} does not match the total of the items, "

@@ -33,6 +33,8 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     GROUP_ALLIANCE = "group_alliance"
+    GOALS = "goals"
+    """The client's own goals: progress on each, agreement on them, their attainment (GAS)."""
     SUPPORT = "support"
     """A clinical-support check sent when a client goes off track (Ally's support check): not an
     outcome or alliance measure, so the practice model, its signals and the dashboard leave it
@@ -148,7 +150,8 @@ class Subscale(Strict):
 
 
 class Scoring(Strict):
-    method: Literal["sum", "mean"]
+    method: Literal["sum", "mean", "gas"]
+    """`gas`: Goal Attainment Scaling's T-score of the answered items (`ally.scoring.gas`)."""
     min_answered: int = Field(ge=1)
     """The fewest answered items for a valid total; fewer and the administration is not scored."""
     prorate: bool
@@ -157,6 +160,9 @@ class Scoring(Strict):
     subscales: tuple[Subscale, ...] = ()
     subscale_min_answered: float = Field(default=1.0, gt=0, le=1)
     """Share of a subscale's items that must be answered for its score."""
+    score_decimals: int | None = Field(default=None, ge=0)
+    """The decimals a total is reported to, where it is not a whole sum (a GAS T-score: 1); a
+    given score then agrees with the items when it equals their score rounded to these."""
 
 
 class Band(Strict):

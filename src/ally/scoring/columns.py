@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ally.measures.schema import Measure
 from ally.measures.schema import Options as ResponseOptions
-from ally.scoring import rules
+from ally.scoring import gas, rules
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -141,6 +141,9 @@ def _combined(
     with np.errstate(invalid="ignore", divide="ignore"):
         if measure.scoring.method == "mean":
             return rules.mean_score(total, answered), answered
+        if measure.scoring.method == "gas":
+            levels = np.where(present[:, columns], part, np.nan)
+            return gas.t_scores(levels), answered
         if measure.scoring.prorate:
             prorated = rules.prorated_sum(total, answered, len(columns))
             return np.where(answered < len(columns), prorated, total), answered

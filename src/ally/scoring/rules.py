@@ -68,4 +68,14 @@ def score_range(measure: Measure) -> tuple[float, float]:
     high = [measure.response_of(item).maximum for item in measure.items]
     if measure.scoring.method == "mean":
         return min(low), max(high)
+    if measure.scoring.method == "gas":
+        from ally.scoring.gas import t_score_range
+
+        return t_score_range(len(measure.items))
     return sum(low), sum(high)
+
+
+def score_tolerance(measure: Measure) -> float:
+    """How far a given total may be from the items' score: half its last reported decimal."""
+    decimals = measure.scoring.score_decimals
+    return 1e-6 if decimals is None else 0.5 * 10.0**-decimals + 1e-9

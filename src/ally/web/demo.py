@@ -42,6 +42,7 @@ from ally.web.collect.models import (
     Respondent,
     Timing,
 )
+from ally.web.demo_goals import load_goals
 from ally.web.practice.models import (
     Client,
     ClientIdentity,
@@ -187,6 +188,7 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
 
     for episode_code, episode_rows in by_episode.items():
         _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
+    load_goals(org, now, seed)
     # The practice model of the demo's history, applied to every episode (as the scheduled
     # `fit_practice` would do).
     do_fit_practice_model(org, now=now)

@@ -39,6 +39,7 @@ from ally.web.collect.models.administrations import taking_answers
 from ally.web.collect.models.choices import Respondent, Timing
 from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.collect.support import off_track_since, spell_has_check, support_checks
+from ally.web.goals.checks import goal_answer_problems
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import refresh_episode
 from ally.web.practice.models import Episode, Membership, Session, SessionStatus
@@ -53,12 +54,19 @@ def _stored(answers: Answers) -> StoredAnswers:
     return {str(number): value for number, value in sorted(pairs)}
 
 
-def _score(administration: Administration, answers: Answers) -> Score:
+def _score(administration: Administration, answers: Answers, *, amending: bool = False) -> Score:
     measure = measures.measure(administration.measure_id)
     try:
-        return score(measure, answers, version=administration.measure_version)
+        result = score(measure, answers, version=administration.measure_version)
     except ScoringError as exc:
         raise InvalidAnswersError(administration.measure_id, exc.problems) from exc
+    # Goal ratings rate the episode's goals: only its open ones (any of its goals, amending).
+    off_goal = goal_answer_problems(
+        administration.episode_id, administration.measure_id, answers, open_only=not amending
+    )
+    if off_goal:
+        raise InvalidAnswersError(administration.measure_id, off_goal)
+    return result
 
 
 def _score_fields(result: Score, answers: StoredAnswers) -> dict[str, Any]:
@@ -234,7 +242,7 @@ def do_amend_response(
         raise AmendmentRefusedError(
             _("These answers are the ones already in force; change an answer to correct it.")
         )
-    result = _score(administration, answers)
+    result = _score(administration, answers, amending=True)
     now = timezone.now()
     with transaction.atomic():
         amendment = Amendment.objects.create(

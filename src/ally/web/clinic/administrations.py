@@ -28,6 +28,7 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent
+from ally.web.goals.checks import goal_items
 from ally.web.members import member_view
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.respond import forms as answer_forms
@@ -213,16 +214,17 @@ def _enter(
         return _to_episode(org, administration)
     measure = measures.measure(administration.measure_id)
     clinician = entry.clinician
+    shown = goal_items(administration)  # a form that rates the client's goals shows their goals
     if request.method != "POST":
-        form = answer_forms.build(measure, clinician=clinician)
+        form = answer_forms.build(measure, clinician=clinician, shown=shown)
         return _entry_page(request, org, administration, entry, form, uuid.uuid4().hex)
     key = str(request.POST.get("key", ""))
     if not KEY_PATTERN.match(key):
         key = uuid.uuid4().hex
-    reading = answer_forms.read(measure, request.POST, administration.measure_version)
+    reading = answer_forms.read(measure, request.POST, administration.measure_version, shown)
     if not reading.ok:
         form = answer_forms.build(
-            measure, reading.raw, reading.errors, reading.problems, clinician=clinician
+            measure, reading.raw, reading.errors, reading.problems, clinician=clinician, shown=shown
         )
         return _entry_page(request, org, administration, entry, form, key, status=400)
     try:
@@ -234,7 +236,7 @@ def _enter(
             actor=membership,
         )
     except InvalidAnswersError as exc:
-        form = _refused_form(measure, reading.raw, exc, clinician)
+        form = _refused_form(measure, reading.raw, exc, clinician, shown)
         return _entry_page(request, org, administration, entry, form, key, status=400)
     except (AdministrationClosedError, IdempotencyConflictError) as exc:
         messages.error(request, str(exc))
@@ -247,13 +249,17 @@ def _enter(
 
 
 def _refused_form(
-    measure: Measure, raw: dict[str, str], exc: InvalidAnswersError, clinician: bool
+    measure: Measure,
+    raw: dict[str, str],
+    exc: InvalidAnswersError,
+    clinician: bool,
+    shown: dict[int, str] | None = None,
 ) -> answer_forms.Form:
     errors = {p.item: answer_forms.problem_message(measure, p) for p in exc.problems if p.item}
     problems = tuple(
         answer_forms.problem_message(measure, p) for p in exc.problems if p.item is None
     )
-    return answer_forms.build(measure, raw, errors, problems, clinician=clinician)
+    return answer_forms.build(measure, raw, errors, problems, clinician=clinician, shown=shown)
 
 
 @member_view(roles=WRITERS)

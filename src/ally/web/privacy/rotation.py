@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ally.web import audit
+from ally.web.goals.models import sealed_rows_of
 from ally.web.practice.models import ClientIdentity
 from ally.web.privacy.keys import fresh_key_fields, master_keys, unwrap, wrap
 from ally.web.privacy.models import ClientKey, KeyRotation
@@ -37,6 +38,9 @@ def _renew(row: ClientKey) -> None:
     identity = ClientIdentity.objects.filter(client_id=row.client_id).first()
     if identity is not None:
         identity.details()  # opened with the key in force, before it is replaced
+    goal_words = sealed_rows_of(row.client_id)
+    for sealed in goal_words:
+        sealed.words()
     key, fields = fresh_key_fields(row.client_id, row.generation + 1)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -44,6 +48,9 @@ def _renew(row: ClientKey) -> None:
     if identity is not None:
         identity.seal_with(key)
         identity.save(update_fields=["sealed"])
+    for sealed in goal_words:
+        sealed.seal_words(sealed.words(), key)
+        sealed.save(update_fields=["sealed"])
 
 
 def rotate_keys(

@@ -87,10 +87,16 @@ class Form:
 
 
 def _question(
-    measure: Measure, number: int, raw: str, error: str, clinician: bool = False
+    measure: Measure,
+    number: int,
+    raw: str,
+    error: str,
+    clinician: bool = False,
+    own_text: str = "",
 ) -> Question:
     item = measure.item(number)
     text, _lang = text_in(item.clinician_text if clinician and item.clinician_text else item.text)
+    text = own_text or text
     text = text or _("Question %(number)s") % {"number": number}
     response = measure.response_of(item)
     name = field_name(number)
@@ -124,9 +130,11 @@ def build(
     problems: tuple[str, ...] = (),
     *,
     clinician: bool = False,
+    shown: Mapping[int, str] | None = None,
 ) -> Form:
     """The form of `measure` with the raw answers (by item number as text) filled in; in the
-    clinician's wording when `clinician` and the measure has one."""
+    clinician's wording when `clinician` and the measure has one. `shown`: only these items,
+    each with its own text (a client's goals, the items of goal progress)."""
     raw = raw or {}
     errors = errors or {}
     questions = tuple(
@@ -136,8 +144,10 @@ def build(
             raw.get(str(item.number), ""),
             errors.get(item.number, ""),
             clinician,
+            shown[item.number] if shown is not None else "",
         )
         for item in measure.items
+        if shown is None or item.number in shown
     )
     given = measure.clinician_instructions if clinician else {}
     instructions, instructions_lang = text_in(given or measure.instructions)
@@ -221,14 +231,24 @@ class Reading:
         return not self.errors and not self.problems
 
 
-def read(measure: Measure, data: Mapping[str, str], version: str | None = None) -> Reading:
+def read(
+    measure: Measure,
+    data: Mapping[str, str],
+    version: str | None = None,
+    shown: Mapping[int, str] | None = None,
+) -> Reading:
     """Every question must be answered: the scoring rules could prorate gaps, but a client
-    answering on their own form can complete it, and a complete answer is worth more."""
+    answering on their own form can complete it, and a complete answer is worth more. With
+    `shown`, the questions are those items only (the others stay unanswered)."""
     raw = raw_answers(measure, data)
     answers: dict[int, float | int | None] = {}
     errors: dict[int, str] = {}
     for item in measure.items:
         value = raw.get(str(item.number), "")
+        if shown is not None and item.number not in shown:
+            answers[item.number] = None
+            raw.pop(str(item.number), None)
+            continue
         if not value:
             answers[item.number] = None
             errors[item.number] = _missing_message(measure, item.number)

@@ -31,6 +31,7 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Response
+from ally.web.goals.checks import RATES_GOALS, goal_items
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
 from ally.web.respond.csrf import client_page_csrf
@@ -182,6 +183,7 @@ def _render_form(
             "total": total,
             "first": index == 1,
             "last": index == total,
+            "goals_link": administration.measure_id in RATES_GOALS,
         },
         status=status,
     )
@@ -225,7 +227,11 @@ def _show(request: HttpRequest, visit: Visit) -> HttpResponse:
         except AdministrationClosedError:
             return _notice(request, "closed", 410, current.episode.organisation)
     measure = measures.measure(current.measure_id)
-    form = forms.build(measure, visit.draft(current.pk))
+    shown = goal_items(current)
+    if shown == {}:
+        # Goal progress before any goal is set: the client sets their goals first.
+        return redirect("goals_client:goals")
+    form = forms.build(measure, visit.draft(current.pk), shown=shown)
     return _render_form(request, visit, administrations, current, form)
 
 
@@ -260,16 +266,19 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
     if not _takes_answers(administration):
         return _notice(request, "closed", 410, organisation)
     measure = measures.measure(administration.measure_id)
+    shown = goal_items(administration)
+    if shown == {}:
+        return redirect("goals_client:goals")
 
     if request.POST.get("action") == "save":
         visit.save_draft(pk, forms.raw_answers(measure, request.POST))
         return redirect("respond:saved")
 
-    reading = forms.read(measure, request.POST, administration.measure_version)
+    reading = forms.read(measure, request.POST, administration.measure_version, shown)
     if not reading.ok:
         # Kept, so that the answers given are still there if the page is left and opened again.
         visit.save_draft(pk, reading.raw)
-        form = forms.build(measure, reading.raw, reading.errors, reading.problems)
+        form = forms.build(measure, reading.raw, reading.errors, reading.problems, shown=shown)
         return _render_form(request, visit, administrations, administration, form)
     key = posted_key or visit.submission_key(pk)
     try:
@@ -280,7 +289,7 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
             p.item: forms.problem_message(measure, p) for p in exc.problems if p.item is not None
         }
         problems = tuple(forms.problem_message(measure, p) for p in exc.problems if p.item is None)
-        form = forms.build(measure, reading.raw, errors, problems)
+        form = forms.build(measure, reading.raw, errors, problems, shown=shown)
         return _render_form(request, visit, administrations, administration, form)
     except IdempotencyConflictError:
         administration.refresh_from_db()
@@ -291,7 +300,7 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         visit.new_submission_key(pk)
         visit.save_draft(pk, reading.raw)
         problem = _("Your answers were not sent. Check them and send them again.")
-        form = forms.build(measure, reading.raw, problems=(problem,))
+        form = forms.build(measure, reading.raw, problems=(problem,), shown=shown)
         return _render_form(request, visit, administrations, administration, form)
     except AdministrationClosedError:
         administration.refresh_from_db()
