@@ -57,7 +57,9 @@ def test_sleepstudy_random_slope_reml_matches_lme4(sleepstudy: pd.DataFrame) -> 
     assert (_printed(intercept.z, 3), _printed(days.z, 3)) == (36.838, 6.771)
     assert tuple(_printed(sd, 3) for sd in fit.random.sds) == (24.741, 5.922)
     assert tuple(_printed(v, 2) for v in fit.random.variances) == (612.10, 35.07)
-    assert _printed(fit.random.correlation(0, 1), 3) == 0.066  # printed as 0.07 since lme4 1.1-x
+    assert (
+        _printed(fit.random.correlation(0, 1), 3) == 0.066
+    )  # lme4 prints 0.07 or 0.066 by version
     assert _printed(fit.residual_sd, 3) == 25.592
     assert _printed(fit.residual_variance, 2) == 654.94
     assert _printed(fit.criterion, 1) == 1743.6
