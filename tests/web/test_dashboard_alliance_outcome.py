@@ -12,6 +12,7 @@ from django.utils import timezone
 from web_practice import Practice, episode_for, member, sign_in
 
 from ally.research.correlation import MIN_EPISODES, correlation
+from ally.web.dashboard.tables import SMALL_CELL
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import Role
@@ -107,3 +108,10 @@ def test_without_data_the_page_says_so(practice: Practice) -> None:
     assert "No episode in this period has both an early alliance score" in _page(
         practice.supervisor
     )
+
+
+def test_a_researcher_sees_fewer_than_5_for_a_handful_of_episodes(practice: Practice) -> None:
+    _episodes(practice.clinician, SMALL_CELL - 1)
+    row = _page(practice.researcher).split('<table id="alliance-outcome">')[1]
+    assert f"<td>fewer than {SMALL_CELL}</td>" in row
+    assert f"<td>{SMALL_CELL - 1}</td>" not in row

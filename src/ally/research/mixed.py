@@ -10,6 +10,7 @@ normal distribution, as statsmodels does; lme4 prints the same ratio as "t value
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 INTERCEPT = "Intercept"
+_RETRIED = re.compile(r"failed to converge|Retrying MixedLM optimization")
 
 
 class MixedModelError(ValueError):
@@ -245,6 +247,8 @@ def fit_mixed(
             str(w.message).splitlines()[0]
             for w in caught
             if issubclass(w.category, (ConvergenceWarning, RuntimeWarning, UserWarning))
+            # statsmodels retries a failed optimiser with another; only the outcome matters.
+            and not (result.converged and _RETRIED.search(str(w.message)))
         )
     )
     quantile = NormalDist().inv_cdf(0.5 + level / 2)

@@ -25,6 +25,7 @@ from ally.research.correlation import (
 )
 from ally.web.collect.measures import measure, short_name
 from ally.web.dashboard.figures import CLIENT, Period, _in_period, measures_of_kind
+from ally.web.dashboard.tables import Display
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.practice.models import Membership
 from ally.web.scoping import scoped
@@ -37,6 +38,8 @@ class Line:
     alliance: str
     outcome: str
     n: int
+    episodes: str
+    """n as shown: small counts hidden from those who may not see clients (tables.Display)."""
     shown: bool
     r: str = ""
     ci: str = ""
@@ -47,11 +50,15 @@ def _r(value: float) -> str:
 
 
 def alliance_outcome_lines(
-    membership: Membership, period: Period, chosen: Membership | None = None
+    membership: Membership,
+    period: Period,
+    chosen: Membership | None = None,
+    show: Display | None = None,
 ) -> list[Line]:
     """Per alliance and outcome measure: the episodes open in the period with an early alliance
     and an improvement (ratings by the period's end), and their correlation when there are
     MIN_EPISODES or more."""
+    show = show or Display(hide_small=False)
     alliance_ids, outcome_ids = measures_of_kind("alliance"), measures_of_kind("outcome")
     rated = Q(date__isnull=True) | Q(date__lte=period.end)
     rows = _in_period(scoped(SessionFeedback, membership), period, "episode__").filter(
@@ -90,11 +97,12 @@ def alliance_outcome_lines(
                 found = correlation([a for a, _ in both], [c for _, c in both])
             except ValueError:
                 found = None
-            if found is None or len(both) < MIN_EPISODES:
-                lines.append(Line(*names, n=len(both), shown=False))
+            n, episodes = len(both), show.count(len(both)).text
+            if found is None or n < MIN_EPISODES:
+                lines.append(Line(*names, n=n, episodes=episodes, shown=False))
                 continue
             ci = f"{_r(found.ci_low)} – {_r(found.ci_high)}"
-            lines.append(Line(*names, n=len(both), shown=True, r=_r(found.r), ci=ci))
+            lines.append(Line(*names, n, episodes, shown=True, r=_r(found.r), ci=ci))
     return lines
 
 

@@ -43,7 +43,7 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
         ),
     )
     context.update(
-        alliance_outcome=alliance_outcome_lines(membership, period, chosen),
+        alliance_outcome=alliance_outcome_lines(membership, period, chosen, show),
         alliance_meta=meta_analysis(),
     )
     return render(request, "dashboard/home.html", context)
