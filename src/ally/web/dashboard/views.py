@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from ally.web.dashboard import chart, tables
+from ally.web.dashboard.alliance_outcome import alliance_outcome_lines, meta_analysis
 from ally.web.dashboard.figures import Period, clinicians_of, practice_figures
 from ally.web.dashboard.forms import FilterForm
 from ally.web.members import member_view
@@ -40,5 +41,9 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
         outcome_chart=chart.outcome_svg(
             tables.chart_values(figures, show), "outcome-chart-caption"
         ),
+    )
+    context.update(
+        alliance_outcome=alliance_outcome_lines(membership, period, chosen, show),
+        alliance_meta=meta_analysis(),
     )
     return render(request, "dashboard/home.html", context)

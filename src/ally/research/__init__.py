@@ -1,0 +1,1 @@
+"""Research statistics: linear mixed models and the alliance–outcome analyses built on them."""
