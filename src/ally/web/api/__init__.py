@@ -18,7 +18,15 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from ninja import NinjaAPI
 
-from ally.web.api import administrations, alerts, episodes, errors, feedback, responses
+from ally.web.api import (
+    administrations,
+    alerts,
+    episodes,
+    errors,
+    feedback,
+    research,
+    responses,
+)
 from ally.web.api.auth import API_AUTH, TOKEN_URL
 
 
@@ -61,5 +69,5 @@ api = AllyAPI(
     parser=errors.JSONParser(),
 )
 errors.register(api)
-for module in (episodes, feedback, administrations, responses, alerts):
+for module in (episodes, feedback, administrations, responses, alerts, research):
     api.add_router("", module.router)
