@@ -92,6 +92,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "create": (403, 403, 404, 201, 201, 403, 404, 401, 401, 401),
     # Seeing and acting on alerts is a member's work: no scope gives it.
     "alert_write": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
+    # Only research:export gives the research export (test_research_export has that token).
+    "export": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
 }
 ENDPOINT_KIND = {
     "_episodes": "lists",
@@ -103,6 +105,7 @@ ENDPOINT_KIND = {
     "_record_response": "create",
     "_seen": "alert_write",
     "_acted": "alert_write",
+    "_research_export": "export",
 }
 TABLE = [
     pytest.param(endpoint, kind, status, id=f"{endpoint.__name__[1:]}-{kind}")
