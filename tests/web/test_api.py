@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,10 @@ def _acted(p: Practice) -> Call:
     return Call("post", f"/api/o/north/alerts/{alert.pk}/acted", {"note": "Called; safe."})
 
 
+def _research_export(p: Practice) -> Call:
+    return Call("get", "/api/o/north/research-export?dates=year")
+
+
 ROLES = (
     "admin",
     "supervisor",
@@ -96,6 +102,8 @@ READ = (200, 200, 200, 200, 404, 404, 401)
 """One object of the clinician's episode."""
 CREATE = (201, 201, 403, 201, 404, 404, 401)
 WRITE = (200, 200, 403, 200, 404, 404, 401)
+EXPORT = (200, 403, 200, 403, 403, 404, 401)
+"""The whole practice, de-identified: administrators and researchers."""
 
 ENDPOINTS: list[tuple[Callable[[Practice], Call], tuple[int, ...]]] = [
     (_episodes, LISTS),
@@ -108,6 +116,7 @@ ENDPOINTS: list[tuple[Callable[[Practice], Call], tuple[int, ...]]] = [
     (_alerts, LISTS),
     (_seen, WRITE),
     (_acted, WRITE),
+    (_research_export, EXPORT),
 ]
 TABLE = [
     pytest.param(endpoint, role, status, id=f"{endpoint.__name__[1:]}-{role}")
@@ -163,8 +172,16 @@ def test_each_role_gets_the_status_of_the_screens_and_no_identity(
     before = _stored()
     reply = send(client, call)
     assert reply.status_code == status, reply.content
-    assert reply["Content-Type"].startswith("application/json")
     assert "no-store" in reply["Cache-Control"]
+    if reply["Content-Type"] == "application/zip":
+        # The research export: its files stand in for a body (test_research_export has more).
+        archive = zipfile.ZipFile(io.BytesIO(reply.content))
+        text = "".join(archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
+        assert "Name of" not in text
+        assert "example" not in text
+        assert _stored() == before
+        return
+    assert reply["Content-Type"].startswith("application/json")
     text = reply.content.decode()
     # Names (ClientIdentity "Name of N-001"), client and member emails never leave the screens.
     assert "Name of" not in text
@@ -324,6 +341,7 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
     }
     assert set(operations) == {
         ("get", "/api/o/{org}/episodes"),
+        ("get", "/api/o/{org}/research-export"),
         ("get", "/api/o/{org}/episodes/{episode_id}"),
         ("get", "/api/o/{org}/episodes/{episode_id}/feedback"),
         ("get", "/api/o/{org}/episodes/{episode_id}/goals"),

@@ -92,6 +92,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "create": (403, 403, 404, 201, 201, 403, 404, 401, 401, 401),
     # Seeing and acting on alerts is a member's work: no scope gives it.
     "alert_write": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
+    # Only research:export gives the research export (test_research_export has that token).
+    "export": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
 }
 ENDPOINT_KIND = {
     "_episodes": "lists",
@@ -104,6 +106,7 @@ ENDPOINT_KIND = {
     "_record_response": "create",
     "_seen": "alert_write",
     "_acted": "alert_write",
+    "_research_export": "export",
 }
 TABLE = [
     pytest.param(endpoint, kind, status, id=f"{endpoint.__name__[1:]}-{kind}")
@@ -220,5 +223,7 @@ def test_the_secret_is_stored_only_hashed(practice: Practice) -> None:
     token = token_for(registered)
     assert registered.client_secret not in database_text()
     assert len(registered.client_secret) >= 40
-    # Tokens are looked up by their SHA-256 (django-oauth-toolkit's token_checksum).
+    # Tokens are looked up by their SHA-256 (django-oauth-toolkit's token_checksum), and the
+    # token itself is not kept (RFC 9700 token storage): a copied database holds none.
     assert AccessToken.objects.get().token_checksum != token
+    assert token not in database_text()

@@ -28,6 +28,7 @@ READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
 WRITERS = frozenset({"admin", "supervisor", "clinician"})
 OVERSEERS = frozenset({"admin", "supervisor", "researcher"})
 ADMINS = frozenset({"admin"})
+RESEARCH_EXPORTERS = frozenset({"admin", "researcher"})
 CARERS = frozenset({"admin", "clinician"})
 """Who may export a client's data for them: the practice's administrator, their clinician."""
 
@@ -77,6 +78,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "members:sign_out": ("membership", True, ADMINS),
     "apiclients:list": (None, False, ADMINS),
     "apiclients:revoke": ("api_client", True, ADMINS),
+    "research:export": (None, False, RESEARCH_EXPORTERS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {

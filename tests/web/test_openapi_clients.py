@@ -74,7 +74,10 @@ def _generate(spec_url: str, into: Path) -> None:
 
     spec.write_bytes(httpx.get(spec_url, timeout=10).content)
     config = into / "config.yaml"
-    config.write_text("post_hooks: []\n")
+    # The research export answers a ZIP, which the generator reads as plain bytes.
+    config.write_text(
+        "post_hooks: []\ncontent_type_overrides:\n  application/zip: application/octet-stream\n"
+    )
     subprocess.run(
         [
             generator,

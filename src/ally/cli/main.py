@@ -441,6 +441,7 @@ def _register() -> None:
     from ally.cli.backtest import backtest
     from ally.cli.backup import backup, restore
     from ally.cli.etr import etr
+    from ally.cli.export import export
     from ally.cli.research import research
     from ally.cli.risk import risk
     from ally.cli.serve import manage, serve
@@ -455,6 +456,7 @@ def _register() -> None:
     cli.add_command(backup)
     cli.add_command(restore)
     cli.add_command(research)
+    cli.add_command(export)
 
 
 _register()

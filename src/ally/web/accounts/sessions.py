@@ -106,19 +106,30 @@ def is_api(path: str) -> bool:
     return path.startswith("/api/")
 
 
+def is_fhir(path: str) -> bool:
+    """The FHIR endpoints (/fhir/): programs, which want a FHIR answer, not a sign-in page."""
+    return path.startswith("/fhir/")
+
+
 # Refusing and ending ----------------------------------------------------------------------------
 
 
 def refuse(request: HttpRequest, message: str, to: str | None = None) -> HttpResponse:
-    """Send a page to `to` (the sign-in page by default) saying `message`; the API answers 401.
+    """Send a page to `to` (the sign-in page by default) saying `message`; the API and FHIR
+    answer 401.
 
-    The API's answer has its one error shape (api.errors). An htmx request gets HX-Redirect, so
-    that the whole page moves instead of a fragment being replaced by the sign-in form.
+    The API's answer has its one error shape (api.errors), FHIR's is an OperationOutcome. An htmx
+    request gets HX-Redirect, so that the whole page moves instead of a fragment being replaced
+    by the sign-in form.
     """
     if is_api(request.path_info):
         from ally.web.api.errors import error_body
 
         return JsonResponse(error_body(message), status=401)
+    if is_fhir(request.path_info):
+        from ally.web.fhir.outcome import FhirRefusalError, refusal_reply
+
+        return refusal_reply(FhirRefusalError.one(401, message, "login"))
     messages.info(request, message)
     if to is None:
         # Back to the page after signing in again, if it is a page to come back to.

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from ally.web.actions.answers import do_create_administration, do_record_response
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect.errors import IdempotencyConflictError
 from ally.web.collect.models import Response
 from ally.web.practice.models import Episode, Membership, Session
-from ally.web.scoping import check_can_record
+from ally.web.scoping import Capability, check_can_record
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,15 @@ def do_store_questionnaire_response(
     answers: Mapping[int, float | None],
     *,
     idempotency_key: str,
-    actor: Membership,
+    actor: Membership | ApiClient,
     session: Session | None = None,
     respondent: str = "client",
 ) -> Stored:
     """Store answers sent as a FHIR QuestionnaireResponse once per `idempotency_key`: the same
     submission again returns the stored response; the key with other answers is refused
     (IdempotencyConflictError)."""
-    check_can_record(actor, episode)
+    # Giving a measure and its answers: what the scope responses:write allows a token.
+    check_can_record(actor, episode, Capability.RECORD_ANSWERS)
     stored_answers = {str(number): value for number, value in sorted(answers.items())}
     earlier = Response.objects.select_related("administration").filter(
         idempotency_key=idempotency_key

@@ -18,7 +18,16 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from ninja import NinjaAPI
 
-from ally.web.api import administrations, alerts, episodes, errors, feedback, goals, responses
+from ally.web.api import (
+    administrations,
+    alerts,
+    episodes,
+    errors,
+    feedback,
+    goals,
+    research,
+    responses,
+)
 from ally.web.api.auth import API_AUTH, TOKEN_URL
 
 
@@ -61,5 +70,5 @@ api = AllyAPI(
     parser=errors.JSONParser(),
 )
 errors.register(api)
-for module in (episodes, feedback, administrations, responses, alerts, goals):
+for module in (episodes, feedback, administrations, responses, alerts, goals, research):
     api.add_router("", module.router)

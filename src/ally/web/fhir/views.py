@@ -222,27 +222,22 @@ def observation_read(request: HttpRequest, principal: Principal, id: str) -> Htt
 # Episodes ---------------------------------------------------------------------------------------
 
 
-def _episode(request: HttpRequest, principal: Principal, id: int) -> Any:
-    episode, _ = find(request, principal, Episode, "EpisodeOfCare", pk=id)
-    return episode
-
-
 @fhir_view("GET")
 def episode_read(request: HttpRequest, principal: Principal, id: int) -> HttpResponse:
-    return resource_reply(episode_of_care(episode_record(_episode(request, principal, id))))
+    episode, _ = find(request, principal, Episode, "EpisodeOfCare", pk=id)
+    return resource_reply(episode_of_care(episode_record(episode)))
 
 
 @fhir_view("GET")
 def episode_everything(request: HttpRequest, principal: Principal, id: int) -> HttpResponse:
     """The episode, its responses and scores and the Questionnaires answered, in one Bundle."""
-    episode = _episode(request, principal, id)
-    membership = request.membership
+    episode, caller = find(request, principal, Episode, "EpisodeOfCare", pk=id)
     rows = with_related(Response.objects.filter(administration__episode=episode))
     language = _language(request)
     records = [
         administration_record(r, language)
         for r in sorted(
-            rows.for_member(membership),
+            rows.for_member(caller),
             key=lambda r: (r.administration.completed_at or r.recorded_at, r.pk),
         )
     ]
