@@ -41,8 +41,12 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-OPERATIONS = 10
+OPERATIONS = 11
 """The operations of the spec; a new one must be added here, so that it is known to be run."""
+REFUSED_TO_CLINICIANS = {"GET /api/o/{org}/research-export"}
+"""Operations the run's clinician may not use (their success is tested with a researcher and a
+token in test_research_export.py); here they must refuse (403, or 404 for a practice not theirs
+and 422 for a malformed request), never succeed, and answer as the spec says."""
 
 
 @pytest.fixture
@@ -111,6 +115,10 @@ def answered() -> Iterator[dict[str, set[int]]]:
     yield statuses
     assert len(statuses) == OPERATIONS, sorted(statuses)
     for operation, codes in statuses.items():
+        if operation in REFUSED_TO_CLINICIANS:
+            assert 403 in codes, f"{operation} never refused the clinician: {codes}"
+            assert not any(200 <= code < 300 for code in codes), f"{operation} let them: {codes}"
+            continue
         assert any(200 <= code < 300 for code in codes), f"{operation} never succeeded: {codes}"
 
 
