@@ -298,9 +298,9 @@ def test_the_chosen_threshold_is_the_most_sensitive_within_the_false_alarm_bound
     choice = choose_yellow_scale(
         margins, poor, course="rational", functional_first=True, max_others_flagged=2 / 7
     )
-    # From .4 two of seven others flag (.8 and .6; the shortfall must exceed the threshold);
-    # from .55 the third deteriorator is lost, so the largest as sensitive is .5.
-    assert choice.yellow_scale == 0.5
+    # From .4 two of seven others flag (.8 and .6; the shortfall must exceed the threshold),
+    # and all three deteriorators still do (.55 is above .4).
+    assert choice.yellow_scale == 0.4
     assert choice.sensitivity == 1.0
     assert choice.others_flagged == pytest.approx(2 / 7)
     assert choice.within_bound
@@ -308,8 +308,8 @@ def test_the_chosen_threshold_is_the_most_sensitive_within_the_false_alarm_bound
     tight = choose_yellow_scale(
         margins, poor, course="rational", functional_first=True, max_others_flagged=0.0
     )
-    # No other flagged from .8; .85 is the largest that keeps two of three (1.2 and .9).
-    assert tight.yellow_scale == 0.85
+    # No other is flagged from .8, where two of three deteriorators (1.2 and .9) still are.
+    assert tight.yellow_scale == 0.8
     assert tight.sensitivity == pytest.approx(2 / 3)
     assert not tight.sensitive_enough
 

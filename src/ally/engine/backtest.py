@@ -40,6 +40,7 @@ from ally.feedback.signals import (
     HANNAN_OTHERS_FLAGGED,
     HANNAN_SENSITIVITY,
     HANNAN_SESSION,
+    MAX_OTHERS_FLAGGED,
     FlagAccuracy,
     first_flags,
     flag_accuracy,
@@ -79,6 +80,8 @@ class BacktestOptions:
     threads: int | None = None
     folds: int = 5
     """Cross-validation folds of the dropout model (as `ally fit` fits it)."""
+    signal_false_alarms: float = MAX_OTHERS_FLAGGED
+    """The false-alarm bound the signal rules are chosen under (`ally fit`'s option)."""
 
 
 @dataclass
@@ -198,6 +201,7 @@ def fit_models(options: BacktestOptions, train: Path, models: Path) -> PracticeM
                 threads=options.threads,
                 progress=False,
                 dropout_folds=options.folds,
+                signal_false_alarms=options.signal_false_alarms,
             ),
             fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
