@@ -815,13 +815,6 @@ def _tune_signals(
         target_sensitivity=options.target_sensitivity,
         method=method,
     )
-    order = "white first" if chosen.functional_first else "the band before white"
-    notes.append(
-        f"client: signals from the {chosen.course} course, {order}, yellow beyond "
-        f"{chosen.yellow_scale:g} of the band, chosen on {chosen.episodes:,} training episodes "
-        f"({chosen.deteriorators} reliably worse): {chosen.sensitivity:.0%} of those flagged by "
-        f"session {HANNAN_SESSION}, {chosen.others_flagged:.0%} of the others"
-    )
     return tuning
 
 

@@ -135,8 +135,21 @@ class OutcomeModel:
 
     @property
     def source(self) -> str:
+        t = self.tuning
+        rule = ""
+        if t is not None:
+            order = "white first" if t.chosen.functional_first else "the band before white"
+            others = t.chosen.episodes - t.chosen.deteriorators
+            rule = (
+                f", yellow beyond {t.chosen.yellow_scale:g} of the band, {order}: the rule that "
+                f"caught the most of {t.chosen.deteriorators} training episodes that ended "
+                f"reliably worse by session {t.by_session} ({t.chosen.sensitivity:.0%}) while "
+                f"flagging {t.chosen.others_flagged:.0%} of {others:,} others"
+            )
         if isinstance(self.expected, EtrModel):
-            return f"expected course fitted on {self.expected.summary.episodes:,} episodes"
+            return f"expected course fitted on {self.expected.summary.episodes:,} episodes{rule}"
+        if t is not None:
+            return f"rational expected course{rule}"
         return "rational expected course (too little history for a fitted one)"
 
 
