@@ -101,7 +101,7 @@ def test_the_model_file_is_plain_json_with_its_training_and_reads_back_unchanged
     text = model.read_text(encoding="utf-8")
     data = json.loads(text)
     assert data["format"] == "ally-practice-model"
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     dates = pd.read_csv(practice, usecols=["episode", "date"])
     training = data["training"]
     assert training["episodes"] == dates["episode"].nunique() == 115

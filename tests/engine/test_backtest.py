@@ -144,8 +144,9 @@ def test_report_files_exist_with_the_documented_keys(with_truth: dict[str, Any])
     assert REPORT_KEYS | {"ruptures"} == set(report)
     assert report["format"] == "ally-backtest"
     phq9 = report["signals"]["phq9"]
-    assert set(phq9) == {"fitted", "rational"}
-    figures = phq9["fitted"]
+    # The practice model's own (tuned) signals, and the untuned rational rule beside them.
+    assert set(phq9) == {"model", "rational"}
+    figures = phq9["model"]
     assert set(figures["accuracy"]) == {"red", "yellow_or_red"}
     assert set(figures["accuracy"]["red"]) == {
         "deterioration",
@@ -186,7 +187,7 @@ def test_too_little_training_data_is_reported_not_raised(without_truth: dict[str
     assert any("indicators only" in n for n in report["notes"])
     # Rational signals and the indicators stand in.
     assert "indicators_met" in report["dropout"]["scores"]
-    assert all(set(entry) == {"rational"} for entry in report["signals"].values())
+    assert all(set(entry) == {"model", "rational"} for entry in report["signals"].values())
     assert "not fitted" in (without_truth["out"] / "backtest.md").read_text()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -11,9 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from web_practice import Practice, episode_for, member, sign_in
 
+from ally.feedback.practice import MeasureBacktest, SignalBacktest
+from ally.web.actions.monitoring import do_fit_practice_model
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.dashboard.tables import SMALL_CELL
-from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
+from ally.web.monitoring import refresh
+from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
+from ally.web.monitoring.refresh import published_model
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import Role
 
@@ -416,3 +421,84 @@ def test_the_number_of_queries_does_not_grow_with_clinicians(
     with django_assert_max_num_queries(12 + 1 + 5):
         page = browser.get(url, FIRST_HALF)
     assert tables_of(page.content)["caseload"][TOTAL]["Dropouts (share of ended)"] == "12 (100%)"
+
+
+# --- the practice's own backtest of its signals -------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_cached_models() -> None:
+    # The models in force are cached by organisation and fit; a rolled-back test database
+    # gives the next test's organisation and fit the same keys.
+    refresh._models.clear()
+
+
+def stored_model(practice: Practice, backtest: SignalBacktest | None) -> None:
+    """A fitted practice model with this backtest, as `do_fit_practice_model` stores it."""
+    model = replace(published_model(), signal_backtest=backtest)
+    PracticeModelFit.objects.create(
+        organisation=practice.org,
+        model_json=model.to_json(),
+        fitted_at=NOW,
+        episodes=400,
+        administrations=3000,
+    )
+
+
+BACKTEST = SignalBacktest(
+    split=0.5,
+    by_session=3,
+    train_episodes=200,
+    test_episodes=200,
+    train_period=("2025-01-06", "2026-03-30"),
+    test_period=("2025-09-01", "2026-10-26"),
+    min_deteriorators=10,
+    measures=(
+        MeasureBacktest("phq9", 180, 14, 12 / 14, 25 / 166),
+        MeasureBacktest("gad7", 180, 6, None, None),
+    ),
+)
+
+
+def test_the_practice_sees_its_own_backtested_catch_and_false_alarm_rates(
+    practice: Practice,
+) -> None:
+    stored_model(practice, BACKTEST)
+    page = dashboard(practice.supervisor)
+    text = page.content.decode()
+    rows = tables_of(page.content)["signals-backtest"]
+    assert rows["PHQ-9"]["Later episodes"] == "180"
+    assert rows["PHQ-9"]["Ended reliably worse"] == "14"
+    assert rows["PHQ-9"]["Caught"] == "86%"  # 12 of 14
+    assert rows["PHQ-9"]["False alarms"] == "15%"  # 25 of 166
+    assert rows["GAD-7"]["Caught"] == "too few to say (fewer than 10 reliably worse)"
+    assert "the earlier 200 ended episodes (sessions from 6 Jan 2025 to 30 Mar 2026)" in text
+    assert "the later 200 (sessions from 1 Sep 2025 to 26 Oct 2026)" in text
+    assert "Practice model fitted on 1 Nov 2026." in text
+    assert "flagged yellow or red by their third session" in text
+
+
+def test_the_backtest_is_explained_in_german(practice: Practice) -> None:
+    stored_model(practice, BACKTEST)
+    browser = signed_in(practice.supervisor)
+    url = reverse("dashboard:home", args=[practice.org.slug])
+    page = browser.get(url, headers={"accept-language": "de"})
+    rows = tables_of(page.content)["signals-backtest"]
+    assert rows["PHQ-9"]["Erkannt"] == "86 %"
+    assert rows["PHQ-9"]["Fehlalarme"] == "15 %"
+    assert "dritten Sitzung" in page.content.decode()
+
+
+def test_a_practice_with_too_few_ended_episodes_is_told_so(practice: Practice) -> None:
+    # A real fit of the practice's few answers: too few ended episodes for a backtest.
+    do_fit_practice_model(practice.org, now=NOW)
+    text = dashboard(practice.supervisor).content.decode()
+    assert "Too few ended episodes to test the signals" in text
+    assert "signals-backtest" not in text
+
+
+def test_before_the_first_fit_the_dashboard_says_the_signals_are_untested(
+    practice: Practice,
+) -> None:
+    text = dashboard(practice.supervisor).content.decode()
+    assert "The practice model has not been fitted yet" in text

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ally.cli.common import measures_dir_option, measures_dirs_of, rupture_rule_option
+from ally.feedback.signals import MAX_OTHERS_FLAGGED
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -52,6 +53,14 @@ def _summary(report: dict[str, Any]) -> str:
     show_default=True,
     help="Cross-validation folds of the dropout model (ally fit fits it with 5).",
 )
+@click.option(
+    "--signal-false-alarms",
+    type=click.FloatRange(0, 1),
+    default=MAX_OTHERS_FLAGGED,
+    show_default=True,
+    help="The share of training episodes not ending reliably worse that each measure's chosen "
+    "signal rule may flag by session 3 (as ally fit).",
+)
 @click.option("--threads", type=click.IntRange(1), help="Threads for the engine (default: all).")
 @measures_dir_option
 def backtest(
@@ -61,6 +70,7 @@ def backtest(
     split: float,
     rupture_rule: str,
     folds: int,
+    signal_false_alarms: float,
     threads: int | None,
     measures_dirs: tuple[Path, ...],
 ) -> None:
@@ -86,6 +96,7 @@ def backtest(
         measures_dirs=measures_dirs_of(measures_dirs),
         threads=threads,
         folds=folds,
+        signal_false_alarms=signal_false_alarms,
     )
     try:
         report = run(options)

@@ -13,6 +13,7 @@ import click
 from ally.cli.common import library, measures_dir_option, measures_dirs_of, rupture_rule_option
 from ally.engine.options import ENCODINGS
 from ally.feedback.fit import MIN_EPISODES
+from ally.feedback.signals import MAX_OTHERS_FLAGGED
 from ally.measures.library import MeasureFileError, load_measure_file
 from ally.measures.schema import Direction, Measure
 
@@ -412,9 +413,29 @@ def analyze(
     show_default=True,
     help="What the budget caps: red flags, or any flag (yellow or red).",
 )
+@click.option(
+    "--signal-false-alarms",
+    type=click.FloatRange(0, 1),
+    default=MAX_OTHERS_FLAGGED,
+    show_default=True,
+    help="Choose each outcome measure's signal rule on DATA: the most sensitive by session 3 "
+    "that flags at most this share of the episodes that did not end reliably worse.",
+)
+@click.option(
+    "--signal-tuning/--no-signal-tuning",
+    default=True,
+    show_default=True,
+    help="Without tuning: the fitted course, yellow at half the band, white first.",
+)
 @_input_options
 def fit_command(
-    input_file: Path, out: Path, alert_budget: float | None, budget_level: str, **given: Any
+    input_file: Path,
+    out: Path,
+    alert_budget: float | None,
+    budget_level: str,
+    signal_false_alarms: float,
+    signal_tuning: bool,
+    **given: Any,
 ) -> None:
     """Fit the practice model on DATA (a long or wide input file, as `ally analyze` reads) and
     save it as JSON: reliable change, cut-offs, expected courses and the dropout model."""
@@ -427,6 +448,8 @@ def fit_command(
         _options(input_file, out.parent, **given),
         alert_budget=alert_budget,
         budget_level=BudgetLevel(budget_level),
+        signal_tuning=signal_tuning,
+        signal_false_alarms=signal_false_alarms,
     )
     try:
         model, summary = fit(options)

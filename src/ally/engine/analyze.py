@@ -530,6 +530,8 @@ def _fitted(
         prefer_published=options.reliability is None and options.rci_method is Method.JT,
         alert_budget=options.alert_budget,
         budget_level=options.budget_level,
+        signal_tuning=options.signal_tuning,
+        max_others_flagged=options.signal_false_alarms,
         dropout=options.feedback,
         dropout_folds=options.dropout_folds,
         threads=options.threads or 1,

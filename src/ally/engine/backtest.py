@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,13 @@ from ally.feedback.alliance import (
 )
 from ally.feedback.dropout import calibration_table
 from ally.feedback.etr import EtrModel
-from ally.feedback.practice import PracticeModel
+from ally.feedback.practice import OutcomeModel, PracticeModel
 from ally.feedback.results import measure_facts_of
 from ally.feedback.signals import (
     HANNAN_OTHERS_FLAGGED,
     HANNAN_SENSITIVITY,
     HANNAN_SESSION,
+    MAX_OTHERS_FLAGGED,
     FlagAccuracy,
     first_flags,
     flag_accuracy,
@@ -79,6 +80,8 @@ class BacktestOptions:
     threads: int | None = None
     folds: int = 5
     """Cross-validation folds of the dropout model (as `ally fit` fits it)."""
+    signal_false_alarms: float = MAX_OTHERS_FLAGGED
+    """The false-alarm bound the signal rules are chosen under (`ally fit`'s option)."""
 
 
 @dataclass
@@ -198,6 +201,7 @@ def fit_models(options: BacktestOptions, train: Path, models: Path) -> PracticeM
                 threads=options.threads,
                 progress=False,
                 dropout_folds=options.folds,
+                signal_false_alarms=options.signal_false_alarms,
             ),
             fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
@@ -206,6 +210,19 @@ def fit_models(options: BacktestOptions, train: Path, models: Path) -> PracticeM
     models.mkdir(parents=True, exist_ok=True)
     (models / "practice.json").write_text(model.to_json(), encoding="utf-8")
     return model
+
+
+def _rule(outcome: OutcomeModel) -> dict[str, Any]:
+    """The signal rule the model applies to a measure, and how it was chosen on the training
+    episodes (None when it was not tuned)."""
+    t = outcome.thresholds
+    return {
+        "course": "fitted" if isinstance(outcome.expected, EtrModel) else "rational",
+        "yellow_scale": t.yellow_scale,
+        "red_scale": t.red_scale,
+        "functional_first": t.functional_first,
+        "tuning": asdict(outcome.tuning) if outcome.tuning is not None else None,
+    }
 
 
 def _said(model: PracticeModel, measure_id: str, what: str) -> str:
@@ -552,6 +569,7 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
             m.id: {
                 "fitted": isinstance(m.outcome.expected, EtrModel),
                 "said": _said(model, m.id, "expected course"),
+                "rule": _rule(m.outcome),
             }
             for m in model.measures.values()
             if m.outcome is not None and m.id in _measures_of(out / "test_analysis")
@@ -565,7 +583,7 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
 
     notes: list[str] = []
     for measure, f in fitted["etr"].items():
-        if not f["fitted"]:
+        if f["rule"]["tuning"] is None and not f["fitted"]:
             notes.append(f"{measure}: no expected-response model ({f['said']}); rational signals.")
     if dropout_model is None:
         notes.append(f"No dropout model ({fitted['dropout']['said']}); indicators only.")
@@ -583,11 +601,10 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
         if (d := library.measures.get(str(m))) is not None and d.kind is Kind.OUTCOME
     ]
     for measure in outcome_measures:
-        source = "fitted" if fitted["etr"].get(measure, {}).get("fitted") else None
-        entry: dict[str, Any] = {}
-        if source:
-            entry["fitted"] = signal_figures(sessions, episodes, measure, truth_episodes)
-        entry["rational"] = signal_figures(r_sessions, r_episodes, measure, truth_episodes)
+        entry: dict[str, Any] = {
+            "model": signal_figures(sessions, episodes, measure, truth_episodes),
+            "rational": signal_figures(r_sessions, r_episodes, measure, truth_episodes),
+        }
         entry = {k: v for k, v in entry.items() if v is not None}
         if entry:
             signals[str(measure)] = entry
@@ -609,7 +626,8 @@ def backtest(options: BacktestOptions) -> dict[str, Any]:
         },
         "models": {
             "etr": {
-                m: {"fitted": f["fitted"], "said": f["said"]} for m, f in fitted["etr"].items()
+                m: {"fitted": f["fitted"], "said": f["said"], "rule": f["rule"]}
+                for m, f in fitted["etr"].items()
             },
             "dropout": {"fitted": fitted["dropout"]["fitted"], "said": fitted["dropout"]["said"]},
         },
@@ -643,7 +661,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each VISION target with the measured figure and whether it is met (None: not measurable)."""
     found: list[dict[str, Any]] = []
     for measure, entry in report["signals"].items():
-        for method in ("fitted", "rational"):
+        for method in METHODS:
             figures = entry.get(method)
             if not figures:
                 continue
@@ -788,6 +806,7 @@ def markdown(report: dict[str, Any]) -> str:
     out += ["", "## Models fitted on the training episodes", ""]
     for measure, f in report["models"]["etr"].items():
         out.append(f"- ETR {measure}: {'fitted' if f['fitted'] else 'not fitted'}.")
+        out += _rule_md(measure, f["rule"])
     dropout = report["models"]["dropout"]
     out.append(f"- Dropout model: {'fitted' if dropout['fitted'] else 'not fitted'}.")
     out += [f"- Note: {n}" for n in report["notes"]]
@@ -798,18 +817,20 @@ def markdown(report: dict[str, Any]) -> str:
         "Completed test episodes (ending planned or dropout) with at least two sessions of the "
         "measure. An episode is flagged by session k when its first flag came at session k or "
         "earlier; `by end` counts the whole episode. Non-recovery is among episodes with a "
-        "category. Fitted: the ETR fitted on the training episodes; rational: no data "
+        "category. The practice model's rule: the expected course, precedence and yellow "
+        "threshold chosen on the training episodes (`ally fit`); the rational rule: the "
+        "rational course with the default thresholds, untuned, for comparison "
         "(docs/feedback.md).",
     ]
     for measure, entry in report["signals"].items():
-        for method in ("fitted", "rational"):
+        for method in METHODS:
             figures = entry.get(method)
             if not figures:
                 continue
             flagged = figures["sessions_flagged"]
             out += [
                 "",
-                f"### {measure}, {method} signals",
+                f"### {measure}, {METHODS[method]}",
                 "",
                 f"{figures['episodes']} episodes. Share of all sessions of the measure flagged: "
                 f"red {_pct(flagged['red'])}, yellow or red {_pct(flagged['yellow_or_red'])}.",
@@ -837,6 +858,38 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{r['matched']} | {r['detected']} | {r['true']} |"
                 )
     return "\n".join(out) + "\n"
+
+
+METHODS = {
+    "model": "the practice model's signals (the tuned rule)",
+    "rational": "the rational signals (untuned, for comparison)",
+}
+
+
+def _rule_md(measure: str, rule: dict[str, Any]) -> list[str]:
+    """The signal rule of a measure and the training figures it was chosen by."""
+    order = "white first" if rule["functional_first"] else "the band before white"
+    out = [
+        f"- Signals {measure}: {rule['course']} course, {order}, yellow beyond "
+        f"{rule['yellow_scale']:g} and red beyond {rule['red_scale']:g} of the band."
+    ]
+    t = rule["tuning"]
+    if t is None:
+        return [*out, "  Not tuned (too few training deteriorators): the default rule."]
+    out.append(
+        f"  Chosen on the training episodes ({t['method']}): the most sensitive by session "
+        f"{t['by_session']} flagging at most {t['max_others_flagged']:.0%} of the others."
+    )
+    out += ["", "  | course | order | yellow | sensitivity | others flagged | chosen |"]
+    out.append("  |---|---|---|---|---|---|")
+    for c in t["candidates"]:
+        chosen = "yes" if c == t["chosen"] else ""
+        out.append(
+            f"  | {c['course']} | {'white first' if c['functional_first'] else 'band first'} | "
+            f"{c['yellow_scale']:g} | {c['sensitivity']:.3f} ({c['deteriorators']}) | "
+            f"{c['others_flagged']:.3f} ({c['episodes'] - c['deteriorators']}) | {chosen} |"
+        )
+    return [*out, ""]
 
 
 SCORE_NAMES = {

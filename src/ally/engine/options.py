@@ -13,7 +13,7 @@ from ally.change.reliable import Z_975, Method
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig
 from ally.feedback.fit import MIN_EPISODES, SUBSCALE_RUPTURE_Z
 from ally.feedback.practice import MeasureParams, params_of
-from ally.feedback.signals import BudgetLevel
+from ally.feedback.signals import MAX_OTHERS_FLAGGED, BudgetLevel
 from ally.measures.schema import Direction, Measure
 
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
@@ -68,6 +68,11 @@ class Options:
     alert_budget: float | None = None
     """At most this share of training episodes ever flagged by an expected course's signals."""
     budget_level: BudgetLevel = BudgetLevel.RED
+    signal_tuning: bool = True
+    """Choose each outcome measure's signal rule on the fitted episodes (`ally fit`)."""
+    signal_false_alarms: float = MAX_OTHERS_FLAGGED
+    """The share of episodes not ending reliably worse that the chosen rule may flag by
+    session 3 (`--signal-false-alarms`)."""
     dropout_folds: int = 5
     """Cross-validation folds when the dropout model is fitted."""
     feedback: bool = True

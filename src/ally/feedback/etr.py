@@ -576,3 +576,37 @@ def with_alert_budget(
         cutoff_is_clinical=cutoff_is_clinical,
     )
     return replace(model, thresholds=budget.thresholds, budget=budget)
+
+
+def cross_validated_band(
+    train: TrainingData, folds: int, **fit: Any
+) -> tuple[Array, Array, Array] | None:
+    """Each training row's expected score and band from a model fitted without its episode:
+    episodes in `folds` interleaved folds (by their order in the data), each predicted by the
+    model of the others (`fit_etr` with `fit`'s arguments). None when a fold's model cannot be
+    fitted (too little data)."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, not {folds}")
+    rows = train.rows
+    episodes = rows["episode"].drop_duplicates().to_numpy()
+    fold_of = dict(zip(episodes, np.arange(len(episodes)) % folds, strict=True))
+    fold = rows["episode"].map(fold_of).to_numpy()
+    expected, low, high = (np.full(len(rows), np.nan) for _ in range(3))
+    for k in range(folds):
+        held = fold == k
+        kept = rows[~held]
+        part = replace(
+            train,
+            rows=kept.reset_index(drop=True),
+            sessions_per_episode=train.sessions_per_episode[
+                train.sessions_per_episode.index.isin(set(kept["episode"]))
+            ],
+        )
+        try:
+            model = fit_etr(part, **fit)
+        except TooLittleDataError:
+            return None
+        out = rows[held]
+        e, lo, hi = predict_band(model, out["intake"], out["session"])
+        expected[held], low[held], high[held] = e, lo, hi
+    return expected, low, high

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,22 +41,31 @@ from ally.feedback.etr import (
     EtrModel,
     RationalEtr,
     TooLittleDataError,
+    TrainingData,
+    cross_validated_band,
+    fit_etr,
+    predict_band,
+    training_data,
+    with_alert_budget,
 )
 from ally.feedback.etr import MIN_EPISODES as ETR_MIN_EPISODES
 from ally.feedback.practice import (
     ALLIANCE,
     OUTCOME,
     ChangeModel,
+    MeasureBacktest,
     MeasureModel,
     MeasureParams,
     OutcomeModel,
     PracticeModel,
+    SignalBacktest,
     SubscaleDrop,
     SuddenGain,
     Training,
 )
 from ally.feedback.results import (
     CLIENT,
+    ENDED,
     ENDINGS,
     RATERS,
     Administrations,
@@ -65,7 +75,18 @@ from ally.feedback.results import (
     series_scores,
     session_rows,
 )
-from ally.feedback.signals import BudgetLevel, SignalThresholds
+from ally.feedback.signals import (
+    HANNAN_SENSITIVITY,
+    HANNAN_SESSION,
+    MAX_OTHERS_FLAGGED,
+    BudgetLevel,
+    SignalThresholds,
+    SignalTuning,
+    best_choice,
+    choose_yellow_scale,
+    flag_margins,
+    thresholds_of,
+)
 
 MIN_EPISODES = 30
 """Episodes with a first and a last score needed before the practice's own reliable-change
@@ -85,6 +106,25 @@ tests three subscales besides the total, so each test is held to a stricter leve
 of a single reliable change (Bonferroni: .05 / 3 would give 2.39). Ally's choice [U], checked
 on the training half of a simulated practice, where z of 1.96 to 2.39 flagged 15-17% of ratings
 against 9% for the total alone (docs/validation.md); a parameter of `FitOptions`."""
+
+
+MIN_TUNING_DETERIORATORS = 10
+"""Training episodes that ended reliably worse needed before a measure's signal rule is chosen
+on them. Ally's choice [U]: the threshold is set by the false-alarm bound, measured on the many
+other episodes; the deteriorators only rank the candidate rules, and with fewer than ten each
+one moves a sensitivity by more than .10. The default rule (fitted course, yellow at half the
+band, white first) stands until then."""
+TUNING_FOLDS = 5
+"""Folds of the cross-validation that gives each training episode a fitted course it was not
+fitted on, for choosing its threshold (Ally's choice)."""
+BACKTEST_SPLIT = 0.5
+"""The practice's own signal backtest trains on the earliest half of its completed episodes."""
+MIN_BACKTEST_DETERIORATORS = 10
+"""Deteriorators among the later completed episodes needed before the practice's own
+backtest reports a sensitivity. Ally's choice [U]: with fewer, each one moves it by .10 or
+more, and the dashboard says there are too few."""
+MIN_BACKTEST_OTHERS = 20
+"""Other later completed episodes needed before it reports a false-alarm rate (Ally's choice)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +150,18 @@ class FitOptions:
     """At most this share of training episodes ever flagged (None: no budget)."""
     low_alliance_share: float = LOW_ALLIANCE_SHARE
     budget_level: BudgetLevel = BudgetLevel.RED
+    signal_tuning: bool = True
+    """Choose each outcome measure's expected course and yellow threshold on the training
+    episodes (`SignalTuning`); False keeps the fitted course with the default thresholds."""
+    max_others_flagged: float = MAX_OTHERS_FLAGGED
+    """The tuned rule flags at most this share of the training episodes that did not end
+    reliably worse, by session 3."""
+    target_sensitivity: float = HANNAN_SENSITIVITY
+    """The sensitivity the tuning reports as reached or not (it does not choose by it)."""
+    tuning_folds: int = TUNING_FOLDS
+    min_tuning_deteriorators: int = MIN_TUNING_DETERIORATORS
+    signal_backtest: bool = True
+    """Backtest the signals on the practice's own history (`SignalBacktest`) while fitting."""
     sudden_gain_cutoffs: Mapping[str, float] = field(default_factory=dict)
     """Criterion 1 of sudden gains in points, by measure id, instead of the reliable change."""
     sudden_gain_z: float = Z_975
@@ -358,7 +410,116 @@ def fit_practice(
     )
     if options.dropout:
         model = _with_dropout(model, a, options, notes)
+    if options.signal_backtest:
+        model = replace(model, signal_backtest=signal_backtest(a, params, options, items=items))
     return model
+
+
+def _subset(a: Administrations, keep: npt.NDArray[np.bool_]) -> Administrations:
+    """The administrations of some episodes (rows stay in their sorted order)."""
+    return Administrations(
+        episode=a.episode[keep],
+        measure=a.measure[keep],
+        measure_ids=a.measure_ids,
+        rater=a.rater[keep],
+        session=a.session[keep],
+        day=a.day[keep],
+        score=a.score[keep],
+        subscales={k: v[keep] for k, v in a.subscales.items()},
+        ending=a.ending[keep],
+    )
+
+
+def _period(a: Administrations) -> tuple[str | None, str | None]:
+    days = a.day[~np.isnan(a.day)]
+    if not len(days):
+        return None, None
+    return str(np.datetime64(int(days.min()), "D")), str(np.datetime64(int(days.max()), "D"))
+
+
+def signal_backtest(
+    a: Administrations,
+    params: Mapping[str, MeasureParams],
+    options: FitOptions,
+    *,
+    items: Mapping[str, npt.NDArray[np.float64]] | None = None,
+    split: float = BACKTEST_SPLIT,
+) -> SignalBacktest:
+    """The practice's own backtest of its signals: its completed episodes in order of their
+    first session (undated ones last, then by number), the earliest `split` fit a model as
+    `fit_practice` does, and each outcome measure's signals under that model are scored on the
+    later ones: the share of episodes that ended reliably worse flagged yellow or red by session
+    3 (sensitivity), and of the others (false alarms), as `ally backtest` scores them."""
+    from ally.feedback.signals import FLAGS
+
+    by = HANNAN_SESSION
+    completed = np.isin(a.ending, ENDED)
+    numbers = np.unique(a.episode[completed])
+    first_day = np.full(len(numbers), np.inf)
+    at = np.searchsorted(numbers, a.episode[completed])
+    days = np.where(np.isnan(a.day[completed]), np.inf, a.day[completed])
+    np.minimum.at(first_day, at, days)
+    ordered = numbers[np.lexsort((numbers, first_day))]
+    n_train = math.ceil(split * len(ordered))
+    empty = SignalBacktest(
+        split=split,
+        by_session=by,
+        train_episodes=n_train,
+        test_episodes=len(ordered) - n_train,
+        train_period=(None, None),
+        test_period=(None, None),
+        min_deteriorators=MIN_BACKTEST_DETERIORATORS,
+    )
+    # Each half needs enough deteriorators to say anything; at the usual 5-10% of episodes
+    # ending reliably worse, that takes a few hundred completed episodes.
+    if len(ordered) - n_train < MIN_BACKTEST_DETERIORATORS + MIN_BACKTEST_OTHERS:
+        return replace(
+            empty,
+            note=f"{len(ordered):,} completed episodes: too few to backtest the signals",
+        )
+    train_rows = np.isin(a.episode, ordered[:n_train])
+    test_rows = np.isin(a.episode, ordered[n_train:])
+    train, test = _subset(a, train_rows), _subset(a, test_rows)
+    inner = replace(options, dropout=False, signal_backtest=False, notes=[])
+    model = fit_practice(train, params, inner, items=items)
+    found = results(replace(model, dropout=None), test)
+    seg = Segments(starts_of(test.episode, test.measure, test.rater))
+    flagged = np.isin(found.sessions.signal, [f.value for f in FLAGS]) & (test.session <= by)
+    ever = np.zeros(seg.count, dtype=np.bool_)
+    np.logical_or.at(ever, seg.of, flagged)
+    s_measure, s_rater = test.measure[seg.first], test.rater[seg.first]
+    worse = found.series.reliable_change == "deteriorated"
+    measures = []
+    for code, measure_id in enumerate(test.measure_ids):
+        m = model.measures.get(measure_id)
+        if m is None or m.outcome is None:
+            continue
+        chosen = (s_measure == code) & (s_rater == CLIENT) & (seg.sizes >= 2)
+        if not chosen.any():
+            continue
+        poor = worse[chosen].astype(np.bool_)
+        hit = ever[chosen]
+        n_poor, n_other = int(poor.sum()), int((~poor).sum())
+        measures.append(
+            MeasureBacktest(
+                measure=measure_id,
+                episodes=int(chosen.sum()),
+                deteriorators=n_poor,
+                sensitivity=float(hit[poor].mean())
+                if n_poor >= MIN_BACKTEST_DETERIORATORS and n_other >= MIN_BACKTEST_OTHERS
+                else None,
+                others_flagged=float(hit[~poor].mean())
+                if n_poor >= MIN_BACKTEST_DETERIORATORS and n_other >= MIN_BACKTEST_OTHERS
+                else None,
+            )
+        )
+    return replace(
+        empty,
+        train_period=_period(train),
+        test_period=_period(test),
+        measures=tuple(measures),
+        note="" if measures else "no outcome measure rated by clients in the later episodes",
+    )
 
 
 def _low_alliance(
@@ -476,18 +637,41 @@ def _outcome_model(
     if points is None or not points > 0:
         notes.append("client: no reliable change value: no signals")
         return None
-    course: EtrModel | RationalEtr = RationalEtr(reliable_change=points, sign=p.sign)
+    rational = RationalEtr(reliable_change=points, sign=p.sign)
+    course: EtrModel | RationalEtr = rational
     thresholds = SignalThresholds()
+    fitted: EtrModel | None = None
+    train: TrainingData | None = None
     if options.expected_course and code >= 0:
-        fitted = _fit_course(a, p, code, client, points, options, notes)
-        if fitted is not None:
-            course, thresholds = fitted, fitted.thresholds
+        fitted, train = _fit_course(a, p, code, options, notes)
+    tuning = None
+    if options.signal_tuning and train is not None:
+        tuning = _tune_signals(train, fitted, rational, p, client, points, options, notes)
+    if tuning is not None:
+        thresholds = thresholds_of(tuning.chosen, thresholds)
+        if tuning.chosen.course == "fitted" and fitted is not None:
+            fitted = replace(fitted, thresholds=thresholds)
+        else:
+            fitted = None
+    if fitted is not None and train is not None and options.alert_budget is not None:
+        fitted = with_alert_budget(
+            fitted,
+            train,
+            cap=options.alert_budget,
+            level=options.budget_level,
+            cutoff=client.cutoff,
+            reliable_change=points,
+            cutoff_is_clinical=p.cutoff_inclusive,
+        )
+    if fitted is not None:
+        course, thresholds = fitted, fitted.thresholds
     plan = OutcomeModel(
         expected=course,
         thresholds=thresholds,
         reliable_change=points,
         cutoff=client.cutoff,
         cutoff_is_clinical=p.cutoff_inclusive,
+        tuning=tuning,
     )
     notes.append(f"client: signals from the {plan.source}")
     return plan
@@ -497,16 +681,12 @@ def _fit_course(
     a: Administrations,
     p: MeasureParams,
     code: int,
-    client: ChangeModel,
-    points: float,
     options: FitOptions,
     notes: list[str],
-) -> EtrModel | None:
-    """The measure's expected course from completed episodes with a session-1 score."""
+) -> tuple[EtrModel | None, TrainingData | None]:
+    """The measure's expected course from completed episodes with a session-1 score, and those
+    episodes' scores (None without any)."""
     import pandas as pd
-
-    from ally.feedback.etr import fit_etr, training_data, with_alert_budget
-    from ally.measures.schema import Direction
 
     rows = (a.measure == code) & (a.rater == CLIENT)
     frame = pd.DataFrame(
@@ -522,34 +702,120 @@ def _fit_course(
     if frame["ending"].isna().all():
         # Data that never say how episodes ended: the course is fitted on every episode.
         frame = frame.drop(columns="ending")
-    direction = Direction.HIGHER_IS_BETTER if p.sign > 0 else Direction.LOWER_IS_BETTER
+    train = training_data(frame, p.id)
+    if train.rows.empty:
+        return None, None
     try:
-        train = training_data(frame, p.id)
-        model = fit_etr(
-            train,
-            measure_id=p.id,
-            measure_version=p.measure.version if p.measure else p.version,
-            direction=direction,
-            quantiles=options.quantiles,
-            min_episodes=options.etr_min_episodes,
-            min_sessions=options.etr_min_sessions,
-            min_at_session=options.etr_min_at_session,
-            fitted=options.fitted_at[:10],
-        )
+        model = fit_etr(train, **_etr_arguments(p, options))
     except TooLittleDataError as exc:
         notes.append(f"client: no fitted expected course: {exc}")
+        return None, train
+    return model, train
+
+
+def _etr_arguments(p: MeasureParams, options: FitOptions) -> dict[str, Any]:
+    """How `fit_etr` fits this measure's course (also inside the cross-validation)."""
+    from ally.measures.schema import Direction
+
+    return {
+        "measure_id": p.id,
+        "measure_version": p.measure.version if p.measure else p.version,
+        "direction": Direction.HIGHER_IS_BETTER if p.sign > 0 else Direction.LOWER_IS_BETTER,
+        "quantiles": options.quantiles,
+        "min_episodes": options.etr_min_episodes,
+        "min_sessions": options.etr_min_sessions,
+        "min_at_session": options.etr_min_at_session,
+        "fitted": options.fitted_at[:10],
+    }
+
+
+def _tune_signals(
+    train: TrainingData,
+    fitted: EtrModel | None,
+    rational: RationalEtr,
+    p: MeasureParams,
+    client: ChangeModel,
+    points: float,
+    options: FitOptions,
+    notes: list[str],
+) -> SignalTuning | None:
+    """The signal rule, of the fitted or the rational expected course, white first or the band
+    first, and a yellow threshold, that flags the most of the training episodes that ended
+    reliably worse by session 3 while flagging at most `options.max_others_flagged` of the
+    others. The fitted course is judged on episodes it was not fitted on (cross-validation), so
+    that it is not favoured by having seen them."""
+    from ally.change.reliable import is_deteriorated
+
+    rule = client.reliable_change
+    if rule is None:
         return None
-    if options.alert_budget is not None:
-        model = with_alert_budget(
-            model,
-            train,
-            cap=options.alert_budget,
-            level=options.budget_level,
-            cutoff=client.cutoff,
-            reliable_change=points,
-            cutoff_is_clinical=p.cutoff_inclusive,
+    rows = train.rows
+    last = rows.sort_values(["episode", "session"]).groupby("episode").last()
+    index = rule.index(last["intake"].to_numpy(), last["score"].to_numpy())
+    worse = np.asarray(is_deteriorated(index, p.sign, rule.critical), dtype=np.bool_)
+    poor = dict(zip(last.index, worse, strict=True))
+    found = int(worse.sum())
+    if found < options.min_tuning_deteriorators or found == len(worse):
+        notes.append(
+            f"client: signals keep the default thresholds: {found} of {len(worse):,} completed "
+            f"training episodes ended reliably worse (a threshold is chosen from "
+            f"{options.min_tuning_deteriorators})"
         )
-    return model
+        return None
+    bands: dict[str, tuple[npt.NDArray[np.float64], ...]] = {
+        "rational": predict_band(rational, rows["intake"], rows["session"])
+    }
+    method = "the rational course as it is"
+    if fitted is not None:
+        held_out = cross_validated_band(train, options.tuning_folds, **_etr_arguments(p, options))
+        if held_out is not None:
+            bands["fitted"] = held_out
+            method = (
+                f"the fitted course by {options.tuning_folds}-fold cross-validation over "
+                "episodes, " + method
+            )
+    low = p.minimum if p.minimum is not None else -np.inf
+    high = p.maximum if p.maximum is not None else np.inf
+    choices = []
+    for course, band in bands.items():
+        # As the signals see them: within the scores the measure can give (`results`).
+        e, lo, hi = (np.clip(np.asarray(b), low, high) for b in band)
+        for first in (True, False):
+            margins = flag_margins(
+                rows["episode"].to_numpy(),
+                rows["session"],
+                rows["score"],
+                rows["intake"],
+                e,
+                lo,
+                hi,
+                cutoff=client.cutoff,
+                reliable_change=points,
+                sign=p.sign,
+                thresholds=SignalThresholds(functional_first=first),
+                cutoff_is_clinical=p.cutoff_inclusive,
+                by_session=HANNAN_SESSION,
+            )
+            choices.append(
+                choose_yellow_scale(
+                    margins,
+                    [poor[k] for k in margins.episodes],
+                    course=course,
+                    functional_first=first,
+                    max_others_flagged=options.max_others_flagged,
+                    target_sensitivity=options.target_sensitivity,
+                )
+            )
+    chosen = best_choice(choices)
+    tuning = SignalTuning(
+        chosen=chosen,
+        candidates=tuple(choices),
+        by_session=HANNAN_SESSION,
+        max_others_flagged=options.max_others_flagged,
+        target_sensitivity=options.target_sensitivity,
+        method=method,
+    )
+    return tuning
 
 
 def _with_dropout(

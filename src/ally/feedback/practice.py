@@ -38,12 +38,16 @@ from ally.feedback.alliance import (
 )
 from ally.feedback.dropout import DropoutModel, DropoutModelError
 from ally.feedback.etr import EtrModel, EtrModelError, RationalEtr
-from ally.feedback.signals import SignalThresholds
+from ally.feedback.signals import ScaleChoice, SignalThresholds, SignalTuning
 from ally.measures.schema import Direction, Kind, Measure
 from ally.scoring.rules import band_thresholds, score_range
 
 FORMAT = "ally-practice-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 (issue 12): an outcome measure's signal tuning and the practice's signal backtest. Files of
+version 1 still load: they have neither, and their signals keep the thresholds stored in them
+(the defaults of that time) until the model is fitted again."""
+READS = (1, 2)
 
 OUTCOME = Kind.OUTCOME.value
 ALLIANCE = Kind.ALLIANCE.value
@@ -125,11 +129,27 @@ class OutcomeModel:
     """Points of change that count as reliable, for the "reliably worse" red rule."""
     cutoff: float | None
     cutoff_is_clinical: bool
+    tuning: SignalTuning | None = None
+    """How the course and the yellow threshold were chosen on the training episodes; None when
+    they were not (too few deteriorators, or a model file of version 1)."""
 
     @property
     def source(self) -> str:
+        t = self.tuning
+        rule = ""
+        if t is not None:
+            order = "white first" if t.chosen.functional_first else "the band before white"
+            others = t.chosen.episodes - t.chosen.deteriorators
+            rule = (
+                f", yellow beyond {t.chosen.yellow_scale:g} of the band, {order}: the rule that "
+                f"caught the most of {t.chosen.deteriorators} training episodes that ended "
+                f"reliably worse by session {t.by_session} ({t.chosen.sensitivity:.0%}) while "
+                f"flagging {t.chosen.others_flagged:.0%} of {others:,} others"
+            )
         if isinstance(self.expected, EtrModel):
-            return f"expected course fitted on {self.expected.summary.episodes:,} episodes"
+            return f"expected course fitted on {self.expected.summary.episodes:,} episodes{rule}"
+        if t is not None:
+            return f"rational expected course{rule}"
         return "rational expected course (too little history for a fitted one)"
 
 
@@ -177,6 +197,40 @@ class Training:
 
 
 @dataclass(frozen=True)
+class MeasureBacktest:
+    """How one outcome measure's signals did on the later half of the practice's own completed
+    episodes, with the model of the earlier half: flagged yellow or red by `by_session`."""
+
+    measure: str
+    episodes: int
+    """Completed later episodes with at least two scores of the measure."""
+    deteriorators: int
+    """Of those, the episodes that ended reliably worse than they began."""
+    sensitivity: float | None
+    """Share of the deteriorators flagged; None when there are too few to say."""
+    others_flagged: float | None
+    """Share of the other episodes flagged (false alarms); None when there are too few."""
+
+
+@dataclass(frozen=True)
+class SignalBacktest:
+    """The practice's own backtest of its signals, made when the model is fitted: the earlier
+    `split` of its completed episodes (by start) fit a model, the later ones test it."""
+
+    split: float
+    by_session: int
+    train_episodes: int
+    test_episodes: int
+    train_period: tuple[str | None, str | None]
+    test_period: tuple[str | None, str | None]
+    min_deteriorators: int
+    """Fewer deteriorators than this in the later episodes: no figures, "too few"."""
+    measures: tuple[MeasureBacktest, ...] = ()
+    note: str = ""
+    """Why there are no figures at all, when there are none."""
+
+
+@dataclass(frozen=True)
 class PracticeModel:
     """Everything a practice estimates from its history, for every measure it uses."""
 
@@ -188,6 +242,8 @@ class PracticeModel:
     """Compare this session's score with the last (default: each series' first session)."""
     post: int | None = None
     """Compare the first with this session's score (default: each series' latest session)."""
+    signal_backtest: SignalBacktest | None = None
+    """The practice's own backtest of its signals; None when not made (version 1 files)."""
 
     def measure(self, measure_id: str) -> MeasureModel:
         try:
@@ -206,14 +262,14 @@ class PracticeModel:
         return replace(self, measures={**self.measures, **extra}) if extra else self
 
     def with_rational_courses(self) -> PracticeModel:
-        """The model with every fitted expected course replaced by the rational one, for
-        comparing the two (the backtest)."""
+        """The model with every expected course replaced by the rational one with the default
+        thresholds, untuned, for comparison (the backtest)."""
         measures = {}
         for key, m in self.measures.items():
             o = m.outcome
-            if o is not None and isinstance(o.expected, EtrModel):
+            if o is not None:
                 rational = RationalEtr(reliable_change=o.reliable_change, sign=m.sign)
-                o = replace(o, expected=rational, thresholds=SignalThresholds())
+                o = replace(o, expected=rational, thresholds=SignalThresholds(), tuning=None)
             measures[key] = replace(m, outcome=o)
         return replace(self, measures=measures)
 
@@ -230,6 +286,7 @@ class PracticeModel:
             "ruptures": _ruptures_data(self.ruptures),
             "measures": {k: _measure_data(m) for k, m in sorted(self.measures.items())},
             "dropout": json.loads(self.dropout.to_json()) if self.dropout else None,
+            "signal_backtest": _backtest_data(self.signal_backtest),
         }
 
     @classmethod
@@ -244,10 +301,10 @@ class PracticeModel:
     def from_dict(cls, data: Any, origin: str = "the practice model") -> PracticeModel:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise PracticeModelError(f"{origin}: not an Ally practice model. {REFIT}")
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in READS:
             raise PracticeModelError(
                 f"{origin}: format version {data.get('format_version')}, but this Ally reads "
-                f"version {FORMAT_VERSION}. {REFIT}"
+                f"versions {' and '.join(map(str, READS))}. {REFIT}"
             )
         try:
             dropout = None
@@ -262,6 +319,7 @@ class PracticeModel:
                 dropout=dropout,
                 pre=data.get("pre"),
                 post=data.get("post"),
+                signal_backtest=_backtest_from(data.get("signal_backtest")),
             )
         except (DropoutModelError, EtrModelError) as exc:
             raise PracticeModelError(str(exc)) from exc
@@ -422,7 +480,41 @@ def _outcome_data(o: OutcomeModel | None) -> dict[str, Any] | None:
         "reliable_change": o.reliable_change,
         "cutoff": o.cutoff,
         "cutoff_is_clinical": o.cutoff_is_clinical,
+        "tuning": asdict(o.tuning) if o.tuning is not None else None,
     }
+
+
+def _tuning_from(data: dict[str, Any] | None) -> SignalTuning | None:
+    if data is None:
+        return None
+    return SignalTuning(
+        chosen=ScaleChoice(**data["chosen"]),
+        candidates=tuple(ScaleChoice(**c) for c in data["candidates"]),
+        by_session=int(data["by_session"]),
+        max_others_flagged=float(data["max_others_flagged"]),
+        target_sensitivity=float(data["target_sensitivity"]),
+        method=str(data["method"]),
+    )
+
+
+def _backtest_data(b: SignalBacktest | None) -> dict[str, Any] | None:
+    return asdict(b) if b is not None else None
+
+
+def _backtest_from(data: dict[str, Any] | None) -> SignalBacktest | None:
+    if data is None:
+        return None
+    return SignalBacktest(
+        split=float(data["split"]),
+        by_session=int(data["by_session"]),
+        train_episodes=int(data["train_episodes"]),
+        test_episodes=int(data["test_episodes"]),
+        train_period=tuple(data["train_period"]),
+        test_period=tuple(data["test_period"]),
+        min_deteriorators=int(data["min_deteriorators"]),
+        measures=tuple(MeasureBacktest(**m) for m in data["measures"]),
+        note=str(data.get("note", "")),
+    )
 
 
 def _outcome_from(data: dict[str, Any] | None) -> OutcomeModel | None:
@@ -440,6 +532,8 @@ def _outcome_from(data: dict[str, Any] | None) -> OutcomeModel | None:
         reliable_change=float(data["reliable_change"]),
         cutoff=data["cutoff"],
         cutoff_is_clinical=bool(data["cutoff_is_clinical"]),
+        # Version 1 files were not tuned: their thresholds stand as stored.
+        tuning=_tuning_from(data.get("tuning")),
     )
 
 

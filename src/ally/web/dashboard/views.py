@@ -10,7 +10,9 @@ from ally.web.dashboard import chart, tables
 from ally.web.dashboard.alliance_outcome import alliance_outcome_lines, meta_analysis
 from ally.web.dashboard.figures import Period, clinicians_of, practice_figures
 from ally.web.dashboard.forms import FilterForm
+from ally.web.dashboard.signals import signals_backtest
 from ally.web.members import member_view
+from ally.web.monitoring.refresh import model_for
 from ally.web.scoping import Capability, can, roles_with
 
 # Clinicians get a 403: their own figures are on their caseload, and a page of colleagues'
@@ -24,12 +26,19 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
     members = clinicians_of(membership)
     default = Period.last_twelve_months(timezone.localdate())
     form = FilterForm(request.GET or None, members=members, default=default)
-    context = {"form": form, "org": org, "membership": membership, "small_cell": tables.SMALL_CELL}
+    show = tables.Display(hide_small=not can(membership, Capability.SEE_IDENTITY))
+    model, fit = model_for(membership.organisation_id)
+    context = {
+        "form": form,
+        "org": org,
+        "membership": membership,
+        "small_cell": tables.SMALL_CELL,
+        "signals": signals_backtest(model, fit, show),
+    }
     if form.is_bound and not form.is_valid():
         return render(request, "dashboard/home.html", context, status=400)
     period, chosen = (form.period(), form.chosen()) if form.is_bound else (default, None)
     figures = practice_figures(membership, period, members, chosen)
-    show = tables.Display(hide_small=not can(membership, Capability.SEE_IDENTITY))
     context.update(
         figures=figures,
         chosen=chosen,
