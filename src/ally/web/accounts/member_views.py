@@ -64,7 +64,8 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
         )
         for m in rows
     ]
-    context = staff_context(request, org, members=security, limit=limit)
+    minutes = int(lockout.cool_off().total_seconds() // 60)
+    context = staff_context(request, org, members=security, limit=limit, minutes=minutes)
     return render(request, "accounts/members.html", context)
 
 

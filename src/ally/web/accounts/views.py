@@ -101,7 +101,7 @@ def code_step(request: HttpRequest) -> HttpResponse:
     user = _pending_or_restart(request)
     if isinstance(user, HttpResponse):
         return user
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         return lockout.locked_out(request)
     if not two_factor.has_second_factor(user):
         return redirect("two_factor_setup")
@@ -121,7 +121,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     user = _pending_or_restart(request)
     if isinstance(user, HttpResponse):
         return user
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         return lockout.locked_out(request)
     if two_factor.has_second_factor(user):
         # A password alone never sets up a second authenticator: the code step asks for one.
@@ -217,7 +217,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = reverse("security")
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         sessions.sign_out(request, "session.locked")
         return lockout.locked_out(request)
     form = ConfirmForm(request.POST or None)
