@@ -28,6 +28,8 @@ ALLY_REAUTH_MINUTES  how long a confirmed password and code allow changes to the
 ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "version:base64key",
                     comma-separated, newest first; without it one is generated once into the
                     data folder (file encryption_keys). Keep it out of backups (docs/backup.md).
+ALLY_ENDED_GRACE_HOURS  hours after an episode's last day in which its last forms still take
+                    answers (48)
 ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
 """
 
@@ -293,6 +295,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("ALLY_EMAIL_FROM", "ally@localhost")
 ALLY_BASE_URL = os.environ.get("ALLY_BASE_URL", "http://localhost:8000").rstrip("/")
 # How long a client's link stays valid, in hours.
 ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
+# After an episode ends, its forms (but never those of sessions after its last day) take answers
+# for this many hours after the end of that day; then every form of the episode is closed.
+ALLY_ENDED_GRACE_HOURS = int(os.environ.get("ALLY_ENDED_GRACE_HOURS", "48"))
 # Before-session links go out this many hours ahead; one reminder after this many hours.
 ALLY_SEND_BEFORE_HOURS = int(os.environ.get("ALLY_SEND_BEFORE_HOURS", "24"))
 ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))
