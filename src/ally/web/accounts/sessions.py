@@ -157,3 +157,19 @@ class SessionTimeoutMiddleware:
                 return refuse(request, why_signed_out(reason))
             touch(request.session, now)
         return self.get_response(request)
+
+
+def purge_expired(now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what has outlived its use: expired sessions (members' and clients' visits, with
+    the answers a client saved for later) and failed sign-ins older than the lockout's cool-off.
+    Returns the rows deleted by kind. Run by `ally manage purge_expired` (docs/deploy.md)."""
+    from axes.models import AccessAttempt  # type: ignore[import-untyped]
+    from django.contrib.sessions.models import Session as StoredSession
+    from django.utils import timezone
+
+    from ally.web.accounts.lockout import cool_off
+
+    now = now or timezone.now()
+    sessions, _ = StoredSession.objects.filter(expire_date__lte=now).delete()
+    attempts, _ = AccessAttempt.objects.filter(attempt_time__lt=now - cool_off()).delete()
+    return {"sessions": sessions, "failed_sign_ins": attempts}
