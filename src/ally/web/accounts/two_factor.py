@@ -26,11 +26,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.models import Device  # type: ignore[import-untyped]
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import sessions
-from ally.web.accounts.models import User
+from ally.web.accounts.models import RecoveryCode, RecoveryCodes, User
 
 PENDING = "ally_pending"
 PENDING_MINUTES = 10
@@ -113,7 +112,7 @@ def verify_code(user: User, code: str) -> Device | None:
     if not code:
         return None
     # Locked rows: two requests with the same code cannot both use it.
-    model = TOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else StaticDevice
+    model = TOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else RecoveryCodes
     with transaction.atomic():
         for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
             if device.verify_token(code):
@@ -129,30 +128,31 @@ def has_second_factor(user: User) -> bool:
     """Whether the code step can sign `user` in; if not, they set up an authenticator first."""
     return (
         has_authenticator(user)
-        or StaticToken.objects.filter(device__user=user, device__confirmed=True).exists()
+        or RecoveryCode.objects.filter(device__user=user, device__confirmed=True).exists()
     )
 
 
 def recovery_codes_left(user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
 
 
 def new_recovery_codes(user: User) -> list[str]:
     """Replace the user's recovery codes with ten new ones; returns them to show once.
 
     The device stays (a session verified with a recovery code stays verified); its codes go.
+    Only their salted hashes are stored (`RecoveryCode`): the member sees them this once.
     """
-    device = StaticDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    device = RecoveryCodes.objects.filter(user=user, confirmed=True).order_by("pk").first()
     if device is None:
-        device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-    device.token_set.all().delete()
+        device = RecoveryCodes.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    RecoveryCodes.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.codes.all().delete()
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
     codes = [
         "".join(secrets.choice(alphabet) for _ in range(RECOVERY_CODE_LENGTH))
         for _ in range(RECOVERY_CODES)
     ]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    RecoveryCode.objects.bulk_create(RecoveryCode.hashed(device, code) for code in codes)
     return [f"{code[:5]}-{code[5:]}" for code in codes]
 
 

@@ -14,11 +14,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
-from ally.web.accounts.models import User
+from ally.web.accounts.models import RecoveryCodes, User
 from ally.web.accounts.two_factor import new_recovery_codes
 from ally.web.audit import record
 from ally.web.practice.models import Membership
@@ -173,7 +172,7 @@ def do_reset_second_factor(admin: Membership, membership: Membership) -> None:
         )
     with transaction.atomic():
         TOTPDevice.objects.filter(user=membership.user).delete()
-        StaticDevice.objects.filter(user=membership.user).delete()
+        RecoveryCodes.objects.filter(user=membership.user).delete()
         record("two_factor.reset", actor=admin, target=membership)
         _tell(
             membership.user,
