@@ -13,11 +13,22 @@ def sign_in(browser: Any, user: Any) -> None:
     """Sign `user` in on a test client, as the sign-in page would leave them: password and
     second factor verified (with an authenticator made for them if they have none), the
     session started now."""
+    from django.utils import timezone
+
     from ally.web.accounts import sessions
+    from ally.web.accounts.models import SignedInSession
 
     browser.force_login(user)
     session = browser.session
     sessions.start(session, authenticator(user), time.time())
+    row = SignedInSession.objects.create(
+        user=user,
+        session_key=session.session_key,
+        signed_in_at=timezone.now(),
+        last_seen_at=timezone.now(),
+        device="Test client",
+    )
+    session[sessions.DEVICE_ROW] = row.pk
     session.save()
 
 

@@ -104,6 +104,7 @@ def sign_out(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
     do_sign_out_member(request.membership, target)
     messages.success(
-        request, _("%(member)s is signed out on every device.") % {"member": target.user}
+        request,
+        _("%(member)s is signed out of this practice on every device.") % {"member": target.user},
     )
     return redirect("members:list", org=org)

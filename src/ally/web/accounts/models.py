@@ -127,3 +127,38 @@ class RecoveryCode(models.Model):
 
     def matches(self, code: str) -> bool:
         return hmac.compare_digest(recovery_digest(code, bytes.fromhex(self.salt)), self.digest)
+
+
+# Signed-in devices ------------------------------------------------------------------------------
+
+
+class SignedInSession(models.Model):
+    """One browser a member is signed in on, for their own list of devices (ASVS 7.5.2): each
+    can be ended there. The session holds this row's key; a session whose row is gone ends."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signed_in_sessions")
+    session_key = models.CharField(max_length=40, help_text="Django's key, kept up to date.")
+    signed_in_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    device = models.CharField(max_length=80, blank=True, help_text='e.g. "Firefox on Linux".')
+    ip = models.CharField(max_length=45, blank=True, help_text="An IP address, validated.")
+
+    class Meta:
+        indexes = (models.Index(fields=["user", "last_seen_at"]),)
+
+
+class PracticeSignOut(models.Model):
+    """A practice's administrator signed a member out of that practice: the member's sessions
+    started before `signed_out_at` no longer open its pages or API, while their sessions at other
+    practices go on."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        "practice.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    signed_out_at = models.DateTimeField()
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=["user", "organisation"], name="practice_sign_out_once"),
+        )

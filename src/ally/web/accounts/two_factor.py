@@ -89,7 +89,9 @@ def finish(request: HttpRequest, user: User, device: Device) -> str:
     # Django's login gives the session a new key (ASVS 7.2.4), keeping its data.
     login(request, user, backend=pending.get("backend"))
     otp_login(request, device)
-    sessions.start(request.session, device, time.time())
+    now = time.time()
+    sessions.start(request.session, device, now)
+    sessions.register(request, now)
     drop_pending(request)
     record_account_event("login.succeeded", user, by_self=True)
     return next_url

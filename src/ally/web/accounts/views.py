@@ -30,9 +30,11 @@ from ally.web.accounts import lockout, sessions, two_factor
 from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm, SignInForm
 from ally.web.accounts.models import User
 from ally.web.actions.accounts import (
+    AccountActionError,
     do_change_email,
     do_change_password,
     do_confirm_authenticator,
+    do_end_device,
     do_end_other_sessions,
     do_renew_recovery_codes,
 )
@@ -204,6 +206,8 @@ def security(request: HttpRequest) -> HttpResponse:
         .select_related("organisation")
         .order_by("organisation__name"),
         "reauth_minutes": settings.ALLY_REAUTH_MINUTES,
+        "devices": sessions.devices(user),
+        "this_device": request.session.get(sessions.DEVICE_ROW),
     }
     return render(request, "accounts/security.html", context)
 
@@ -253,9 +257,23 @@ def change_email(request: HttpRequest) -> HttpResponse:
 def sign_out_elsewhere(request: HttpRequest) -> HttpResponse:
     """End the member's sessions on every other device; this one stays, with a new key."""
     user: Any = request.user
-    do_end_other_sessions(user)
+    do_end_other_sessions(user, keep=request.session.get(sessions.DEVICE_ROW))
     update_session_auth_hash(request, user)
     messages.success(request, _("You are signed out on every other device and browser."))
+    return redirect("security")
+
+
+@signed_in
+@post_only
+def end_device(request: HttpRequest, pk: int) -> HttpResponse:
+    """End one of the member's other signed-in browsers, from their list of devices."""
+    user: Any = request.user
+    try:
+        do_end_device(user, pk, current=request.session.get(sessions.DEVICE_ROW))
+    except AccountActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("That device is signed out."))
     return redirect("security")
 
 

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
@@ -123,11 +124,29 @@ def _end_sessions(user: User) -> None:
     user.refresh_from_db(fields=["session_generation"])
 
 
-def do_end_other_sessions(user: User) -> None:
+def do_end_device(user: User, device_id: int, *, current: int | None) -> None:
+    """End one of the member's own signed-in browsers (not the one they are using)."""
+    from ally.web.accounts.models import SignedInSession
+    from ally.web.accounts.sessions import end_device
+
+    if device_id == current:
+        raise AccountActionError(_("This is the device you are using: sign out here instead."))
+    row = SignedInSession.objects.filter(pk=device_id, user=user).first()
+    if row is None:
+        raise AccountActionError(_("That device is signed out already."))
+    with transaction.atomic():
+        end_device(row)
+        record_account_event("session.device_ended", user, by_self=True)
+
+
+def do_end_other_sessions(user: User, *, keep: int | None = None) -> None:
     """End every session of the member (the caller keeps its own with Django's
     `update_session_auth_hash`): a lost phone, a shared computer left signed in."""
+    from ally.web.accounts.models import SignedInSession
+
     with transaction.atomic():
         _end_sessions(user)
+        SignedInSession.objects.filter(user=user).exclude(pk=keep).delete()
         record_account_event("session.signed_out_everywhere", user, by_self=True)
 
 
@@ -155,10 +174,18 @@ def do_unlock_account(user: User) -> None:
 
 
 def do_sign_out_member(admin: Membership, membership: Membership) -> None:
-    """End every session of a member: a device lost or left signed in, a member leaving."""
+    """Sign a member out of this practice on every device: a device lost or left signed in, a
+    member leaving. Their sessions at other practices go on: another practice's administrator
+    does not end them (`sessions.signed_out_of_practice`)."""
+    from ally.web.accounts.models import PracticeSignOut
+
     _check_admin_of(admin, membership)
     with transaction.atomic():
-        _end_sessions(membership.user)
+        PracticeSignOut.objects.update_or_create(
+            user=membership.user,
+            organisation=membership.organisation,
+            defaults={"signed_out_at": timezone.now()},
+        )
         record("session.ended_by_admin", actor=admin, target=membership)
 
 
