@@ -83,7 +83,7 @@ def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
 def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
     try:
-        do_reset_second_factor(request.membership, target)
+        code = do_reset_second_factor(request.membership, target)
     except AccountActionError as refused:
         messages.error(request, str(refused))
     else:
@@ -91,9 +91,11 @@ def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             request,
             _(
                 "%(member)s's second factor is reset: they are signed out, and set up an "
-                "authenticator app at their next sign-in."
+                "authenticator app at their next sign-in with their password and this setup "
+                "code: %(code)s. Give it to them yourself, in person or by phone, once you know "
+                "it is them; it is shown only now."
             )
-            % {"member": target.user},
+            % {"member": target.user, "code": code},
         )
     return redirect("members:list", org=org)
 

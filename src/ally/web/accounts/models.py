@@ -59,6 +59,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     session_generation = models.PositiveIntegerField(
         default=0, help_text="Raised to end every session of the user (sign out everywhere)."
     )
+    setup_code = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="Salt and PBKDF2 hash of the one-time code an administrator handed over when "
+        "they reset the second factor: asked for with the password when a new app is set up.",
+    )
 
     objects = UserManager()
 

@@ -11,6 +11,7 @@ an administrator).
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from base64 import b32encode
@@ -29,7 +30,13 @@ from django_otp.models import Device  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import sessions
-from ally.web.accounts.models import RecoveryCode, RecoveryCodes, User
+from ally.web.accounts.models import (
+    RECOVERY_SALT_BYTES,
+    RecoveryCode,
+    RecoveryCodes,
+    User,
+    recovery_digest,
+)
 
 PENDING = "ally_pending"
 PENDING_MINUTES = 10
@@ -138,6 +145,29 @@ def recovery_codes_left(user: User) -> int:
     return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
 
 
+def _random_code() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "".join(secrets.choice(alphabet) for _ in range(RECOVERY_CODE_LENGTH))
+
+
+def new_setup_code(user: User) -> str:
+    """A one-time code for setting up a new authenticator after an administrator's reset (ASVS
+    6.4.4): the administrator hands it to the member once they know it is them, so a password
+    alone no longer enrols an app. Only its salted hash is kept."""
+    code = _random_code()
+    salt = secrets.token_bytes(RECOVERY_SALT_BYTES)
+    user.setup_code = f"{salt.hex()}${recovery_digest(code, salt)}"
+    user.save(update_fields=["setup_code"])
+    return f"{code[:5]}-{code[5:]}"
+
+
+def setup_code_fits(user: User, code: str) -> bool:
+    salt, _, digest = user.setup_code.partition("$")
+    if not salt or not digest:
+        return False
+    return hmac.compare_digest(recovery_digest(_normalised(code), bytes.fromhex(salt)), digest)
+
+
 def new_recovery_codes(user: User) -> list[str]:
     """Replace the user's recovery codes with ten new ones; returns them to show once.
 
@@ -149,11 +179,7 @@ def new_recovery_codes(user: User) -> list[str]:
         device = RecoveryCodes.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
     RecoveryCodes.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.codes.all().delete()
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    codes = [
-        "".join(secrets.choice(alphabet) for _ in range(RECOVERY_CODE_LENGTH))
-        for _ in range(RECOVERY_CODES)
-    ]
+    codes = [_random_code() for _ in range(RECOVERY_CODES)]
     RecoveryCode.objects.bulk_create(RecoveryCode.hashed(device, code) for code in codes)
     return [f"{code[:5]}-{code[5:]}" for code in codes]
 

@@ -27,7 +27,14 @@ from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout, sessions, two_factor
-from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm, SignInForm
+from ally.web.accounts.forms import (
+    CodeForm,
+    ConfirmForm,
+    EmailForm,
+    SetupAfterResetForm,
+    SetupForm,
+    SignInForm,
+)
 from ally.web.accounts.models import User
 from ally.web.actions.accounts import (
     AccountActionError,
@@ -129,15 +136,30 @@ def setup(request: HttpRequest) -> HttpResponse:
         # A password alone never sets up a second authenticator: the code step asks for one.
         return redirect("two_factor")
     device = two_factor.enrolling_device(request, user)
-    form = SetupForm(request.POST or None)
+    # After an administrator's reset the password alone does not enrol an app: the setup code
+    # they handed over is asked for too (ASVS 6.4.4).
+    after_reset = bool(user.setup_code)
+    form_class = SetupAfterResetForm if after_reset else SetupForm
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].replace(" ", "")):
+        if after_reset and not two_factor.setup_code_fits(user, form.cleaned_data["setup_code"]):
+            if lockout.count_failure(request, user):
+                return lockout.locked_out(request)
+            form.add_error(
+                "setup_code",
+                _(
+                    "This setup code is not right. Ask your practice's administrator for the "
+                    "code they were shown when they reset your app."
+                ),
+            )
+        elif device.verify_token(form.cleaned_data["code"].replace(" ", "")):
             codes = do_confirm_authenticator(user, device)
             next_url = two_factor.finish(request, user, device)
             return _show_recovery_codes(request, codes, next_url)
-        if lockout.count_failure(request, user):
-            return lockout.locked_out(request)
-        form.add_error("code", _("This code is not right. Type the code the app shows now."))
+        else:
+            if lockout.count_failure(request, user):
+                return lockout.locked_out(request)
+            form.add_error("code", _("This code is not right. Type the code the app shows now."))
     return render(request, "accounts/setup.html", _setup_context(device, form, first=True))
 
 

@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import
 
 from ally.web.accounts import lockout
 from ally.web.accounts.models import RecoveryCodes, User
-from ally.web.accounts.two_factor import new_recovery_codes
+from ally.web.accounts.two_factor import new_recovery_codes, new_setup_code
 from ally.web.audit import record
 from ally.web.practice.models import Membership
 from ally.web.scoping import Capability, can
@@ -64,6 +64,9 @@ def do_confirm_authenticator(user: User, device: TOTPDevice) -> list[str]:
         others.delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        if user.setup_code:  # used once
+            user.setup_code = ""
+            user.save(update_fields=["setup_code"])
         codes = new_recovery_codes(user)
         record_account_event(
             "two_factor.replaced" if replaced else "two_factor.enrolled", user, by_self=True
@@ -189,9 +192,11 @@ def do_sign_out_member(admin: Membership, membership: Membership) -> None:
         record("session.ended_by_admin", actor=admin, target=membership)
 
 
-def do_reset_second_factor(admin: Membership, membership: Membership) -> None:
+def do_reset_second_factor(admin: Membership, membership: Membership) -> str:
     """Remove a member's authenticator and recovery codes: their sessions end at their next
-    request, and they set up an authenticator again at their next sign-in."""
+    request, and they set up an authenticator again at their next sign-in, with their password
+    and the one-time setup code returned here, which the administrator hands over once they know
+    it is the member asking (a password alone does not enrol a new app)."""
     _check_admin_of(admin, membership)
     if membership.user_id == admin.user_id:
         raise AccountActionError(
@@ -200,13 +205,16 @@ def do_reset_second_factor(admin: Membership, membership: Membership) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=membership.user).delete()
         RecoveryCodes.objects.filter(user=membership.user).delete()
+        code = new_setup_code(membership.user)
         record("two_factor.reset", actor=admin, target=membership)
         _tell(
             membership.user,
             _("Ally: your second factor was reset"),
             _(
                 "An administrator of %(practice)s reset the second factor of your Ally account. "
-                "At your next sign-in you will set up your authenticator app again."
+                "At your next sign-in you will set up your authenticator app again, with a setup "
+                "code the administrator gives you in person or by phone."
             )
             % {"practice": membership.organisation.name},
         )
+    return code
