@@ -14,9 +14,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
+from ally.web.accounts.models import SealedTOTPDevice
 from ally.web.actions.accounts import (
     AccountActionError,
     do_reset_second_factor,
@@ -50,9 +50,9 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
     )
     failed = lockout.failures(m.user.get_username() for m in rows)
     enrolled = set(
-        TOTPDevice.objects.filter(user__in=[m.user_id for m in rows], confirmed=True).values_list(
-            "user_id", flat=True
-        )
+        SealedTOTPDevice.objects.filter(
+            user__in=[m.user_id for m in rows], confirmed=True
+        ).values_list("user_id", flat=True)
     )
     limit = settings.AXES_FAILURE_LIMIT
     security = [

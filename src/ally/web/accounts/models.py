@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -13,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device, TimestampMixin  # type: ignore[import-untyped]
+from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 
 def normal_email(email: str) -> str:
@@ -168,3 +171,68 @@ class PracticeSignOut(models.Model):
         constraints = (
             models.UniqueConstraint(fields=["user", "organisation"], name="practice_sign_out_once"),
         )
+
+
+# Authenticator apps, their secrets sealed -------------------------------------------------------
+
+SEALED_TOTP = "s1"
+"""Prefix of a TOTP secret sealed in TOTPDevice.key: "s1:<master key version>:<base64>"."""
+
+
+def _totp_context(user_id: int, master_version: int) -> bytes:
+    return f"ally|otp_totp_totpdevice|key|user={user_id}|kek={master_version}".encode()
+
+
+def seal_totp_secret(secret: bytes, user_id: int) -> str:
+    """A TOTP secret sealed with AES-GCM under the newest master key, bound to its member."""
+    from ally.web.privacy.keys import master_keys
+    from ally.web.privacy.sealed import seal
+
+    master = master_keys().newest
+    sealed = seal(secret, master.material, _totp_context(user_id, master.version))
+    return f"{SEALED_TOTP}:{master.version}:{base64.b64encode(sealed).decode('ascii')}"
+
+
+def totp_master_version(stored: str) -> int | None:
+    """The master key version a stored secret is sealed under; None for a plain hex secret."""
+    prefix, _, rest = stored.partition(":")
+    if prefix != SEALED_TOTP:
+        return None
+    return int(rest.partition(":")[0])
+
+
+def open_totp_secret(stored: str, user_id: int) -> bytes:
+    """The secret of a stored key: sealed by Ally, or hex as django-otp writes it."""
+    from ally.web.privacy.keys import master_keys
+    from ally.web.privacy.sealed import unseal
+
+    version = totp_master_version(stored)
+    if version is None:
+        return binascii.unhexlify(stored.encode())
+    sealed = base64.b64decode(stored.split(":", 2)[2])
+    return unseal(sealed, master_keys().get(version).material, _totp_context(user_id, version))
+
+
+class SealedTOTPDevice(TOTPDevice):
+    """django-otp's TOTP authenticator with its secret sealed at rest under the server's master
+    key (ALLY_ENCRYPTION_KEYS), never in the database in the clear: django-otp keeps it as hex.
+    Everything else (codes, drift, the last step used) is django-otp's own."""
+
+    key: str
+    """django-otp's column: here the sealed secret (a plain hex one is sealed at the next save)."""
+
+    class Meta:
+        proxy = True
+
+    @property
+    def bin_key(self) -> bytes:
+        stored: str = self.key
+        return open_totp_secret(stored, self.user_id)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        stored: str = self.key
+        if totp_master_version(stored) is None:
+            self.key = seal_totp_secret(binascii.unhexlify(stored.encode()), self.user_id)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "key"}
+        super().save(*args, **kwargs)

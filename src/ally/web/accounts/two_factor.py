@@ -27,13 +27,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.models import Device  # type: ignore[import-untyped]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import sessions
 from ally.web.accounts.models import (
     RECOVERY_SALT_BYTES,
     RecoveryCode,
     RecoveryCodes,
+    SealedTOTPDevice,
     User,
     recovery_digest,
 )
@@ -121,7 +121,7 @@ def verify_code(user: User, code: str) -> Device | None:
     if not code:
         return None
     # Locked rows: two requests with the same code cannot both use it.
-    model = TOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else RecoveryCodes
+    model = SealedTOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else RecoveryCodes
     with transaction.atomic():
         for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
             if device.verify_token(code):
@@ -130,7 +130,7 @@ def verify_code(user: User, code: str) -> Device | None:
 
 
 def has_authenticator(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def has_second_factor(user: User) -> bool:
@@ -187,28 +187,30 @@ def new_recovery_codes(user: User) -> list[str]:
 # Setting up an authenticator app ---------------------------------------------------------------
 
 
-def enrolling_device(request: HttpRequest, user: User) -> TOTPDevice:
+def enrolling_device(request: HttpRequest, user: User) -> SealedTOTPDevice:
     """The unconfirmed authenticator this session is setting up; a new one on first call.
 
     Bound to the session, never shared: someone else who knows the password and starts a setup
     elsewhere gets another secret.
     """
-    device = TOTPDevice.objects.filter(
+    device = SealedTOTPDevice.objects.filter(
         pk=request.session.get(ENROLLING), user=user, confirmed=False
     ).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+        device = SealedTOTPDevice.objects.create(
+            user=user, name=AUTHENTICATOR_NAME, confirmed=False
+        )
         request.session[ENROLLING] = device.pk
     return device
 
 
-def secret_text(device: TOTPDevice) -> str:
+def secret_text(device: SealedTOTPDevice) -> str:
     """The secret as an app asks to have it typed: base32, in groups of four."""
     secret = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def qr_svg(device: TOTPDevice) -> str:
+def qr_svg(device: SealedTOTPDevice) -> str:
     """The otpauth:// address as an inline SVG QR code, for the app's camera.
 
     Not respond.links.qr_svg: that one is titled as a client's link.

@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django_otp import login as otp_login  # type: ignore[import-untyped]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout, sessions, two_factor
 from ally.web.accounts.forms import (
@@ -35,7 +34,7 @@ from ally.web.accounts.forms import (
     SetupForm,
     SignInForm,
 )
-from ally.web.accounts.models import User
+from ally.web.accounts.models import SealedTOTPDevice, User
 from ally.web.actions.accounts import (
     AccountActionError,
     do_change_email,
@@ -220,7 +219,7 @@ def confirmed(view: View) -> View:
 @signed_in
 def security(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    authenticator = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    authenticator = SealedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     context = {
         "authenticator": authenticator,
         "codes_left": two_factor.recovery_codes_left(user),

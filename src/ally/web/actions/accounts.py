@@ -15,10 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
-from ally.web.accounts.models import RecoveryCodes, User
+from ally.web.accounts.models import RecoveryCodes, SealedTOTPDevice, User
 from ally.web.accounts.two_factor import new_recovery_codes, new_setup_code
 from ally.web.audit import record
 from ally.web.practice.models import Membership
@@ -55,11 +54,11 @@ def _tell(user: User, subject: str, change: str, to: str | None = None) -> None:
     transaction.on_commit(send)
 
 
-def do_confirm_authenticator(user: User, device: TOTPDevice) -> list[str]:
+def do_confirm_authenticator(user: User, device: SealedTOTPDevice) -> list[str]:
     """Make `device` (verified with a code just now) the user's one authenticator and give them
     new recovery codes, returned to show once."""
     with transaction.atomic():
-        others = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk)
+        others = SealedTOTPDevice.objects.filter(user=user).exclude(pk=device.pk)
         replaced = others.filter(confirmed=True).exists()
         others.delete()
         device.confirmed = True
@@ -203,7 +202,7 @@ def do_reset_second_factor(admin: Membership, membership: Membership) -> str:
             _("Replace your own authenticator on your account page, where you confirm it is you.")
         )
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=membership.user).delete()
+        SealedTOTPDevice.objects.filter(user=membership.user).delete()
         RecoveryCodes.objects.filter(user=membership.user).delete()
         code = new_setup_code(membership.user)
         record("two_factor.reset", actor=admin, target=membership)

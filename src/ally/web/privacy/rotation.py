@@ -1,5 +1,6 @@
 """Key rotation: every client's data key re-wrapped by the newest master key, and on request a new
-data key for every client with their details sealed again under it.
+data key for every client with their details sealed again under it. Members' authenticator
+secrets, sealed under a master key too, are sealed again under the newest.
 
 Work goes in batches, each in its own transaction that changes a client's key and their sealed
 details together: an interruption leaves every row readable, either as before or as after, and
@@ -46,6 +47,28 @@ def _renew(row: ClientKey) -> None:
         identity.save(update_fields=["sealed"])
 
 
+def _reseal_authenticators(newest: int) -> int:
+    """Every authenticator secret sealed under an older master key, sealed under the newest."""
+    from ally.web.accounts.models import (
+        SealedTOTPDevice,
+        open_totp_secret,
+        seal_totp_secret,
+        totp_master_version,
+    )
+
+    done = 0
+    for pk in SealedTOTPDevice.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            device = SealedTOTPDevice.objects.select_for_update().get(pk=pk)
+            if totp_master_version(device.key) == newest:
+                continue
+            secret = open_totp_secret(device.key, device.user_id)
+            device.key = seal_totp_secret(secret, device.user_id)
+            device.save(update_fields=["key"])
+            done += 1
+    return done
+
+
 def rotate_keys(
     *, data_keys: bool = False, batch: int = BATCH, progress: Callable[[int], None] | None = None
 ) -> KeyRotation:
@@ -78,6 +101,7 @@ def rotate_keys(
             rotation.save(update_fields=["rewrapped", "renewed"])
         if progress is not None:
             progress(last)
+    _reseal_authenticators(newest)
     with transaction.atomic():
         rotation.finished_at = timezone.now()
         rotation.save(update_fields=["finished_at"])
