@@ -9,7 +9,7 @@ $(BIN)/ally: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/ally
 
-.PHONY: install run test lint audit
+.PHONY: install run test lint audit lock
 install: $(BIN)/ally
 
 # The main job: the web app on http://localhost:8000 with a demo practice (data in ./ally-data).
@@ -37,9 +37,13 @@ test: lint
 		echo "PostgreSQL does not answer on 127.0.0.1: the web tests ran on SQLite only."; \
 	fi
 
-# Known vulnerabilities in the installed dependencies (pip-audit with PyPI's advisory data,
-# tools/audit_dependencies.py). A known vulnerability fails; a run that could audit nothing (no
+# Known vulnerabilities in every locked dependency (requirements.lock; pip-audit with PyPI's
+# advisory data, tools/audit_dependencies.py). A known vulnerability fails; a run that could audit nothing (no
 # network, or a mirror without the data) says NOT AUDITED and passes, unless
 # ALLY_AUDIT_REQUIRED=1 (set it on the CI machine that has a network).
 audit: install
 	$(BIN)/python tools/audit_dependencies.py
+
+# requirements.lock again from the pins in pyproject.toml (pip resolves them; nothing installed).
+lock: install
+	$(BIN)/python tools/lock_dependencies.py

@@ -55,3 +55,34 @@ def test_a_run_that_audited_nothing_says_so_and_fails_where_an_audit_is_required
     assert (status, message.split(":")[0]) == (0, "NOT AUDITED")
     monkeypatch.setenv("ALLY_AUDIT_REQUIRED", "1")
     assert _tool().verdict(report)[0] == 2
+
+
+def _pins() -> dict[str, str]:
+    """The exact pins of pyproject.toml that `make install` installs (dependencies and the dev
+    extra), by normalised name."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())[
+        "project"
+    ]
+    lines = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    pins = {}
+    for line in lines:
+        name, _, version = line.partition("==")
+        name = re.sub(r"\[.*\]", "", name)
+        pins[re.sub(r"[-_.]+", "-", name).lower().strip()] = version.split(";")[0].strip()
+    return pins
+
+
+def test_every_pin_of_pyproject_is_in_the_lock_at_the_same_version() -> None:
+    """The lock `make audit` checks is the set Ally installs: `make lock` after changing a pin."""
+    lock = Path(__file__).resolve().parents[1] / "requirements.lock"
+    locked = dict(
+        line.split("==", 1)
+        for line in lock.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    pins = _pins()
+    assert pins
+    assert {name: locked.get(name) for name in pins} == pins

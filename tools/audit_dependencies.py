@@ -1,5 +1,5 @@
-"""`make audit`: pip-audit over the installed dependencies, with a verdict that cannot pass by
-auditing nothing.
+"""`make audit`: pip-audit over requirements.lock (every package Ally installs, at its locked
+version), with a verdict that cannot pass by auditing nothing.
 
 pip-audit reports a package it found no advisory data for as skipped and still exits 0; behind
 a package mirror without PyPI's JSON API (or offline) that is every package. So: a known
@@ -42,8 +42,19 @@ def verdict(report: dict[str, Any]) -> tuple[int, str]:
 
 def main() -> int:
     pip_audit = Path(sys.executable).with_name("pip-audit")
+    lock = Path(__file__).resolve().parents[1] / "requirements.lock"
     run = subprocess.run(  # nosec B603: this environment's pip-audit, fixed arguments
-        [str(pip_audit), "--skip-editable", "--progress-spinner", "off", "--format", "json"],
+        [
+            str(pip_audit),
+            "--requirement",
+            str(lock),
+            "--no-deps",  # the lock lists every package already
+            "--disable-pip",
+            "--progress-spinner",
+            "off",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         check=False,
