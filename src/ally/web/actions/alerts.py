@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ally.web import audit
-from ally.web.alerts.models import Alert
+from ally.web.alerts.models import Alert, seal_note
 from ally.web.practice.models import Membership
 from ally.web.scoping import check_can_record
 
@@ -43,7 +43,9 @@ def do_act_on_alert(alert: Alert, actor: Membership, note: str) -> Alert:
         if locked.seen_at is None:
             locked.seen_at, locked.seen_by = now, actor
             fields += ["seen_at", "seen_by"]
-        locked.acted_at, locked.acted_by, locked.action_note = now, actor, note
+        # Free text about the client: sealed under their data key, like their name.
+        locked.acted_at, locked.acted_by = now, actor
+        locked.action_note = seal_note(locked, note)
         locked.save(update_fields=fields)
         audit.record("alert.acted_on", actor=actor, target=locked)
     return locked

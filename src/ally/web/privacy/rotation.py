@@ -35,9 +35,13 @@ def _rewrap(row: ClientKey, master_version: int) -> bool:
 def _renew(row: ClientKey) -> None:
     """A new data key for the client; their details are opened with the old one and sealed
     with the new one in the same transaction."""
+    from ally.web.alerts.models import Alert, seal_note
+
     identity = ClientIdentity.objects.filter(client_id=row.client_id).first()
     if identity is not None:
         identity.details()  # opened with the key in force, before it is replaced
+    noted = Alert.objects.filter(episode__client_id=row.client_id).exclude(action_note="")
+    notes = [(alert, alert.note) for alert in noted.select_related("episode")]
     key, fields = fresh_key_fields(row.client_id, row.generation + 1)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -45,6 +49,9 @@ def _renew(row: ClientKey) -> None:
     if identity is not None:
         identity.seal_with(key)
         identity.save(update_fields=["sealed"])
+    for alert, text in notes:
+        alert.action_note = seal_note(alert, text)
+        alert.save(update_fields=["action_note"])
 
 
 def _reseal_authenticators(newest: int) -> int:
