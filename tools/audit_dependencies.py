@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess  # nosec B404: runs pip-audit from this environment, fixed arguments
+import subprocess  # nosec B404 # runs pip-audit from this environment, fixed arguments
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ def verdict(report: dict[str, Any]) -> tuple[int, str]:
 def main() -> int:
     pip_audit = Path(sys.executable).with_name("pip-audit")
     lock = Path(__file__).resolve().parents[1] / "requirements.lock"
-    run = subprocess.run(  # nosec B603: this environment's pip-audit, fixed arguments
+    run = subprocess.run(  # nosec B603 # this environment's pip-audit, fixed arguments
         [
             str(pip_audit),
             "--requirement",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess  # nosec B404: runs this environment's pip, fixed arguments
+import subprocess  # nosec B404 # runs this environment's pip, fixed arguments
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +25,7 @@ def resolved() -> dict[str, str]:
     """Name and version of each package pip would install (a dry run: nothing is installed)."""
     with tempfile.TemporaryDirectory() as work:
         report = Path(work) / "report.json"
-        subprocess.run(  # nosec B603: this environment's pip, fixed arguments
+        subprocess.run(  # nosec B603 # this environment's pip, fixed arguments
             [
                 sys.executable,
                 "-m",

@@ -131,7 +131,8 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
             "Each login also needs a code from an authenticator app (FreeOTP, Aegis, Google or\n"
             "Microsoft Authenticator, ...): its first sign-in shows a QR code to scan, then ten\n"
             f"recovery codes. Locked out after {settings.AXES_FAILURE_LIMIT} wrong passwords or "
-            "codes? Unlock with\n  ally manage unlock_account EMAIL"
+            f"codes? Wait {settings.AXES_COOLOFF_TIME.seconds // 60} minutes, or unlock at once "
+            "with\n  ally manage unlock_account EMAIL"
         )
     click.echo("Stop with Ctrl+C.\n")
     from django.db import connections

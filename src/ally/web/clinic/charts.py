@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-import subprocess  # nosec B404: runs this Python only, with a fixed argument list
+import subprocess  # nosec B404 # runs this Python only, with a fixed argument list
 import sys
 from typing import Any
 
@@ -60,7 +60,7 @@ def to_svg(spec: dict[str, Any]) -> str:
     global _drawn_in_this_process
     if _forked_after_drawing:
         log.warning("A chart is drawn in a separate process: this one was forked after drawing.")
-        done = subprocess.run(  # nosec B603: sys.executable and a constant script
+        done = subprocess.run(  # nosec B603 # sys.executable and a constant script
             [sys.executable, "-c", _DRAW_ALONE],
             input=json.dumps(spec),
             capture_output=True,
