@@ -108,7 +108,8 @@ def test_ally_restore_into_a_new_folder_makes_it_and_the_database_private(tmp_pa
     backup = tmp_path / "practice.ally"
     assert ally("backup", str(backup), folder=tmp_path / "old").returncode == 0
     new = tmp_path / "new"
-    restored = ally("restore", str(backup), "--yes", folder=new)
+    key = str(tmp_path / "old" / "backup_key")  # kept apart from the backups
+    restored = ally("restore", str(backup), "--yes", "--key-file", key, folder=new)
     assert restored.returncode == 0, restored.stderr
     assert mode(new) == 0o700
     assert mode(new / "ally.sqlite3") == 0o600

@@ -13,21 +13,35 @@ def sign_in(browser: Any, user: Any) -> None:
     """Sign `user` in on a test client, as the sign-in page would leave them: password and
     second factor verified (with an authenticator made for them if they have none), the
     session started now."""
+    from django.utils import timezone
+
     from ally.web.accounts import sessions
+    from ally.web.accounts.models import SignedInSession
 
     browser.force_login(user)
     session = browser.session
     sessions.start(session, authenticator(user), time.time())
+    row = SignedInSession.objects.create(
+        user=user,
+        session_key=session.session_key,
+        signed_in_at=timezone.now(),
+        last_seen_at=timezone.now(),
+        device="Test client",
+    )
+    session[sessions.DEVICE_ROW] = row.pk
     session.save()
 
 
 def authenticator(user: Any) -> Any:
-    """The user's confirmed authenticator app (a TOTP device), made if they have none."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    """The user's confirmed authenticator app (a TOTP device, its secret sealed as Ally keeps
+    it), made if they have none."""
+    from ally.web.accounts.models import SealedTOTPDevice
 
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+        device = SealedTOTPDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=True
+        )
     return device
 
 
@@ -36,7 +50,9 @@ def code_of(device: Any, steps_ahead: int = 0) -> str:
     once, and the next step's code is accepted already: RFC 6238's one step of tolerance)."""
     from django_otp.oath import TOTP
 
-    device.refresh_from_db()
+    from ally.web.accounts.models import SealedTOTPDevice
+
+    device = SealedTOTPDevice.objects.get(pk=device.pk)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + steps_ahead * device.step
     return f"{totp.token():0{device.digits}d}"

@@ -80,7 +80,7 @@ def test_acting_records_the_note_once(client: Client, practice: Practice, alert:
     again = act(client, alert, "Second note")
     assert again.status_code == 409
     assert "already" in again.json()["detail"]
-    assert Alert.objects.get().action_note == "Safety plan reviewed by phone."
+    assert Alert.objects.get().note == "Safety plan reviewed by phone."
 
 
 @pytest.mark.parametrize("note", ["", "   ", None, 5])

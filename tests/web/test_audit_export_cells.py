@@ -95,3 +95,26 @@ def test_the_address_from_forwarded_for_is_an_ip_address_or_invalid(
 def test_entries_made_outside_a_request_keep_no_address(practice: Practice) -> None:
     record_event("test.job", actor=None, organisation_id=practice.org.pk, target_type="job")
     assert AuditEntry.objects.get(action="test.job").ip == ""
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "address"),
+    [
+        (0, "198.51.100.7", "10.0.0.2"),  # no trusted proxy: the header is not read at all
+        (1, "198.51.100.7", "198.51.100.7"),
+        (1, "203.0.113.1, 198.51.100.7", "198.51.100.7"),  # the nearest proxy's view only
+        (1, "' OR 1=1 --", "invalid"),
+        (2, "198.51.100.7", "10.0.0.2"),  # fewer entries than proxies: the header is forged
+    ],
+)
+def test_client_ip_gives_an_address_never_the_headers_text(
+    settings, proxies: int, forwarded: str, address: str
+) -> None:
+    """Every reader of the address (the audit log, the sign-in lockout) gets it validated."""
+    from django.test import RequestFactory
+
+    from ally.web.audit import client_ip
+
+    settings.ALLY_PROXY_COUNT = proxies
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.2")
+    assert client_ip(request) == address

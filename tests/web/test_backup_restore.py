@@ -221,8 +221,10 @@ def test_a_backup_restores_on_a_new_server_given_the_keys_kept_apart(
     _backup(live, file)
     new_folder = tmp_path / "new-server"
     new_folder.mkdir()
-    # The master keys are not in the backup: they come from where they were kept.
-    shutil.copy(Path(live["ALLY_DATA_DIR"]) / "encryption_keys", new_folder / "encryption_keys")
+    # The master keys and the backup key are not in the backup: they come from where they were
+    # kept.
+    for name in ("encryption_keys", "backup_key"):
+        shutil.copy(Path(live["ALLY_DATA_DIR"]) / name, new_folder / name)
     with ally_environment(engine, new_folder, "ally_backup_new") as env:
         if engine == "postgresql":
             assert env["ALLY_DB_NAME"] != live["ALLY_DB_NAME"]
@@ -308,7 +310,7 @@ def test_an_erasure_listed_only_in_the_data_folder_is_applied_to_a_restored_back
     # A new server: an empty database, the keys and the erasure list from the old data folder.
     new_folder = tmp_path / "new-server"
     new_folder.mkdir()
-    for name in ("encryption_keys", "erasures.jsonl"):
+    for name in ("encryption_keys", "backup_key", "erasures.jsonl"):
         shutil.copy(Path(live["ALLY_DATA_DIR"]) / name, new_folder / name)
     with ally_environment(engine, new_folder, "ally_backup_new") as env:
         said = _restore(env, file)
@@ -388,9 +390,9 @@ def test_a_backup_of_a_newer_format_is_refused(
     live_copy: dict[str, str], made: tuple[Path, Path], tmp_path: Path
 ) -> None:
     manifest, dump = _parts(made[1])
-    manifest["format"] = 2
-    said = _refused(live_copy, _written(tmp_path / "format2.ally", manifest, dump))
-    assert "format 2" in said
+    manifest["format"] = 3
+    said = _refused(live_copy, _written(tmp_path / "format3.ally", manifest, dump))
+    assert "format 3" in said
 
 
 def test_a_backup_cut_short_is_refused(
@@ -445,3 +447,91 @@ def test_without_pg_dump_the_backup_says_what_to_install(tmp_path: Path) -> None
     assert "pg_dump is not installed" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "practice.ally").exists()
+
+
+# Encryption (issue 19: backup files were not encrypted by Ally) ----------------------------------
+
+
+def test_a_backup_is_encrypted_under_a_key_kept_in_the_data_folder(
+    made: tuple[Path, Path],
+) -> None:
+    folder, file = made
+    manifest, encrypted = _parts(file)
+    key = base64.urlsafe_b64decode((folder / "backup_key").read_text().strip())
+    assert len(key) == 32
+    assert (folder / "backup_key").stat().st_mode & 0o077 == 0
+    assert manifest["encryption"]["algorithm"] == "AES-256-GCM-STREAM"
+    assert b"SQLite format 3" not in encrypted
+    assert b"collect_response" not in encrypted
+    assert key not in file.read_bytes()
+    assert (folder / "backup_key").read_text().strip().encode() not in file.read_bytes()
+
+
+def test_an_encrypted_backup_without_its_key_is_refused_and_changes_nothing(
+    live_copy: dict[str, str], made: tuple[Path, Path]
+) -> None:
+    (Path(live_copy["ALLY_DATA_DIR"]) / "backup_key").unlink()
+    said = _refused(live_copy, made[1])
+    assert "is encrypted with backup key" in said
+    assert "no backup key is set here" in said
+
+
+def test_an_encrypted_backup_with_another_key_is_refused(
+    live_copy: dict[str, str], made: tuple[Path, Path], tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    other.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    before = _rows(live_copy)
+    done = run_ally(["restore", str(made[1]), "--yes", "--key-file", str(other)], live_copy)
+    assert done.returncode != 0
+    assert "the key given is" in " ".join(done.stderr.split())
+    assert _rows(live_copy) == before
+
+
+def test_the_key_given_on_the_command_line_restores_elsewhere(
+    made: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder, file = made
+    kept = tmp_path / "kept-apart.key"
+    shutil.copy(folder / "backup_key", kept)
+    new_folder = tmp_path / "new-server"
+    new_folder.mkdir()
+    shutil.copy(folder / "encryption_keys", new_folder / "encryption_keys")
+    with ally_environment("sqlite", new_folder, "unused") as env:
+        done = run_ally(["restore", str(file), "--yes", "--key-file", str(kept)], env)
+        assert done.returncode == 0, done.stderr
+        assert run_python(NAMES, env) == NAMES_GIVEN
+
+
+def test_an_encrypted_backup_with_its_manifest_changed_is_refused(
+    live_copy: dict[str, str], made: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest, encrypted = _parts(made[1])
+    manifest["created_at"] = "2020-01-01T00:00:00+00:00"
+    said = _refused(live_copy, _written(tmp_path / "redated.ally", manifest, encrypted))
+    assert "do not match their checksum" in said
+
+
+def test_a_format_1_backup_of_an_older_ally_still_restores(
+    live_copy: dict[str, str], made: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Unencrypted files made before format 2 are read as they were written."""
+    import hashlib
+    import io
+
+    from ally.cli import backup_crypto
+
+    folder, file = made
+    manifest, encrypted = _parts(file)
+    line = json.dumps(manifest, sort_keys=True).encode()
+    key = base64.urlsafe_b64decode((folder / "backup_key").read_text().strip())
+    dump = b"".join(
+        backup_crypto.decrypt(io.BytesIO(encrypted), key, hashlib.sha256(line).digest())
+    )
+    assert hashlib.sha256(dump).hexdigest() == manifest["dump_sha256"]
+    del manifest["encryption"]
+    manifest["format"] = 1
+    old = _written(tmp_path / "old.ally", manifest, dump)
+    (Path(live_copy["ALLY_DATA_DIR"]) / "backup_key").unlink()
+    done = run_ally(["restore", str(old), "--yes"], live_copy)
+    assert done.returncode == 0, done.stderr

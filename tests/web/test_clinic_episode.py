@@ -296,7 +296,7 @@ def test_acting_on_an_alert_records_the_steps_ticked_and_the_note(practice: Prac
     assert alert.acted_by == practice.clinician
     assert alert.seen_by == practice.clinician
     # The note and the used suggestions are one record: the same steps, in the same order.
-    assert alert.action_note == (
+    assert alert.note == (
         "Reviewed the goals and the fit of the tasks; Asked about social support; Asked "
         "about life events and stresses.\nAgreed to meet weekly for a month."
     )
@@ -319,7 +319,7 @@ def test_acting_twice_gives_a_message_not_an_error(practice: Practice) -> None:
     response = browser.post(url, {f"alert-{alert.pk}-note": "Again."}, follow=True)
     assert "already been acted on" in response.content.decode()
     alert.refresh_from_db()
-    assert alert.action_note.endswith("Talked about it.")
+    assert alert.note.endswith("Talked about it.")
 
 
 def test_the_alert_list_shows_open_alerts_of_the_caseload_only(practice: Practice) -> None:

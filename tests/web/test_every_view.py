@@ -96,6 +96,7 @@ OPEN_VIEWS = {
     "security_recovery_codes",
     "security_authenticator",
     "sign_out_elsewhere",
+    "end_device",
     "set_language",
     "respond:open",
     "respond:answer",

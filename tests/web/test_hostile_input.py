@@ -253,7 +253,7 @@ def test_an_alert_note_is_stored_in_nfc_with_plain_line_ends(
     browser.post(
         clinic("alert_act", pk=alert.pk), {f"alert-{alert.pk}-note": "Called Re\u0301my\r\nagain"}
     )
-    assert Alert.objects.get(pk=alert.pk).action_note == "Called R\u00e9my\nagain"
+    assert Alert.objects.get(pk=alert.pk).note == "Called R\u00e9my\nagain"
 
 
 # --- Oversized and malformed requests to the pages ----------------------------------------------

@@ -266,7 +266,7 @@ def test_the_whole_journey_in_a_browser(
     a11y.check(page)
     acted = Alert.objects.get(kind=AlertKind.CRITICAL_ITEM)
     assert acted.acted_by == practice
-    assert acted.action_note == "Called Sam; safety plan agreed."
+    assert acted.note == "Called Sam; safety plan agreed."
     staff.close()
 
     assert len(a11y.pages) >= 18

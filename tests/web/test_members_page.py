@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from signing_in import authenticator, code_of, code_step, password_step, sign_in
 from web_practice import Practice
 
+from ally.web.accounts.models import RecoveryCodes
 from ally.web.accounts.two_factor import new_recovery_codes
 from ally.web.auditlog.models import AuditEntry
 
@@ -99,7 +99,7 @@ def test_resetting_a_second_factor_signs_the_member_out_and_they_set_up_again(
     answer = _admin(practice).post(f"{PAGE}{practice.clinician.pk}/reset-two-factor/")
     assert answer["Location"] == PAGE
     assert not TOTPDevice.objects.filter(user=user).exists()
-    assert not StaticDevice.objects.filter(user=user).exists()
+    assert not RecoveryCodes.objects.filter(user=user).exists()
     # Their session ends at their next request; the page says why.
     signed_out = member.get("/o/north/")
     assert signed_out["Location"].startswith("/accounts/login/")

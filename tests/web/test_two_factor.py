@@ -16,12 +16,11 @@ from django.conf import settings
 from django.contrib.sessions.models import Session as StoredSession
 from django.core import mail
 from django.test import Client
-from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from signing_in import PASSWORD, authenticator, code_of, code_step, password_step, sign_in
 from web_practice import Practice
 
-from ally.web.accounts.models import User
+from ally.web.accounts.models import RecoveryCode, User
 from ally.web.accounts.two_factor import new_recovery_codes
 from ally.web.accounts.views import CONFIRMED_AT
 from ally.web.auditlog.models import AuditEntry
@@ -243,7 +242,7 @@ def test_a_recovery_code_signs_in_once(practice: Practice) -> None:
     answer = code_step(second, codes[0])
     assert answer.status_code == 200
     assert second.get(STAFF_PAGE).status_code == 302
-    assert StaticToken.objects.filter(device__user=user).count() == 9
+    assert RecoveryCode.objects.filter(device__user=user).count() == 9
 
 
 # Changes need the password and a code again (ASVS 7.5.1) -------------------------------------

@@ -9,8 +9,13 @@ database; it then replaces the database in one step (SQLite's backup into the li
 its own lock; on PostgreSQL one transaction that also checks every table's row count), so a
 failed restore leaves the database as it was.
 
-The encryption master keys (ALLY_ENCRYPTION_KEYS, or the data folder's `encryption_keys`) are
-never written to a backup, so a stolen backup alone opens no client's name. Erasures made after a
+Since format 2 the dump is encrypted (AES-256-GCM in chunks, `backup_crypto.py`) under a backup
+key the operator keeps apart from the backups; a restore without that key is refused before it
+changes anything. The manifest stays readable (engine, version, migrations, row counts) and is
+bound to the encrypted data, so it cannot be changed either. Format 1 files (unencrypted, made by
+an older Ally) are still restored. The encryption master keys (ALLY_ENCRYPTION_KEYS, or the data
+folder's `encryption_keys`) are never written to a backup, so a stolen backup alone opens no
+client's name. Erasures made after a
 backup was taken are applied again after it is restored (docs/backup.md).
 """
 
@@ -33,12 +38,14 @@ from typing import IO, Any
 
 import click
 
+from ally.cli import backup_crypto
 from ally.cli.serve import _setup, data_dir_option
 
 MAGIC = b"ALLY-BACKUP\n"
 """The first line of every backup file."""
-FORMAT = 1
-"""The layout of the manifest and dump; a restore takes this version and older ones."""
+FORMAT = 2
+"""The layout of the manifest and dump; a restore takes this version and older ones. 2: the dump
+encrypted under the backup key."""
 MANIFEST_LIMIT = 1_000_000
 """Longest manifest line read: a file whose second line is longer is not a backup."""
 CHUNK = 1 << 20
@@ -68,6 +75,9 @@ class Manifest:
     """Rows by table, counted in the same snapshot as the dump."""
     dump_bytes: int
     dump_sha256: str
+    """Length and SHA-256 of the dump itself (before encryption)."""
+    encryption: dict[str, str] | None = None
+    """{"algorithm": ..., "key_id": ...} for an encrypted dump; None in format 1."""
 
     @property
     def total_rows(self) -> int:
@@ -95,6 +105,11 @@ def _manifest_from(data: Any, path: Path) -> Manifest:
             rows={str(k): int(v) for k, v in data["rows"].items()},
             dump_bytes=int(data["dump_bytes"]),
             dump_sha256=str(data["dump_sha256"]),
+            encryption=(
+                {str(k): str(v) for k, v in data["encryption"].items()}
+                if data.get("encryption") is not None
+                else None
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _damaged(path, f"its manifest lacks or garbles {exc}") from None
@@ -141,13 +156,47 @@ def _copy_counted(source: IO[bytes], target: IO[bytes]) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def extract_dump(path: Path, target: Path) -> Manifest:
-    """Check the backup file whole and write its dump to `target`: the manifest, then the
-    dump's length and SHA-256 against it."""
+def manifest_line(manifest: Manifest) -> bytes:
+    """The manifest as the file holds it (one line of JSON, keys sorted)."""
+    return json.dumps(asdict(manifest), sort_keys=True).encode()
+
+
+def _digest_of(manifest: Manifest) -> bytes:
+    return hashlib.sha256(manifest_line(manifest)).digest()
+
+
+def check_key(path: Path, manifest: Manifest, key: bytes | None) -> None:
+    """Refuse, before anything changes, an encrypted backup without its key or with another."""
+    if manifest.encryption is None:
+        return
+    needed = manifest.encryption.get("key_id", "")
+    if manifest.encryption.get("algorithm") != backup_crypto.ALGORITHM:
+        raise _damaged(path, "it is encrypted in a way this Ally does not know")
+    if key is None:
+        raise BackupError(
+            f"{path} is encrypted with backup key {needed}, and no backup key is set here. "
+            "Nothing was changed. Give the key kept apart from the backups: --key-file FILE, "
+            "ALLY_BACKUP_KEY, or the file backup_key in the data folder."
+        )
+    if backup_crypto.key_id(key) != needed:
+        raise BackupError(
+            f"{path} is encrypted with backup key {needed}, and the key given is "
+            f"{backup_crypto.key_id(key)}, another one. Nothing was changed. Give the key that "
+            "was in use when the backup was made (--key-file FILE or ALLY_BACKUP_KEY)."
+        )
+
+
+def extract_dump(path: Path, target: Path, key: bytes | None = None) -> Manifest:
+    """Check the backup file whole and write its dump to `target`: the manifest, the key, the
+    encrypted chunks, then the dump's length and SHA-256 against it."""
     with path.open("rb") as stream:
         manifest = read_manifest(path, stream)
+        check_key(path, manifest, key)
         with target.open("wb") as out:
-            size, sha = _copy_counted(stream, out)
+            if manifest.encryption is None or key is None:
+                size, sha = _copy_counted(stream, out)
+            else:
+                size, sha = _decrypt_counted(path, stream, out, key, _digest_of(manifest))
     if size != manifest.dump_bytes:
         raise _damaged(
             path,
@@ -159,16 +208,37 @@ def extract_dump(path: Path, target: Path) -> Manifest:
     return manifest
 
 
-def write_backup(path: Path, manifest: Manifest, dump: Path) -> None:
-    """Header, manifest and dump, into a file of the owner's only; appears whole or not at all."""
+def _decrypt_counted(
+    path: Path, source: IO[bytes], target: IO[bytes], key: bytes, manifest_sha256: bytes
+) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in backup_crypto.decrypt(source, key, manifest_sha256):
+            digest.update(chunk)
+            size += len(chunk)
+            target.write(chunk)
+    except backup_crypto.ChunkError as exc:
+        if exc.reason == "cut short":
+            raise _damaged(path, "its encrypted data are cut short") from None
+        raise _damaged(path, "its data do not match their checksum (changed or damaged)") from None
+    return size, digest.hexdigest()
+
+
+def write_backup(path: Path, manifest: Manifest, dump: Path, key: bytes | None = None) -> None:
+    """Header, manifest and dump (encrypted when the manifest says so), into a file of the
+    owner's only; appears whole or not at all."""
     partial = path.with_name(f".{path.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(MAGIC)
-            out.write(json.dumps(asdict(manifest), sort_keys=True).encode() + b"\n")
+            out.write(manifest_line(manifest) + b"\n")
             with dump.open("rb") as source:
-                shutil.copyfileobj(source, out, CHUNK)
+                if manifest.encryption is not None and key is not None:
+                    backup_crypto.encrypt(source, out, key, _digest_of(manifest))
+                else:
+                    shutil.copyfileobj(source, out, CHUNK)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
@@ -459,10 +529,25 @@ def _bring_up_to_date() -> bool:
 # The commands ------------------------------------------------------------------------------------
 
 
+KEY_FILE_OPTION = click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The backup key (else ALLY_BACKUP_KEY, else the data folder's backup_key).",
+)
+
+
+def _key(folder: Path, key_file: Path | None, *, create: bool) -> tuple[bytes, bool] | None:
+    try:
+        return backup_crypto.backup_key(folder, key_file, create=create)
+    except backup_crypto.BackupKeyError as exc:
+        raise BackupError(f"{exc} Nothing was changed.") from None
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @data_dir_option
-def backup(file: Path, data_dir: Path | None) -> None:
+@KEY_FILE_OPTION
+def backup(file: Path, data_dir: Path | None, key_file: Path | None) -> None:
     """Write Ally's whole database to FILE; safe while Ally runs.
 
     SQLite: a consistent copy by SQLite's online backup. PostgreSQL: pg_dump --format=custom of
@@ -472,16 +557,27 @@ def backup(file: Path, data_dir: Path | None) -> None:
     FILE holds every answer, score and audit entry, but NOT the encryption master keys
     (ALLY_ENCRYPTION_KEYS or the data folder's encryption_keys): keep them in a safe place apart
     from the backups, for without them the client names in a restored database cannot be read.
-    Nor does it hold the secret key that signs sessions and links. FILE is readable by its owner
-    only; keep it encrypted and away from the server (docs/backup.md).
+    Nor does it hold the secret key that signs sessions and links. FILE is encrypted with
+    AES-256-GCM under the backup key (--key-file, ALLY_BACKUP_KEY, or the data folder's
+    backup_key, made at the first backup): keep a copy of that key apart from the backups, for no
+    backup restores without it. FILE is readable by its owner only (docs/backup.md).
     """
-    _setup(data_dir)
+    folder = _setup(data_dir)
     from django.db import connection
 
     engine = _engine(connection)
     file = file.resolve()
     if not file.parent.is_dir():
         raise BackupError(f"There is no folder {file.parent} to write the backup into.")
+    found = _key(folder, key_file, create=True)
+    if found is None:  # create=True makes one when there is none
+        raise BackupError("No backup key could be made in the data folder.")
+    key, made = found
+    if made:
+        click.echo(
+            f"Made a backup key in {folder / backup_crypto.KEY_FILE}: keep a copy of it apart "
+            "from the backups (a password manager, a safe); without it no backup restores."
+        )
     with tempfile.TemporaryDirectory(dir=file.parent, prefix=".ally-backup-") as work:
         dump = Path(work) / "dump"
         if engine == "sqlite":
@@ -501,11 +597,16 @@ def backup(file: Path, data_dir: Path | None) -> None:
             rows=rows,
             dump_bytes=size,
             dump_sha256=sha,
+            encryption={
+                "algorithm": backup_crypto.ALGORITHM,
+                "key_id": backup_crypto.key_id(key),
+            },
         )
-        write_backup(file, manifest, dump)
+        write_backup(file, manifest, dump, key)
     click.echo(
         f"Backed up the {engine} database to {file}: {len(rows)} tables, "
-        f"{manifest.total_rows} rows. The encryption keys are not in it: keep them apart."
+        f"{manifest.total_rows} rows, encrypted with backup key {backup_crypto.key_id(key)}. "
+        "The encryption keys are not in it: keep them, and the backup key, apart."
     )
 
 
@@ -518,7 +619,8 @@ def _read_header(path: Path) -> Manifest:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_option
 @click.option("--yes", is_flag=True, help="Replace the database without asking first.")
-def restore(file: Path, data_dir: Path | None, yes: bool) -> None:
+@KEY_FILE_OPTION
+def restore(file: Path, data_dir: Path | None, yes: bool, key_file: Path | None) -> None:
     """Replace Ally's database with the backup in FILE (made by `ally backup`).
 
     FILE is checked whole first: a backup of the other engine or of a newer Ally, or one cut
@@ -529,7 +631,9 @@ def restore(file: Path, data_dir: Path | None, yes: bool) -> None:
     client erased after the backup stays erased.
 
     Backups hold no encryption keys: the keys in use (ALLY_ENCRYPTION_KEYS or the data folder's
-    encryption_keys) must still include those of the backup's time.
+    encryption_keys) must still include those of the backup's time. An encrypted backup needs its
+    backup key (--key-file, ALLY_BACKUP_KEY or the data folder's backup_key); without it, it is
+    refused before anything changes.
     """
     folder = _setup(data_dir)
     from django.db import connection
@@ -539,11 +643,15 @@ def restore(file: Path, data_dir: Path | None, yes: bool) -> None:
 
     engine = _engine(connection)
     file = file.resolve()
-    _check_fits(_read_header(file), engine, file)
+    header = _read_header(file)
+    _check_fits(header, engine, file)
+    found = _key(folder, key_file, create=False)
+    key = found[0] if found else None
+    check_key(file, header, key)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".ally-restore-") as name:
         work = Path(name)
         dump = work / "dump"
-        manifest = extract_dump(file, dump)
+        manifest = extract_dump(file, dump, key)
         if not yes:
             click.confirm(
                 f"Replace the database with the backup of {manifest.created_at} "

@@ -131,7 +131,8 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
             "Each login also needs a code from an authenticator app (FreeOTP, Aegis, Google or\n"
             "Microsoft Authenticator, ...): its first sign-in shows a QR code to scan, then ten\n"
             f"recovery codes. Locked out after {settings.AXES_FAILURE_LIMIT} wrong passwords or "
-            "codes? Unlock with\n  ally manage unlock_account EMAIL"
+            f"codes? Wait {settings.AXES_COOLOFF_TIME.seconds // 60} minutes, or unlock at once "
+            "with\n  ally manage unlock_account EMAIL"
         )
     click.echo("Stop with Ctrl+C.\n")
     from django.db import connections
@@ -139,17 +140,27 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
     # The workers are forked from this process: a connection opened here (by migrate) would be
     # shared by all of them, one socket carrying every worker's queries and transactions.
     connections.close_all()
-    _run(host, port, workers)
+    _run(host, port, workers, folder)
 
 
 def _shown(host: str) -> str:
     return "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
 
 
-def _run(host: str, port: int, workers: int) -> None:
+CONTROL_SOCKET = "gunicorn.ctl"
+"""Gunicorn's control socket, in the instance's own (private) data folder: two `ally serve` on
+one host no longer share $HOME/.gunicorn/gunicorn.ctl."""
+SOCKET_PATH_MAX = 107
+"""The longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero)."""
+
+
+def _run(host: str, port: int, workers: int, folder: Path) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from ally.web.gunicorn_config import post_fork
     from ally.web.wsgi import application
+
+    control = folder / CONTROL_SOCKET
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -157,6 +168,11 @@ def _run(host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", None)  # request lines would carry paths and times only,
             self.cfg.set("errorlog", "-")  # but Ally keeps no access log by default.
+            self.cfg.set("post_fork", post_fork)  # no worker outlives the master
+            if len(str(control)) <= SOCKET_PATH_MAX:
+                self.cfg.set("control_socket", str(control))
+            else:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return application

@@ -48,13 +48,17 @@ def record_event(
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address: REMOTE_ADDR, or behind ALLY_PROXY_COUNT trusted proxies the address
-    the nearest of them saw (X-Forwarded-For is only as trustworthy as the proxies appending it)."""
+    the nearest of them saw (X-Forwarded-For is only as trustworthy as the proxies appending it).
+    Always an IP address in its usual spelling, "" without one, or "invalid": never the
+    header's text."""
+    from ally.web.auditlog.chain import address
+
     proxies = settings.ALLY_PROXY_COUNT
     forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [a for a in forwarded if a]
     if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies][:45]
-    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+        return address(forwarded[-proxies][:100])
+    return address(str(request.META.get("REMOTE_ADDR", ""))[:100])
 
 
 READ_METHODS = frozenset({"GET", "HEAD"})

@@ -240,8 +240,6 @@ def _load_episode(
             client=client,
             clinician=clinician,
             opened_on=min(dates.values()),
-            ended_on=max(dates.values()) if ended else None,
-            end_reason=ending if ended else "",
         )
         plan = MeasurementPlan.objects.create(episode=episode)
         measures = sorted({(r["measure"], r["rater"]) for r in rows})
@@ -283,6 +281,11 @@ def _load_episode(
             actor=clinician if respondent == str(Respondent.CLINICIAN) else None,
             refresh=False,  # do_fit_practice_model, once the practice is loaded
             now=_answered_at(session, timing, respondent, now, seed, key),
+        )
+    if ended:
+        # Ended once its history is in: an ended episode takes no new forms.
+        Episode.objects.filter(pk=episode.pk).update(
+            ended_on=max(dates.values()), end_reason=ending
         )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, now)

@@ -20,12 +20,16 @@ ALLY_DROPOUT_ALERT  dropout risk that raises an alert once the practice model ha
 ALLY_FIT_IN_BACKGROUND  "Fit now" fits in a thread after the response (1); 0 fits in the request
 ALLY_SESSION_IDLE_MINUTES  a member is signed out after this long without a request (30)
 ALLY_SESSION_MAX_HOURS     and this long after signing in, whatever they do (12)
-ALLY_LOCKOUT_FAILURES      failed passwords or codes that lock an account until an
-                           administrator unlocks it (5)
+ALLY_LOCKOUT_FAILURES      failed passwords or codes, from one address, that lock an account
+                           there (5)
+ALLY_LOCKOUT_MINUTES       how long such a lock lasts after the last failed try, unless an
+                           administrator unlocks it sooner (15)
 ALLY_REAUTH_MINUTES  how long a confirmed password and code allow changes to the account (5)
 ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "version:base64key",
                     comma-separated, newest first; without it one is generated once into the
                     data folder (file encryption_keys). Keep it out of backups (docs/backup.md).
+ALLY_ENDED_GRACE_HOURS  hours after an episode's last day in which its last forms still take
+                    answers (48)
 ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONE, SELF
@@ -250,18 +255,21 @@ OTP_TOTP_ISSUER = "Ally"
 # a one-in-a-million code.
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
-# Lockout (django-axes): failed passwords and failed codes of one account count together; at
-# the limit the account is locked until an administrator unlocks it (members page).
+# Lockout (django-axes): failed passwords and failed codes of one account count together, per
+# address: at the limit the account is locked from that address for ALLY_LOCKOUT_MINUTES after
+# the last failed try (each try while locked starts the wait again, so a guesser who keeps going
+# stays out), or until an administrator unlocks it on the members page. Counting per account
+# and address means a stranger who knows an email cannot lock the member (or every
+# administrator) out from their own desks; guessing one password from many addresses is for the
+# proxy's rate limit (docs/deploy.md), and the second factor stands behind the password anyway.
 AXES_FAILURE_LIMIT = int(os.environ.get("ALLY_LOCKOUT_FAILURES", "5"))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 asks to lock by address too. Failures of a username are counted from every address
-# and browser, so rotating them does not help a guesser; locking an address would lock a whole
-# practice behind one router after a few typos. Spraying one password over many accounts is
-# for the proxy's rate limit (docs/deploy.md).
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ALLY_LOCKOUT_MINUTES", "15")))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# The address as the audit log has it: behind ALLY_PROXY_COUNT trusted proxies only.
+AXES_CLIENT_IP_CALLABLE = "ally.web.accounts.lockout.client_address"
 # The sign-in form's field, which is also the keyword Django's authenticate() is called with.
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_COOLOFF_TIME = None
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "ally.web.accounts.lockout.locked_out"
 # Sign-ins are in the audit log; axes keeps only the failures it counts.
@@ -292,6 +300,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("ALLY_EMAIL_FROM", "ally@localhost")
 ALLY_BASE_URL = os.environ.get("ALLY_BASE_URL", "http://localhost:8000").rstrip("/")
 # How long a client's link stays valid, in hours.
 ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
+# After an episode ends, its forms (but never those of sessions after its last day) take answers
+# for this many hours after the end of that day; then every form of the episode is closed.
+ALLY_ENDED_GRACE_HOURS = int(os.environ.get("ALLY_ENDED_GRACE_HOURS", "48"))
 # Before-session links go out this many hours ahead; one reminder after this many hours.
 ALLY_SEND_BEFORE_HOURS = int(os.environ.get("ALLY_SEND_BEFORE_HOURS", "24"))
 ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))

@@ -44,6 +44,17 @@ class SetupForm(forms.Form):
     )
 
 
+class SetupAfterResetForm(SetupForm):
+    """After an administrator's reset: also the setup code they handed over."""
+
+    setup_code = forms.CharField(
+        label=_("Setup code from your administrator"),
+        max_length=20,
+        help_text=_("The code your practice's administrator gave you when they reset your app."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
 class ConfirmForm(CodeForm):
     """The password and a code, before a change to the account (ASVS 7.5.1)."""
 

@@ -14,9 +14,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
+from ally.web.accounts.models import SealedTOTPDevice
 from ally.web.actions.accounts import (
     AccountActionError,
     do_reset_second_factor,
@@ -50,9 +50,9 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
     )
     failed = lockout.failures(m.user.get_username() for m in rows)
     enrolled = set(
-        TOTPDevice.objects.filter(user__in=[m.user_id for m in rows], confirmed=True).values_list(
-            "user_id", flat=True
-        )
+        SealedTOTPDevice.objects.filter(
+            user__in=[m.user_id for m in rows], confirmed=True
+        ).values_list("user_id", flat=True)
     )
     limit = settings.AXES_FAILURE_LIMIT
     security = [
@@ -64,7 +64,8 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
         )
         for m in rows
     ]
-    context = staff_context(request, org, members=security, limit=limit)
+    minutes = int(lockout.cool_off().total_seconds() // 60)
+    context = staff_context(request, org, members=security, limit=limit, minutes=minutes)
     return render(request, "accounts/members.html", context)
 
 
@@ -82,7 +83,7 @@ def unlock(request: HttpRequest, org: str, pk: int) -> HttpResponse:
 def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
     try:
-        do_reset_second_factor(request.membership, target)
+        code = do_reset_second_factor(request.membership, target)
     except AccountActionError as refused:
         messages.error(request, str(refused))
     else:
@@ -90,9 +91,11 @@ def reset_two_factor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
             request,
             _(
                 "%(member)s's second factor is reset: they are signed out, and set up an "
-                "authenticator app at their next sign-in."
+                "authenticator app at their next sign-in with their password and this setup "
+                "code: %(code)s. Give it to them yourself, in person or by phone, once you know "
+                "it is them; it is shown only now."
             )
-            % {"member": target.user},
+            % {"member": target.user, "code": code},
         )
     return redirect("members:list", org=org)
 
@@ -103,6 +106,7 @@ def sign_out(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     target = get_scoped_or_404(Membership, request.membership, pk=pk)
     do_sign_out_member(request.membership, target)
     messages.success(
-        request, _("%(member)s is signed out on every device.") % {"member": target.user}
+        request,
+        _("%(member)s is signed out of this practice on every device.") % {"member": target.user},
     )
     return redirect("members:list", org=org)

@@ -2,7 +2,10 @@
 
 A session starts when the second factor is verified (`start`). It ends after
 ALLY_SESSION_IDLE_MINUTES without a request and ALLY_SESSION_MAX_HOURS after it started,
-whatever the member does (ASVS 7.3.1, 7.3.2); the next page says why. A client's visit (/a/)
+whatever the member does (ASVS 7.3.1, 7.3.2); the next page says why. Each signed-in browser is
+a `SignedInSession` row, which the member's account page lists and can end one by one (ASVS
+7.5.2); a practice's administrator signs a member out of that practice only (`PracticeSignOut`).
+A client's visit (/a/)
 is no member's session: it keeps its own limit (respond.visit), and nothing here touches it,
 even on a device where a member is signed in.
 """
@@ -10,6 +13,7 @@ even on a device where a member is signed in.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from functools import cache
@@ -27,6 +31,8 @@ from django_otp import DEVICE_ID_SESSION_KEY  # type: ignore[import-untyped]
 
 SIGNED_IN_AT = "ally_signed_in_at"
 SEEN_AT = "ally_seen_at"
+DEVICE_ROW = "ally_signed_in_session"
+"""The session's SignedInSession key."""
 SEEN_EVERY = 60
 """Seconds between writes of the last-seen time: the idle limit is exact to a minute, and a
 member's page views do not each write the session."""
@@ -64,13 +70,119 @@ def ended(session: Any, now: float) -> str | None:
     return None
 
 
-def touch(session: Any, now: float) -> None:
+def touch(session: Any, now: float) -> bool:
+    """Note the member's activity (once a minute); whether it was noted now."""
     if now - float(session.get(SEEN_AT) or 0) >= SEEN_EVERY:
         session[SEEN_AT] = now
+        return True
+    return False
+
+
+# Signed-in devices ------------------------------------------------------------------------------
+
+BROWSERS = (
+    ("Edge", r"Edg/"),
+    ("Firefox", r"Firefox/"),
+    ("Chrome", r"Chrome/"),
+    ("Safari", r"Safari/"),
+)
+SYSTEMS = (
+    ("Android", r"Android"),
+    ("iOS", r"iPhone|iPad"),
+    ("Windows", r"Windows"),
+    ("macOS", r"Mac OS X"),
+    ("Linux", r"Linux"),
+)
+
+
+def device_name(user_agent: str) -> str:
+    """A browser's short name for the list of devices, e.g. "Firefox on Linux"; the raw
+    User-Agent is not kept."""
+    browser = next((name for name, pattern in BROWSERS if re.search(pattern, user_agent)), "")
+    system = next((name for name, pattern in SYSTEMS if re.search(pattern, user_agent)), "")
+    if browser and system:
+        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or _("Unknown browser")
+
+
+def register(request: HttpRequest, started: float | None = None) -> Any:
+    """The SignedInSession of this signed-in request, made now if the session has none yet (a
+    sign-in, or a session from before devices were listed)."""
+    from django.utils import timezone
+
+    from ally.web.accounts.models import SignedInSession
+    from ally.web.audit import client_ip
+
+    if not request.session.session_key:
+        request.session.save()
+    at = dt.datetime.fromtimestamp(
+        started or float(request.session.get(SIGNED_IN_AT) or time.time()), tz=dt.UTC
+    )
+    row = SignedInSession.objects.create(
+        user=request.user,
+        session_key=request.session.session_key or "",
+        signed_in_at=at,
+        last_seen_at=timezone.now(),
+        device=device_name(request.META.get("HTTP_USER_AGENT", ""))[:80],
+        ip=client_ip(request)[:45],
+    )
+    request.session[DEVICE_ROW] = row.pk
+    return row
+
+
+def _this_device(request: HttpRequest, noted: bool) -> bool:
+    """Keep this session's row up to date; False when the row is gone (the member ended this
+    device from another, or an administrator ended it)."""
+    from django.utils import timezone
+
+    from ally.web.accounts.models import SignedInSession
+
+    pk = request.session.get(DEVICE_ROW)
+    if pk is None:
+        register(request)
+        return True
+    row = SignedInSession.objects.filter(pk=pk, user=request.user).first()
+    if row is None:
+        return False
+    changed = {}
+    if row.session_key != request.session.session_key:
+        changed["session_key"] = request.session.session_key or ""  # a new key after a change
+    if noted:
+        changed["last_seen_at"] = timezone.now()
+    if changed:
+        SignedInSession.objects.filter(pk=pk).update(**changed)
+    return True
+
+
+def end_device(row: Any) -> None:
+    """End the session of one SignedInSession row, wherever that browser is."""
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    store(session_key=row.session_key).delete()
+    row.delete()
+
+
+def signed_out_of_practice(request: HttpRequest, org: str) -> bool:
+    """Whether a practice's administrator signed this member out of `org` after this session
+    started (`PracticeSignOut`)."""
+    from ally.web.accounts.models import PracticeSignOut
+
+    started = float(request.session.get(SIGNED_IN_AT) or 0)
+    out = PracticeSignOut.objects.filter(user=request.user, organisation__slug=org).values_list(
+        "signed_out_at", flat=True
+    )
+    return any(at.timestamp() >= started for at in out)
 
 
 def why_signed_out(reason: str) -> str:
     """What the sign-in page says after a session ended for `reason`."""
+    if reason == "ended":
+        return _("This device was signed out from your account page. Sign in again to continue.")
+    if reason == "practice":
+        return _(
+            "An administrator of this practice signed you out of it. Sign in again to continue."
+        )
     if reason == "idle":
         return _(
             "You were signed out after %(minutes)d minutes without activity, to protect your "
@@ -145,12 +257,30 @@ def refuse(request: HttpRequest, message: str, to: str | None = None) -> HttpRes
 
 def sign_out(request: HttpRequest, action: str) -> None:
     """End the member's session, with an audit entry (e.g. "session.signed_out")."""
+    from ally.web.accounts.models import SignedInSession
     from ally.web.actions.accounts import record_account_event
 
     user = request.user
     if user.is_authenticated:
         record_account_event(action, user, by_self=True)
+        SignedInSession.objects.filter(pk=request.session.get(DEVICE_ROW), user=user).delete()
     logout(request)
+
+
+def devices(user: Any) -> list[Any]:
+    """The member's signed-in browsers whose sessions still last, the most recent first."""
+    from django.contrib.sessions.models import Session as StoredSession
+    from django.utils import timezone
+
+    from ally.web.accounts.models import SignedInSession
+
+    rows = list(SignedInSession.objects.filter(user=user).order_by("-last_seen_at"))
+    live = set(
+        StoredSession.objects.filter(
+            session_key__in=[r.session_key for r in rows], expire_date__gt=timezone.now()
+        ).values_list("session_key", flat=True)
+    )
+    return [row for row in rows if row.session_key in live]
 
 
 class SessionTimeoutMiddleware:
@@ -163,8 +293,43 @@ class SessionTimeoutMiddleware:
         if not is_client_side(request.path_info) and request.user.is_authenticated:
             now = time.time()
             reason = ended(request.session, now)
+            if reason is None and not _this_device(request, touch(request.session, now)):
+                reason = "ended"
             if reason is not None:
                 sign_out(request, f"session.{reason}")
                 return refuse(request, why_signed_out(reason))
-            touch(request.session, now)
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        """A practice's page or API call, from a session its administrator signed out."""
+        org = kwargs.get("org")
+        if (
+            isinstance(org, str)
+            and request.user.is_authenticated
+            and signed_out_of_practice(request, org)
+        ):
+            sign_out(request, "session.practice")
+            return refuse(request, why_signed_out("practice"))
+        return None
+
+
+def purge_expired(now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what has outlived its use: expired sessions (members' and clients' visits, with
+    the answers a client saved for later) and failed sign-ins older than the lockout's cool-off.
+    Returns the rows deleted by kind. Run by `ally manage purge_expired` (docs/deploy.md)."""
+    from axes.models import AccessAttempt  # type: ignore[import-untyped]
+    from django.contrib.sessions.models import Session as StoredSession
+    from django.utils import timezone
+
+    from ally.web.accounts.lockout import cool_off
+    from ally.web.accounts.models import SignedInSession
+
+    now = now or timezone.now()
+    sessions, _ = StoredSession.objects.filter(expire_date__lte=now).delete()
+    SignedInSession.objects.exclude(
+        session_key__in=StoredSession.objects.values("session_key")
+    ).delete()
+    attempts, _ = AccessAttempt.objects.filter(attempt_time__lt=now - cool_off()).delete()
+    return {"sessions": sessions, "failed_sign_ins": attempts}

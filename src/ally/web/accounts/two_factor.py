@@ -11,6 +11,7 @@ an administrator).
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from base64 import b32encode
@@ -26,11 +27,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_otp import login as otp_login  # type: ignore[import-untyped]
 from django_otp.models import Device  # type: ignore[import-untyped]
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import sessions
-from ally.web.accounts.models import User
+from ally.web.accounts.models import (
+    RECOVERY_SALT_BYTES,
+    RecoveryCode,
+    RecoveryCodes,
+    SealedTOTPDevice,
+    User,
+    recovery_digest,
+)
 
 PENDING = "ally_pending"
 PENDING_MINUTES = 10
@@ -90,7 +96,9 @@ def finish(request: HttpRequest, user: User, device: Device) -> str:
     # Django's login gives the session a new key (ASVS 7.2.4), keeping its data.
     login(request, user, backend=pending.get("backend"))
     otp_login(request, device)
-    sessions.start(request.session, device, time.time())
+    now = time.time()
+    sessions.start(request.session, device, now)
+    sessions.register(request, now)
     drop_pending(request)
     record_account_event("login.succeeded", user, by_self=True)
     return next_url
@@ -113,7 +121,7 @@ def verify_code(user: User, code: str) -> Device | None:
     if not code:
         return None
     # Locked rows: two requests with the same code cannot both use it.
-    model = TOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else StaticDevice
+    model = SealedTOTPDevice if len(code) == TOTP_DIGITS and code.isdigit() else RecoveryCodes
     with transaction.atomic():
         for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
             if device.verify_token(code):
@@ -122,65 +130,87 @@ def verify_code(user: User, code: str) -> Device | None:
 
 
 def has_authenticator(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def has_second_factor(user: User) -> bool:
     """Whether the code step can sign `user` in; if not, they set up an authenticator first."""
     return (
         has_authenticator(user)
-        or StaticToken.objects.filter(device__user=user, device__confirmed=True).exists()
+        or RecoveryCode.objects.filter(device__user=user, device__confirmed=True).exists()
     )
 
 
 def recovery_codes_left(user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def _random_code() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "".join(secrets.choice(alphabet) for _ in range(RECOVERY_CODE_LENGTH))
+
+
+def new_setup_code(user: User) -> str:
+    """A one-time code for setting up a new authenticator after an administrator's reset (ASVS
+    6.4.4): the administrator hands it to the member once they know it is them, so a password
+    alone no longer enrols an app. Only its salted hash is kept."""
+    code = _random_code()
+    salt = secrets.token_bytes(RECOVERY_SALT_BYTES)
+    user.setup_code = f"{salt.hex()}${recovery_digest(code, salt)}"
+    user.save(update_fields=["setup_code"])
+    return f"{code[:5]}-{code[5:]}"
+
+
+def setup_code_fits(user: User, code: str) -> bool:
+    salt, _, digest = user.setup_code.partition("$")
+    if not salt or not digest:
+        return False
+    return hmac.compare_digest(recovery_digest(_normalised(code), bytes.fromhex(salt)), digest)
 
 
 def new_recovery_codes(user: User) -> list[str]:
     """Replace the user's recovery codes with ten new ones; returns them to show once.
 
     The device stays (a session verified with a recovery code stays verified); its codes go.
+    Only their salted hashes are stored (`RecoveryCode`): the member sees them this once.
     """
-    device = StaticDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    device = RecoveryCodes.objects.filter(user=user, confirmed=True).order_by("pk").first()
     if device is None:
-        device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-    device.token_set.all().delete()
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    codes = [
-        "".join(secrets.choice(alphabet) for _ in range(RECOVERY_CODE_LENGTH))
-        for _ in range(RECOVERY_CODES)
-    ]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        device = RecoveryCodes.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    RecoveryCodes.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.codes.all().delete()
+    codes = [_random_code() for _ in range(RECOVERY_CODES)]
+    RecoveryCode.objects.bulk_create(RecoveryCode.hashed(device, code) for code in codes)
     return [f"{code[:5]}-{code[5:]}" for code in codes]
 
 
 # Setting up an authenticator app ---------------------------------------------------------------
 
 
-def enrolling_device(request: HttpRequest, user: User) -> TOTPDevice:
+def enrolling_device(request: HttpRequest, user: User) -> SealedTOTPDevice:
     """The unconfirmed authenticator this session is setting up; a new one on first call.
 
     Bound to the session, never shared: someone else who knows the password and starts a setup
     elsewhere gets another secret.
     """
-    device = TOTPDevice.objects.filter(
+    device = SealedTOTPDevice.objects.filter(
         pk=request.session.get(ENROLLING), user=user, confirmed=False
     ).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+        device = SealedTOTPDevice.objects.create(
+            user=user, name=AUTHENTICATOR_NAME, confirmed=False
+        )
         request.session[ENROLLING] = device.pk
     return device
 
 
-def secret_text(device: TOTPDevice) -> str:
+def secret_text(device: SealedTOTPDevice) -> str:
     """The secret as an app asks to have it typed: base32, in groups of four."""
     secret = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def qr_svg(device: TOTPDevice) -> str:
+def qr_svg(device: SealedTOTPDevice) -> str:
     """The otpauth:// address as an inline SVG QR code, for the app's camera.
 
     Not respond.links.qr_svg: that one is titled as a client's link.

@@ -19,4 +19,5 @@ urlpatterns = [
     path("security/recovery-codes/", views.renew_recovery_codes, name="security_recovery_codes"),
     path("security/authenticator/", views.replace_authenticator, name="security_authenticator"),
     path("security/sign-out-elsewhere/", views.sign_out_elsewhere, name="sign_out_elsewhere"),
+    path("security/devices/<int:pk>/end/", views.end_device, name="end_device"),
 ]

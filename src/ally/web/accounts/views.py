@@ -24,15 +24,23 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django_otp import login as otp_login  # type: ignore[import-untyped]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout, sessions, two_factor
-from ally.web.accounts.forms import CodeForm, ConfirmForm, EmailForm, SetupForm, SignInForm
-from ally.web.accounts.models import User
+from ally.web.accounts.forms import (
+    CodeForm,
+    ConfirmForm,
+    EmailForm,
+    SetupAfterResetForm,
+    SetupForm,
+    SignInForm,
+)
+from ally.web.accounts.models import SealedTOTPDevice, User
 from ally.web.actions.accounts import (
+    AccountActionError,
     do_change_email,
     do_change_password,
     do_confirm_authenticator,
+    do_end_device,
     do_end_other_sessions,
     do_renew_recovery_codes,
 )
@@ -101,7 +109,7 @@ def code_step(request: HttpRequest) -> HttpResponse:
     user = _pending_or_restart(request)
     if isinstance(user, HttpResponse):
         return user
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         return lockout.locked_out(request)
     if not two_factor.has_second_factor(user):
         return redirect("two_factor_setup")
@@ -121,21 +129,36 @@ def setup(request: HttpRequest) -> HttpResponse:
     user = _pending_or_restart(request)
     if isinstance(user, HttpResponse):
         return user
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         return lockout.locked_out(request)
     if two_factor.has_second_factor(user):
         # A password alone never sets up a second authenticator: the code step asks for one.
         return redirect("two_factor")
     device = two_factor.enrolling_device(request, user)
-    form = SetupForm(request.POST or None)
+    # After an administrator's reset the password alone does not enrol an app: the setup code
+    # they handed over is asked for too (ASVS 6.4.4).
+    after_reset = bool(user.setup_code)
+    form_class = SetupAfterResetForm if after_reset else SetupForm
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].replace(" ", "")):
+        if after_reset and not two_factor.setup_code_fits(user, form.cleaned_data["setup_code"]):
+            if lockout.count_failure(request, user):
+                return lockout.locked_out(request)
+            form.add_error(
+                "setup_code",
+                _(
+                    "This setup code is not right. Ask your practice's administrator for the "
+                    "code they were shown when they reset your app."
+                ),
+            )
+        elif device.verify_token(form.cleaned_data["code"].replace(" ", "")):
             codes = do_confirm_authenticator(user, device)
             next_url = two_factor.finish(request, user, device)
             return _show_recovery_codes(request, codes, next_url)
-        if lockout.count_failure(request, user):
-            return lockout.locked_out(request)
-        form.add_error("code", _("This code is not right. Type the code the app shows now."))
+        else:
+            if lockout.count_failure(request, user):
+                return lockout.locked_out(request)
+            form.add_error("code", _("This code is not right. Type the code the app shows now."))
     return render(request, "accounts/setup.html", _setup_context(device, form, first=True))
 
 
@@ -196,7 +219,7 @@ def confirmed(view: View) -> View:
 @signed_in
 def security(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    authenticator = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    authenticator = SealedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     context = {
         "authenticator": authenticator,
         "codes_left": two_factor.recovery_codes_left(user),
@@ -204,6 +227,8 @@ def security(request: HttpRequest) -> HttpResponse:
         .select_related("organisation")
         .order_by("organisation__name"),
         "reauth_minutes": settings.ALLY_REAUTH_MINUTES,
+        "devices": sessions.devices(user),
+        "this_device": request.session.get(sessions.DEVICE_ROW),
     }
     return render(request, "accounts/security.html", context)
 
@@ -217,7 +242,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = reverse("security")
-    if lockout.is_locked(user.get_username()):
+    if lockout.is_locked(request, user.get_username()):
         sessions.sign_out(request, "session.locked")
         return lockout.locked_out(request)
     form = ConfirmForm(request.POST or None)
@@ -253,9 +278,23 @@ def change_email(request: HttpRequest) -> HttpResponse:
 def sign_out_elsewhere(request: HttpRequest) -> HttpResponse:
     """End the member's sessions on every other device; this one stays, with a new key."""
     user: Any = request.user
-    do_end_other_sessions(user)
+    do_end_other_sessions(user, keep=request.session.get(sessions.DEVICE_ROW))
     update_session_auth_hash(request, user)
     messages.success(request, _("You are signed out on every other device and browser."))
+    return redirect("security")
+
+
+@signed_in
+@post_only
+def end_device(request: HttpRequest, pk: int) -> HttpResponse:
+    """End one of the member's other signed-in browsers, from their list of devices."""
+    user: Any = request.user
+    try:
+        do_end_device(user, pk, current=request.session.get(sessions.DEVICE_ROW))
+    except AccountActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("That device is signed out."))
     return redirect("security")
 
 

@@ -13,13 +13,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped]
 
 from ally.web.accounts import lockout
-from ally.web.accounts.models import User
-from ally.web.accounts.two_factor import new_recovery_codes
+from ally.web.accounts.models import RecoveryCodes, SealedTOTPDevice, User
+from ally.web.accounts.two_factor import new_recovery_codes, new_setup_code
 from ally.web.audit import record
 from ally.web.practice.models import Membership
 from ally.web.scoping import Capability, can
@@ -55,15 +54,18 @@ def _tell(user: User, subject: str, change: str, to: str | None = None) -> None:
     transaction.on_commit(send)
 
 
-def do_confirm_authenticator(user: User, device: TOTPDevice) -> list[str]:
+def do_confirm_authenticator(user: User, device: SealedTOTPDevice) -> list[str]:
     """Make `device` (verified with a code just now) the user's one authenticator and give them
     new recovery codes, returned to show once."""
     with transaction.atomic():
-        others = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk)
+        others = SealedTOTPDevice.objects.filter(user=user).exclude(pk=device.pk)
         replaced = others.filter(confirmed=True).exists()
         others.delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        if user.setup_code:  # used once
+            user.setup_code = ""
+            user.save(update_fields=["setup_code"])
         codes = new_recovery_codes(user)
         record_account_event(
             "two_factor.replaced" if replaced else "two_factor.enrolled", user, by_self=True
@@ -124,11 +126,29 @@ def _end_sessions(user: User) -> None:
     user.refresh_from_db(fields=["session_generation"])
 
 
-def do_end_other_sessions(user: User) -> None:
+def do_end_device(user: User, device_id: int, *, current: int | None) -> None:
+    """End one of the member's own signed-in browsers (not the one they are using)."""
+    from ally.web.accounts.models import SignedInSession
+    from ally.web.accounts.sessions import end_device
+
+    if device_id == current:
+        raise AccountActionError(_("This is the device you are using: sign out here instead."))
+    row = SignedInSession.objects.filter(pk=device_id, user=user).first()
+    if row is None:
+        raise AccountActionError(_("That device is signed out already."))
+    with transaction.atomic():
+        end_device(row)
+        record_account_event("session.device_ended", user, by_self=True)
+
+
+def do_end_other_sessions(user: User, *, keep: int | None = None) -> None:
     """End every session of the member (the caller keeps its own with Django's
     `update_session_auth_hash`): a lost phone, a shared computer left signed in."""
+    from ally.web.accounts.models import SignedInSession
+
     with transaction.atomic():
         _end_sessions(user)
+        SignedInSession.objects.filter(user=user).exclude(pk=keep).delete()
         record_account_event("session.signed_out_everywhere", user, by_self=True)
 
 
@@ -156,31 +176,44 @@ def do_unlock_account(user: User) -> None:
 
 
 def do_sign_out_member(admin: Membership, membership: Membership) -> None:
-    """End every session of a member: a device lost or left signed in, a member leaving."""
+    """Sign a member out of this practice on every device: a device lost or left signed in, a
+    member leaving. Their sessions at other practices go on: another practice's administrator
+    does not end them (`sessions.signed_out_of_practice`)."""
+    from ally.web.accounts.models import PracticeSignOut
+
     _check_admin_of(admin, membership)
     with transaction.atomic():
-        _end_sessions(membership.user)
+        PracticeSignOut.objects.update_or_create(
+            user=membership.user,
+            organisation=membership.organisation,
+            defaults={"signed_out_at": timezone.now()},
+        )
         record("session.ended_by_admin", actor=admin, target=membership)
 
 
-def do_reset_second_factor(admin: Membership, membership: Membership) -> None:
+def do_reset_second_factor(admin: Membership, membership: Membership) -> str:
     """Remove a member's authenticator and recovery codes: their sessions end at their next
-    request, and they set up an authenticator again at their next sign-in."""
+    request, and they set up an authenticator again at their next sign-in, with their password
+    and the one-time setup code returned here, which the administrator hands over once they know
+    it is the member asking (a password alone does not enrol a new app)."""
     _check_admin_of(admin, membership)
     if membership.user_id == admin.user_id:
         raise AccountActionError(
             _("Replace your own authenticator on your account page, where you confirm it is you.")
         )
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=membership.user).delete()
-        StaticDevice.objects.filter(user=membership.user).delete()
+        SealedTOTPDevice.objects.filter(user=membership.user).delete()
+        RecoveryCodes.objects.filter(user=membership.user).delete()
+        code = new_setup_code(membership.user)
         record("two_factor.reset", actor=admin, target=membership)
         _tell(
             membership.user,
             _("Ally: your second factor was reset"),
             _(
                 "An administrator of %(practice)s reset the second factor of your Ally account. "
-                "At your next sign-in you will set up your authenticator app again."
+                "At your next sign-in you will set up your authenticator app again, with a setup "
+                "code the administrator gives you in person or by phone."
             )
             % {"practice": membership.organisation.name},
         )
+    return code

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ally.web import audit
-from ally.web.alerts.models import Alert, UsedSuggestion
+from ally.web.alerts.models import Alert, UsedSuggestion, seal_note
 from ally.web.clinic import guidance
 from ally.web.practice.models import Episode, Membership
 from ally.web.scoping import check_can_record
@@ -59,7 +59,9 @@ def do_act_on_alert(
         if locked.seen_at is None:
             locked.seen_at, locked.seen_by = now, actor
             fields += ["seen_at", "seen_by"]
-        locked.acted_at, locked.acted_by, locked.action_note = now, actor, note
+        # Free text about the client: sealed under their data key, like their name.
+        locked.acted_at, locked.acted_by = now, actor
+        locked.action_note = seal_note(locked, note)
         locked.save(update_fields=fields)
         audit.record("alert.acted_on", actor=actor, target=locked)
         if advice is not None:

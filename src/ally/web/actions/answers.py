@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from ally.web.collect import measures
 from ally.web.collect.errors import (
     AdministrationClosedError,
     AmendmentRefusedError,
+    EpisodeEndedError,
     IdempotencyConflictError,
     InvalidAnswersError,
 )
@@ -35,7 +36,7 @@ from ally.web.collect.models import (
     Amendment,
     Response,
 )
-from ally.web.collect.models.administrations import taking_answers
+from ally.web.collect.models.administrations import closed_by_the_ending, taking_answers
 from ally.web.collect.models.choices import Respondent, Timing
 from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.collect.support import off_track_since, spell_has_check, support_checks
@@ -174,6 +175,7 @@ def do_record_response(
         check_can_record(actor, administration.episode, Capability.RECORD_ANSWERS)
     result = _score(administration, answers)
     now = now or timezone.now()
+    _check_not_ended(administration, key, stored, now)
     try:
         with transaction.atomic():
             # Completing it first takes the row's lock: two submissions for one administration
@@ -205,6 +207,24 @@ def do_record_response(
     administration.status = AdministrationStatus.COMPLETED
     administration.completed_at = now
     return response
+
+
+def _check_not_ended(
+    administration: Administration, key: str, stored: StoredAnswers, now: datetime
+) -> None:
+    """Refuse answers the episode's ending closed (`closed_by_the_ending`), whoever sends them,
+    unless this very submission was stored before the ending (a retry is answered as before)."""
+    administration.episode.refresh_from_db(fields=["ended_on"])
+    if not closed_by_the_ending(administration, now):
+        return
+    already = Response.objects.filter(idempotency_key=key).first()
+    if already is not None:
+        _replay(already, administration, stored)
+        return
+    raise EpisodeEndedError(
+        "This episode has ended, so this questionnaire no longer takes answers; "
+        "if the client needs to be heard, contact them directly."
+    )
 
 
 class _KeyUsedError(Exception):
@@ -267,11 +287,21 @@ def do_create_administration(
     expires_at: datetime | None = None,
     **fields: Any,
 ) -> Administration:
-    """A new administration of the library's current version of the measure."""
+    """A new administration of the library's current version of the measure, on an open
+    episode. One without a session and without an expiry gets ALLY_LINK_HOURS from now: no form
+    takes answers for ever."""
     if actor is not None:
         check_can_record(actor, episode, Capability.RECORD_ANSWERS)
     measure = measures.measure(measure_id)
+    if expires_at is None and fields.get("session") is None:
+        expires_at = timezone.now() + timedelta(hours=settings.ALLY_LINK_HOURS)
     with transaction.atomic():
+        ended = Episode.objects.select_for_update().get(pk=episode.pk).ended_on
+        if ended is not None:
+            raise EpisodeEndedError(
+                f"This episode ended on {ended.isoformat()}; it takes no new questionnaires. "
+                "Open a new episode for the client if therapy starts again."
+            )
         administration = Administration.objects.create(
             episode=episode,
             measure_id=measure.id,

@@ -170,10 +170,39 @@ def do_end_episode(
             raise PracticeActionError(_("This episode has ended already."))
         locked.ended_on, locked.end_reason = ended_on, reason
         locked.save(update_fields=["ended_on", "end_reason"])
+        _close_forms_at_the_end(locked)
         # How an episode ended changes its results (an open rupture becomes unrepaired).
         refresh_episode(locked)
         audit.record("episode.ended", actor=actor, target=locked)
     return locked
+
+
+def _close_forms_at_the_end(episode: Episode) -> None:
+    """The ending closes the episode's open forms (hazard H12): a later session's at once, the
+    others when the grace after the last day runs out (`answers_close_at`), so no link sent
+    earlier takes answers that nobody would look for."""
+    from ally.web.actions.answers import do_expire_administration
+    from ally.web.collect.models import Administration
+    from ally.web.collect.models.administrations import (
+        OPEN_STATUSES,
+        after_the_end,
+        answers_close_at,
+    )
+
+    closes = answers_close_at(episode)
+    if closes is None:
+        return
+    now = timezone.now()
+    still_open = Administration.objects.filter(
+        episode=episode, status__in=sorted(OPEN_STATUSES)
+    ).select_related("session", "episode")
+    for administration in still_open:
+        if after_the_end(administration) or closes <= now:
+            do_expire_administration(administration)
+        elif administration.expires_at is None or administration.expires_at > closes:
+            administration.expires_at = closes
+            administration.save(update_fields=["expires_at"])
+            audit.record("administration.closes", actor=None, target=administration)
 
 
 def do_add_care_team_member(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
 
@@ -67,6 +69,7 @@ class Alert(models.Model):
     acted_by = models.ForeignKey(
         Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
+    # What was done, sealed under the client's data key (`seal_note`); read it with `note`.
     action_note = models.TextField(blank=True)
     source_key = models.CharField(
         max_length=120,
@@ -101,6 +104,11 @@ class Alert(models.Model):
             ),
         )
         indexes = (models.Index(fields=["episode", "acted_at"]),)
+
+    @property
+    def note(self) -> str:
+        """What was done, opened with the client's data key ("" once the client is erased)."""
+        return open_note(self)
 
     @property
     def text(self) -> str:
@@ -175,3 +183,46 @@ class UsedSuggestion(models.Model):
             ),
         )
         indexes = (models.Index(fields=["episode", "recorded_at"]),)
+
+
+# Action notes at rest ----------------------------------------------------------------------------
+
+SEALED_NOTE = "s1"
+"""Prefix of a sealed action note: "s1:<data key generation>:<base64>"."""
+
+
+def _note_context(alert_id: int, generation: int) -> bytes:
+    from ally.web.privacy.sealed import context
+
+    return context("alerts_alert", ("action_note",), alert_id, generation)
+
+
+def seal_note(alert: Alert, text: str) -> str:
+    """The free-text note of what was done, sealed with AES-GCM under the client's data key and
+    bound to its alert, as the client's name is (privacy/sealed.py)."""
+    from ally.web.privacy.keys import data_key_for
+    from ally.web.privacy.sealed import seal
+
+    key = data_key_for(alert.episode.client_id, create=True)
+    sealed = seal(text.encode(), key.material, _note_context(alert.pk, key.generation))
+    return f"{SEALED_NOTE}:{key.generation}:{base64.b64encode(sealed).decode('ascii')}"
+
+
+def open_note(alert: Alert) -> str:
+    """The note in the clear: sealed by Ally, or as an older Ally stored it."""
+    from ally.web.privacy.keys import KeyUnavailableError, data_key_for
+    from ally.web.privacy.sealed import SealError, unseal
+
+    stored = alert.action_note
+    prefix, _, rest = stored.partition(":")
+    if prefix != SEALED_NOTE:
+        return stored
+    generation, _, encoded = rest.partition(":")
+    try:
+        key = data_key_for(alert.episode.client_id)
+        plain = unseal(
+            base64.b64decode(encoded), key.material, _note_context(alert.pk, int(generation))
+        )
+    except (KeyUnavailableError, SealError, ValueError):
+        return ""
+    return plain.decode()

@@ -35,7 +35,7 @@ def list_episode_administrations(request: HttpRequest, org: Org, episode_id: int
 
 @router.post(
     "/o/{org}/episodes/{episode_id}/administrations",
-    response={201: AdministrationOut, **errors(401, 403, 404, 422, *BODY_REFUSED)},
+    response={201: AdministrationOut, **errors(401, 403, 404, 409, 422, *BODY_REFUSED)},
     operation_id="create_administration",
     url_name="create_administration",
     summary="Give a measure: a new administration for the episode",
@@ -45,7 +45,7 @@ def create_administration(
 ) -> Any:
     """The library's current version of the measure. `session_id` must be a session of this
     episode; a researcher may not create one (403), nor a token without the scope
-    responses:write."""
+    responses:write; an ended episode takes none (409)."""
     membership = member(request, org, needs=Capability.RECORD_ANSWERS)
     episode = episode_or_404(membership, episode_id)
     check_can_record(membership, episode, Capability.RECORD_ANSWERS)

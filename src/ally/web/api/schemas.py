@@ -317,7 +317,7 @@ class AlertOut(Schema):
         membership = getattr(context["request"], "membership", None)
         if membership is None or not can(membership, Capability.SEE_IDENTITY):
             return None
-        return str(obj.action_note)
+        return str(obj.note)
 
 
 ActionNote = Annotated[

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
+import subprocess  # nosec B404 # runs this Python only, with a fixed argument list
+import sys
 from typing import Any
 
 import vl_convert as vlc
@@ -27,6 +31,47 @@ from ally.scoring.rules import score_range
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse
 from ally.web.clinic.labels import NO_SIGNAL, SIGNAL_WORDS, SUBSCALE_WORDS, word
 from ally.web.monitoring.models import ChartDrawing
+
+log = logging.getLogger(__name__)
+
+# vl-convert runs a JavaScript engine on threads of its own. A process forked after it started
+# has the engine's memory without its threads, and its next drawing waits for ever (found by
+# issue 19's reliability test). Such a child draws in a fresh Python process instead.
+_drawn_in_this_process = False
+_forked_after_drawing = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_drawing
+    _forked_after_drawing = _forked_after_drawing or _drawn_in_this_process
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_DRAW_ALONE = (
+    "import json, sys, vl_convert; "
+    "sys.stdout.write(vl_convert.vegalite_to_svg(json.load(sys.stdin)))"
+)
+
+
+def to_svg(spec: dict[str, Any]) -> str:
+    """The spec drawn by vl-convert: here, or in a fresh process when this one was forked from
+    a process that had drawn (a fork-safe fallback, slower by a start-up)."""
+    global _drawn_in_this_process
+    if _forked_after_drawing:
+        log.warning("A chart is drawn in a separate process: this one was forked after drawing.")
+        done = subprocess.run(  # nosec B603 # sys.executable and a constant script
+            [sys.executable, "-c", _DRAW_ALONE],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
+    _drawn_in_this_process = True
+    return str(vlc.vegalite_to_svg(spec))
+
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 WIDTH, HEIGHT = 320, 220
@@ -401,7 +446,7 @@ def svg(spec: dict[str, Any], labelled_by: str) -> SafeString:
     key = "ally:clinic:chart:" + spec_digest(spec)
     drawn = cache.get(key)
     if drawn is None:
-        drawn = vlc.vegalite_to_svg(spec)
+        drawn = to_svg(spec)
         cache.set(key, drawn, CACHE_SECONDS)
     return labelled(drawn, labelled_by)
 
@@ -425,7 +470,7 @@ def episode_drawings(
         if kept is not None and kept.spec_sha256 == digest:
             drawn[name] = kept.svg
             continue
-        drawn[name] = vlc.vegalite_to_svg(spec)
+        drawn[name] = to_svg(spec)
         fresh.append(
             ChartDrawing(
                 episode_id=episode_id,

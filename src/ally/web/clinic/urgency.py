@@ -284,7 +284,14 @@ def caseload_rows(
     if not include_open:
         chosen = chosen.filter(ended_on__isnull=False)
     if not include_ended:
-        chosen = chosen.filter(ended_on__isnull=True)
+        # An ended episode with a critical answer not yet acted on stays on the caseload: a
+        # client may answer the last session's forms after the ending (hazard H12).
+        unresolved = Alert.objects.filter(
+            episode=OuterRef("pk"),
+            kind__in=(AlertKind.CRITICAL_ITEM, AlertKind.CRITICAL_UNANSWERED),
+            acted_at__isnull=True,
+        )
+        chosen = chosen.filter(Q(ended_on__isnull=True) | Exists(unresolved))
     feedback = SessionFeedback.objects.order_by("session_number", "measure_id").only(
         "episode_id",
         "measure_id",

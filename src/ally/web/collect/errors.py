@@ -15,6 +15,10 @@ class AdministrationClosedError(CollectError):
     """The administration was already completed or has expired."""
 
 
+class EpisodeEndedError(AdministrationClosedError):
+    """The episode has ended: no new forms, and answers only within the grace after its end."""
+
+
 class InvalidAnswersError(CollectError):
     """Answers the measure cannot score; `problems` name each item and rule."""
 

@@ -43,6 +43,8 @@ def administrations_for_session(session: Session, actor: Membership | None) -> l
     """Create the session's missing forms from its episode's plan; returns the new ones only."""
     if session.status not in NEEDS_FORMS:
         return []
+    if session.episode_id is not None and session.episode.ended_on is not None:
+        return []  # an ended episode takes no new forms (do_create_administration)
     wanted = planned_for(session)
     if not wanted:
         return []

@@ -143,7 +143,7 @@ def _alert(alert: Alert) -> dict[str, Any]:
         "raised_at": _when(alert.raised_at),
         "seen_at": _when(alert.seen_at),
         "acted_at": _when(alert.acted_at),
-        "action_note": alert.action_note,
+        "action_note": alert.note,
     }
 
 

@@ -1,5 +1,6 @@
 """Key rotation: every client's data key re-wrapped by the newest master key, and on request a new
-data key for every client with their details sealed again under it.
+data key for every client with their details sealed again under it. Members' authenticator
+secrets, sealed under a master key too, are sealed again under the newest.
 
 Work goes in batches, each in its own transaction that changes a client's key and their sealed
 details together: an interruption leaves every row readable, either as before or as after, and
@@ -35,12 +36,16 @@ def _rewrap(row: ClientKey, master_version: int) -> bool:
 def _renew(row: ClientKey) -> None:
     """A new data key for the client; their details are opened with the old one and sealed
     with the new one in the same transaction."""
+    from ally.web.alerts.models import Alert, seal_note
+
     identity = ClientIdentity.objects.filter(client_id=row.client_id).first()
     if identity is not None:
         identity.details()  # opened with the key in force, before it is replaced
     goal_words = sealed_rows_of(row.client_id)
     for sealed in goal_words:
         sealed.words()
+    noted = Alert.objects.filter(episode__client_id=row.client_id).exclude(action_note="")
+    notes = [(alert, alert.note) for alert in noted.select_related("episode")]
     key, fields = fresh_key_fields(row.client_id, row.generation + 1)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -51,6 +56,31 @@ def _renew(row: ClientKey) -> None:
     for sealed in goal_words:
         sealed.seal_words(sealed.words(), key)
         sealed.save(update_fields=["sealed"])
+    for alert, text in notes:
+        alert.action_note = seal_note(alert, text)
+        alert.save(update_fields=["action_note"])
+
+
+def _reseal_authenticators(newest: int) -> int:
+    """Every authenticator secret sealed under an older master key, sealed under the newest."""
+    from ally.web.accounts.models import (
+        SealedTOTPDevice,
+        open_totp_secret,
+        seal_totp_secret,
+        totp_master_version,
+    )
+
+    done = 0
+    for pk in SealedTOTPDevice.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            device = SealedTOTPDevice.objects.select_for_update().get(pk=pk)
+            if totp_master_version(device.key) == newest:
+                continue
+            secret = open_totp_secret(device.key, device.user_id)
+            device.key = seal_totp_secret(secret, device.user_id)
+            device.save(update_fields=["key"])
+            done += 1
+    return done
 
 
 def rotate_keys(
@@ -85,6 +115,7 @@ def rotate_keys(
             rotation.save(update_fields=["rewrapped", "renewed"])
         if progress is not None:
             progress(last)
+    _reseal_authenticators(newest)
     with transaction.atomic():
         rotation.finished_at = timezone.now()
         rotation.save(update_fields=["finished_at"])

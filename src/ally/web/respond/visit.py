@@ -3,11 +3,18 @@ answers saved for later, and each form's submission key.
 
 The link is the only authority: the visit grants the administration it names and the other open
 client-rated ones of the same episode and session, and nothing else. Nothing here identifies the
-client; the session holds administration ids, raw answers and keys only.
+client; the session holds administration ids, keys and the answers saved for later, these
+sealed with AES-GCM under the client's data key (as their name and email are: privacy/sealed.py),
+so the session table holds no answer in the clear and erasing the client makes them unreadable.
+A visit's session expires with the link (ALLY_LINK_HOURS); `ally manage purge_expired` deletes
+expired sessions.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,8 +26,48 @@ from django.db.models import QuerySet
 from ally.web.collect.models import Administration
 from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.collect.models.choices import Respondent, Timing
+from ally.web.privacy.keys import KeyUnavailableError, data_key_for
+from ally.web.privacy.sealed import SealError, context, seal, secret_frames, unseal
 
 KEY = "ally_respond"
+DRAFT_TABLE = "respond_draft"
+"""The associated data's table name for a sealed draft: bound to its administration too."""
+
+
+def _client_of(pk: int) -> int | None:
+    found = Administration.objects.filter(pk=pk).values_list("episode__client_id", flat=True)
+    return next(iter(found), None)
+
+
+@secret_frames
+def seal_draft(pk: int, answers: Mapping[str, str]) -> dict[str, Any]:
+    """The answers saved for later, sealed under the client's data key."""
+    client = _client_of(pk)
+    if client is None:
+        return {}
+    key = data_key_for(client, create=True)
+    plain = json.dumps(dict(answers), sort_keys=True).encode()
+    sealed = seal(plain, key.material, context(DRAFT_TABLE, ("answers",), pk, key.generation))
+    return {"generation": key.generation, "sealed": base64.b64encode(sealed).decode("ascii")}
+
+
+@secret_frames
+def open_draft(pk: int, stored: Mapping[str, Any]) -> dict[str, str]:
+    """The saved answers, or none when they do not open: the client was erased, their key
+    renewed, the value changed or moved to another form (or saved in the clear by an older
+    Ally, which is not read)."""
+    client = _client_of(pk)
+    if client is None or "sealed" not in stored:
+        return {}
+    try:
+        key = data_key_for(client)
+        generation = int(stored["generation"])
+        sealed = base64.b64decode(str(stored["sealed"]), validate=True)
+        associated = context(DRAFT_TABLE, ("answers",), pk, generation)
+        answers = json.loads(unseal(sealed, key.material, associated))
+    except (KeyUnavailableError, SealError, KeyError, ValueError, binascii.Error):
+        return {}
+    return {str(number): str(value) for number, value in answers.items()}
 
 
 def siblings(administration: Administration) -> QuerySet[Administration]:
@@ -69,6 +116,8 @@ class Visit:
         if safety:
             self._data["safety"] = True
         self._save()
+        # The visit's session row goes when the link would: nothing waits 14 days in the table.
+        self._session.set_expiry(settings.ALLY_LINK_HOURS * 3600)
 
     @property
     def grants(self) -> list[int]:
@@ -129,7 +178,7 @@ class Visit:
 
     # Saved answers and submission keys ---------------------------------------------------------
 
-    def _drafts(self) -> dict[str, dict[str, str]]:
+    def _drafts(self) -> dict[str, dict[str, Any]]:
         return dict(self._data.get("drafts") or {})
 
     def _keys(self) -> dict[str, str]:
@@ -137,11 +186,11 @@ class Visit:
 
     def draft(self, pk: int) -> dict[str, str]:
         """The raw answers saved for later, by item number as text."""
-        return dict(self._drafts().get(str(pk), {}))
+        return open_draft(pk, self._drafts().get(str(pk), {}))
 
     def save_draft(self, pk: int, raw: Mapping[str, str]) -> None:
         drafts = self._drafts()
-        drafts[str(pk)] = {number: value for number, value in raw.items() if value}
+        drafts[str(pk)] = seal_draft(pk, {number: value for number, value in raw.items() if value})
         self._data["drafts"] = drafts
         self._save()
 

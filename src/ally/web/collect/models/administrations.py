@@ -7,10 +7,12 @@ was answered (completed) are known.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ally.web.collect.models.choices import Respondent, Timing
 from ally.web.collect.models.plans import PlannedMeasure
@@ -142,3 +144,35 @@ def not_yet_open(now: datetime) -> Q:
 def taking_answers(now: datetime) -> Q:
     """`Administration.takes_answers` as a query."""
     return Q(status__in=sorted(OPEN_STATUSES)) & ~past_expiry(now) & ~not_yet_open(now)
+
+
+# After the ending ---------------------------------------------------------------------------------
+
+
+def answers_close_at(episode: Episode) -> datetime | None:
+    """When an ended episode stops taking answers: ALLY_ENDED_GRACE_HOURS after the end of its
+    last day (local time), so a client still answers the last session's final measures that
+    evening or the days after; None while the episode is open."""
+    if episode.ended_on is None:
+        return None
+    day_after = datetime.combine(episode.ended_on + timedelta(days=1), time.min)
+    return timezone.make_aware(day_after) + timedelta(hours=settings.ALLY_ENDED_GRACE_HOURS)
+
+
+def after_the_end(administration: Administration) -> bool:
+    """A form of a session held after the episode's last day: never answered, whatever the
+    grace (sessions booked ahead and then cancelled by the ending)."""
+    ended = administration.episode.ended_on
+    session = administration.session
+    return (
+        ended is not None
+        and session is not None
+        and timezone.localdate(session.scheduled_at) > ended
+    )
+
+
+def closed_by_the_ending(administration: Administration, now: datetime) -> bool:
+    """The one rule for answers after an ending: refused for a later session's form, and for
+    any form once the grace after the last day has run out."""
+    closes = answers_close_at(administration.episode)
+    return closes is not None and (after_the_end(administration) or now >= closes)
