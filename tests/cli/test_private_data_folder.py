@@ -148,7 +148,8 @@ def test_a_link_in_the_data_folder_is_not_followed(tmp_path: Path) -> None:
     from ally.cli.serve import make_private
 
     folder = tmp_path / "ally-data"
-    folder.mkdir(mode=0o755)
+    folder.mkdir()
+    folder.chmod(0o755)  # whatever umask an earlier test left in this process
     elsewhere = tmp_path / "shared.txt"
     elsewhere.write_text("not Ally's")
     elsewhere.chmod(0o644)

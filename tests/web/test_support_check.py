@@ -309,7 +309,7 @@ def test_the_suggestions_used_are_recorded_with_their_place_and_shown(
     )
     assert used.recorded_by == practice.clinician
     alert.refresh_from_db()
-    assert alert.action_note.startswith("Asked about social support.\n")
+    assert alert.note.startswith("Asked about social support.\n")
     assert AuditEntry.objects.filter(action="suggestion.used").count() == 1
     html = page(practice.clinician, off_track)
     assert "Asked about social support:" in html
