@@ -172,7 +172,9 @@ class EventForm(forms.Form):
     )
     then = _answer(_("What was going on for you then?"))
     rating = forms.TypedChoiceField(
-        label=_("How helpful or hindering was it?"), choices=RATINGS, coerce=int
+        label=_("How helpful or hindering was this event?"),
+        choices=[("", _("Choose a rating")), *RATINGS],
+        coerce=int,
     )
 
 

@@ -214,7 +214,9 @@ class Mark(Sealed):
                 | Q(rating__gte=RATING_LOW, rating__lte=RATING_HIGH),
                 name="mark_rating_1_9",
             ),
-            models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="mark_kind_known"),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in Kind]), name="mark_kind_known"
+            ),
         )
 
     def client_id_for_key(self) -> int:
