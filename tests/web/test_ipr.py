@@ -496,3 +496,16 @@ def test_the_page_shows_the_same_agreement_as_the_command(
     kappa, r = float(row[4]), float(row[5])
     assert re.search(rf">\s*{kappa:.2f}\s*<", page), kappa
     assert re.search(rf">\s*{r:.2f}\s*<", page), r
+
+
+def test_the_pages_speak_german(practice: Practice) -> None:
+    recording = stored_recording(practice.own)
+    client = _client_visit(recording)
+    page = client.get(reverse("ipr_client:recording"), HTTP_ACCEPT_LANGUAGE="de")
+    assert "Ihre Sitzung, noch einmal angesehen" in page.content.decode()
+    assert "Ich stimme zu" in page.content.decode()
+    staff = _as(practice.clinician).get(
+        reverse("ipr:recording", kwargs={"org": "north", "pk": recording.pk}),
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert "Die Klient:in hat noch nicht zugestimmt" in staff.content.decode()
