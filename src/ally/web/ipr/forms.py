@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from ally.ipr.marks import Kind
 from ally.web.actions.ipr import LONGEST_ANSWER
 from ally.web.ipr.models import ConsentScope, Part
+from ally.web.text import NOTE, TextField
 
 RATINGS = [
     (1, _("1: very hindering")),
@@ -114,7 +115,9 @@ class ConsentForm(forms.Form):
 
 
 def _answer(label: Any) -> forms.CharField:
-    return forms.CharField(
+    # Typed words are checked like every note in Ally (no hidden or direction characters).
+    return TextField(
+        rule=NOTE,
         label=label,
         required=False,
         max_length=LONGEST_ANSWER,
@@ -165,7 +168,8 @@ class EventForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
-    what = forms.CharField(
+    what = TextField(
+        rule=NOTE,
         label=_("What happened, in a few words?"),
         max_length=LONGEST_ANSWER,
         widget=forms.Textarea(attrs={"rows": 2}),
