@@ -509,3 +509,31 @@ def test_the_pages_speak_german(practice: Practice) -> None:
         HTTP_ACCEPT_LANGUAGE="de",
     )
     assert "Die Klient:in hat noch nicht zugestimmt" in staff.content.decode()
+
+
+def test_new_data_keys_keep_the_recording_its_transcript_and_the_words_readable(
+    practice: Practice,
+) -> None:
+    from ally.web.actions.ipr import do_attach_transcript
+    from ally.web.privacy.models import ClientKey
+
+    wav = wav_bytes(seconds=1)
+    recording = stored_recording(practice.own, wav, scope=ConsentScope.REVIEW)
+    do_attach_transcript(recording, VTT, actor=practice.clinician)
+    do_add_mark(
+        recording,
+        Rater.CLIENT,
+        start=0,
+        end=None,
+        kind="helpful",
+        rating=9,
+        answers={"then": "calm"},
+        actor=None,
+    )
+    before = ClientKey.objects.get(client=practice.own.client).generation
+    call_command("rotate_keys", "--data-keys", stdout=io.StringIO())
+    assert ClientKey.objects.get(client=practice.own.client).generation == before + 1
+    fresh = Recording.objects.get(pk=recording.pk)
+    assert fresh.words()["transcript"] == VTT
+    assert b"".join(media.read_range(fresh.file_id, _key(fresh), len(wav), 0, len(wav) - 1)) == wav
+    assert Mark.objects.get(review__recording=fresh).words()["then"] == "calm"
