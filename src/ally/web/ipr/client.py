@@ -60,13 +60,18 @@ def _context(recording: Recording, forms: dict[str, Any] | None = None) -> dict[
     today = timezone.localdate()
     forms = forms or {}
     both = reviews.both_finished
+    consent = forms.get("consent") or ConsentForm(
+        prefix="consent", initial={"retention_until": recording.retention_until}
+    )
+    # The date picker offers tomorrow to the day the practitioner proposed.
+    consent.fields["retention_until"].widget.attrs.update(
+        retention_choice(today, recording.retention_until)
+    )
     return {
         "organisation": recording.organisation,
         "recording": recording,
         "language_next": reverse("ipr_client:recording"),
-        "consent_form": forms.get("consent")
-        or ConsentForm(prefix="consent", initial={"retention_until": recording.retention_until}),
-        "date_bounds": retention_choice(today, recording.retention_until),
+        "consent_form": consent,
         "mark_form": forms.get("mark")
         or MarkForm(client=True, event=event is not None, prefix="mark"),
         "event_form": forms.get("event")

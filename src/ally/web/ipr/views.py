@@ -85,6 +85,7 @@ def _session_recordings(request: HttpRequest, org: str, pk: int) -> HttpResponse
     )
     today = timezone.localdate()
     form = UploadForm(initial={"retention_until": retention_default(today)})
+    bounds = {"min": retention_choice(today, today)["min"]}
     status = 200
     if request.method == "POST":
         if session.episode is None:
@@ -104,6 +105,7 @@ def _session_recordings(request: HttpRequest, org: str, pk: int) -> HttpResponse
             form.add_error("media", _upload_problem(handler.problem))
         else:
             form.is_valid()
+    form.fields["retention_until"].widget.attrs.update(bounds)
     recordings = recordings_for(membership).filter(session=session)
     return render(
         request,
@@ -117,7 +119,6 @@ def _session_recordings(request: HttpRequest, org: str, pk: int) -> HttpResponse
             form=form,
             writable=session.episode is not None
             and reviews_as_clinician(membership, session.episode),
-            date_bounds=retention_choice(today, today.replace(year=today.year + 10)),
             max_mb=settings.ALLY_RECORDING_MAX_MB,
         ),
         status=status,
