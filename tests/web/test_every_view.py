@@ -14,13 +14,17 @@ from django.test import Client as Browser
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from ipr_media import VTT, stored_recording
 from signing_in import authenticator
 from web_practice import Practice, sign_in
 
+from ally.ipr.marks import Rater
 from ally.web.actions.answers import do_create_administration, do_record_response
+from ally.web.actions.ipr import do_attach_transcript, do_finish_review
 from ally.web.alerts.models import Alert, AlertKind, SupportCheck, UsedSuggestion
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
+from ally.web.ipr.models import Mark, Recording, Review
 from ally.web.practice.models import Client, Episode, Organisation, Session
 from ally.web.privacy.models import ErasureRefusal
 
@@ -31,6 +35,10 @@ ADMINS = frozenset({"admin"})
 RESEARCH_EXPORTERS = frozenset({"admin", "researcher"})
 CARERS = frozenset({"admin", "clinician"})
 """Who may export a client's data for them: the practice's administrator, their clinician."""
+PLAYERS = frozenset({"admin", "supervisor", "clinician"})
+"""Who may hear a recording (researchers get its marks, de-identified)."""
+REVIEWERS = frozenset({"clinician"})
+"""Who reviews a recording as the clinician: its episode's clinicians only."""
 
 # What each view's <pk> names, whether it changes data (POST), and the roles that may use it.
 STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
@@ -61,6 +69,17 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
     "goals:episode": ("episode", True, READERS),
+    # Recordings (tests/web/test_ipr.py): the client consented to research, so supervisors and
+    # researchers reach this one; only roles that may play hear it, only its clinicians review.
+    "ipr:session": ("session", True, READERS),
+    "ipr:recording": ("recording", False, READERS),
+    "ipr:review": ("recording", True, REVIEWERS),
+    "ipr:media": ("recording", False, PLAYERS),
+    "ipr:transcript": ("recording", False, PLAYERS),
+    "ipr:transcript_attach": ("recording", True, REVIEWERS),
+    "ipr:delete": ("recording", True, REVIEWERS),
+    "ipr:eaf": ("recording", False, READERS),
+    "ipr:marks_csv": (None, False, READERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -108,6 +127,11 @@ OPEN_VIEWS = {
     # The client's goals, in a visit their link opened (tests/web/test_goals.py).
     "goals_client:goals",
     "goals_client:exercise",
+    # The client's consent and review of a recording, in a visit its link opened (test_ipr.py).
+    "ipr_client:open",
+    "ipr_client:recording",
+    "ipr_client:media",
+    "ipr_client:transcript",
 }
 
 
@@ -145,6 +169,10 @@ def _objects(episode: Episode) -> dict[str, int]:
     )
     answered = do_create_administration(episode, "phq9", session=session)
     do_record_response(answered, [1] * 9, idempotency_key=f"every-view-{episode.pk}")
+    recording = stored_recording(episode, scope="research")
+    do_attach_transcript(recording, VTT, actor=episode.clinician)
+    do_finish_review(recording, Rater.CLINICIAN, actor=episode.clinician)
+    do_finish_review(recording, Rater.CLIENT, actor=None)
     return {
         "episode": episode.pk,
         "session": session.pk,
@@ -153,6 +181,7 @@ def _objects(episode: Episode) -> dict[str, int]:
         "answered": answered.pk,
         "plan_entry": entry.pk,
         "alert": alert.pk,
+        "recording": recording.pk,
         "client": episode.client_id,
         # A member of the episode's organisation: its clinician.
         "membership": episode.clinician_id,
@@ -189,6 +218,9 @@ def _writes() -> tuple[int, ...]:
         SupportCheck.objects.count(),
         UsedSuggestion.objects.count(),
         ApiClient.objects.filter(revoked_at__isnull=False).count(),
+        Recording.objects.filter(media_deleted_at__isnull=True, has_transcript=True).count(),
+        Mark.objects.count(),
+        Review.objects.filter(finished_at__isnull=False).count(),
     )
 
 

@@ -465,6 +465,7 @@ def _register() -> None:
     from ally.cli.backup import backup, restore
     from ally.cli.etr import etr
     from ally.cli.export import export
+    from ally.cli.ipr import ipr
     from ally.cli.research import research
     from ally.cli.risk import risk
     from ally.cli.serve import manage, serve
@@ -480,6 +481,7 @@ def _register() -> None:
     cli.add_command(restore)
     cli.add_command(research)
     cli.add_command(export)
+    cli.add_command(ipr)
 
 
 _register()

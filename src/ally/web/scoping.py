@@ -68,6 +68,9 @@ class Capability(StrEnum):
     """A de-identified data set of the whole practice, for research."""
     MANAGE_API_CLIENTS = "manage_api_clients"
     """Register and revoke the programs that call the API with a token."""
+    PLAY_RECORDINGS = "play_recordings"
+    """Play a recorded session, read its transcript and the words of its marks (where the
+    client's consent reaches the member: ally.web.ipr.access)."""
 
 
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
@@ -81,10 +84,12 @@ CAPABILITIES: dict[Role, frozenset[Capability]] = {
             Capability.READ_EPISODES,
             Capability.RECORD_ANSWERS,
             Capability.READ_FHIR,
+            Capability.PLAY_RECORDINGS,
         }
     ),
     Role(Role.CLINICIAN): frozenset(
         {
+            Capability.PLAY_RECORDINGS,
             Capability.SEE_IDENTITY,
             Capability.RECORD_CLINICAL_DATA,
             Capability.EXPORT_CLIENT_DATA,

@@ -31,6 +31,8 @@ ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "versi
 ALLY_ENDED_GRACE_HOURS  hours after an episode's last day in which its last forms still take
                     answers (48)
 ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
+ALLY_RECORDING_MAX_MB  largest session recording a clinician may upload, in megabytes (500)
+ALLY_RECORDING_RETENTION_DAYS  days a recording is kept unless the client chooses fewer (90)
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ INSTALLED_APPS = [
     "ally.web.fhir",
     "ally.web.goals",
     "ally.web.research",
+    "ally.web.ipr",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +216,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": [SELF],
         "style-src": [SELF],
         "img-src": [SELF],
+        # Session recordings and their transcripts (ipr), streamed from Ally itself.
+        "media-src": [SELF],
         "font-src": [SELF],
         "connect-src": [SELF],
         "form-action": [SELF],
@@ -315,6 +320,10 @@ ALLY_FIT_IN_BACKGROUND = os.environ.get("ALLY_FIT_IN_BACKGROUND", "1") == "1"
 # Trusted proxies in front of Ally (0: clients connect directly); the audit log's addresses
 # are read from X-Forwarded-For only through that many proxies.
 ALLY_PROXY_COUNT = int(os.environ.get("ALLY_PROXY_COUNT", "0"))
+# Session recordings for Interpersonal Process Recall (docs/ipr.md): the largest upload, and the
+# days they are kept by default; `ally manage delete_expired_recordings` deletes them after.
+ALLY_RECORDING_MAX_MB = int(os.environ.get("ALLY_RECORDING_MAX_MB", "500"))
+ALLY_RECORDING_RETENTION_DAYS = int(os.environ.get("ALLY_RECORDING_RETENTION_DAYS", "90"))
 
 # API clients (django-oauth-toolkit): the client-credentials grant only (each Application is
 # made so), secrets hashed, tokens that expire after ALLY_API_TOKEN_SECONDS (an hour by

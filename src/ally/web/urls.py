@@ -3,7 +3,9 @@
 /accounts/   sign in and out
 /a/          the client's side: a link per administration, then the questionnaire
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
+/a/recall/   the client's consent to a session recording and their review of it (IPR)
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
+/o/<org>/recall/     session recordings and their two reviews (IPR)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
 /o/<org>/audit/      the audit log, for administrators
 /o/<org>/members/    members' sign-in security (locked accounts, second factors), for administrators
@@ -29,6 +31,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", home, name="home"),
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/goals/", include("ally.web.goals.client_urls")),
+    path("a/recall/", include("ally.web.ipr.client_urls")),
     path("a/", include("ally.web.respond.urls")),
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
@@ -38,6 +41,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
     path("o/<slug:org>/episodes/<int:pk>/goals/", include("ally.web.goals.urls")),
     path("o/<slug:org>/research/", include("ally.web.research.urls")),
+    path("o/<slug:org>/recall/", include("ally.web.ipr.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),
