@@ -61,6 +61,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
     "goals:episode": ("episode", True, READERS),
+    "endings:ending": ("episode", True, READERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -108,6 +109,8 @@ OPEN_VIEWS = {
     # The client's goals, in a visit their link opened (tests/web/test_goals.py).
     "goals_client:goals",
     "goals_client:exercise",
+    # The client's end-of-therapy review, in a visit its link opened (tests/web/test_endings.py).
+    "endings_client:review",
 }
 
 

@@ -3,6 +3,7 @@
 /accounts/   sign in and out
 /a/          the client's side: a link per administration, then the questionnaire
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
+/a/review/   the client's end-of-therapy review, in a visit its link opened
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
 /o/<org>/audit/      the audit log, for administrators
@@ -29,6 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", home, name="home"),
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/goals/", include("ally.web.goals.client_urls")),
+    path("a/review/", include("ally.web.endings.client_urls")),
     path("a/", include("ally.web.respond.urls")),
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
@@ -37,6 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
     path("o/<slug:org>/episodes/<int:pk>/goals/", include("ally.web.goals.urls")),
+    path("o/<slug:org>/episodes/<int:pk>/ending/", include("ally.web.endings.urls")),
     path("o/<slug:org>/research/", include("ally.web.research.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
