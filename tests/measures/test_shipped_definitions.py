@@ -318,7 +318,7 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     m = measure(library, "ally-support")
     assert (m.kind, m.validated, m.licence.name) == (Kind.SUPPORT, False, "Apache-2.0 (Ally)")
     assert not m.kind.feeds_practice_model
-    assert all(k.feeds_practice_model for k in Kind if k is not Kind.SUPPORT)
+    assert all(k.feeds_practice_model for k in Kind if k not in (Kind.SUPPORT, Kind.REVIEW))
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
     assert subscales(m) == {
         "alliance": (1, 2, 3),
@@ -330,3 +330,17 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     assert reverse_items(m) == [9, 10, 11]
     assert {s.id: s.concern_below for s in m.scoring.subscales} == dict.fromkeys(subscales(m), 2)
     assert 8 <= len(m.items) <= 12
+
+
+def test_the_end_of_therapy_review_is_allys_own_unvalidated_and_outside_the_practice_model(
+    library,
+):
+    """Ally's own wording (the Helpful Aspects of Therapy form, © Elliott, may not ship its
+    text: ../shared/research/specs-goals-groups-fhir.md §4.1); only the overall change, -3..+3,
+    is scored, and the practice model never reads it."""
+    m = measure(library, "ally-review")
+    assert (m.kind, m.validated, m.licence.name) == (Kind.REVIEW, False, "Apache-2.0 (Ally)")
+    assert not m.kind.feeds_practice_model
+    assert [item.number for item in m.items] == [1]
+    assert (m.response.min, m.response.max) == (-3, 3)
+    assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)

@@ -80,6 +80,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "ipr:delete": ("recording", True, REVIEWERS),
     "ipr:eaf": ("recording", False, READERS),
     "ipr:marks_csv": (None, False, READERS),
+    "endings:ending": ("episode", True, READERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -132,6 +133,8 @@ OPEN_VIEWS = {
     "ipr_client:recording",
     "ipr_client:media",
     "ipr_client:transcript",
+    # The client's end-of-therapy review, in a visit its link opened (tests/web/test_endings.py).
+    "endings_client:review",
 }
 
 

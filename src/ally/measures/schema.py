@@ -39,12 +39,15 @@ class Kind(StrEnum):
     """A clinical-support check sent when a client goes off track (Ally's support check): not an
     outcome or alliance measure, so the practice model, its signals and the dashboard leave it
     out; its domain scores order the clinician's suggestions."""
+    REVIEW = "review"
+    """The client's end-of-therapy review (Ally's own): how they see the change overall, with
+    their written answers kept apart; read by the clinician, never by the practice model."""
 
     @property
     def feeds_practice_model(self) -> bool:
         """Whether the practice model reads this kind's scores (expected course, reliable
         change, signals, ruptures, dropout)."""
-        return self is not Kind.SUPPORT
+        return self not in (Kind.SUPPORT, Kind.REVIEW)
 
 
 class Licence(Strict):

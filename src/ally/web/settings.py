@@ -30,6 +30,10 @@ ALLY_ENCRYPTION_KEYS  master keys for clients' names and contact details, "versi
                     data folder (file encryption_keys). Keep it out of backups (docs/backup.md).
 ALLY_ENDED_GRACE_HOURS  hours after an episode's last day in which its last forms still take
                     answers (48)
+ALLY_ENDING_FORM_DAYS  days a planned ending's final measures and review take answers (14)
+ALLY_FOLLOW_UP_DAYS  days a follow-up check takes answers once it is sent (14)
+ALLY_STOPPED_MESSAGE  "1" lets a clinician tell a client who stopped that the practice noticed
+                    (off: nothing is sent after an unplanned ending)
 ALLY_PROXY_COUNT    trusted proxies in front of Ally, for the addresses in the audit log (0)
 ALLY_RECORDING_MAX_MB  largest session recording a clinician may upload, in megabytes (500)
 ALLY_RECORDING_RETENTION_DAYS  days a recording is kept unless the client chooses fewer (90)
@@ -111,6 +115,7 @@ INSTALLED_APPS = [
     "ally.web.goals",
     "ally.web.research",
     "ally.web.ipr",
+    "ally.web.endings",
 ]
 
 MIDDLEWARE = [
@@ -308,6 +313,13 @@ ALLY_LINK_HOURS = int(os.environ.get("ALLY_LINK_HOURS", "72"))
 # After an episode ends, its forms (but never those of sessions after its last day) take answers
 # for this many hours after the end of that day; then every form of the episode is closed.
 ALLY_ENDED_GRACE_HOURS = int(os.environ.get("ALLY_ENDED_GRACE_HOURS", "48"))
+# The exception (docs/data-model.md, "Endings"): a planned ending's final measures and review, and
+# a follow-up check, take answers for this many days after they are sent.
+ALLY_ENDING_FORM_DAYS = int(os.environ.get("ALLY_ENDING_FORM_DAYS", "14"))
+ALLY_FOLLOW_UP_DAYS = int(os.environ.get("ALLY_FOLLOW_UP_DAYS", "14"))
+# Off by default: after an unplanned ending nothing reaches the client unless the practice turns
+# this on and the clinician ticks it at the ending (a message can be read by others).
+ALLY_STOPPED_MESSAGE = _flag("ALLY_STOPPED_MESSAGE")
 # Before-session links go out this many hours ahead; one reminder after this many hours.
 ALLY_SEND_BEFORE_HOURS = int(os.environ.get("ALLY_SEND_BEFORE_HOURS", "24"))
 ALLY_REMIND_AFTER_HOURS = int(os.environ.get("ALLY_REMIND_AFTER_HOURS", "24"))

@@ -4,6 +4,7 @@
 /a/          the client's side: a link per administration, then the questionnaire
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
 /a/recall/   the client's consent to a session recording and their review of it (IPR)
+/a/review/   the client's end-of-therapy review, in a visit its link opened
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/recall/     session recordings and their two reviews (IPR)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
@@ -32,6 +33,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/goals/", include("ally.web.goals.client_urls")),
     path("a/recall/", include("ally.web.ipr.client_urls")),
+    path("a/review/", include("ally.web.endings.client_urls")),
     path("a/", include("ally.web.respond.urls")),
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
@@ -40,6 +42,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
     path("o/<slug:org>/episodes/<int:pk>/goals/", include("ally.web.goals.urls")),
+    path("o/<slug:org>/episodes/<int:pk>/ending/", include("ally.web.endings.urls")),
     path("o/<slug:org>/research/", include("ally.web.research.urls")),
     path("o/<slug:org>/recall/", include("ally.web.ipr.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),

@@ -9,6 +9,7 @@ message for the person at the form; nothing is half-stored.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -34,6 +35,9 @@ from ally.web.practice.models import (
 )
 from ally.web.practice.models.clients import LONGEST
 from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
+
+if TYPE_CHECKING:
+    from ally.web.actions.endings import FollowUpChoice
 
 
 class PracticeActionError(Exception):
@@ -150,12 +154,29 @@ def do_create_client_with_episode(
 
 
 def do_end_episode(
-    episode: Episode, ended_on: dt.date, reason: str, *, actor: Membership
+    episode: Episode,
+    ended_on: dt.date,
+    reason: str,
+    *,
+    actor: Membership,
+    follow_up: FollowUpChoice | None = None,
+    summary: str = "",
+    tell_stopped: bool = False,
 ) -> Episode:
-    """Record the end of an episode: the date and why (planned, dropout, referred, other)."""
+    """Record the end of an episode: the date and why (planned, dropout, referred, other).
+
+    A planned ending sends the client the final measures and the end-of-therapy review, which
+    take answers after the ending (actions/endings.py); any ending may keep the clinician's
+    closing `summary` and schedule a `follow_up` check."""
+    from ally.web.actions.endings import EndingActionError, check_ending_choices, record_ending
+
     check_can_record(actor, episode)
     if reason not in EndReason.values:
         raise PracticeActionError(_("Choose why the episode ended."), field="reason")
+    try:
+        follow_up, summary = check_ending_choices(reason, follow_up, summary, tell_stopped)
+    except EndingActionError as exc:
+        raise PracticeActionError(str(exc), field=exc.field) from None
     if ended_on < episode.opened_on:
         raise PracticeActionError(
             _("The end date is before the episode was opened; check it."), field="ended_on"
@@ -174,6 +195,9 @@ def do_end_episode(
         # How an episode ended changes its results (an open rupture becomes unrepaired).
         refresh_episode(locked)
         audit.record("episode.ended", actor=actor, target=locked)
+        record_ending(
+            locked, actor=actor, follow_up=follow_up, summary=summary, tell_stopped=tell_stopped
+        )
     return locked
 
 

@@ -30,7 +30,6 @@ from ally.web.clinic.alerts import Following, alert_views, positions_of
 from ally.web.clinic.course import AllianceCourse, OutcomeCourse, courses
 from ally.web.clinic.forms import (
     CareTeamForm,
-    EndEpisodeForm,
     EpisodeForm,
     SessionStatusForm,
     UsedSuggestionsForm,
@@ -42,6 +41,7 @@ from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
 from ally.web.clinic.urgency import latest_session_rows, overdue_forms
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent
 from ally.web.collect.support import off_track_since, support_checks
+from ally.web.endings.forms import EndWithChoicesForm
 from ally.web.members import member_view
 from ally.web.monitoring.models import (
     ChartDrawing,
@@ -332,17 +332,25 @@ def episode_end(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if chosen.ended_on is not None:
         messages.info(request, _("This episode has ended already."))
         return redirect("clinic:episode", org=org, pk=pk)
-    form = EndEpisodeForm(request.POST or None)
+    form = EndWithChoicesForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
             do_end_episode(
-                chosen, form.cleaned_data["ended_on"], form.cleaned_data["reason"], actor=membership
+                chosen,
+                data["ended_on"],
+                data["reason"],
+                actor=membership,
+                follow_up=form.follow_up(),
+                summary=data["summary"],
+                tell_stopped=bool(data.get("tell_stopped")),
             )
         except PracticeActionError as exc:
             add_action_error(form, exc)
         else:
             messages.success(request, _("The episode has ended."))
-            return redirect("clinic:episode", org=org, pk=pk)
+            # What the ending sent, and the closing summary if it is still to be written.
+            return redirect("endings:ending", org=org, pk=pk)
     return render(
         request,
         "clinic/episode_end.html",

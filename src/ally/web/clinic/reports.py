@@ -21,6 +21,8 @@ from ally.web import audit
 from ally.web.clinic.course import courses
 from ally.web.clinic.episodes import episode_charts, episode_of
 from ally.web.clinic.roles import sees_names, staff_context
+from ally.web.endings.summary import episode_ending
+from ally.web.goals.course import episode_goals
 from ally.web.members import member_view
 from ally.web.monitoring.models import (
     ChartDrawing,
@@ -43,14 +45,21 @@ SECTIONS = (
     ("expected", _("Expected course and signals")),
     ("alliance", _("Alliance: its course, ruptures and repairs")),
     ("sessions", _("Sessions attended and missed")),
+    ("goals", _("Goals: first and last progress, attainment (GAS)")),
+    ("summary", _("The closing summary")),
+    ("review", _("The client's end-of-therapy review")),
     ("name", _("The client's name")),
 )
 DEFAULTS = {
     # What a copy holds unless the clinician chooses otherwise. The expected course and the
     # signals are the team's working tools; a client or referrer reads the change itself.
-    "team": ["outcome", "charts", "scores", "expected", "alliance", "sessions"],
-    "client": ["outcome", "charts", "alliance", "sessions"],
-    "referrer": ["outcome", "scores", "sessions"],
+    "team": [
+        *("outcome", "charts", "scores", "expected", "alliance", "sessions"),
+        *("goals", "summary", "review"),
+    ],
+    "client": ["outcome", "charts", "alliance", "sessions", "goals", "summary", "review"],
+    # The client's own words (goals, review) go to a referrer only when the clinician adds them.
+    "referrer": ["outcome", "scores", "sessions", "summary"],
 }
 
 
@@ -119,6 +128,8 @@ def report_context(request: HttpRequest, org: str, episode: Episode) -> dict[str
         outcomes=outcomes,
         alliances=alliances,
         attendance=_attendance(membership, episode),
+        goals=episode_goals(membership, episode) if "goals" in sections else None,
+        ending=episode_ending(membership, episode),
         model_fit=scoped(PracticeModelFit, membership).only("fitted_at", "episodes").first(),
         made_at=timezone.now(),
         query=request.GET.urlencode(),

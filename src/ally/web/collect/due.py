@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ally.web.actions.answers import do_expire_administration
+from ally.web.actions.endings import send_due_follow_ups
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Timing
 from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.practice.models import ClientIdentity, SessionStatus
@@ -54,16 +55,22 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
         do_expire_administration(administration)
         run.expired += 1
 
+    # A follow-up check that has come due gets its forms now, to be sent below.
+    send_due_follow_ups(now)
     lead = dt.timedelta(hours=settings.ALLY_SEND_BEFORE_HOURS)
     live = open_forms.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).filter(
-        respondent=Respondent.CLIENT, episode__ended_on__isnull=True
+        # An ended episode's forms are not sent, except those its ending sent (docs/data-model.md).
+        Q(episode__ended_on__isnull=True) | Q(ending_form__isnull=False),
+        respondent=Respondent.CLIENT,
     )
     # Before-session forms go out ahead of the session; after-session forms once it was held;
-    # a support check with no session to go with goes at once (docs/feedback.md).
+    # a support check with no session to go with goes at once (docs/feedback.md), and so do the
+    # forms of a planned ending and of a follow-up.
     due = live.filter(status=AdministrationStatus.CREATED).filter(
         Q(session__isnull=False, timing=Timing.BEFORE, session__scheduled_at__lte=now + lead)
         | Q(session__isnull=False, timing=Timing.AFTER, session__status=SessionStatus.ATTENDED)
         | Q(session__isnull=True, support_check__isnull=False)
+        | Q(ending_form__isnull=False)
     )
     remind_before = now - dt.timedelta(hours=settings.ALLY_REMIND_AFTER_HOURS)
     reminders = live.filter(

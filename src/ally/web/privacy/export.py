@@ -34,6 +34,7 @@ from ally.web.clinic.labels import (
 from ally.web.collect import measures
 from ally.web.collect.models import Administration
 from ally.web.collect.models.responses import ScoredAnswers
+from ally.web.endings.summary import export_ending
 from ally.web.goals.course import export_goals
 from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
 from ally.web.respond.forms import text_in
@@ -174,6 +175,7 @@ def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
         "questionnaires": [_questionnaire(a, numbers) for a in forms],
         "alerts": [_alert(a) for a in alerts],
         **export_goals(membership, episode),
+        **export_ending(membership, episode),
     }
 
 

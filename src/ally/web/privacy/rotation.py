@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ally.web import audit
+from ally.web.endings.models import sealed_rows_of as ending_rows_of
 from ally.web.goals.models import sealed_rows_of
 from ally.web.ipr.models import sealed_rows_of as recall_rows_of
 from ally.web.practice.models import ClientIdentity
@@ -42,7 +43,11 @@ def _renew(row: ClientKey) -> None:
     identity = ClientIdentity.objects.filter(client_id=row.client_id).first()
     if identity is not None:
         identity.details()  # opened with the key in force, before it is replaced
-    goal_words = sealed_rows_of(row.client_id) + recall_rows_of(row.client_id)
+    goal_words = [
+        *sealed_rows_of(row.client_id),
+        *recall_rows_of(row.client_id),
+        *ending_rows_of(row.client_id),
+    ]
     for sealed in goal_words:
         sealed.words()
     noted = Alert.objects.filter(episode__client_id=row.client_id).exclude(action_note="")

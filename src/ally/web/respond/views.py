@@ -31,6 +31,7 @@ from ally.web.collect.errors import (
     InvalidAnswersError,
 )
 from ally.web.collect.models import Administration, AdministrationStatus, Response
+from ally.web.endings.models import REVIEW
 from ally.web.goals.checks import RATES_GOALS, goal_items
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
@@ -226,6 +227,9 @@ def _show(request: HttpRequest, visit: Visit) -> HttpResponse:
             do_mark_opened(current)
         except AdministrationClosedError:
             return _notice(request, "closed", 410, current.episode.organisation)
+    if current.measure_id == REVIEW:
+        # The end-of-therapy review has written answers: its own page (ally.web.endings).
+        return redirect("endings_client:review")
     measure = measures.measure(current.measure_id)
     shown = goal_items(current)
     if shown == {}:
@@ -265,6 +269,8 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         return _notice(request, "not_yet", 409, organisation, opens_at=opens)
     if not _takes_answers(administration):
         return _notice(request, "closed", 410, organisation)
+    if administration.measure_id == REVIEW:
+        return redirect("endings_client:review")
     measure = measures.measure(administration.measure_id)
     shown = goal_items(administration)
     if shown == {}:

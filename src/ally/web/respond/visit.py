@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from ally.web.collect.models import Administration
 from ally.web.collect.models.administrations import OPEN_STATUSES
 from ally.web.collect.models.choices import Respondent, Timing
+from ally.web.endings.models import Purpose
 from ally.web.privacy.keys import KeyUnavailableError, data_key_for
 from ally.web.privacy.sealed import SealError, context, seal, secret_frames, unseal
 
@@ -71,16 +72,28 @@ def open_draft(pk: int, stored: Mapping[str, Any]) -> dict[str, str]:
 
 
 def siblings(administration: Administration) -> QuerySet[Administration]:
-    """The administration and the other open client-rated ones of its episode and session."""
-    if administration.session_id is None:
-        return Administration.objects.filter(pk=administration.pk)
-    others = Administration.objects.filter(
+    """The administration and the other open client-rated ones of its episode and session, or
+    for a form sent by an ending (docs/data-model.md, "Endings") those sent with it."""
+    this = Administration.objects.filter(pk=administration.pk)
+    open_ones = Administration.objects.filter(
         episode_id=administration.episode_id,
-        session_id=administration.session_id,
         respondent=Respondent.CLIENT,
         status__in=OPEN_STATUSES,
     )
-    return Administration.objects.filter(pk=administration.pk) | others
+    ending = this.values_list("ending_form__ending_id", "ending_form__purpose").first()
+    if ending is not None and ending[0] is not None:
+        ending_id, purpose = ending
+        follow_up = purpose == Purpose.FOLLOW_UP
+        sent_with = open_ones.filter(ending_form__ending_id=ending_id)
+        sent_with = (
+            sent_with.filter(ending_form__purpose=purpose)
+            if follow_up
+            else sent_with.exclude(ending_form__purpose=Purpose.FOLLOW_UP)
+        )
+        this = this | sent_with
+    if administration.session_id is None:
+        return this
+    return this | open_ones.filter(session_id=administration.session_id)
 
 
 def in_order(administrations: list[Administration]) -> list[Administration]:

@@ -171,8 +171,17 @@ def after_the_end(administration: Administration) -> bool:
     )
 
 
+def sent_by_the_ending(administration: Administration) -> bool:
+    """A planned ending's final measures and review, or a follow-up check (`ally.web.endings`):
+    the deliberate exception, answered after the ending until their own expiry."""
+    return Administration.objects.filter(pk=administration.pk, ending_form__isnull=False).exists()
+
+
 def closed_by_the_ending(administration: Administration, now: datetime) -> bool:
     """The one rule for answers after an ending: refused for a later session's form, and for
-    any form once the grace after the last day has run out."""
+    any form once the grace after the last day has run out, except the forms the ending sent
+    (`sent_by_the_ending`), which close at their own expiry."""
     closes = answers_close_at(administration.episode)
-    return closes is not None and (after_the_end(administration) or now >= closes)
+    if closes is None or not (after_the_end(administration) or now >= closes):
+        return False
+    return not sent_by_the_ending(administration)
