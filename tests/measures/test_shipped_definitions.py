@@ -12,6 +12,7 @@ import pytest
 from ally.measures import Direction, Kind, Measure, load_library
 from ally.measures.library import with_licensed_text
 from ally.measures.schema import TextFile
+from ally.scoring import score
 
 SHIPPED_IDS = {
     "phq9",
@@ -23,11 +24,13 @@ SHIPPED_IDS = {
     "oq45",
     "ally-alliance",
     "ally-support",
+    "ally-group",
 }
 NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
 LANGUAGES = {
     "ally-alliance": ("de", "en"),
     "ally-support": ("de", "en"),
+    "ally-group": ("de", "en"),
     "phq9": ("de", "en"),
     "gad7": ("de", "en"),
 }
@@ -318,7 +321,7 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     m = measure(library, "ally-support")
     assert (m.kind, m.validated, m.licence.name) == (Kind.SUPPORT, False, "Apache-2.0 (Ally)")
     assert not m.kind.feeds_practice_model
-    assert all(k.feeds_practice_model for k in Kind if k is not Kind.SUPPORT)
+    assert all(k.feeds_practice_model for k in Kind if k not in (Kind.SUPPORT, Kind.GROUP_ALLIANCE))
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
     assert subscales(m) == {
         "alliance": (1, 2, 3),
@@ -330,3 +333,37 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     assert reverse_items(m) == [9, 10, 11]
     assert {s.id: s.concern_below for s in m.scoring.subscales} == dict.fromkeys(subscales(m), 2)
     assert 8 <= len(m.items) <= 12
+
+
+# The group check-in is Ally's own (research/specs-goals-groups-fhir.md section 3): no published
+# group measure (GQ, GCQ-S, TFI, GSRS) may ship its text. Levels x qualities after the GQ's
+# structure (SPECS section 6), each 0-10; the yes/no item stays out of the total.
+def test_the_group_check_in_crosses_three_levels_with_bond_and_work_and_is_not_validated(library):
+    m = measure(library, "ally-group")
+    assert (m.kind, m.validated, m.licence.name) == (Kind.GROUP_ALLIANCE, False, "Apache-2.0 (Ally)")
+    assert not m.kind.feeds_practice_model
+    assert subscales(m) == {
+        "leader": (1, 2),
+        "members": (3, 4),
+        "group": (5, 6),
+        "bond": (1, 3, 5),
+        "work": (2, 4, 6),
+        "harder": (7,),
+    }
+    assert set(m.languages) == {"en", "de"}
+
+
+def test_the_group_check_in_total_is_the_mean_of_the_six_scale_items_without_the_yes_no_item(
+    library,
+):
+    m = measure(library, "ally-group")
+    yes = score(m, [8, 7, 5, 6, 9, 8, 1])
+    assert yes.total == pytest.approx(43 / 6)
+    assert yes.subscales["leader"] == 7.5
+    assert yes.subscales["bond"] == pytest.approx(22 / 3)
+    assert yes.subscales["harder"] == 1
+    assert score(m, [8, 7, 5, 6, 9, 8, 0]).total == yes.total
+    # One scale item may be missing; its level and quality then have no score.
+    gap = score(m, [8, None, 5, 6, 9, 8, None])
+    assert gap.total == pytest.approx(36 / 5)
+    assert (gap.subscales["leader"], gap.subscales["work"]) == (None, None)

@@ -33,6 +33,8 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     GROUP_ALLIANCE = "group_alliance"
+    """The alliance in a group at three levels (leader, other members, group): read by
+    `ally.groups` level by level, so the practice model's single series leaves it out."""
     SUPPORT = "support"
     """A clinical-support check sent when a client goes off track (Ally's support check): not an
     outcome or alliance measure, so the practice model, its signals and the dashboard leave it
@@ -42,7 +44,7 @@ class Kind(StrEnum):
     def feeds_practice_model(self) -> bool:
         """Whether the practice model reads this kind's scores (expected course, reliable
         change, signals, ruptures, dropout)."""
-        return self is not Kind.SUPPORT
+        return self not in (Kind.SUPPORT, Kind.GROUP_ALLIANCE)
 
 
 class Licence(Strict):
@@ -157,6 +159,9 @@ class Scoring(Strict):
     subscales: tuple[Subscale, ...] = ()
     subscale_min_answered: float = Field(default=1.0, gt=0, le=1)
     """Share of a subscale's items that must be answered for its score."""
+    total_items: tuple[int, ...] = ()
+    """The items the total is made of (and `min_answered` counts); empty: every item. A yes/no
+    item beside a scale (the group check-in's "something made it harder") stays out of it."""
 
 
 class Band(Strict):
@@ -232,6 +237,12 @@ class Measure(Strict):
     """False for a measure that has not been externally validated; shown to users."""
     notes: str = ""
 
+    @property
+    def total_items(self) -> tuple[Item, ...]:
+        """The items the total is made of (`Scoring.total_items`; every item by default)."""
+        chosen = self.scoring.total_items
+        return tuple(i for i in self.items if not chosen or i.number in chosen)
+
     def item(self, number: int) -> Item:
         return self.items[number - 1]
 
@@ -273,6 +284,14 @@ class Measure(Strict):
             unknown = [n for n in sub.items if not 1 <= n <= len(self.items)]
             if unknown:
                 raise ValueError(f"subscale {sub.id!r} names items that do not exist: {unknown}")
+        unknown_total = [n for n in self.scoring.total_items if not 1 <= n <= len(self.items)]
+        if unknown_total:
+            raise ValueError(f"scoring.total_items names items that do not exist: {unknown_total}")
+        if self.scoring.min_answered > len(self.scoring.total_items or self.items):
+            raise ValueError(
+                f"scoring.min_answered is {self.scoring.min_answered} but the total is made of "
+                f"{len(self.scoring.total_items)} items"
+            )
         for crit in self.critical_items:
             if crit.item > len(self.items):
                 raise ValueError(f"critical item {crit.item} does not exist")
