@@ -195,7 +195,10 @@ def score_columns(measure: Measure, values: npt.ArrayLike) -> ScoredColumns:
         endorsed.any(axis=1), 1.0, np.where(skipped.any(axis=1), np.nan, 0.0)
     ).astype(np.float64)
     prorated = (
-        (present[:, in_total].sum(axis=1) < len(in_total)) & (measure.scoring.method == "sum") & measure.scoring.prorate & ~bad
+        (present[:, in_total].sum(axis=1) < len(in_total))
+        & (measure.scoring.method == "sum")
+        & measure.scoring.prorate
+        & ~bad
     )
     return ScoredColumns(
         total=total,

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "ally.web.privacy",
     "ally.web.apiclients",
     "ally.web.fhir",
+    "ally.web.groups",
 ]
 
 MIDDLEWARE = [
