@@ -9,6 +9,7 @@
 /o/<org>/privacy/    a client's data export and erasure
 /o/<org>/model/      the practice model the numbers rest on, and fitting it again
 /o/<org>/api-clients/  the programs that may call the API with a token, for administrators
+/o/<org>/groups/     therapy groups: schedule, members, sessions and the group page
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
 /oauth/token/  where an API client gets a token (OAuth 2.0 client credentials)
 /fhir/       FHIR R4: Questionnaires, QuestionnaireResponses, Observations, episodes
@@ -33,6 +34,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
+    path("o/<slug:org>/groups/", include("ally.web.groups.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),
