@@ -103,6 +103,10 @@ ENDPOINT_KIND = {
     "_record_response": "create",
     "_seen": "alert_write",
     "_acted": "alert_write",
+    "_groups": "lists",
+    "_group": "read",
+    "_group_sessions": "read",
+    "_group_levels": "read",
 }
 TABLE = [
     pytest.param(endpoint, kind, status, id=f"{endpoint.__name__[1:]}-{kind}")

@@ -25,6 +25,7 @@ from ally.web.actions.practice import (
     do_record_session_status,
     do_schedule_session,
 )
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect import measures
 from ally.web.collect.models import Respondent, Timing
 from ally.web.groups.models import GroupPlannedMeasure, GroupSchedule, MemberSession
@@ -42,8 +43,10 @@ from ally.web.practice.models import (
 from ally.web.scoping import Capability, can, check_can, get_scoped_or_404
 
 
-def leads(member: Membership, group: Group) -> bool:
-    """Whether the member is one of the group's leaders."""
+def leads(member: Membership | ApiClient, group: Group) -> bool:
+    """Whether the member is one of the group's leaders (an API client never is)."""
+    if not isinstance(member, Membership):
+        return False
     return group.leaders.filter(pk=member.pk).exists()
 
 

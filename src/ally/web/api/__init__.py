@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from ninja import NinjaAPI
 
-from ally.web.api import administrations, alerts, episodes, errors, feedback, responses
+from ally.web.api import administrations, alerts, episodes, errors, feedback, groups, responses
 from ally.web.api.auth import API_AUTH, TOKEN_URL
 
 
@@ -61,5 +61,5 @@ api = AllyAPI(
     parser=errors.JSONParser(),
 )
 errors.register(api)
-for module in (episodes, feedback, administrations, responses, alerts):
+for module in (episodes, feedback, administrations, responses, alerts, groups):
     api.add_router("", module.router)

@@ -31,6 +31,7 @@ from ally.groups.checkin import (
     session_means,
 )
 from ally.web.actions.groups import leads
+from ally.web.apiclients.models import ApiClient
 from ally.web.collect.support import off_track_since
 from ally.web.groups.levels import checkins_of, level_rules
 from ally.web.monitoring.models import SessionFeedback
@@ -97,13 +98,13 @@ class GroupView:
         ]
 
 
-def sees_member_rows(member: Membership, group: Group) -> bool:
+def sees_member_rows(member: Membership | ApiClient, group: Group) -> bool:
     """The group's leaders, and members who see every episode with names (supervisors)."""
     whole = can(member, Capability.SEE_WHOLE_PRACTICE) and can(member, Capability.SEE_IDENTITY)
     return whole or leads(member, group)
 
 
-def group_view(group: Group, member: Membership) -> GroupView:
+def group_view(group: Group, member: Membership | ApiClient) -> GroupView:
     is_leader = leads(member, group)
     sees_members = sees_member_rows(member, group)
     smallest = 1 if is_leader else SMALLEST_SHOWN
