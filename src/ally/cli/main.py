@@ -427,6 +427,7 @@ def _register() -> None:
     from ally.cli.backtest import backtest
     from ally.cli.backup import backup, restore
     from ally.cli.etr import etr
+    from ally.cli.groups import groups
     from ally.cli.risk import risk
     from ally.cli.serve import manage, serve
     from ally.cli.simulate import simulate
@@ -439,6 +440,7 @@ def _register() -> None:
     cli.add_command(manage)
     cli.add_command(backup)
     cli.add_command(restore)
+    cli.add_command(groups)
 
 
 _register()
