@@ -64,8 +64,8 @@ def agreement_of_file(
     backend = connect()
     table = read_input(backend, path, dialect).to_pyarrow().to_pydict()
     names = {fold(name): name for name in table if name != "line"}
-    wanted = [group, *(items or (value,))]
-    missing = [c for c in wanted if c is not None and fold(c) not in names]
+    scored: tuple[str, ...] = items or (value or "",)
+    missing = [c for c in (group, *scored) if fold(c) not in names]
     if missing:
         raise AnalysisError(
             f"{path}: no column {', '.join(missing)}; the file has {', '.join(sorted(names))}."
@@ -73,7 +73,7 @@ def agreement_of_file(
     lines = [int(n) for n in table["line"]]
     labels = table[names[fold(group)]]
     has_group = np.array([v is not None and str(v).strip() != "" for v in labels])
-    columns = [_numbers(table[names[fold(c)]], c, lines) for c in (items or (value,))]
+    columns = [_numbers(table[names[fold(c)]], c, lines) for c in scored]
     matrix = np.column_stack(columns)[has_group]
     groups = np.array([str(v).strip() for v in labels], dtype=object)[has_group]
     # A member's score: the value, or (with items) the mean of their answered items.
