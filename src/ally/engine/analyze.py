@@ -27,6 +27,7 @@ from ally.change.series import Ints
 from ally.engine import columns as col
 from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
+from ally.engine.groups import group_tables
 from ally.engine.options import Options, measure_params
 from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
 from ally.engine.rows import (
@@ -569,10 +570,11 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     found = results(model, pulled.administrations, feedback=options.feedback)
     _summarise(model, pulled, found, summary)
     options.out.mkdir(parents=True, exist_ok=True)
-    for name, table in (
-        ("sessions", sessions_table(pulled, found)),
-        ("episodes", episodes_table(pulled, found)),
-    ):
+    sessions, groups = group_tables(sessions_table(pulled, found))
+    tables = [("sessions", sessions), ("episodes", episodes_table(pulled, found))]
+    if groups is not None:
+        tables.append(("groups", groups))
+    for name, table in tables:
         path = options.out / f"{name}.{options.format}"
         write(backend, table, path)
         summary.outputs.append(str(path))
