@@ -160,3 +160,27 @@ def test_a_group_needs_a_name_and_a_leader(practice: Practice):
         do_create_group(practice.org, "G", [], actor=practice.supervisor)
     with pytest.raises(PracticeActionError):
         do_create_group(practice.org, "G", [practice.colleague], actor=practice.clinician)
+
+
+def test_a_note_is_kept_with_a_check_in_only_and_once(practice: Practice, group: Group):
+    from ally.web.actions.groups import do_record_check_in_note
+    from ally.web.groups.models import CheckInNote
+
+    p = practice
+    session = do_schedule_group_session(group, at(3), actor=p.clinician)
+    do_record_group_attendance(session, {p.own.pk: True}, actor=p.clinician)
+    part = MemberSession.objects.get(group_session=session, episode=p.own)
+    form = part.session.administrations.get(measure_id="ally-group")
+    with pytest.raises(PracticeActionError, match="not answered"):
+        do_record_check_in_note(form, "Too loud.")
+    _check_in(group, p.own, 1, 8)
+    form.refresh_from_db()
+    assert do_record_check_in_note(form, "   ") is None
+    note = do_record_check_in_note(form, " Too loud.\r\nSorry. ")
+    assert note is not None
+    assert note.text == "Too loud.\nSorry."
+    with pytest.raises(PracticeActionError, match="already"):
+        do_record_check_in_note(form, "Again.")
+    with pytest.raises(PracticeActionError):
+        do_record_check_in_note(form, "x" * 2001)
+    assert CheckInNote.objects.count() == 1

@@ -126,7 +126,13 @@ def test_a_leader_runs_a_group_session_and_members_answer_on_a_phone(
         others = "3" if code == "G-003" else "8"
         for item, value in enumerate(["8", "8", others, others, "8", "8"], start=1):
             member.locator(f"input[name=item_{item}]").fill(value)
-        member.locator("input[name=item_7][value='0']").check()
+        harder = code == "G-003"
+        member.locator(f"input[name=item_7][value='{int(harder)}']").check()
+        if harder:
+            # The optional note: only the leaders read it.
+            member.get_by_label(re.compile("what made it harder")).fill(
+                "Two people talked over me."
+            )
         member.locator("main form button[type=submit]").first.click()
         member.wait_for_load_state()
         assert member.url.endswith("/a/done/")
@@ -143,6 +149,9 @@ def test_a_leader_runs_a_group_session_and_members_answer_on_a_phone(
     grid = page.locator("table.group-grid")
     assert grid.locator("tr", has_text="G-003").locator("strong", has_text="rupture").count() == 1
     assert page.locator("figure.chart svg").count() == 1
+    assert grid.locator("tr", has_text="G-003").locator(".note-text").inner_text() == (
+        "Two people talked over me."
+    )
     alert = Alert.objects.get(kind=AlertKind.RUPTURE)
     assert alert.details["subscale"] == "members"
 

@@ -27,8 +27,9 @@ from ally.web.actions.practice import (
 )
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect import measures
-from ally.web.collect.models import Respondent, Timing
-from ally.web.groups.models import GroupPlannedMeasure, GroupSchedule, MemberSession
+from ally.web.collect.models import Administration, Respondent, Timing
+from ally.web.groups.levels import check_in_measures
+from ally.web.groups.models import CheckInNote, GroupPlannedMeasure, GroupSchedule, MemberSession
 from ally.web.groups.planning import group_forms_for
 from ally.web.practice.models import (
     Attendance,
@@ -41,6 +42,7 @@ from ally.web.practice.models import (
     SessionStatus,
 )
 from ally.web.scoping import Capability, can, check_can, get_scoped_or_404
+from ally.web.text import NOTE, NOTE_MAX_LENGTH, TextRefusedError, clean
 
 
 def leads(member: Membership | ApiClient, group: Group) -> bool:
@@ -301,3 +303,40 @@ def do_record_group_attendance(
             group_forms_for(part, actor)
         audit.record("group.attendance", actor=actor, target=locked)
     return locked
+
+
+def note_of(text: str) -> str:
+    """A check-in note as stored: checked and normalised like every note, or PracticeActionError
+    saying what to change."""
+    try:
+        cleaned = clean(text, NOTE)
+    except TextRefusedError as exc:
+        raise PracticeActionError(str(exc), field="note") from None
+    if len(cleaned) > NOTE_MAX_LENGTH:
+        raise PracticeActionError(
+            _("Keep it under %(count)s characters.") % {"count": NOTE_MAX_LENGTH}, field="note"
+        )
+    return cleaned
+
+
+def do_record_check_in_note(
+    administration: Administration, text: str, *, now: dt.datetime | None = None
+) -> CheckInNote | None:
+    """Keep what the member wrote with their answered group check-in (by their link: no actor).
+    Nothing is kept for empty text; a second note for the same check-in is refused."""
+    text = note_of(text)
+    if not text:
+        return None
+    if administration.measure_id not in check_in_measures():
+        raise PracticeActionError(_("Only the group check-in takes a note."))
+    if administration.status != "completed":
+        raise PracticeActionError(_("The check-in is not answered yet."))
+    try:
+        with transaction.atomic():
+            note = CheckInNote.objects.create(
+                administration=administration, text=text, written_at=now or timezone.now()
+            )
+            audit.record("group.check_in_note", actor=None, target=note)
+    except IntegrityError:
+        raise PracticeActionError(_("A note was kept with this check-in already.")) from None
+    return note

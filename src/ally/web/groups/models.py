@@ -13,7 +13,7 @@ from typing import Any
 from django.db import models
 from django.db.models import F, Q
 
-from ally.web.collect.models import PlannedMeasure, Respondent, Timing
+from ally.web.collect.models import Administration, PlannedMeasure, Respondent, Timing
 from ally.web.practice.models import Episode, Group, Session, same_organisation
 from ally.web.scoping import Scope, ScopedQuerySet
 
@@ -114,3 +114,22 @@ class MemberSession(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         same_organisation(self.group_session, self.session, self.episode)
         super().save(*args, **kwargs)
+
+
+class CheckInNote(models.Model):
+    """What a member wrote, if they wished, about what made it harder to take part: read by the
+    group's leaders beside the check-in's answers; never shown to other members."""
+
+    administration = models.OneToOneField(
+        Administration, on_delete=models.PROTECT, related_name="check_in_note"
+    )
+    text = models.TextField()
+    written_at = models.DateTimeField()
+
+    objects = ScopedQuerySet.as_manager()
+    scope = Scope(
+        organisation="administration__episode__organisation", episodes=("administration__episode",)
+    )
+
+    class Meta:
+        constraints = (models.CheckConstraint(condition=~Q(text=""), name="check_in_note_text"),)

@@ -34,6 +34,7 @@ from ally.web.actions.groups import leads
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.support import off_track_since
 from ally.web.groups.levels import checkins_of, level_rules
+from ally.web.groups.models import CheckInNote
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import model_for
 from ally.web.practice.models import Group, GroupMember, Membership, Session
@@ -57,6 +58,8 @@ class Cell:
     ruptures: tuple[str, ...] = ()
     """The levels at which a rupture begins here."""
     repairs: tuple[str, ...] = ()
+    note: str = ""
+    """What the member wrote about what made it harder to take part, if anything."""
 
     def level_items(self) -> list[tuple[str, str, float | None, bool]]:
         return [
@@ -142,6 +145,19 @@ def _member_rows(group: Group, sessions: list[Session], checkins: list[CheckIn])
         attended[place.episode_id] = place.episode.attendances.filter(
             session__group=group, status="attended"
         ).count()
+    notes = dict(
+        (
+            (episode_id, number),
+            text,
+        )
+        for episode_id, number, text in CheckInNote.objects.filter(
+            administration__session__group_part__group_session__group=group
+        ).values_list(
+            "administration__episode_id",
+            "administration__session__group_part__group_session__number",
+            "text",
+        )
+    )
     rows = []
     for place in places:
         episode = place.episode
@@ -152,7 +168,7 @@ def _member_rows(group: Group, sessions: list[Session], checkins: list[CheckIn])
             scores = {scale: series[scale][position] for scale in SCALES}
             began = tuple(level for level in LEVELS if position in found[level].ruptures)
             repaired = tuple(level for level in LEVELS if position in found[level].repairs)
-            cells[number] = Cell(scores, began, repaired)
+            cells[number] = Cell(scores, began, repaired, notes.get((episode.pk, number), ""))
         rows.append(
             MemberRow(
                 place=place,
