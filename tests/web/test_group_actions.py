@@ -184,3 +184,42 @@ def test_a_note_is_kept_with_a_check_in_only_and_once(practice: Practice, group:
     with pytest.raises(PracticeActionError):
         do_record_check_in_note(form, "x" * 2001)
     assert CheckInNote.objects.count() == 1
+
+
+def test_erasing_a_member_takes_their_part_in_the_group_and_leaves_the_group(
+    practice: Practice, group: Group
+):
+    from ally.web.actions.groups import do_record_check_in_note
+    from ally.web.actions.privacy import do_erase_client
+    from ally.web.groups.models import CheckInNote
+
+    p = practice
+    session = do_schedule_group_session(group, at(3), actor=p.clinician)
+    do_record_group_attendance(session, {p.own.pk: True, p.other.pk: True}, actor=p.clinician)
+    _check_in(group, p.own, 1, 8)
+    form = MemberSession.objects.get(group_session=session, episode=p.own).session.administrations
+    do_record_check_in_note(form.get(measure_id="ally-group"), "Too loud.")
+    do_erase_client(p.own.client, actor=p.admin)
+    assert not MemberSession.objects.filter(episode_id=p.own.pk).exists()
+    assert not Attendance.objects.filter(episode_id=p.own.pk).exists()
+    assert not CheckInNote.objects.exists()
+    assert group.members.count() == 1
+    assert session.member_sessions.count() == 1
+
+
+def test_a_members_data_export_holds_their_groups_and_their_notes(practice: Practice, group: Group):
+    from ally.web.actions.groups import do_record_check_in_note
+    from ally.web.privacy.export import client_data
+
+    p = practice
+    session = do_schedule_group_session(group, at(3), actor=p.clinician)
+    do_record_group_attendance(session, {p.own.pk: True}, actor=p.clinician)
+    _check_in(group, p.own, 1, 8)
+    form = MemberSession.objects.get(group_session=session, episode=p.own).session.administrations
+    do_record_check_in_note(form.get(measure_id="ally-group"), "Too loud.")
+    (episode,) = client_data(p.own.client, None)["episodes"]
+    assert episode["groups"] == [
+        {"group": "Tuesday group", "joined_on": "2026-01-20", "left_on": None}
+    ]
+    notes = [q["note"]["text"] for q in episode["questionnaires"] if "note" in q]
+    assert notes == ["Too loud."]
