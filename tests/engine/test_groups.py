@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ally.cli.main import cli
+from ally.feedback.alliance import ruptures_in_series
 from ally.groups.agreement import one_way
 
 # Two groups meeting weekly; d joins g1 at its second meeting (their own session 1).
@@ -57,7 +58,7 @@ def test_the_groups_table_gives_n_mean_sd_and_the_iccs_of_each_level(out: Path) 
     groups = _read(out / "groups.csv")
     assert list(groups.columns) == [
         "group", "group_session", "date", "measure", "rater", "level", "n", "mean", "sd",
-        "icc1", "icc2",
+        "icc1", "icc2", "ruptures",
     ]  # fmt: skip
     first = groups[(groups["group"] == "g1") & (groups["group_session"] == "1")]
     members = first[first["level"] == "members"].iloc[0]
@@ -83,3 +84,20 @@ def test_without_a_group_there_is_no_groups_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "out" / "groups.csv").exists()
     assert "group_mean" not in _read(tmp_path / "out" / "sessions.csv").columns
+
+
+def test_a_check_ins_ruptures_are_found_level_by_level_with_the_individual_rule(out: Path) -> None:
+    sessions = _read(out / "sessions.csv")
+    checkins = sessions.set_index(["client", "session"])
+    # e: 3 -> 2 at every level, a drop of a third; f: other members 4 -> 3, a quarter
+    # (Strauss et al. 2006: a drop of 15% from the previous rated session).
+    assert checkins.loc[("e", "2"), "rupture"] == "true"
+    assert checkins.loc[("e", "2"), "rupture_subscale"] == "leader;members;group"
+    assert checkins.loc[("f", "2"), "rupture_subscale"] == "members"
+    assert checkins.loc[("a", "2"), "rupture"] == "false"
+    assert ruptures_in_series([4, 3]).ruptures == (1,)  # the same rule function, one series
+    groups = _read(out / "groups.csv").set_index(["group", "group_session", "level"])
+    assert groups.loc[("g2", "2", "members"), "ruptures"] == "2"
+    assert groups.loc[("g2", "2", "leader"), "ruptures"] == "1"
+    assert groups.loc[("g1", "2", "members"), "ruptures"] == "0"
+    assert groups.loc[("g1", "2", "total"), "ruptures"] == ""

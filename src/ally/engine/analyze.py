@@ -51,6 +51,7 @@ from ally.feedback.practice import (
 )
 from ally.feedback.results import RATERS, Results, results
 from ally.measures.library import Library, load_library
+from ally.measures.schema import Kind
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
@@ -570,7 +571,12 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     found = results(model, pulled.administrations, feedback=options.feedback)
     _summarise(model, pulled, found, summary)
     options.out.mkdir(parents=True, exist_ok=True)
-    sessions, groups = group_tables(sessions_table(pulled, found))
+    check_ins = frozenset(
+        name
+        for name, p in scored.params.items()
+        if p.measure is not None and p.measure.kind is Kind.GROUP_ALLIANCE
+    )
+    sessions, groups = group_tables(sessions_table(pulled, found), check_ins, model.ruptures)
     tables = [("sessions", sessions), ("episodes", episodes_table(pulled, found))]
     if groups is not None:
         tables.append(("groups", groups))

@@ -12,6 +12,11 @@ measure, rater and level (the total and each subscale):
   the member included) and `group_deviation` (score - group_mean), so a model can split a score
   into its group part and the member's own part (group-mean centring).
 
+For a group check-in (kind group_alliance), each member's series at each level (leader, other
+members, group as a whole) is searched for ruptures by `ally.feedback.alliance.ruptures`, with
+the run's rupture rules as `ally.groups.checkin.level_rules` reads them (as the web app does):
+`sessions` marks `rupture` and names the levels in `rupture_subscale`; `groups` counts them.
+
 Rows without a group get none of these; without a date, a row's meeting is its session number.
 """
 
@@ -24,7 +29,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ally.engine import columns as col
+from ally.feedback.alliance import STRAUSS_2006, RuptureConfig, ruptures
 from ally.groups.agreement import one_way
+from ally.groups.checkin import LEVELS, level_rules
 
 GROUP_COLUMNS = (
     col.GROUP,
@@ -38,6 +45,7 @@ GROUP_COLUMNS = (
     "sd",
     "icc1",
     "icc2",
+    "ruptures",
 )
 """The `groups` table's columns, in this order (docs/formats.md, docs/groups.md)."""
 TOTAL = "total"
@@ -88,9 +96,31 @@ def _icc(frame: pd.DataFrame, value: str) -> tuple[float, float]:
     return found.icc1, found.icc2
 
 
-def group_tables(sessions: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+def _level_ruptures(part: pd.DataFrame, config: RuptureConfig) -> pd.DataFrame:
+    """Per row of `part` (one check-in measure and rater), whether a rupture begins there at each
+    level: members x meetings, one vectorised call per level."""
+    members = part.groupby([col.CLIENT, col.EPISODE], dropna=False, sort=True).ngroup()
+    meeting = part["group_session"].astype("int64").to_numpy() - 1
+    found = pd.DataFrame(False, index=part.index, columns=list(LEVELS))
+    width = int(meeting.max()) + 1
+    for level in LEVELS:
+        column = col.subscale_column(level)
+        if column not in part.columns:
+            continue
+        matrix = np.full((int(members.max()) + 1, width), np.nan)
+        matrix[members.to_numpy(), meeting] = part[column].to_numpy(dtype=np.float64)
+        began = ruptures(matrix, config=level_rules(config)).rupture
+        found[level] = began[members.to_numpy(), meeting]
+    return found
+
+
+def group_tables(
+    sessions: pa.Table,
+    check_ins: frozenset[str] = frozenset(),
+    config: RuptureConfig = STRAUSS_2006,
+) -> tuple[pa.Table, pa.Table | None]:
     """`sessions` with the centring columns, and the `groups` table; (sessions, None) when no
-    row has a group."""
+    row has a group. `check_ins`: the ids of group check-in measures, read level by level."""
     frame = sessions.to_pandas()
     grouped = frame[col.GROUP].notna() & (frame[col.GROUP].astype("string").str.strip() != "")
     if not grouped.any():
@@ -106,15 +136,25 @@ def group_tables(sessions: pa.Table) -> tuple[pa.Table, pa.Table | None]:
     frame["group_deviation"] = frame[col.SCORE] - frame["group_mean"]
     rows = []
     for (measure, rater), chosen in part.groupby([col.MEASURE, col.RATER], dropna=False):
+        began = None
+        if measure in check_ins:
+            began = _level_ruptures(chosen, config)
+            levels = began.apply(lambda row: ";".join(lv for lv in LEVELS if row[lv]), axis=1)
+            frame.loc[began.index, "rupture"] = began.any(axis=1)
+            frame.loc[began.index, "rupture_subscale"] = levels.where(levels != "", None)
         for level, column in _levels(chosen):
             if chosen[column].isna().all():
                 continue
             icc1, icc2 = _icc(chosen, column)
-            stats = chosen.groupby([col.GROUP, "group_session"], dropna=False).agg(
+            counted = chosen.assign(
+                _began=began[level] if began is not None and level in LEVELS else False
+            )
+            stats = counted.groupby([col.GROUP, "group_session"], dropna=False).agg(
                 date=(col.DATE, "min"),
                 n=(column, "count"),
                 mean=(column, "mean"),
                 sd=(column, "std"),
+                began=("_began", "sum"),
             )
             for (group, meeting), s in stats.iterrows():
                 rows.append(
@@ -130,9 +170,14 @@ def group_tables(sessions: pa.Table) -> tuple[pa.Table, pa.Table | None]:
                         "sd": s["sd"],
                         "icc1": icc1,
                         "icc2": icc2,
+                        "ruptures": int(s["began"])
+                        if began is not None and level in LEVELS
+                        else None,
                     }
                 )
-    table = pd.DataFrame(rows, columns=list(GROUP_COLUMNS)).sort_values(
+    table = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+    table["ruptures"] = table["ruptures"].astype("Int64")
+    table = table.sort_values(
         [col.GROUP, col.MEASURE, col.RATER, "level", "group_session"], kind="stable"
     )
     return (

@@ -14,7 +14,13 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ally.feedback.alliance import STRAUSS_2006, RuptureConfig, SeriesRuptures, ruptures_in_series
+from ally.feedback.alliance import (
+    STRAUSS_2006,
+    TOTAL,
+    RuptureConfig,
+    SeriesRuptures,
+    ruptures_in_series,
+)
 
 LEVELS = ("leader", "members", "group")
 """The member with the group's leader, with the other members, with the group as a whole."""
@@ -41,6 +47,20 @@ class CheckIn:
     session: int
     """The group session's number."""
     scores: Mapping[str, float | None]
+
+
+def level_rules(practice: RuptureConfig) -> RuptureConfig:
+    """The practice's rupture rules for a level's series: its rules on the total apply as they
+    are; a rule on an alliance measure's own subscale has no meaning here, so without a rule on
+    the total the default (Strauss et al. 2006) applies."""
+    if all(rule.scale == TOTAL for rule in practice.rules):
+        return RuptureConfig(
+            rules=practice.rules,
+            combine=practice.combine,
+            repair_tolerance=practice.repair_tolerance,
+            repair_within=practice.repair_within,
+        )
+    return STRAUSS_2006
 
 
 def level_ruptures(

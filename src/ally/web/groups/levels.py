@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from ally.feedback.alliance import STRAUSS_2006, TOTAL, RuptureConfig
-from ally.groups.checkin import LEVELS, CheckIn, level_ruptures, member_series
+from ally.groups.checkin import LEVELS, CheckIn, level_rules, level_ruptures, member_series
 from ally.measures.schema import Kind
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
@@ -46,20 +45,6 @@ def _current(response_ids: Iterable[int]) -> dict[int, tuple[float, dict[str, fl
     ):
         found[response_id] = (total, subscales)  # the latest wins
     return found
-
-
-def level_rules(practice: RuptureConfig) -> RuptureConfig:
-    """The practice's rupture rules for a level's series: its rules on the total apply as they
-    are; a rule on an alliance measure's own subscale has no meaning here, so without a rule on
-    the total the default (Strauss et al. 2006) applies."""
-    if all(rule.scale == TOTAL for rule in practice.rules):
-        return RuptureConfig(
-            rules=practice.rules,
-            combine=practice.combine,
-            repair_tolerance=practice.repair_tolerance,
-            repair_within=practice.repair_within,
-        )
-    return STRAUSS_2006
 
 
 def checkins_of(group: Group, episode: Episode | None = None) -> list[CheckIn]:

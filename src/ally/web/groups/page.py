@@ -26,6 +26,7 @@ from ally.groups.checkin import (
     Drift,
     SessionMean,
     drifting,
+    level_rules,
     level_ruptures,
     member_series,
     session_means,
@@ -33,7 +34,7 @@ from ally.groups.checkin import (
 from ally.web.actions.groups import leads
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.support import off_track_since
-from ally.web.groups.levels import checkins_of, level_rules
+from ally.web.groups.levels import checkins_of
 from ally.web.groups.models import CheckInNote
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import model_for
