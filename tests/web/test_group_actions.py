@@ -223,3 +223,28 @@ def test_a_members_data_export_holds_their_groups_and_their_notes(practice: Prac
     ]
     notes = [q["note"]["text"] for q in episode["questionnaires"] if "note" in q]
     assert notes == ["Too loud."]
+
+
+def test_joining_and_leaving_reach_the_sessions_already_scheduled(practice: Practice, group: Group):
+    p = practice
+    held = do_schedule_group_session(group, at(3), actor=p.clinician)
+    do_record_group_attendance(held, {p.own.pk: True, p.other.pk: True}, actor=p.clinician)
+    coming = do_schedule_group_session(group, at(17), actor=p.clinician)
+    do_add_group_member(group, p.shared, dt.date(2026, 2, 10), actor=p.clinician)
+    # The new member takes part in the session to come, not in the one held before they joined.
+    assert set(coming.member_sessions.values_list("episode_id", flat=True)) == {
+        p.own.pk,
+        p.other.pk,
+        p.shared.pk,
+    }
+    assert not held.member_sessions.filter(episode=p.shared).exists()
+    joined = coming.member_sessions.get(episode=p.shared).session
+    assert set(joined.administrations.values_list("measure_id", flat=True)) == {"ally-group"}
+    # A member who leaves before it: their part in it is cancelled and its forms closed.
+    do_end_group_membership(
+        group.members.get(episode=p.other), dt.date(2026, 2, 12), actor=p.clinician
+    )
+    left = coming.member_sessions.get(episode=p.other).session
+    assert left.status == SessionStatus.CANCELLED
+    assert left.administrations.get().status == AdministrationStatus.EXPIRED
+    assert held.member_sessions.get(episode=p.other).session.status == SessionStatus.ATTENDED

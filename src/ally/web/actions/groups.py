@@ -153,6 +153,9 @@ def do_add_group_member(
         with transaction.atomic():
             place = GroupMember.objects.create(group=group, episode=episode, joined_on=joined_on)
             audit.record("group.member_joined", actor=actor, target=place)
+            # The sessions already scheduled from the joining day include the new member.
+            for session in _upcoming(group, joined_on):
+                _take_part(session, episode, actor)
     except IntegrityError:
         raise PracticeActionError(
             _("This client has been a member of the group in this episode already."),
@@ -177,6 +180,17 @@ def do_end_group_membership(
         locked.left_on = left_on
         locked.save(update_fields=["left_on"])
         audit.record("group.member_left", actor=actor, target=locked)
+        # Scheduled sessions after the leaving day are no longer the member's: cancelled, so
+        # their forms close.
+        after = [
+            s
+            for s in _upcoming(locked.group, left_on)
+            if timezone.localdate(s.scheduled_at) > left_on
+        ]
+        for part in MemberSession.objects.filter(
+            group_session__in=after, episode=locked.episode
+        ).select_related("session"):
+            do_record_session_status(part.session, str(SessionStatus.CANCELLED), actor=actor)
     return locked
 
 
@@ -262,12 +276,25 @@ def do_schedule_group_session(
         )
         audit.record("group.session_scheduled", actor=actor, target=session)
         for place in members_on(locked, day):
-            own = do_schedule_session(place.episode, scheduled_at, actor=actor, clinician=leader)
-            part = MemberSession.objects.create(
-                group_session=session, session=own, episode=place.episode
-            )
-            group_forms_for(part, actor)
+            _take_part(session, place.episode, actor)
     return session
+
+
+def _take_part(session: Session, episode: Episode, actor: Membership) -> MemberSession:
+    """The member's own session beside a group session, with the forms of both plans."""
+    assert session.clinician is not None
+    own = do_schedule_session(
+        episode, session.scheduled_at, actor=actor, clinician=session.clinician
+    )
+    part = MemberSession.objects.create(group_session=session, session=own, episode=episode)
+    group_forms_for(part, actor)
+    return part
+
+
+def _upcoming(group: Group, day: dt.date) -> list[Session]:
+    """The group's sessions still to be held (scheduled) on or after `day`, in order."""
+    sessions = group.sessions.filter(status=SessionStatus.SCHEDULED).order_by("scheduled_at")
+    return [s for s in sessions if timezone.localdate(s.scheduled_at) >= day]
 
 
 def do_record_group_attendance(
