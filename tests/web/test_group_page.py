@@ -130,3 +130,50 @@ def test_a_leader_runs_a_group_from_its_pages(practice: Practice):
     part = MemberSession.objects.get(group_session=session)
     assert part.session.status == "attended"
     assert "Thursday" in browser.get(reverse("groups:group", kwargs=base)).content.decode()
+
+
+def test_the_leader_sees_who_drifts_from_the_group_and_who_is_off_track(practice: Practice):
+    from ally.web.actions.practice import do_add_planned_measure
+
+    p = practice
+    third = episode_for(p.clinician, "N-011")
+    group = do_create_group(p.org, "Monday group", [p.clinician], actor=p.clinician)
+    do_add_group_planned_measure(group, "ally-group", timing="after", actor=p.clinician)
+    do_add_planned_measure(p.own, "phq9", respondent="client", timing="before", actor=p.clinician)
+    for episode in (p.own, p.shared, third):
+        do_add_group_member(group, episode, dt.date(2026, 1, 20), actor=p.clinician)
+    # N-011's sense of belonging falls while the others' holds; N-001's PHQ-9 worsens by 11.
+    belonging = {p.own.pk: [7, 7, 7, 7], p.shared.pk: [6, 6, 6, 6], third.pk: [8, 8, 8, 3]}
+    phq9 = [[2, 2, 2, 2, 2, 1, 1, 1, 0], [3, 3, 3, 3, 3, 3, 3, 3, 0]]
+    for number, day in enumerate((2, 9, 16, 23)):
+        session = do_schedule_group_session(group, at(day), actor=p.clinician)
+        do_record_group_attendance(session, dict.fromkeys(belonging, True), actor=p.clinician)
+        for episode_id, values in belonging.items():
+            part = MemberSession.objects.get(group_session=session, episode_id=episode_id)
+            when = session.scheduled_at + dt.timedelta(hours=1)
+            forms = part.session.administrations
+            g = values[number]
+            do_record_response(
+                forms.get(measure_id="ally-group"),
+                [7, 7, 7, 7, g, g, 0],
+                idempotency_key=f"g-{episode_id}-{number}",
+                now=when,
+            )
+            if episode_id == p.own.pk and number < 2:
+                do_record_response(
+                    forms.get(measure_id="phq9"),
+                    phq9[number],
+                    idempotency_key=f"phq-{number}",
+                    now=session.scheduled_at,
+                )
+    text = (
+        _as(p.clinician)
+        .get(reverse("groups:group", kwargs={"org": "north", "pk": group.pk}))
+        .content.decode()
+    )
+    drift = text.split("Drifting away from a group that holds")[1].split("</ul>")[0]
+    assert "N-011" in drift
+    assert "N-001" not in drift
+    off_track = text.split("Off track on their own outcome measures")[1].split("</ul>")[0]
+    assert "N-001" in off_track
+    assert "N-011" not in off_track
