@@ -12,7 +12,7 @@ import pytest
 from ally.measures import Direction, Kind, Measure, load_library
 from ally.measures.library import with_licensed_text
 from ally.measures.schema import TextFile
-from ally.scoring import score
+from ally.scoring import ScoringError, score
 
 SHIPPED_IDS = {
     "phq9",
@@ -25,8 +25,10 @@ SHIPPED_IDS = {
     "ally-alliance",
     "ally-support",
     "ally-group",
+    "gcq-s",
+    "gsrs",
 }
-NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
+NO_TEXT = {"wai-sr", "srs", "ors", "oq45", "gcq-s", "gsrs"}
 LANGUAGES = {
     "ally-alliance": ("de", "en"),
     "ally-support": ("de", "en"),
@@ -368,3 +370,34 @@ def test_the_group_check_in_total_is_the_mean_of_the_six_scale_items_without_the
     gap = score(m, [8, None, 5, 6, 9, 8, None])
     assert gap.total == pytest.approx(36 / 5)
     assert (gap.subscales["leader"], gap.subscales["work"]) == (None, None)
+
+
+# GCQ-S and GSRS: scoring only (research/specs-goals-groups-fhir.md section 3: no licence lets
+# their text ship). GCQ-S scales as documented [S]: Engaged 1, 2, 4, 8, 11; Avoiding 3, 5, 9;
+# Conflict 6, 7, 10, 12; 0-6; a scale is the mean of its answered items; invalid if more than 4
+# of the 12 items are missing.
+def test_gcq_s_scores_its_three_scales_and_refuses_more_than_four_missing(library):
+    m = measure(library, "gcq-s")
+    assert not m.has_text
+    assert not m.licence.text_may_ship
+    assert subscales(m) == {
+        "engaged": (1, 2, 4, 8, 11),
+        "avoiding": (3, 5, 9),
+        "conflict": (6, 7, 10, 12),
+    }
+    answers: list[float | None] = [5, 4, 1, 6, 0, 2, 3, 5, 2, 1, 4, 0]
+    result = score(m, answers)
+    assert result.subscales["engaged"] == pytest.approx((5 + 4 + 6 + 5 + 4) / 5)
+    assert result.subscales["avoiding"] == pytest.approx((1 + 0 + 2) / 3)
+    assert result.subscales["conflict"] == pytest.approx((2 + 3 + 1 + 0) / 4)
+    gaps = [5, None, 1, 6, None, 2, 3, 5, 2, None, 4, None]
+    assert score(m, gaps).subscales["engaged"] == pytest.approx((5 + 6 + 5 + 4) / 4)
+    with pytest.raises(ScoringError):
+        score(m, [5, None, None, 6, None, 2, 3, 5, None, None, 4, 0])
+
+
+def test_gsrs_is_four_lines_scored_0_to_10_for_a_total_of_0_to_40(library):
+    m = measure(library, "gsrs")
+    assert not m.has_text
+    assert (len(m.items), m.kind) == (4, Kind.GROUP_ALLIANCE)
+    assert score(m, [9.5, 8.0, 7.2, 9.9]).total == pytest.approx(34.6)

@@ -23,7 +23,7 @@ def _members(out: Path) -> tuple[pd.Series, pd.DataFrame]:
 
 
 def test_group_members_answer_the_check_in_and_others_do_not(tmp_path: Path) -> None:
-    simulate(SimulationConfig(episodes=300, seed=2), tmp_path)
+    simulate(SimulationConfig(episodes=300, seed=2, group_checkin=True), tmp_path)
     sessions = pd.read_csv(tmp_path / "sessions.csv")
     checkins = sessions[sessions["measure"] == "ally-group"]
     assert len(checkins) > 0
@@ -33,7 +33,7 @@ def test_group_members_answer_the_check_in_and_others_do_not(tmp_path: Path) -> 
 
 
 def test_the_icc_finds_the_known_group_effect(tmp_path: Path) -> None:
-    cfg = SimulationConfig(episodes=2000, seed=3)
+    cfg = SimulationConfig(episodes=2000, seed=3, group_checkin=True)
     simulate(cfg, tmp_path)
     member, truth = _members(tmp_path)
     found = one_way(member.to_numpy(), member.index.get_level_values(0).to_numpy())
@@ -48,7 +48,14 @@ def test_the_icc_finds_the_known_group_effect(tmp_path: Path) -> None:
 
 
 def test_without_a_group_effect_the_icc_is_near_zero(tmp_path: Path) -> None:
-    simulate(SimulationConfig(episodes=2000, seed=3, group_checkin_sd=0.0), tmp_path)
+    simulate(
+        SimulationConfig(episodes=2000, seed=3, group_checkin=True, group_checkin_sd=0.0), tmp_path
+    )
     member, _ = _members(tmp_path)
     found = one_way(member.to_numpy(), member.index.get_level_values(0).to_numpy())
     assert abs(found.icc1) < 0.1
+
+
+def test_without_group_checkin_no_member_answers_the_check_in(tmp_path: Path) -> None:
+    simulate(SimulationConfig(episodes=300, seed=2), tmp_path)
+    assert "ally-group" not in set(pd.read_csv(tmp_path / "sessions.csv")["measure"])

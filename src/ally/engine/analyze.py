@@ -50,8 +50,8 @@ from ally.feedback.practice import (
     PracticeModelError,
 )
 from ally.feedback.results import RATERS, Results, results
+from ally.groups.checkin import reads_levels
 from ally.measures.library import Library, load_library
-from ally.measures.schema import Kind
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
@@ -574,7 +574,7 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     check_ins = frozenset(
         name
         for name, p in scored.params.items()
-        if p.measure is not None and p.measure.kind is Kind.GROUP_ALLIANCE
+        if p.measure is not None and reads_levels(p.measure)
     )
     sessions, groups = group_tables(sessions_table(pulled, found), check_ins, model.ruptures)
     tables = [("sessions", sessions), ("episodes", episodes_table(pulled, found))]

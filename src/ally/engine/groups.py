@@ -119,12 +119,20 @@ def group_tables(
     check_ins: frozenset[str] = frozenset(),
     config: RuptureConfig = STRAUSS_2006,
 ) -> tuple[pa.Table, pa.Table | None]:
-    """`sessions` with the centring columns, and the `groups` table; (sessions, None) when no
-    row has a group. `check_ins`: the ids of group check-in measures, read level by level."""
+    """`sessions` with the centring columns (empty without groups), and the `groups` table;
+    (sessions, None) when no row has a group. `check_ins`: the group check-in measures' ids,
+    read level by level."""
     frame = sessions.to_pandas()
     grouped = frame[col.GROUP].notna() & (frame[col.GROUP].astype("string").str.strip() != "")
     if not grouped.any():
-        return sessions, None
+        # The same columns whatever the batch: an episode's rows read the same alone.
+        empty = pa.nulls(sessions.num_rows, pa.float64())
+        return (
+            sessions.append_column("group_session", pa.nulls(sessions.num_rows, pa.int64()))
+            .append_column("group_mean", empty)
+            .append_column("group_deviation", empty),
+            None,
+        )
     part = frame[grouped].copy()
     part["group_session"] = _meetings(part)
     keys = [col.GROUP, "group_session", col.MEASURE, col.RATER]

@@ -21,6 +21,7 @@ from ally.feedback.alliance import (
     SeriesRuptures,
     ruptures_in_series,
 )
+from ally.measures.schema import Kind, Measure
 
 LEVELS = ("leader", "members", "group")
 """The member with the group's leader, with the other members, with the group as a whole."""
@@ -47,6 +48,13 @@ class CheckIn:
     session: int
     """The group session's number."""
     scores: Mapping[str, float | None]
+
+
+def reads_levels(measure: Measure) -> bool:
+    """Whether a measure is a group check-in read level by level: a group alliance measure
+    with a subscale for each of the three levels (Ally's ally-group)."""
+    ids = {s.id for s in measure.scoring.subscales}
+    return measure.kind is Kind.GROUP_ALLIANCE and set(LEVELS) <= ids
 
 
 def level_rules(practice: RuptureConfig) -> RuptureConfig:

@@ -231,6 +231,8 @@ class SimulationConfig:
     report ICCs that show group-level processes) [U]."""
     group_session_sd: float = 0.12
     """SD of a group meeting's shared alliance shock (everyone at a meeting feels it) [U]."""
+    group_checkin: bool = False
+    """Whether group members answer the group check-in (ally-group) after each session [U]."""
     group_checkin_mean: float = 7.0
     """Mean level (0-10) of the group check-in's items (ally-group) [U]."""
     group_checkin_sd: float = 1.0

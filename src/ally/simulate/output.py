@@ -141,7 +141,7 @@ def sessions_table(p: Placed, naming: Naming, start_date: dt.date) -> pa.Table:
         "core10": p.seen & ~outcome,
         "ally-alliance": p.seen,
         "alliance_clinician": p.seen & c.clinician_rates[:, None],
-        "ally-group": p.seen & (c.group != NO_GROUP)[:, None],
+        "ally-group": p.seen & (c.items["ally-group"][:, :, 0] >= 0),
     }
     eps, ts, codes, answers = [], [], [], []
     for form, (_, _, key) in enumerate(FORMS):

@@ -454,7 +454,11 @@ def simulate_chunk(
         active = active & ~ends
 
     # The group check-in, drawn last so that the rest of the practice is the same without it.
-    items["ally-group"], group_checkin_true = _group_checkin(rng, cfg, group, n_max)
+    if cfg.group_checkin:
+        items["ally-group"], group_checkin_true = _group_checkin(rng, cfg, group, n_max)
+    else:
+        items["ally-group"] = np.full((n, n_max, 7), -1, dtype=np.int8)
+        group_checkin_true = np.full((n, 3), np.nan)
 
     return Chunk(
         clinician=clinician,

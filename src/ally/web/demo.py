@@ -159,7 +159,11 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
     with tempfile.TemporaryDirectory(prefix="ally-demo-") as name:
         # Many episodes still running, so that every clinician has a caseload today.
         config = SimulationConfig(
-            episodes=episodes, seed=seed, ongoing_share=ONGOING_SHARE, group_share=GROUP_SHARE
+            episodes=episodes,
+            seed=seed,
+            ongoing_share=ONGOING_SHARE,
+            group_share=GROUP_SHARE,
+            group_checkin=True,
         )
         simulate(config, Path(name), "csv")
         rows = _rows(Path(name))

@@ -102,6 +102,7 @@ class LeaveForm(forms.Form):
 def group_measure_choices() -> list[tuple[str, str]]:
     """The group check-in first, then the measures clients can answer."""
     chosen = [measures.measure(m) for m in check_in_measures()]
+    chosen = [m for m in chosen if measures.has_text(m)]
     chosen += sorted(
         (m for m in measures.library() if m.kind.feeds_practice_model and measures.has_text(m)),
         key=lambda m: m.name.lower(),

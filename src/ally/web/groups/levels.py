@@ -12,8 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from ally.groups.checkin import LEVELS, CheckIn, level_rules, level_ruptures, member_series
-from ally.measures.schema import Kind
+from ally.groups.checkin import (
+    LEVELS,
+    CheckIn,
+    level_rules,
+    level_ruptures,
+    member_series,
+    reads_levels,
+)
 from ally.web import audit
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.alerts.texts import english_text
@@ -22,12 +28,10 @@ from ally.web.collect.models import Administration, Amendment, Response
 from ally.web.monitoring.refresh import model_for
 from ally.web.practice.models import Episode, Group
 
-CHECK_IN_KINDS = frozenset({Kind.GROUP_ALLIANCE})
-
 
 def check_in_measures() -> tuple[str, ...]:
     """The library's group check-in measures (Ally's own: ally-group)."""
-    return tuple(sorted(m.id for m in measures.library() if m.kind in CHECK_IN_KINDS))
+    return tuple(sorted(m.id for m in measures.library() if reads_levels(m)))
 
 
 def _current(response_ids: Iterable[int]) -> dict[int, tuple[float, dict[str, float | None]]]:
