@@ -177,3 +177,16 @@ def test_the_leader_sees_who_drifts_from_the_group_and_who_is_off_track(practice
     off_track = text.split("Off track on their own outcome measures")[1].split("</ul>")[0]
     assert "N-001" in off_track
     assert "N-011" not in off_track
+
+
+def test_the_group_page_speaks_german(practice: Practice, group: Group):
+    browser = _as(practice.clinician)
+    page = browser.get(
+        reverse("groups:group", kwargs={"org": "north", "pk": group.pk}),
+        headers={"Accept-Language": "de"},
+    )
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Die Ebenen der Gruppe" in text
+    assert "Mitglieder nach Sitzung" in text
+    assert "Bruch" in text
