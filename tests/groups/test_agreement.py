@@ -84,3 +84,17 @@ def test_a_variance_above_the_null_is_no_agreement() -> None:
     found = agreement([[1], [5], [1], [5]], ["a"] * 4, options=5)
     assert found[0].rwg_j == 0
     assert found[0].ad_m == 2
+
+
+def test_bliese_bh1996_well_being_has_the_published_icc1(shared_data: Path) -> None:
+    # multilevel's bh1996 (Bliese & Halverson 1996: 7,382 soldiers in 99 companies), exported
+    # from the R package's data/bh1996.rda (GPL >= 2). ICC1(aov(WBEING ~ as.factor(GRP)))
+    # printed as 0.04336905 in an R Markdown companion to Bliese's (2016) multilevel tutorial
+    # (jasondmarshall.com/multilevel-steps).
+    path = shared_data / "bh1996.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not found: export bh1996 from R's multilevel package to add it")
+    data = pd.read_csv(path)
+    result = one_way(data["WBEING"].to_numpy(), data["GRP"].to_numpy())
+    assert (result.groups, result.members) == (99, 7382)
+    assert round(result.icc1, 8) == 0.04336905
