@@ -190,3 +190,16 @@ def test_the_group_page_speaks_german(practice: Practice, group: Group):
     assert "Die Ebenen der Gruppe" in text
     assert "Mitglieder nach Sitzung" in text
     assert "Bruch" in text
+
+
+def test_the_roster_says_when_a_members_episode_ended(practice: Practice, group: Group):
+    from ally.web.actions.practice import do_end_episode
+
+    do_end_episode(practice.other, dt.date(2026, 2, 20), "dropout", actor=practice.colleague)
+    text = (
+        _as(practice.clinician)
+        .get(reverse("groups:group", kwargs={"org": "north", "pk": group.pk}))
+        .content.decode()
+    )
+    roster = text.split('id="roster-heading"')[1]
+    assert "episode ended" in roster.split("N-003")[1].split("</tr>")[0]
