@@ -42,6 +42,7 @@ from ally.engine.rows import (
 )
 from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
+from ally.feedback.group_checkin import reads_levels
 from ally.feedback.practice import (
     ALLIANCE,
     ChangeModel,
@@ -50,7 +51,6 @@ from ally.feedback.practice import (
     PracticeModelError,
 )
 from ally.feedback.results import RATERS, Results, results
-from ally.groups.checkin import reads_levels
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)

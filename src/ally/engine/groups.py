@@ -14,8 +14,9 @@ measure, rater and level (the total and each subscale):
 
 For a group check-in (kind group_alliance), each member's series at each level (leader, other
 members, group as a whole) is searched for ruptures by `ally.feedback.alliance.ruptures`, with
-the run's rupture rules as `ally.groups.checkin.level_rules` reads them (as the web app does):
-`sessions` marks `rupture` and names the levels in `rupture_subscale`; `groups` counts them.
+the run's rupture rules as `ally.feedback.group_checkin.level_rules` reads them (as the web app
+does): `sessions` marks `rupture` and names the levels in `rupture_subscale`; `groups` counts
+them.
 
 Rows without a group get none of these; without a date, a row's meeting is its session number.
 """
@@ -30,8 +31,8 @@ import pyarrow as pa
 
 from ally.engine import columns as col
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig, ruptures
+from ally.feedback.group_checkin import LEVELS, level_rules
 from ally.groups.agreement import one_way
-from ally.groups.checkin import LEVELS, level_rules
 
 GROUP_COLUMNS = (
     col.GROUP,

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from ally.groups.checkin import SCALES
+from ally.feedback.group_checkin import SCALES
 from ally.web.api.auth import Org, member
 from ally.web.api.schemas import errors
 from ally.web.apiclients.models import ApiClient

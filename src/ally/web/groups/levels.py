@@ -1,7 +1,7 @@
 """The group check-in's answers as the core reads them, and a leader's alert for each rupture.
 
 `checkins_of` gives a group's check-ins (the answers in force, amendments applied) as
-`ally.groups.checkin.CheckIn`s: member = episode id, session = the group session's number.
+`ally.feedback.group_checkin.CheckIn`s: member = episode id, session = the group session's number.
 `refresh_member_levels` runs in the answer's transaction (`do_record_response`,
 `do_amend_response`): it finds ruptures at each level with the practice's rupture rules, the
 ones the individual alliance uses, and raises one alert per rupture at the latest answer.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from ally.groups.checkin import (
+from ally.feedback.group_checkin import (
     LEVELS,
     CheckIn,
     level_rules,

@@ -1,4 +1,4 @@
-"""What the group page shows, computed from the group's check-ins by `ally.groups.checkin`.
+"""What the group page shows, computed from the group's check-ins by `ally.feedback.group_checkin`.
 
 Who sees what (docs/groups.md):
 - the group's leaders see everything: the group's means at each level with their n, every
@@ -18,7 +18,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from ally.groups.checkin import (
+from ally.feedback.group_checkin import (
     LEVELS,
     SCALES,
     SMALLEST_SHOWN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ally.feedback.alliance import ruptures_in_series
-from ally.groups.checkin import (
+from ally.feedback.group_checkin import (
     SMALLEST_SHOWN,
     CheckIn,
     drifting,
