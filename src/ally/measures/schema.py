@@ -33,8 +33,9 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     GROUP_ALLIANCE = "group_alliance"
-    """The alliance in a group at three levels (leader, other members, group): read by
-    `ally.feedback.group_checkin` level by level, so the practice model's single series leaves it out."""
+    """The alliance in a group at three levels (leader, other members, group): read level by
+    level by `ally.feedback.group_checkin`, so the practice model's single series leaves it
+    out."""
     SUPPORT = "support"
     """A clinical-support check sent when a client goes off track (Ally's support check): not an
     outcome or alliance measure, so the practice model, its signals and the dashboard leave it
