@@ -12,6 +12,7 @@ import pytest
 from ally.measures import Direction, Kind, Measure, load_library
 from ally.measures.library import with_licensed_text
 from ally.measures.schema import TextFile
+from ally.scoring import ScoringError, score
 
 SHIPPED_IDS = {
     "phq9",
@@ -23,11 +24,15 @@ SHIPPED_IDS = {
     "oq45",
     "ally-alliance",
     "ally-support",
+    "ally-group",
+    "gcq-s",
+    "gsrs",
 }
-NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
+NO_TEXT = {"wai-sr", "srs", "ors", "oq45", "gcq-s", "gsrs"}
 LANGUAGES = {
     "ally-alliance": ("de", "en"),
     "ally-support": ("de", "en"),
+    "ally-group": ("de", "en"),
     "phq9": ("de", "en"),
     "gad7": ("de", "en"),
 }
@@ -318,7 +323,11 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     m = measure(library, "ally-support")
     assert (m.kind, m.validated, m.licence.name) == (Kind.SUPPORT, False, "Apache-2.0 (Ally)")
     assert not m.kind.feeds_practice_model
-    assert all(k.feeds_practice_model for k in Kind if k not in (Kind.SUPPORT, Kind.REVIEW))
+    assert all(
+        k.feeds_practice_model
+        for k in Kind
+        if k not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE)
+    )
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
     assert subscales(m) == {
         "alliance": (1, 2, 3),
@@ -344,3 +353,69 @@ def test_the_end_of_therapy_review_is_allys_own_unvalidated_and_outside_the_prac
     assert [item.number for item in m.items] == [1]
     assert (m.response.min, m.response.max) == (-3, 3)
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
+
+
+# The group check-in is Ally's own (research/specs-goals-groups-fhir.md section 3): no published
+# group measure (GQ, GCQ-S, TFI, GSRS) may ship its text. Levels x qualities after the GQ's
+# structure (SPECS section 6), each 0-10; the yes/no item stays out of the total.
+def test_the_group_check_in_crosses_three_levels_with_bond_and_work_and_is_not_validated(library):
+    m = measure(library, "ally-group")
+    assert (m.kind, m.validated) == (Kind.GROUP_ALLIANCE, False)
+    assert m.licence.name == "Apache-2.0 (Ally)"
+    assert not m.kind.feeds_practice_model
+    assert subscales(m) == {
+        "leader": (1, 2),
+        "members": (3, 4),
+        "group": (5, 6),
+        "bond": (1, 3, 5),
+        "work": (2, 4, 6),
+        "harder": (7,),
+    }
+    assert set(m.languages) == {"en", "de"}
+
+
+def test_the_group_check_in_total_is_the_mean_of_the_six_scale_items_without_the_yes_no_item(
+    library,
+):
+    m = measure(library, "ally-group")
+    yes = score(m, [8, 7, 5, 6, 9, 8, 1])
+    assert yes.total == pytest.approx(43 / 6)
+    assert yes.subscales["leader"] == 7.5
+    assert yes.subscales["bond"] == pytest.approx(22 / 3)
+    assert yes.subscales["harder"] == 1
+    assert score(m, [8, 7, 5, 6, 9, 8, 0]).total == yes.total
+    # One scale item may be missing; its level and quality then have no score.
+    gap = score(m, [8, None, 5, 6, 9, 8, None])
+    assert gap.total == pytest.approx(36 / 5)
+    assert (gap.subscales["leader"], gap.subscales["work"]) == (None, None)
+
+
+# GCQ-S and GSRS: scoring only (research/specs-goals-groups-fhir.md section 3: no licence lets
+# their text ship). GCQ-S scales as documented [S]: Engaged 1, 2, 4, 8, 11; Avoiding 3, 5, 9;
+# Conflict 6, 7, 10, 12; 0-6; a scale is the mean of its answered items; invalid if more than 4
+# of the 12 items are missing.
+def test_gcq_s_scores_its_three_scales_and_refuses_more_than_four_missing(library):
+    m = measure(library, "gcq-s")
+    assert not m.has_text
+    assert not m.licence.text_may_ship
+    assert subscales(m) == {
+        "engaged": (1, 2, 4, 8, 11),
+        "avoiding": (3, 5, 9),
+        "conflict": (6, 7, 10, 12),
+    }
+    answers: list[float | None] = [5, 4, 1, 6, 0, 2, 3, 5, 2, 1, 4, 0]
+    result = score(m, answers)
+    assert result.subscales["engaged"] == pytest.approx((5 + 4 + 6 + 5 + 4) / 5)
+    assert result.subscales["avoiding"] == pytest.approx((1 + 0 + 2) / 3)
+    assert result.subscales["conflict"] == pytest.approx((2 + 3 + 1 + 0) / 4)
+    gaps = [5, None, 1, 6, None, 2, 3, 5, 2, None, 4, None]
+    assert score(m, gaps).subscales["engaged"] == pytest.approx((5 + 6 + 5 + 4) / 4)
+    with pytest.raises(ScoringError):
+        score(m, [5, None, None, 6, None, 2, 3, 5, None, None, 4, 0])
+
+
+def test_gsrs_is_four_lines_scored_0_to_10_for_a_total_of_0_to_40(library):
+    m = measure(library, "gsrs")
+    assert not m.has_text
+    assert (len(m.items), m.kind) == (4, Kind.GROUP_ALLIANCE)
+    assert score(m, [9.5, 8.0, 7.2, 9.9]).total == pytest.approx(34.6)

@@ -90,7 +90,7 @@ def test_a_practice_too_small_for_a_group_simulates(tmp_path: Path) -> None:
 
 def test_sessions_follow_the_analyze_long_format(sessions: list[dict[str, str]]) -> None:
     assert list(sessions[0]) == SESSION_COLUMNS
-    lengths = {"phq9": 9, "gad7": 7, "core10": 10, "ally-alliance": 7}
+    lengths = {"phq9": 9, "gad7": 7, "core10": 10, "ally-alliance": 7, "ally-group": 7}
     for row in sessions:
         assert row["measure"] in lengths
         assert row["rater"] in ("client", "clinician")
@@ -120,7 +120,7 @@ def test_every_administration_scores_without_error(sessions: list[dict[str, str]
 
 
 def test_about_one_percent_of_answers_are_missing(sessions: list[dict[str, str]]) -> None:
-    lengths = {"phq9": 9, "gad7": 7, "core10": 10, "ally-alliance": 7}
+    lengths = {"phq9": 9, "gad7": 7, "core10": 10, "ally-alliance": 7, "ally-group": 7}
     given = sum(lengths[r["measure"]] for r in sessions)
     missing = sum(
         r[f"item{i}"] == "" for r in sessions for i in range(1, lengths[r["measure"]] + 1)

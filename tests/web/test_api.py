@@ -17,7 +17,7 @@ from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, Response
-from ally.web.practice.models import Membership
+from ally.web.practice.models import Group, GroupMember, Membership
 
 
 def _alert_on_own(practice: Practice) -> Alert:
@@ -87,6 +87,31 @@ def _research_export(p: Practice) -> Call:
     return Call("get", "/api/o/north/research-export?dates=year")
 
 
+def _group_of_own(p: Practice) -> Group:
+    """A group led by the clinician, with their own client as a member."""
+    group = Group.objects.create(organisation=p.org, label="Tuesday group")
+    group.leaders.add(p.clinician)
+    GroupMember.objects.create(group=group, episode=p.own, joined_on=p.own.opened_on)
+    return group
+
+
+def _groups(p: Practice) -> Call:
+    _group_of_own(p)
+    return Call("get", "/api/o/north/groups")
+
+
+def _group(p: Practice) -> Call:
+    return Call("get", f"/api/o/north/groups/{_group_of_own(p).pk}")
+
+
+def _group_sessions(p: Practice) -> Call:
+    return Call("get", f"/api/o/north/groups/{_group_of_own(p).pk}/sessions")
+
+
+def _group_levels(p: Practice) -> Call:
+    return Call("get", f"/api/o/north/groups/{_group_of_own(p).pk}/levels")
+
+
 ROLES = (
     "admin",
     "supervisor",
@@ -117,6 +142,10 @@ ENDPOINTS: list[tuple[Callable[[Practice], Call], tuple[int, ...]]] = [
     (_seen, WRITE),
     (_acted, WRITE),
     (_research_export, EXPORT),
+    (_groups, LISTS),
+    (_group, READ),
+    (_group_sessions, READ),
+    (_group_levels, READ),
 ]
 TABLE = [
     pytest.param(endpoint, role, status, id=f"{endpoint.__name__[1:]}-{role}")
@@ -351,6 +380,10 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
         ("get", "/api/o/{org}/alerts"),
         ("post", "/api/o/{org}/alerts/{alert_id}/seen"),
         ("post", "/api/o/{org}/alerts/{alert_id}/acted"),
+        ("get", "/api/o/{org}/groups"),
+        ("get", "/api/o/{org}/groups/{group_id}"),
+        ("get", "/api/o/{org}/groups/{group_id}/sessions"),
+        ("get", "/api/o/{org}/groups/{group_id}/levels"),
     }
     ids = [operation["operationId"] for operation in operations.values()]
     assert len(set(ids)) == len(ids)

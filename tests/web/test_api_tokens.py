@@ -107,6 +107,10 @@ ENDPOINT_KIND = {
     "_seen": "alert_write",
     "_acted": "alert_write",
     "_research_export": "export",
+    "_groups": "lists",
+    "_group": "read",
+    "_group_sessions": "read",
+    "_group_levels": "read",
 }
 TABLE = [
     pytest.param(endpoint, kind, status, id=f"{endpoint.__name__[1:]}-{kind}")

@@ -14,7 +14,7 @@ from ally.web.collect.models import Administration, AdministrationStatus, Respon
 from ally.web.demo import demo_summary, load_demo, write_logins
 from ally.web.goals.course import episode_goals
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
-from ally.web.practice.models import Episode
+from ally.web.practice.models import Episode, Group
 
 
 @pytest.mark.django_db
@@ -28,10 +28,19 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     assert assert_stored_equals_batch(demo.organisation, tmp_path / "batch") > 5000
     assert episodes.filter(ended_on__isnull=True).exists()
     assert Response.objects.filter(administration__episode__in=episodes).count() > 100
-    # Every answered administration has its feedback row.
+    # Every answered administration the practice model reads has its feedback row (the group
+    # check-in is read level by level, on the group page).
     assert SessionFeedback.objects.filter(episode__in=episodes).count() == (
-        Response.objects.filter(administration__episode__in=episodes).count()
+        Response.objects.filter(administration__episode__in=episodes)
+        .exclude(administration__measure_id="ally-group")
+        .count()
     )
+    # Groups with rolling membership: members join at different meetings.
+    groups = Group.objects.filter(organisation=demo.organisation)
+    assert groups.count() >= 1
+    for group in groups:
+        assert group.sessions.count() >= 2
+        assert group.members.values("joined_on").distinct().count() >= 2
     assert EpisodeFeedback.objects.filter(episode__in=episodes).exists()
     # The latest session was yesterday; running episodes have forms sent for the next one.
     latest = max(e.opened_on for e in episodes)

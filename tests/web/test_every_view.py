@@ -24,8 +24,17 @@ from ally.web.actions.ipr import do_attach_transcript, do_finish_review
 from ally.web.alerts.models import Alert, AlertKind, SupportCheck, UsedSuggestion
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
+from ally.web.groups.models import GroupPlannedMeasure, GroupSchedule
 from ally.web.ipr.models import Mark, Recording, Review
-from ally.web.practice.models import Client, Episode, Organisation, Session
+from ally.web.practice.models import (
+    Attendance,
+    Client,
+    Episode,
+    Group,
+    GroupMember,
+    Organisation,
+    Session,
+)
 from ally.web.privacy.models import ErasureRefusal
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
@@ -99,6 +108,16 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "apiclients:list": (None, False, ADMINS),
     "apiclients:revoke": ("api_client", True, ADMINS),
     "research:export": (None, False, RESEARCH_EXPORTERS),
+    "groups:list": (None, False, READERS),
+    "groups:new": (None, True, WRITERS),
+    "groups:group": ("group", False, READERS),
+    "groups:schedule": ("group", True, WRITERS),
+    "groups:member_add": ("group", True, WRITERS),
+    "groups:plan_add": ("group", True, WRITERS),
+    "groups:session_new": ("group", True, WRITERS),
+    "groups:member_leave": ("group_member", True, WRITERS),
+    # A group session's members and their forms: the leaders, and writers of the whole practice.
+    "groups:session": ("group_session", False, WRITERS),
 }
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
@@ -170,6 +189,13 @@ def _objects(episode: Episode) -> dict[str, int]:
     alert = Alert.objects.create(
         episode=episode, kind=AlertKind.RUPTURE, message="m", raised_at=timezone.now()
     )
+    # A group led by the episode's clinician, with the episode's client as a member.
+    group = Group.objects.create(organisation=episode.organisation, label="Tuesday group")
+    group.leaders.add(episode.clinician)
+    place = GroupMember.objects.create(group=group, episode=episode, joined_on=episode.opened_on)
+    group_session = Session.objects.create(
+        organisation=episode.organisation, group=group, number=1, scheduled_at=timezone.now()
+    )
     answered = do_create_administration(episode, "phq9", session=session)
     do_record_response(answered, [1] * 9, idempotency_key=f"every-view-{episode.pk}")
     recording = stored_recording(episode, scope="research")
@@ -185,6 +211,9 @@ def _objects(episode: Episode) -> dict[str, int]:
         "plan_entry": entry.pk,
         "alert": alert.pk,
         "recording": recording.pk,
+        "group": group.pk,
+        "group_member": place.pk,
+        "group_session": group_session.pk,
         "client": episode.client_id,
         # A member of the episode's organisation: its clinician.
         "membership": episode.clinician_id,
@@ -224,6 +253,11 @@ def _writes() -> tuple[int, ...]:
         Recording.objects.filter(media_deleted_at__isnull=True, has_transcript=True).count(),
         Mark.objects.count(),
         Review.objects.filter(finished_at__isnull=False).count(),
+        Group.objects.count(),
+        GroupMember.objects.filter(left_on__isnull=False).count(),
+        GroupSchedule.objects.count(),
+        GroupPlannedMeasure.objects.count(),
+        Attendance.objects.count(),
     )
 
 

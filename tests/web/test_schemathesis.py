@@ -33,6 +33,7 @@ from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, sign_in
 
 from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert
+from ally.web.practice.models import Group, GroupMember
 
 CHECKS = [
     not_a_server_error,
@@ -41,7 +42,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-OPERATIONS = 11
+OPERATIONS = 15
 """The operations of the spec; a new one must be added here, so that it is known to be run."""
 REFUSED_TO_CLINICIANS = {"GET /api/o/{org}/research-export"}
 """Operations the run's clinician may not use (their success is tested with a researcher and a
@@ -73,8 +74,12 @@ def known(practice: Practice, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
     do_record_response(answered, PHQ9_ITEM9, idempotency_key="schemathesis-alert")
     shared = do_create_administration(practice.shared, "phq9")
     do_record_response(shared, PHQ9_MILD, idempotency_key="schemathesis-shared")
+    group = Group.objects.create(organisation=practice.org, label="Tuesday group")
+    group.leaders.add(practice.clinician)
+    GroupMember.objects.create(group=group, episode=practice.own, joined_on=practice.own.opened_on)
     return {
         "org": practice.org.slug,
+        "group_id": group.pk,
         "episode_id": practice.own.pk,
         "administration_id": open_form.pk,
         "alert_id": Alert.objects.get(episode=practice.own).pk,

@@ -465,6 +465,7 @@ def _register() -> None:
     from ally.cli.backup import backup, restore
     from ally.cli.etr import etr
     from ally.cli.export import export
+    from ally.cli.groups import groups
     from ally.cli.ipr import ipr
     from ally.cli.research import research
     from ally.cli.risk import risk
@@ -482,6 +483,7 @@ def _register() -> None:
     cli.add_command(research)
     cli.add_command(export)
     cli.add_command(ipr)
+    cli.add_command(groups)
 
 
 _register()

@@ -38,6 +38,13 @@ def _iso_date(_: click.Context, __: click.Parameter, value: str) -> str:
     show_default=True,
     help="Share of episodes still running at the data cut-off.",
 )
+@click.option(
+    "--group-check-in",
+    "group_checkin",
+    is_flag=True,
+    help="Group members answer the group check-in (ally-group) after each session, with a "
+    "known group effect per level (docs/groups.md).",
+)
 @click.option("--quiet", is_flag=True, help="Do not print the calibration summary.")
 def simulate(
     out: Path,
@@ -47,6 +54,7 @@ def simulate(
     fmt: str,
     start_date: str,
     ongoing_share: float,
+    group_checkin: bool,
     quiet: bool,
 ) -> None:
     """Simulate a practice: sessions in the `ally analyze` format plus the ground truth.
@@ -63,6 +71,7 @@ def simulate(
         seed=seed,
         start_date=start_date,
         ongoing_share=ongoing_share,
+        group_checkin=group_checkin,
     )
     summary = run(config, out, "parquet" if fmt == "parquet" else "csv")
     if not quiet:

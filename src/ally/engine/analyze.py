@@ -29,6 +29,7 @@ from ally.change.series import Ints
 from ally.engine import columns as col
 from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
 from ally.engine.errors import AnalysisError
+from ally.engine.groups import group_tables
 from ally.engine.options import Options, measure_params
 from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
 from ally.engine.rows import (
@@ -43,6 +44,7 @@ from ally.engine.rows import (
 )
 from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
+from ally.feedback.group_checkin import reads_levels
 from ally.feedback.practice import (
     ALLIANCE,
     ChangeModel,
@@ -580,10 +582,19 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     found = results(model, pulled.administrations, feedback=options.feedback)
     _summarise(model, pulled, found, summary)
     options.out.mkdir(parents=True, exist_ok=True)
-    for name, table in (
-        ("sessions", sessions_table(pulled, found)),
+    check_ins = frozenset(
+        name
+        for name, p in scored.params.items()
+        if p.measure is not None and reads_levels(p.measure)
+    )
+    sessions, groups = group_tables(sessions_table(pulled, found), check_ins, model.ruptures)
+    tables = [
+        ("sessions", sessions),
         ("episodes", episodes_table(pulled, found, options.goal_threshold)),
-    ):
+    ]
+    if groups is not None:
+        tables.append(("groups", groups))
+    for name, table in tables:
         path = options.out / f"{name}.{options.format}"
         write(backend, table, path)
         summary.outputs.append(str(path))

@@ -61,6 +61,10 @@ SESSION_COLUMNS = (
     "discrepancy",
     "risk_flags",
     "dropout_risk",
+    # Group-mean centring (ally.engine.groups); empty for individual work.
+    "group_session",
+    "group_mean",
+    "group_deviation",
 )
 
 EPISODE_COLUMNS = (

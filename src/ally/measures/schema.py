@@ -33,6 +33,9 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     GROUP_ALLIANCE = "group_alliance"
+    """The alliance in a group at three levels (leader, other members, group): read level by
+    level by `ally.feedback.group_checkin`, so the practice model's single series leaves it
+    out."""
     GOALS = "goals"
     """The client's own goals: progress on each, agreement on them, their attainment (GAS)."""
     SUPPORT = "support"
@@ -47,7 +50,7 @@ class Kind(StrEnum):
     def feeds_practice_model(self) -> bool:
         """Whether the practice model reads this kind's scores (expected course, reliable
         change, signals, ruptures, dropout)."""
-        return self not in (Kind.SUPPORT, Kind.REVIEW)
+        return self not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE)
 
 
 class Licence(Strict):
@@ -166,6 +169,9 @@ class Scoring(Strict):
     score_decimals: int | None = Field(default=None, ge=0)
     """The decimals a total is reported to, where it is not a whole sum (a GAS T-score: 1); a
     given score then agrees with the items when it equals their score rounded to these."""
+    total_items: tuple[int, ...] = ()
+    """The items the total is made of (and `min_answered` counts); empty: every item. A yes/no
+    item beside a scale (the group check-in's "something made it harder") stays out of it."""
 
 
 class Band(Strict):
@@ -241,6 +247,12 @@ class Measure(Strict):
     """False for a measure that has not been externally validated; shown to users."""
     notes: str = ""
 
+    @property
+    def total_items(self) -> tuple[Item, ...]:
+        """The items the total is made of (`Scoring.total_items`; every item by default)."""
+        chosen = self.scoring.total_items
+        return tuple(i for i in self.items if not chosen or i.number in chosen)
+
     def item(self, number: int) -> Item:
         return self.items[number - 1]
 
@@ -282,6 +294,14 @@ class Measure(Strict):
             unknown = [n for n in sub.items if not 1 <= n <= len(self.items)]
             if unknown:
                 raise ValueError(f"subscale {sub.id!r} names items that do not exist: {unknown}")
+        unknown_total = [n for n in self.scoring.total_items if not 1 <= n <= len(self.items)]
+        if unknown_total:
+            raise ValueError(f"scoring.total_items names items that do not exist: {unknown_total}")
+        if self.scoring.min_answered > len(self.scoring.total_items or self.items):
+            raise ValueError(
+                f"scoring.min_answered is {self.scoring.min_answered} but the total is made of "
+                f"{len(self.scoring.total_items)} items"
+            )
         for crit in self.critical_items:
             if crit.item > len(self.items):
                 raise ValueError(f"critical item {crit.item} does not exist")

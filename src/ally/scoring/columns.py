@@ -169,11 +169,11 @@ def score_columns(measure: Measure, values: npt.ArrayLike) -> ScoredColumns:
     keyed = np.asarray(rules.keyed(matrix, items.low, items.high, True), dtype=np.float64)
     keyed = np.where(items.reverse, keyed, matrix)
     answered = present.sum(axis=1).astype(np.int64)
-    too_few = answered < measure.scoring.min_answered
+    in_total = [item.number - 1 for item in measure.total_items]
+    too_few = present[:, in_total].sum(axis=1) < measure.scoring.min_answered
     bad = not_allowed.any(axis=1) | too_few
 
-    everything = list(range(n_items))
-    total, _ = _combined(measure, keyed, present, everything)
+    total, _ = _combined(measure, keyed, present, in_total)
     total = np.where(bad, np.nan, total)
     subscales = {}
     for sub in measure.scoring.subscales:
@@ -198,7 +198,10 @@ def score_columns(measure: Measure, values: npt.ArrayLike) -> ScoredColumns:
         endorsed.any(axis=1), 1.0, np.where(skipped.any(axis=1), np.nan, 0.0)
     ).astype(np.float64)
     prorated = (
-        (answered < n_items) & (measure.scoring.method == "sum") & measure.scoring.prorate & ~bad
+        (present[:, in_total].sum(axis=1) < len(in_total))
+        & (measure.scoring.method == "sum")
+        & measure.scoring.prorate
+        & ~bad
     )
     return ScoredColumns(
         total=total,

@@ -64,8 +64,8 @@ def is_critical(answer: N, min_value: float) -> N:
 
 def score_range(measure: Measure) -> tuple[float, float]:
     """The lowest and highest possible total."""
-    low = [measure.response_of(item).minimum for item in measure.items]
-    high = [measure.response_of(item).maximum for item in measure.items]
+    low = [measure.response_of(item).minimum for item in measure.total_items]
+    high = [measure.response_of(item).maximum for item in measure.total_items]
     if measure.scoring.method == "mean":
         return min(low), max(high)
     if measure.scoring.method == "gas":

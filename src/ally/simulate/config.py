@@ -231,6 +231,19 @@ class SimulationConfig:
     report ICCs that show group-level processes) [U]."""
     group_session_sd: float = 0.12
     """SD of a group meeting's shared alliance shock (everyone at a meeting feels it) [U]."""
+    group_checkin: bool = False
+    """Whether group members answer the group check-in (ally-group) after each session [U]."""
+    group_checkin_mean: float = 7.0
+    """Mean level (0-10) of the group check-in's items (ally-group) [U]."""
+    group_checkin_sd: float = 1.0
+    """Between-group SD (points) of each level of the group check-in, shared by the group's
+    members: the known group effect the ICC should find (truth_episodes: group_*_true) [U]."""
+    group_checkin_member_sd: float = 1.2
+    """SD of a member's own lasting level at each level of the check-in [U]."""
+    group_checkin_noise_sd: float = 1.0
+    """SD of an item's session-to-session noise on the 0-10 line [U]."""
+    group_checkin_harder_share: float = 0.1
+    """Share of check-ins saying something made it harder to take part [U]."""
 
     def __post_init__(self) -> None:
         problems = []

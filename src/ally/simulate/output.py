@@ -29,6 +29,7 @@ FORMS = (
     ("core10", "client", "core10"),
     ("ally-alliance", "client", "ally-alliance"),
     ("ally-alliance", "clinician", "alliance_clinician"),
+    ("ally-group", "client", "ally-group"),
 )
 
 
@@ -140,6 +141,7 @@ def sessions_table(p: Placed, naming: Naming, start_date: dt.date) -> pa.Table:
         "core10": p.seen & ~outcome,
         "ally-alliance": p.seen,
         "alliance_clinician": p.seen & c.clinician_rates[:, None],
+        "ally-group": p.seen & (c.items["ally-group"][:, :, 0] >= 0),
     }
     eps, ts, codes, answers = [], [], [], []
     for form, (_, _, key) in enumerate(FORMS):
@@ -285,6 +287,10 @@ def truth_episodes_table(p: Placed, naming: Naming) -> pa.Table:
             "had_rupture": pa.array(ruptures > 0),
             "all_repaired": all_repaired,
             "dropout_risk_s1": _nullable(c.dropout_risk_s1, 6),
+            **{
+                f"group_{level}_true": _nullable(c.group_checkin_true[:, i])
+                for i, level in enumerate(("leader", "members", "group"))
+            },
         }
     )
     return pa.table(columns)

@@ -80,6 +80,9 @@ class Chunk:
     alliance_true: np.ndarray
     subscale_true: np.ndarray
     """(n, n_max, 3): bond, goals, tasks."""
+    group_checkin_true: np.ndarray
+    """(n, 3): the true level of the member's group at the check-in's levels (leader, other
+    members, group as a whole); NaN for individual work."""
     alliance_state: np.ndarray
     rupture: np.ndarray
     rupture_subscale: np.ndarray
@@ -450,6 +453,13 @@ def simulate_chunk(
         cur_week = cur_week + gap
         active = active & ~ends
 
+    # The group check-in, drawn last so that the rest of the practice is the same without it.
+    if cfg.group_checkin:
+        items["ally-group"], group_checkin_true = _group_checkin(rng, cfg, group, n_max)
+    else:
+        items["ally-group"] = np.full((n, n_max, 7), -1, dtype=np.int8)
+        group_checkin_true = np.full((n, 3), np.nan)
+
     return Chunk(
         clinician=clinician,
         group=group,
@@ -471,12 +481,38 @@ def simulate_chunk(
         items=items,
         alliance_true=alliance_true,
         subscale_true=subscale_true,
+        group_checkin_true=group_checkin_true,
         alliance_state=alliance_state_rec,
         rupture=rupture_rec,
         rupture_subscale=rupture_sub_rec,
         repair=repair_rec,
         hazard=hazard_rec,
     )
+
+
+def _group_checkin(
+    rng: np.random.Generator, cfg: SimulationConfig, group: np.ndarray, n_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Answers to the group check-in (n, n_max, 7) of group members, and each member's group's
+    true level (n, 3). A member's level at each structural level is the group's (mean + a
+    group effect of SD group_checkin_sd) plus their own (SD group_checkin_member_sd); each of
+    its two items (bond, work) adds noise; item 7 says yes at random."""
+    n = len(group)
+    in_group = group != NO_GROUP
+    n_groups = int(group.max()) + 1 if in_group.any() else 0
+    effect = rng.normal(0.0, cfg.group_checkin_sd, (max(n_groups, 1), 3))
+    own = rng.normal(0.0, cfg.group_checkin_member_sd, (n, 3))
+    true = np.where(
+        in_group[:, None], cfg.group_checkin_mean + effect[np.maximum(group, 0)], np.nan
+    )
+    level = np.nan_to_num(true + own)  # individual work: no check-in, cleared below
+    items = np.full((n, n_max, 7), -1, dtype=np.int8)
+    for j in range(6):
+        noise = rng.normal(0.0, cfg.group_checkin_noise_sd, (n, n_max))
+        items[:, :, j] = np.clip(np.rint(level[:, j // 2, None] + noise), 0, 10).astype(np.int8)
+    items[:, :, 6] = rng.random((n, n_max)) < cfg.group_checkin_harder_share
+    items[~in_group] = -1
+    return items, true
 
 
 def _dropout_risk_s1(

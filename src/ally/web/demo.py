@@ -74,6 +74,10 @@ ERASURE_POLICY = (
     "that time, or when no such duty applies, the client is erased on request."
 )
 ONGOING_SHARE = 0.4
+GROUP_SHARE = 0.3
+"""Enough group members for two or three groups among the demo's episodes."""
+GROUP_FORMS = {"ally-alliance"}
+"""Group members answer the group check-in after each meeting instead of the individual one."""
 HISTORY_NOTE = {
     AlertKind.CRITICAL_ITEM: "Asked at the session; risk assessed and safety plan reviewed.",
     AlertKind.CRITICAL_UNANSWERED: "Asked in person at the session.",
@@ -155,7 +159,13 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
     password = secrets.token_urlsafe(9)
     with tempfile.TemporaryDirectory(prefix="ally-demo-") as name:
         # Many episodes still running, so that every clinician has a caseload today.
-        config = SimulationConfig(episodes=episodes, seed=seed, ongoing_share=ONGOING_SHARE)
+        config = SimulationConfig(
+            episodes=episodes,
+            seed=seed,
+            ongoing_share=ONGOING_SHARE,
+            group_share=GROUP_SHARE,
+            group_checkin=True,
+        )
         simulate(config, Path(name), "csv")
         rows = _rows(Path(name))
     shift = today - dt.timedelta(days=1) - max(dt.date.fromisoformat(r["date"]) for r in rows)
@@ -186,9 +196,15 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
             )
             logins.append(DemoLogin(email, str(Role.CLINICIAN)))
 
+    groups: dict[str, dict[str, list[dict[str, str]]]] = defaultdict(dict)
     for episode_code, episode_rows in by_episode.items():
+        if episode_rows[0]["group"]:
+            groups[episode_rows[0]["group"]][episode_code] = episode_rows
+            continue
         _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
     load_goals(org, now, seed)
+    for _code, members in sorted(groups.items()):
+        _load_group(org, clinicians, members, shift, now, seed)
     # The practice model of the demo's history, applied to every episode (as the scheduled
     # `fit_practice` would do).
     do_fit_practice_model(org, now=now)
@@ -289,6 +305,130 @@ def _load_episode(
         )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, now)
+
+
+def _staggered(members: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """Rolling membership from a simulated closed group: the second and third of every three
+    members join one or two meetings later (their rows of the meetings before are left out, and
+    their own sessions are counted from their first meeting)."""
+    dates = sorted({r["date"] for rows in members.values() for r in rows})
+    staggered = {}
+    for i, (code, rows) in enumerate(sorted(members.items())):
+        skip = set(dates[: i % 3])
+        kept = [r for r in rows if r["date"] not in skip]
+        if len({r["date"] for r in kept}) < 2:
+            kept = rows
+        first = min(int(r["session"]) for r in kept)
+        staggered[code] = [{**r, "session": str(int(r["session"]) - first + 1)} for r in kept]
+    return staggered
+
+
+def _load_group(
+    org: Organisation,
+    clinicians: dict[str, Membership],
+    members: dict[str, list[dict[str, str]]],
+    shift: dt.timedelta,
+    now: dt.datetime,
+    seed: int,
+) -> None:
+    """A simulated group as a group of the practice: its members' episodes, its meetings run
+    through the group's write path (attendance once for all, each member's forms from their
+    own plan and the group's), and each answer recorded as a client's would be."""
+    from ally.web.actions.answers import do_expire_administration
+    from ally.web.actions.groups import (
+        do_add_group_member,
+        do_add_group_planned_measure,
+        do_create_group,
+        do_record_group_attendance,
+        do_schedule_group_session,
+        do_set_group_schedule,
+    )
+    from ally.web.groups.levels import refresh_member_levels
+    from ally.web.groups.models import MemberSession
+
+    members = _staggered(members)
+    first_rows = next(iter(members.values()))
+    leader = clinicians[first_rows[0]["clinician"]]
+    meetings = sorted(
+        {dt.date.fromisoformat(r["date"]) + shift for rows in members.values() for r in rows}
+    )
+    day_name = meetings[0].strftime("%A")
+    group = do_create_group(org, f"{day_name} group", [leader], actor=leader)
+    do_set_group_schedule(
+        group, weekday=meetings[0].weekday(), starts_at=dt.time(SESSION_HOUR), actor=leader
+    )
+    do_add_group_planned_measure(group, "ally-group", timing=str(Timing.AFTER), actor=leader)
+    episodes: dict[str, Episode] = {}
+    by_day: dict[tuple[str, dt.date], list[dict[str, str]]] = defaultdict(list)
+    ended: dict[str, tuple[dt.date, str]] = {}
+    for code, rows in members.items():
+        rows = [r for r in rows if r["measure"] not in GROUP_FORMS]
+        for row in rows:
+            by_day[code, dt.date.fromisoformat(row["date"]) + shift].append(row)
+        days = sorted(day for (c, day) in by_day if c == code)
+        first = rows[0]
+        client = Client.objects.create(organisation=org, code=first["client"].upper())
+        number = first["client"].lstrip("c")
+        ClientIdentity.objects.create(
+            client=client, name=f"Demo client {number}", email=f"client{number}@{DOMAIN}"
+        )
+        episode = Episode.objects.create(
+            organisation=org, client=client, clinician=leader, opened_on=days[0]
+        )
+        plan = MeasurementPlan.objects.create(episode=episode)
+        for measure, rater in sorted({(r["measure"], r["rater"]) for r in rows}):
+            PlannedMeasure.objects.create(
+                plan=plan,
+                measure_id=measure,
+                respondent=rater,
+                timing=TIMING.get(measure, Timing.AFTER),
+            )
+        place = do_add_group_member(group, episode, days[0], actor=leader)
+        if first["ending"] in (str(EndReason.PLANNED), str(EndReason.DROPOUT)):
+            ended[code] = (days[-1], first["ending"])
+            place.left_on = days[-1]
+            place.save(update_fields=["left_on"])
+        episodes[code] = episode
+    latest: dict[int, Administration] = {}
+    for day in meetings:
+        session = do_schedule_group_session(group, _at(day, SESSION_HOUR), actor=leader)
+        came = {episodes[code].pk: True for code in episodes if (code, day) in by_day}
+        do_record_group_attendance(session, came, actor=leader)
+        for part in MemberSession.objects.filter(group_session=session).select_related("session"):
+            code = next(c for c, e in episodes.items() if e.pk == part.episode_id)
+            forms = {(a.measure_id, a.respondent): a for a in part.session.administrations.all()}
+            for row in by_day.get((code, day), []):
+                administration = forms.pop((row["measure"], row["rater"]), None)
+                if administration is None:
+                    continue
+                key = f"demo-{code}-g{session.number}-{row['measure']}-{row['rater']}"
+                timing = administration.timing
+                do_record_response(
+                    administration,
+                    _answers(row),
+                    idempotency_key=key,
+                    actor=leader if row["rater"] == str(Respondent.CLINICIAN) else None,
+                    refresh=False,
+                    now=_answered_at(part.session, timing, row["rater"], now, seed, key),
+                )
+                if row["measure"] == "ally-group":
+                    latest[part.episode_id] = administration
+            for left in forms.values():  # a missed meeting's forms were never answered
+                if left.is_open:
+                    do_expire_administration(left)
+    for administration in latest.values():
+        # Raised when the latest check-in came in, as it would have been.
+        refresh_member_levels(administration, administration.completed_at or now)
+    for code, (day, reason) in ended.items():
+        Episode.objects.filter(pk=episodes[code].pk).update(ended_on=day, end_reason=reason)
+    if len(ended) < len(episodes):
+        today = timezone.localdate(now)
+        day = today + dt.timedelta(days=(meetings[0].weekday() - today.weekday() - 1) % 7 + 1)
+        session = do_schedule_group_session(group, _at(day, SESSION_HOUR), actor=leader)
+        for administration in Administration.objects.filter(
+            session__group_part__group_session=session, respondent=Respondent.CLIENT
+        ):
+            do_mark_sent(administration, now)
 
 
 def _next_session(

@@ -247,14 +247,15 @@ def _caseload_owner(caller: Caller) -> Membership | None:
 
 
 def caseload(caller: Caller) -> models.QuerySet[Episode]:
-    """The episodes a clinician works on: as the assigned clinician or in the care team (for an
-    API client that reaches a caseload, its clinician's)."""
+    """The episodes a clinician works on: as the assigned clinician, in the care team, or as a
+    leader of a group the client takes part in (for an API client that reaches a caseload, its
+    clinician's)."""
     episode_model = apps.get_model("practice", "Episode")
     owner = _caseload_owner(caller)
     if owner is None:
         return episode_model.objects.none()
     return episode_model.objects.filter(organisation_id=caller.organisation_id).filter(
-        Q(clinician=owner) | Q(care_team__member=owner)
+        Q(clinician=owner) | Q(care_team__member=owner) | Q(group_places__group__leaders=owner)
     )
 
 

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "ally.web.research",
     "ally.web.ipr",
     "ally.web.endings",
+    "ally.web.groups",
 ]
 
 MIDDLEWARE = [

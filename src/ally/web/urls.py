@@ -14,6 +14,7 @@
 /o/<org>/model/      the practice model the numbers rest on, and fitting it again
 /o/<org>/api-clients/  the programs that may call the API with a token, for administrators
 /o/<org>/research/   a de-identified research export of the practice
+/o/<org>/groups/     therapy groups: schedule, members, sessions and the group page
 /api/        the JSON API, with its OpenAPI spec at /api/openapi.json
 /oauth/token/  where an API client gets a token (OAuth 2.0 client credentials)
 /fhir/       FHIR R4: Questionnaires, QuestionnaireResponses, Observations, episodes
@@ -45,6 +46,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/episodes/<int:pk>/ending/", include("ally.web.endings.urls")),
     path("o/<slug:org>/research/", include("ally.web.research.urls")),
     path("o/<slug:org>/recall/", include("ally.web.ipr.urls")),
+    path("o/<slug:org>/groups/", include("ally.web.groups.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),

@@ -41,6 +41,7 @@ from ally.web.collect.models.choices import Respondent, Timing
 from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.collect.support import off_track_since, spell_has_check, support_checks
 from ally.web.goals.checks import goal_answer_problems
+from ally.web.groups.levels import refresh_member_levels
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import refresh_episode
 from ally.web.practice.models import Episode, Membership, Session, SessionStatus
@@ -198,6 +199,8 @@ def do_record_response(
                 # chain's, always last), so two answers of one episode never deadlock.
                 if refresh and refresh_episode(administration.episode, now) is not None:
                     _support_check_if_off_track(administration.episode, now)
+                if refresh:
+                    refresh_member_levels(administration, now)
                 _raise_alerts(administration.episode_id, result, response, None, now)
                 audit.record("response.recorded", actor=actor, target=response)
     except _KeyUsedError:
@@ -274,6 +277,7 @@ def do_amend_response(
         )
         if refresh_episode(administration.episode, now) is not None:
             _support_check_if_off_track(administration.episode, now)
+        refresh_member_levels(administration, now)
         _raise_alerts(administration.episode_id, result, response, amendment, now)
         audit.record("response.amended", actor=actor, target=amendment)
     return amendment

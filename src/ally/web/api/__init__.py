@@ -25,6 +25,7 @@ from ally.web.api import (
     errors,
     feedback,
     goals,
+    groups,
     research,
     responses,
 )
@@ -70,5 +71,5 @@ api = AllyAPI(
     parser=errors.JSONParser(),
 )
 errors.register(api)
-for module in (episodes, feedback, administrations, responses, alerts, goals, research):
+for module in (episodes, feedback, administrations, responses, alerts, goals, research, groups):
     api.add_router("", module.router)

@@ -123,6 +123,10 @@ def _questionnaire(
         "attribution": measure.licence.attribution if measure else "",
         "response": None,
     }
+    note = getattr(administration, "check_in_note", None)
+    if note is not None:
+        # What the client wrote with a group check-in (ally.web.groups).
+        entry["note"] = {"text": note.text, "written_at": _when(note.written_at)}
     response = getattr(administration, "response", None)
     if response is not None:
         entry["response"] = {
@@ -154,7 +158,7 @@ def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
     forms = (
         _rows(Administration, membership)
         .filter(episode=episode)
-        .select_related("response")
+        .select_related("response", "check_in_note")
         .order_by("created_at", "pk")
     )
     alerts = _rows(Alert, membership).filter(episode=episode).order_by("raised_at", "pk")
@@ -173,6 +177,14 @@ def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
             for s in sessions
         ],
         "questionnaires": [_questionnaire(a, numbers) for a in forms],
+        "groups": [
+            {
+                "group": place.group.label,
+                "joined_on": _when(place.joined_on),
+                "left_on": _when(place.left_on),
+            }
+            for place in episode.group_places.select_related("group").order_by("joined_on", "pk")
+        ],
         "alerts": [_alert(a) for a in alerts],
         **export_goals(membership, episode),
         **export_ending(membership, episode),

@@ -24,6 +24,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from ally.web.actions.answers import do_mark_opened, do_record_response
+from ally.web.actions.groups import do_record_check_in_note, note_of
+from ally.web.actions.practice import PracticeActionError
 from ally.web.collect import measures
 from ally.web.collect.errors import (
     AdministrationClosedError,
@@ -33,6 +35,8 @@ from ally.web.collect.errors import (
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.endings.models import REVIEW
 from ally.web.goals.checks import RATES_GOALS, goal_items
+from ally.web.groups.levels import check_in_measures
+from ally.web.groups.models import CheckInNote
 from ally.web.practice.models import Organisation
 from ally.web.respond import forms
 from ally.web.respond.csrf import client_page_csrf
@@ -166,6 +170,7 @@ def _render_form(
     administration: Administration,
     form: forms.Form,
     status: int = 200,
+    note: str = "",
 ) -> HttpResponse:
     total = len(administrations)
     index = [a.pk for a in administrations].index(administration.pk) + 1
@@ -185,6 +190,9 @@ def _render_form(
             "first": index == 1,
             "last": index == total,
             "goals_link": administration.measure_id in RATES_GOALS,
+            # The group check-in's optional note on what made it harder to take part.
+            "takes_note": administration.measure_id in check_in_measures(),
+            "note": note,
         },
         status=status,
     )
@@ -287,6 +295,12 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
         form = forms.build(measure, reading.raw, reading.errors, reading.problems, shown=shown)
         return _render_form(request, visit, administrations, administration, form)
     key = posted_key or visit.submission_key(pk)
+    note = request.POST.get("note", "") if administration.measure_id in check_in_measures() else ""
+    try:
+        note = note_of(note)
+    except PracticeActionError as exc:
+        form = forms.build(measure, reading.raw, problems=(str(exc),))
+        return _render_form(request, visit, administrations, administration, form, note=note)
     try:
         response = do_record_response(administration, reading.answers, idempotency_key=key)
     except InvalidAnswersError as exc:
@@ -315,6 +329,8 @@ def _submit(request: HttpRequest, visit: Visit) -> HttpResponse:
             return _next(request, visit, administrations)
         return _notice(request, "closed", 410, organisation)
     visit.drop_draft(pk)
+    if note and not CheckInNote.objects.filter(administration=administration).exists():
+        do_record_check_in_note(administration, note)
     if response.critical is not False:
         visit.show_safety()
     # do_record_response marked `administration` (one of `administrations`) completed.

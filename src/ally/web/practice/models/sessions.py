@@ -48,7 +48,7 @@ class Session(models.Model):
     scope = Scope(
         organisation="organisation",
         episodes=("episode", "attendances__episode"),
-        members=("clinician",),
+        members=("clinician", "group__leaders"),
     )
 
     class Meta:

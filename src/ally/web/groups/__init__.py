@@ -1,0 +1,1 @@
+"""Group therapy in the practice: schedules, group plans, group sessions and the group page."""

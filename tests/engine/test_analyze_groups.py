@@ -1,0 +1,104 @@
+"""`ally analyze` with a group column: the groups table and group-mean centring."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ally.cli.main import cli
+from ally.feedback.alliance import ruptures_in_series
+from ally.groups.agreement import one_way
+
+# Two groups meeting weekly; d joins g1 at its second meeting (their own session 1).
+ROWS = """client,group,session,date,measure,item1,item2,item3,item4,item5,item6,item7
+a,g1,1,2026-01-05,ally-group,8,8,7,7,8,8,0
+b,g1,1,2026-01-05,ally-group,6,6,5,5,6,6,0
+c,g1,1,2026-01-05,ally-group,7,7,7,7,7,7,1
+a,g1,2,2026-01-12,ally-group,8,8,8,8,8,8,0
+b,g1,2,2026-01-12,ally-group,6,6,6,6,6,6,0
+d,g1,1,2026-01-12,ally-group,5,5,5,5,5,5,0
+e,g2,1,2026-01-06,ally-group,3,3,3,3,3,3,0
+f,g2,1,2026-01-06,ally-group,4,4,4,4,4,4,0
+e,g2,2,2026-01-13,ally-group,2,2,2,2,2,2,0
+f,g2,2,2026-01-13,ally-group,4,4,3,3,4,4,0
+"""
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    given = tmp_path / "groups.csv"
+    given.write_text(ROWS, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["analyze", str(given), "--out", str(tmp_path / "out"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    return tmp_path / "out"
+
+
+def _read(path: Path) -> pd.DataFrame:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return pd.DataFrame(list(csv.DictReader(handle)))
+
+
+def test_a_groups_meetings_are_its_dates_whatever_each_members_own_session(out: Path) -> None:
+    sessions = _read(out / "sessions.csv")
+    d = sessions[sessions["client"] == "d"].iloc[0]
+    assert (d["session"], d["group_session"]) == ("1", "2")
+    # At g1's second meeting a, b and d were rated: totals 8, 6 and 5.
+    assert float(d["group_mean"]) == pytest.approx(19 / 3)
+    assert float(d["group_deviation"]) == pytest.approx(5 - 19 / 3)
+
+
+def test_the_groups_table_gives_n_mean_sd_and_the_iccs_of_each_level(out: Path) -> None:
+    groups = _read(out / "groups.csv")
+    assert list(groups.columns) == [
+        "group", "group_session", "date", "measure", "rater", "level", "n", "mean", "sd",
+        "icc1", "icc2", "ruptures",
+    ]  # fmt: skip
+    first = groups[(groups["group"] == "g1") & (groups["group_session"] == "1")]
+    members = first[first["level"] == "members"].iloc[0]
+    assert (members["n"], float(members["mean"])) == ("3", pytest.approx(19 / 3))
+    assert float(members["sd"]) == pytest.approx(np.std([7, 5, 7], ddof=1))
+    assert set(groups["level"]) == {"total", "leader", "members", "group", "bond", "work", "harder"}
+    # ICC over the run: the members' mean totals by group (an independent pandas computation).
+    given = pd.read_csv(pd.io.common.StringIO(ROWS))
+    given["total"] = given[[f"item{k}" for k in range(1, 7)]].mean(axis=1)
+    member = given.groupby(["group", "client"])["total"].mean()
+    expected = one_way(member.to_numpy(), member.index.get_level_values(0).to_numpy())
+    total = groups[groups["level"] == "total"].iloc[0]
+    assert float(total["icc1"]) == pytest.approx(expected.icc1)
+    assert float(total["icc2"]) == pytest.approx(expected.icc2)
+
+
+def test_without_a_group_there_is_no_groups_table(tmp_path: Path) -> None:
+    given = tmp_path / "plain.csv"
+    given.write_text(ROWS.replace(",g1,", ",,").replace(",g2,", ",,"), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["analyze", str(given), "--out", str(tmp_path / "out"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "out" / "groups.csv").exists()
+    # The same columns as with groups, empty: an episode's rows read the same in any batch.
+    assert (_read(tmp_path / "out" / "sessions.csv")["group_mean"] == "").all()
+
+
+def test_a_check_ins_ruptures_are_found_level_by_level_with_the_individual_rule(out: Path) -> None:
+    sessions = _read(out / "sessions.csv")
+    checkins = sessions.set_index(["client", "session"])
+    # e: 3 -> 2 at every level, a drop of a third; f: other members 4 -> 3, a quarter
+    # (Strauss et al. 2006: a drop of 15% from the previous rated session).
+    assert checkins.loc[("e", "2"), "rupture"] == "true"
+    assert checkins.loc[("e", "2"), "rupture_subscale"] == "leader;members;group"
+    assert checkins.loc[("f", "2"), "rupture_subscale"] == "members"
+    assert checkins.loc[("a", "2"), "rupture"] == "false"
+    assert ruptures_in_series([4, 3]).ruptures == (1,)  # the same rule function, one series
+    groups = _read(out / "groups.csv").set_index(["group", "group_session", "level"])
+    assert groups.loc[("g2", "2", "members"), "ruptures"] == "2"
+    assert groups.loc[("g2", "2", "leader"), "ruptures"] == "1"
+    assert groups.loc[("g1", "2", "members"), "ruptures"] == "0"
+    assert groups.loc[("g1", "2", "total"), "ruptures"] == ""
