@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import pearsonr
-from sklearn.metrics import cohen_kappa_score
 
 from ally.ipr.marks import Mark, Rater
 
@@ -97,6 +96,10 @@ def kappa(client: Sequence[int], clinician: Sequence[int]) -> float | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        # Imported here: scikit-learn loads pandas and pyarrow, which the web app's process
+        # keeps out until a recording's agreement is asked for.
+        from sklearn.metrics import cohen_kappa_score
+
         value = float(cohen_kappa_score(client, clinician))
     return None if math.isnan(value) else value
 
