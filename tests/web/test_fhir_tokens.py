@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from api_tokens import bearer, register, token_for
 from django.test import Client as Browser
+from test_openapi_clients import live_server  # noqa: F401  (a plain-HTTP live server)
 from web_practice import PHQ9_MILD, Practice, sign_in
 
 from ally.web.accounts.sessions import SEEN_AT
@@ -144,3 +145,55 @@ def test_a_signed_out_session_on_fhir_is_a_401_outcome_not_a_redirect(
     session.save()
     reply = browser.get("/fhir/Questionnaire")
     _outcome(reply, 401)
+
+
+def test_a_token_client_reads_feedback_and_posts_a_response_against_a_running_server(
+    live_server: Any,  # noqa: F811
+) -> None:
+    """What a health record's integration does, over HTTP: a token by client credentials, the
+    episode's feedback from the API, then a QuestionnaireResponse posted to /fhir/."""
+    import httpx
+    from web_practice import build_practice
+
+    practice: Practice = build_practice()
+    registered = register(practice.admin, ["episodes:read", "fhir:read", "responses:write"])
+    granted = httpx.post(
+        f"{live_server.url}/oauth/token/",
+        data={"grant_type": "client_credentials"},
+        auth=(registered.client_id, registered.client_secret),
+        timeout=10,
+    )
+    assert granted.status_code == 200, granted.text
+    token = bearer(granted.json()["access_token"])
+    feedback = f"{live_server.url}/api/o/north/episodes/{practice.own.pk}/feedback"
+    before = httpx.get(feedback, headers=token, timeout=10)
+    assert before.status_code == 200, before.text
+    assert before.json()["sessions"] == []
+
+    loinc = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+    resource = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{BASE}/Questionnaire/phq9|1.0",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{practice.own.client_id}"},
+        "item": [
+            {
+                "linkId": str(n),
+                "answer": [{"valueCoding": {"system": "http://loinc.org", "code": loinc[v]}}],
+            }
+            for n, v in enumerate(PHQ9_MILD, start=1)
+        ],
+    }
+    posted = httpx.post(
+        f"{live_server.url}/fhir/QuestionnaireResponse",
+        content=json.dumps(resource),
+        headers=token | {"Content-Type": FHIR_JSON},
+        timeout=10,
+    )
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["resourceType"] == "QuestionnaireResponse"
+    stored = Response.objects.get(pk=posted.json()["id"])
+    assert (stored.administration.episode_id, stored.total) == (practice.own.pk, sum(PHQ9_MILD))
+    assert stored.entered_by is None
+    entry = AuditEntry.objects.filter(action="response.recorded").latest("pk")
+    assert entry.api_client_id == registered.client.pk
