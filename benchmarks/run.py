@@ -1,9 +1,13 @@
-"""Time `ally analyze` end to end, and the plain pandas baseline, on generated data.
+"""Time `ally analyze` end to end beside its yardsticks, on generated data.
 
-Each run is a child process; wall time is measured around it and peak memory is the child's
-maximum resident set size (os.wait4). Data is generated once into benchmarks/data/ and reused.
+The yardsticks: the floor (one DuckDB query, benchmarks/floor_query.py), a vectorised Polars
+script of the `--no-feedback` outputs (benchmarks/polars_baseline.py) and the plain pandas
+baseline (benchmarks/pandas_baseline.py). Each run is a child process; wall time is measured
+around it, CPU time (user + system, all threads) and peak memory (maximum resident set size)
+are the child's own (os.wait4). The engines take turns within each round, so a change in the
+machine's load falls on all of them alike. Data is generated once into benchmarks/data/.
 
-    python benchmarks/run.py                      # 1 M and 10 M rows, ally and pandas
+    python benchmarks/run.py                      # 1 M and 10 M rows, every engine
     python benchmarks/run.py --sizes 1e6 --csv    # 1 M rows, Parquet and CSV input
     python benchmarks/run.py --sizes 1e7 --skip-pandas --profile
 """
@@ -61,6 +65,12 @@ print(f"total (in process)\\t{total:.2f}")
 """
 
 
+ENGINES = ("floor", "polars", "ally", "ally+feedback", "pandas")
+"""In the table's order: "ally" is `ally analyze --no-feedback`, which computes what the
+yardsticks compute; "ally+feedback" adds the practice model's signals, ruptures and dropout
+risk. The floor and Polars read Parquet only."""
+
+
 @dataclass
 class Result:
     engine: str
@@ -72,6 +82,8 @@ class Result:
     output: str = ""
     loads: list[float] = field(default_factory=list)
     """The 1-minute load average before each run: other work on the machine slows a run."""
+    cpu: list[float] = field(default_factory=list)
+    """CPU seconds (user + system) of each run's child, all its threads."""
 
     @property
     def best(self) -> float:
@@ -94,7 +106,10 @@ def machine() -> dict[str, str]:
         "memory": memory,
         "os": platform.platform(),
         "python": platform.python_version(),
-        **{name: version(name) for name in ("duckdb", "ibis-framework", "pandas", "pyarrow")},
+        **{
+            name: version(name)
+            for name in ("duckdb", "ibis-framework", "pandas", "polars", "pyarrow", "numpy")
+        },
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "ally commit": commit(),
     }
@@ -148,8 +163,9 @@ def dataset(rows: int, suffix: str) -> Path:
     return path
 
 
-def timed(command: list[str], timeout: float | None) -> tuple[float, float, str, str]:
-    """Wall seconds, peak RSS in MB, status and last line of output of one child process."""
+def timed(command: list[str], timeout: float | None) -> tuple[float, float, float, str, str]:
+    """Wall seconds, CPU seconds, peak RSS in MB, status and last line of output of one child
+    process."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -173,53 +189,73 @@ def timed(command: list[str], timeout: float | None) -> tuple[float, float, str,
             status = f"failed (exit {child.returncode})"
         stdout.seek(0)
         lines = stdout.read().decode(errors="replace").strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, status, lines[-1] if lines else ""
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, status, lines[-1] if lines else ""
 
 
-def run(engine: str, path: Path, rows: int, repeat: int, timeout: float | None) -> Result:
-    out = DATA / f"out-{engine}-{path.stem}-{path.suffix[1:]}"
+def command_of(engine: str, path: Path, out: Path) -> list[str]:
     if engine.startswith("ally"):
         command = [ALLY, "analyze", str(path), "--out", str(out), "--format", "parquet"]
         command.append("--no-progress")
-        # "ally" computes what the pandas baseline computes; "ally+feedback" adds signals,
-        # ruptures and dropout risk.
         if engine == "ally":
             command.append("--no-feedback")
-    else:
-        command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
-        command += ["--format", "parquet"]
-    result = Result(engine, path.suffix[1:], rows, [], 0.0)
+        return command
+    script = {"floor": "floor_query.py", "polars": "polars_baseline.py"}.get(engine)
+    if script is not None:
+        return [PYTHON, str(HERE / script), str(path), "--out", str(out)]
+    command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
+    return [*command, "--format", "parquet"]
+
+
+def run_once(result: Result, path: Path, timeout: float | None) -> None:
+    """One more run of `result`'s engine on `path`, recorded in `result`."""
+    if result.status != "ok":
+        return
+    out = DATA / f"out-{result.engine}-{path.stem}-{path.suffix[1:]}"
+    shutil.rmtree(out, ignore_errors=True)
+    result.loads.append(os.getloadavg()[0])
+    wall, cpu, rss, status, result.output = timed(command_of(result.engine, path, out), timeout)
+    result.times.append(wall)
+    result.cpu.append(cpu)
+    result.peak_rss_mb = max(result.peak_rss_mb, rss)
+    print(
+        f"  {result.engine} {path.name}: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.0f} MB, {status}",
+        flush=True,
+    )
+    if status != "ok":
+        result.status = status
+
+
+def run_interleaved(
+    engines: list[str], path: Path, rows: int, repeat: int, timeouts: dict[str, float | None]
+) -> list[Result]:
+    """`repeat` rounds, each running every engine once in turn."""
+    results = [Result(e, path.suffix[1:], rows, [], 0.0) for e in engines]
     for _ in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        result.loads.append(os.getloadavg()[0])
-        wall, rss, status, result.output = timed(command, timeout)
-        result.times.append(wall)
-        result.peak_rss_mb = max(result.peak_rss_mb, rss)
-        print(f"  {engine} {path.name}: {wall:.2f} s, {rss:.0f} MB, {status}", flush=True)
-        if status != "ok":
-            result.status = status
-            break
-    return result
+        for result in results:
+            run_once(result, path, timeouts.get(result.engine))
+    return results
 
 
 def table(results: list[Result]) -> str:
-    best_pandas = {
-        (r.input, r.rows): r.best for r in results if r.engine == "pandas" and r.status == "ok"
-    }
+    floor = {(r.input, r.rows): r.best for r in results if r.engine == "floor" and r.status == "ok"}
     lines = [
-        "| engine | input | rows | runs | best (s) | median (s) | peak RSS (MB) | pandas ÷ ally "
-        "| load before best |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine | input | rows | runs | min (s) | median (s) | median CPU (s) | peak RSS (MB) "
+        "| min ÷ floor | load before runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
+        if not r.times:
+            continue
         ratio = ""
-        if r.engine == "ally" and r.status == "ok" and (r.input, r.rows) in best_pandas:
-            ratio = f"{best_pandas[(r.input, r.rows)] / r.best:.1f}×"
+        if r.status == "ok" and (r.input, r.rows) in floor:
+            ratio = f"{r.best / floor[(r.input, r.rows)]:.1f}×"
         best = f"{r.best:.2f}" if r.status == "ok" else f"{r.status} after {r.best:.0f}"
+        loads = ", ".join(f"{load:.1f}" for load in r.loads)
         lines.append(
             f"| {r.engine} | {r.input} | {r.rows:,} | {len(r.times)} | {best} | "
-            f"{statistics.median(r.times):.2f} | {r.peak_rss_mb:,.0f} | {ratio} | "
-            f"{r.loads[r.times.index(r.best)]:.1f} |"
+            f"{statistics.median(r.times):.2f} | {statistics.median(r.cpu):.2f} | "
+            f"{r.peak_rss_mb:,.0f} | {ratio} | {loads} |"
         )
     return "\n".join(lines)
 
@@ -244,7 +280,7 @@ def main() -> None:
         "--sizes", default="1e6,1e7", help='Rows for ally, comma-separated: 1e6,1e7 ("" for none).'
     )
     parser.add_argument(
-        "--repeat", type=int, help="Runs per size (default: 3 up to 1 M rows, else 2)."
+        "--repeat", type=int, help="Rounds per size (default: 5 up to 1 M rows, else 3)."
     )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
@@ -269,18 +305,20 @@ def main() -> None:
 
     about = machine()
     print("\n".join(f"- {k}: {v}" for k, v in about.items()), flush=True)
-    results = []
+    results: list[Result] = []
+    timeouts: dict[str, float | None] = {"pandas": args.pandas_timeout}
     for rows in sorted(set(sizes) | set(pandas_sizes)):
-        repeat = args.repeat or (3 if rows <= 1_000_000 else 2)
+        repeat = args.repeat or (5 if rows <= 1_000_000 else 3)
         # The generator may give a little less than asked; report the rows in the file.
         actual = pq.read_metadata(dataset(rows, "parquet")).num_rows
         for suffix in ("parquet", "csv") if args.csv else ("parquet",):
             path = dataset(rows, suffix)
-            if rows in sizes:
-                results.append(run("ally", path, actual, repeat, None))
-                results.append(run("ally+feedback", path, actual, repeat, None))
+            engines = [e for e in ENGINES if e != "pandas"] if rows in sizes else []
+            if suffix != "parquet":
+                engines = [e for e in engines if e.startswith("ally")]
             if rows in pandas_sizes:
-                results.append(run("pandas", path, actual, repeat, args.pandas_timeout))
+                engines.append("pandas")
+            results += run_interleaved(engines, path, actual, repeat, timeouts)
         if args.profile and rows in sizes:
             profile(dataset(rows, "parquet"))
     print()
