@@ -530,6 +530,9 @@ def _fitted(
         prefer_published=options.reliability is None and options.rci_method is Method.JT,
         alert_budget=options.alert_budget,
         budget_level=options.budget_level,
+        # Without feedback no expected course or dropout risk is applied, so none is fitted (the
+        # course's quantile regressions are most of a fit's time).
+        expected_course=options.feedback,
         dropout=options.feedback,
         dropout_folds=options.dropout_folds,
         threads=options.threads or 1,
