@@ -37,31 +37,48 @@ DATA = HERE / "data"
 PYTHON = sys.executable
 ALLY = str(Path(PYTHON).with_name("ally"))
 
-# Stage timings, from outside the engine: wrap the progress stages of one in-process run.
+# Where the time goes, from outside the engine: the CPU seconds (user + system, DuckDB's threads
+# included) and wall seconds of each step of one in-process run, in the order they ran. CPU
+# time is what the steps cost; wall time on a shared machine also holds waiting for the cores.
 PROFILE = """
-import sys, time
-from contextlib import contextmanager
+import os, sys, time
 from pathlib import Path
 from ally.engine import analyze as engine
 from ally.engine.options import Options
 
-times = []
-original = engine.Stages.stage
+STEPS = {
+    "stored": "storing a stage in DuckDB",
+    "scores_table": "scoring the items (the core, in batches)",
+    "_fitted": "fitting the practice model",
+    "pull": "sorting the good rows into the core's columns",
+    "results": "applying the model (the core)",
+    "sessions_table": "the sessions table's columns",
+    "episodes_table": "the episodes table's columns",
+    "write": "writing a table",
+    "_write_rejected": "writing rejected.csv",
+}
 
-def stage_timer(self, name):
-    start = time.perf_counter()
-    with original(self, name):
-        yield
-    times.append((name, time.perf_counter() - start))
+def cpu():
+    t = os.times()
+    return t.user + t.system
 
-engine.Stages.stage = contextmanager(stage_timer)
-start = time.perf_counter()
+def timed(name, f):
+    def step(*args, **kwargs):
+        c, w = cpu(), time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            what = STEPS[name] + (f" ({args[1]})" if name == "stored" else "")
+            print(f"{what}\t{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}", flush=True)
+    return step
+
+for name in STEPS:
+    setattr(engine, name, timed(name, getattr(engine, name)))
+feedback = sys.argv[3] == "feedback"
+c, w = cpu(), time.perf_counter()
 engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
-                       progress=False))
-total = time.perf_counter() - start
-for name, seconds in times:
-    print(f"{name}\\t{seconds:.2f}")
-print(f"total (in process)\\t{total:.2f}")
+                       progress=False, feedback=feedback))
+print(f"total (in process, after imports)\t{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}")
 """
 
 
@@ -261,17 +278,21 @@ def table(results: list[Result]) -> str:
 
 
 def profile(path: Path) -> None:
-    out = DATA / f"out-profile-{path.stem}"
-    shutil.rmtree(out, ignore_errors=True)
-    found = subprocess.run(
-        [PYTHON, "-c", PROFILE, str(path), str(out)], check=True, capture_output=True, text=True
-    )
-    print(f"\nStages of `ally analyze` on {path.name} (seconds):\n")
-    print("| stage | s |\n|---|---:|")
-    for line in found.stdout.strip().splitlines():
-        if "\t" in line:
-            name, seconds = line.split("\t")
-            print(f"| {name} | {seconds} |")
+    for mode in ("no-feedback", "feedback"):
+        out = DATA / f"out-profile-{path.stem}-{mode}"
+        shutil.rmtree(out, ignore_errors=True)
+        found = subprocess.run(
+            [PYTHON, "-c", PROFILE, str(path), str(out), mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(f"\nSteps of `ally analyze` ({mode}) on {path.name}:\n")
+        print("| step | CPU s | wall s |\n|---|---:|---:|")
+        for line in found.stdout.strip().splitlines():
+            if line.count("\t") == 2:
+                name, cpu, wall = line.split("\t")
+                print(f"| {name} | {cpu} | {wall} |")
 
 
 def main() -> None:
@@ -293,7 +314,14 @@ def main() -> None:
         help="Stop a pandas run after this many seconds and report it as timed out.",
     )
     parser.add_argument("--csv", action="store_true", help="Also time CSV input of each size.")
-    parser.add_argument("--profile", action="store_true", help="Time ally's stages at each size.")
+    parser.add_argument(
+        "--profile", action="store_true", help="Time ally's steps (CPU and wall) at each size."
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="Stop any run after this many seconds and report it as timed out.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
@@ -306,7 +334,8 @@ def main() -> None:
     about = machine()
     print("\n".join(f"- {k}: {v}" for k, v in about.items()), flush=True)
     results: list[Result] = []
-    timeouts: dict[str, float | None] = {"pandas": args.pandas_timeout}
+    timeouts: dict[str, float | None] = {e: args.timeout for e in ENGINES}
+    timeouts["pandas"] = args.pandas_timeout
     for rows in sorted(set(sizes) | set(pandas_sizes)):
         repeat = args.repeat or (5 if rows <= 1_000_000 else 3)
         # The generator may give a little less than asked; report the rows in the file.
