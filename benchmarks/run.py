@@ -52,9 +52,9 @@ STEPS = {
     "_fitted": "fitting the practice model",
     "pull": "sorting the good rows into the core's columns",
     "results": "applying the model (the core)",
-    "sessions_table": "the sessions table's columns",
+    "write_sessions": "making and writing the sessions table",
     "episodes_table": "the episodes table's columns",
-    "write": "writing a table",
+    "write": "writing the episodes table",
     "_write_rejected": "writing rejected.csv",
 }
 
@@ -73,7 +73,8 @@ def timed(name, f):
     return step
 
 for name in STEPS:
-    setattr(engine, name, timed(name, getattr(engine, name)))
+    if hasattr(engine, name):
+        setattr(engine, name, timed(name, getattr(engine, name)))
 feedback = sys.argv[3] == "feedback"
 c, w = cpu(), time.perf_counter()
 engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
@@ -282,11 +283,11 @@ def profile(path: Path) -> None:
         out = DATA / f"out-profile-{path.stem}-{mode}"
         shutil.rmtree(out, ignore_errors=True)
         found = subprocess.run(
-            [PYTHON, "-c", PROFILE, str(path), str(out), mode],
-            check=True,
-            capture_output=True,
-            text=True,
+            [PYTHON, "-c", PROFILE, str(path), str(out), mode], capture_output=True, text=True
         )
+        if found.returncode != 0:
+            print(f"\nthe profile ({mode}) failed:\n{found.stderr[-2000:]}")
+            continue
         print(f"\nSteps of `ally analyze` ({mode}) on {path.name}:\n")
         print("| step | CPU s | wall s |\n|---|---:|---:|")
         for line in found.stdout.strip().splitlines():
@@ -348,10 +349,11 @@ def main() -> None:
             if rows in pandas_sizes:
                 engines.append("pandas")
             results += run_interleaved(engines, path, actual, repeat, timeouts)
-        if args.profile and rows in sizes:
-            profile(dataset(rows, "parquet"))
     print()
     print(table(results))
+    if args.profile:
+        for rows in sizes:
+            profile(dataset(rows, "parquet"))
     for r in results:
         if r.engine == "pandas" and r.output:
             print(f"\npandas, {r.input}, {r.rows:,} rows (last run): {r.output}")

@@ -27,7 +27,7 @@ from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.change.series import Ints
 from ally.engine import columns as col
-from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
+from ally.engine.administrations import Pulled, episodes_table, pull, write, write_sessions
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
 from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
@@ -357,7 +357,15 @@ def _score(
         # does not share repeated subexpressions).
         table = stored(backend, "ally_typed", typed(table, options.decimal, options.date_format))
         items = _complete_items(table, params) if options.model is None else {}
-        found = stored(backend, "ally_scores", scores_table(table, params))
+        stored(backend, "ally_scores", scores_table(table, params))
+        # The scores come in the typed rows' order (a scan of a stored table keeps the order it
+        # was stored in), so they go beside their rows by position: no join of every row by
+        # line, whose hash table spilled to disk at 10 M rows.
+        backend.con.execute(
+            "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
+            "FROM ally_typed AS t POSITIONAL JOIN ally_scores AS s"
+        )
+        table = backend.table("ally_scored")
         reason, rule = _first_broken(_row_checks(table, params, with_session, options))
         date_given = as_given(table, col.DATE, col.DATE_VALUE)
         t = table.mutate(
@@ -365,7 +373,6 @@ def _score(
             rule=rule,
             date_unread=date_given.notnull() & table[col.DATE_VALUE].isnull(),
         )
-        t = t.join(found, col.LINE)
         # The core's reasons name values too; their rule drops the given score and the total.
         core_rule = t.measure_reason.re_replace(r"^score \S+ ", "score ").re_replace(
             r", [0-9.]+$", ""
@@ -391,6 +398,7 @@ def _score(
             if col.value_column(n) in t.columns
         }
         t = stored(backend, "ally_checked", t.select(*kept, **ratings))
+        backend.con.execute("DROP VIEW ally_scored")
         _drop(backend, "ally_typed")
         _drop(backend, "ally_scores")
         good = t.filter(t.reason.isnull())
@@ -570,6 +578,9 @@ def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> Practi
 
 def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
     pulled = pull(scored.rows, scored.subscales)
+    # The good rows are the core's columns now; DuckDB's copies of them are freed.
+    _drop(backend, "ally_checked")
+    _drop(backend, "ally_repeated")
     if options.model is not None:
         model = _load_model(options, scored.params)
         summary.notes.append(
@@ -581,13 +592,12 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
     found = results(model, pulled.administrations, feedback=options.feedback)
     _summarise(model, pulled, found, summary)
     options.out.mkdir(parents=True, exist_ok=True)
-    for name, table in (
-        ("sessions", sessions_table(pulled, found)),
-        ("episodes", episodes_table(pulled, found, options.goal_threshold)),
-    ):
-        path = options.out / f"{name}.{options.format}"
-        write(backend, table, path)
-        summary.outputs.append(str(path))
+    path = options.out / f"sessions.{options.format}"
+    write_sessions(backend, pulled, found, path)
+    summary.outputs.append(str(path))
+    path = options.out / f"episodes.{options.format}"
+    write(backend, episodes_table(pulled, found, options.goal_threshold), path)
+    summary.outputs.append(str(path))
     summary.outputs.append(_write_rejected(backend, scored.raw, scored.rejected, options))
 
 
