@@ -41,7 +41,7 @@ ALLY = str(Path(PYTHON).with_name("ally"))
 # included) and wall seconds of each step of one in-process run, in the order they ran. CPU
 # time is what the steps cost; wall time on a shared machine also holds waiting for the cores.
 PROFILE = """
-import os, sys, time
+import os, resource, sys, time
 from pathlib import Path
 from ally.engine import analyze as engine
 from ally.engine.options import Options
@@ -51,8 +51,7 @@ STEPS = {
     "scores_table": "scoring the items (the core, in batches)",
     "_fitted": "fitting the practice model",
     "pull": "sorting the good rows into the core's columns",
-    "results": "applying the model (the core)",
-    "write_sessions": "making and writing the sessions table",
+    "apply_and_write_sessions": "applying the model (the core), writing sessions",
     "episodes_table": "the episodes table's columns",
     "write": "writing the episodes table",
     "_write_rejected": "writing rejected.csv",
@@ -69,7 +68,9 @@ def timed(name, f):
             return f(*args, **kwargs)
         finally:
             what = STEPS[name] + (f" ({args[1]})" if name == "stored" else "")
-            print(f"{what}\t{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}", flush=True)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
+            print(f"{what}\t{seconds}\t{peak:.0f}", flush=True)
     return step
 
 for name in STEPS:
@@ -79,7 +80,9 @@ feedback = sys.argv[3] == "feedback"
 c, w = cpu(), time.perf_counter()
 engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
                        progress=False, feedback=feedback))
-print(f"total (in process, after imports)\t{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
+print(f"total (in process, after imports)\t{seconds}\t{peak:.0f}")
 """
 
 
@@ -289,11 +292,11 @@ def profile(path: Path) -> None:
             print(f"\nthe profile ({mode}) failed:\n{found.stderr[-2000:]}")
             continue
         print(f"\nSteps of `ally analyze` ({mode}) on {path.name}:\n")
-        print("| step | CPU s | wall s |\n|---|---:|---:|")
+        print("| step | CPU s | wall s | peak RSS so far (MB) |\n|---|---:|---:|---:|")
         for line in found.stdout.strip().splitlines():
-            if line.count("\t") == 2:
-                name, cpu, wall = line.split("\t")
-                print(f"| {name} | {cpu} | {wall} |")
+            if line.count("\t") == 3:
+                name, cpu, wall, peak = line.split("\t")
+                print(f"| {name} | {cpu} | {wall} | {peak} |")
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ identifiers, which never leave Arrow, and are written by DuckDB as before.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import ibis
@@ -23,10 +24,18 @@ from ibis.expr.types import Table
 from ally.change.goals import GOALS, goal_course
 from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
-from ally.change.series import Segments, starts_of
+from ally.change.series import Ints, Segments, starts_of
 from ally.engine import columns as col
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
-from ally.feedback.results import ENDINGS, RATERS, Administrations, Results
+from ally.feedback.practice import PracticeModel
+from ally.feedback.results import (
+    ENDINGS,
+    RATERS,
+    Administrations,
+    SeriesResults,
+    SessionResults,
+    results,
+)
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
@@ -156,11 +165,11 @@ SLICE_ROWS = 1_000_000
 
 
 def sessions_table(
-    pulled: Pulled, found: Results, start: int = 0, stop: int | None = None
+    pulled: Pulled, r: SessionResults, start: int = 0, stop: int | None = None
 ) -> pa.Table:
-    """`sessions` in docs/formats.md: one row per administration, in the columns' order; rows
-    `start` up to `stop` (all by default)."""
-    a, r, rows = pulled.administrations, found.sessions, pulled.rows
+    """`sessions` in docs/formats.md, in the columns' order: rows `start` up to `stop` (all by
+    default), whose results are `r` (one per row of that range)."""
+    a, rows = pulled.administrations, pulled.rows
     at = slice(start, len(a) if stop is None else stop)
     part = rows.slice(at.start, at.stop - at.start)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
@@ -174,44 +183,94 @@ def sessions_table(
         col.RATER: part.column(col.RATER),
         col.SCORE: _number(a.score[at]),
         **{col.subscale_column(x): _number(a.subscales[x][at]) for x in pulled.subscales},
-        "band": _text(r.band[at]),
-        "baseline": _number(r.baseline[at]),
-        "change": _number(r.change[at]),
-        "rci": _number(r.rci[at]),
-        "reliable_change": _text(r.reliable_change[at]),
+        "band": _text(r.band),
+        "baseline": _number(r.baseline),
+        "change": _number(r.change),
+        "rci": _number(r.rci),
+        "reliable_change": _text(r.reliable_change),
         "critical": part.column("critical"),
-        "expected": _number(r.expected[at]),
-        "expected_low": _number(r.expected_low[at]),
-        "expected_high": _number(r.expected_high[at]),
-        "signal": _text(r.signal[at]),
-        "rupture": pa.array(r.rupture[at], type=pa.bool_()),
-        "repair": pa.array(r.repair[at], type=pa.bool_()),
-        "rupture_subscale": _text(r.rupture_subscale[at]),
-        "discrepancy": _number(r.discrepancy[at]),
-        "risk_flags": _text(r.risk_flags[at]),
-        "dropout_risk": _number(r.dropout_risk[at]),
+        "expected": _number(r.expected),
+        "expected_low": _number(r.expected_low),
+        "expected_high": _number(r.expected_high),
+        "signal": _text(r.signal),
+        "rupture": pa.array(r.rupture, type=pa.bool_()),
+        "repair": pa.array(r.repair, type=pa.bool_()),
+        "rupture_subscale": _text(r.rupture_subscale),
+        "discrepancy": _number(r.discrepancy),
+        "risk_flags": _text(r.risk_flags),
+        "dropout_risk": _number(r.dropout_risk),
     }
     return pa.table(columns)
 
 
-def write_sessions(backend: ibis.BaseBackend, pulled: Pulled, found: Results, path: Path) -> None:
-    """`sessions` to Parquet a slice at a time, so the whole table is never held twice; to CSV
-    whole, by DuckDB (`write`)."""
-    if path.suffix != ".parquet":
-        write(backend, sessions_table(pulled, found), path)
-        return
-    n = len(pulled.administrations)
-    first = sessions_table(pulled, found, 0, min(n, SLICE_ROWS))
-    with pq.ParquetWriter(path, first.schema) as writer:
-        writer.write_table(first)
-        for start in range(SLICE_ROWS, n, SLICE_ROWS):
-            writer.write_table(sessions_table(pulled, found, start, min(n, start + SLICE_ROWS)))
+def episode_slices(episode: Ints, size: int = SLICE_ROWS) -> list[tuple[int, int]]:
+    """Row ranges of about `size` rows that begin and end between episodes."""
+    n = len(episode)
+    if not n:
+        return [(0, 0)]
+    starts = np.flatnonzero(starts_of(episode))
+    at = np.searchsorted(starts, np.arange(size, n, size))
+    cuts = starts[at[at < len(starts)]]
+    bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
+    return list(itertools.pairwise(bounds))
 
 
-def goal_columns(pulled: Pulled, found: Results, threshold: float) -> dict[str, pa.Array]:
+def _rows_of(a: Administrations, lo: int, hi: int) -> Administrations:
+    return Administrations(
+        episode=a.episode[lo:hi],
+        measure=a.measure[lo:hi],
+        measure_ids=a.measure_ids,
+        rater=a.rater[lo:hi],
+        session=a.session[lo:hi],
+        day=a.day[lo:hi],
+        score=a.score[lo:hi],
+        subscales={k: v[lo:hi] for k, v in a.subscales.items()},
+        ending=a.ending[lo:hi],
+    )
+
+
+def apply_and_write_sessions(
+    backend: ibis.BaseBackend,
+    model: PracticeModel,
+    pulled: Pulled,
+    path: Path,
+    *,
+    feedback: bool = True,
+) -> SeriesResults:
+    """Apply the practice model (`ally.feedback.results`) a slice of whole episodes at a time,
+    writing each slice's `sessions` rows as it comes: an episode's numbers never depend on
+    the other episodes of a call, and the results of every row are never held at once. The
+    series' results of all slices are returned, their rows counted from the first row."""
+    a = pulled.administrations
+    parquet = path.suffix == ".parquet"
+    series: list[SeriesResults] = []
+    tables: list[pa.Table] = []
+    writer: pq.ParquetWriter | None = None
+    try:
+        for lo, hi in episode_slices(a.episode):
+            found = results(model, _rows_of(a, lo, hi), feedback=feedback)
+            table = sessions_table(pulled, found.sessions, lo, hi)
+            if parquet:
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+            else:
+                tables.append(table)
+            series.append(replace(found.series, first_row=found.series.first_row + lo))
+    finally:
+        if writer is not None:
+            writer.close()
+    if not parquet:
+        write(backend, pa.concat_tables(tables), path)
+    joined = {
+        f.name: np.concatenate([getattr(s, f.name) for s in series]) for f in fields(SeriesResults)
+    }
+    return SeriesResults(**joined)
+
+
+def goal_columns(pulled: Pulled, found: SeriesResults, threshold: float) -> dict[str, pa.Array]:
     """goalN_first, goalN_last, goalN_change and goalN_progress of each series: filled on
     the goal-progress series, empty on the others (`ally.change.goals.goal_course`)."""
-    first_row = found.series.first_row
+    first_row = found.first_row
     # The goal-progress series are runs of the goal rows; the others rate no goals.
     on_goals = np.isin(first_row, pulled.goal_rows)
     starts = np.searchsorted(pulled.goal_rows, first_row[on_goals])
@@ -232,11 +291,11 @@ def goal_columns(pulled: Pulled, found: Results, threshold: float) -> dict[str, 
 
 
 def episodes_table(
-    pulled: Pulled, found: Results, goal_threshold: float = GOAL_THRESHOLD
+    pulled: Pulled, found: SeriesResults, goal_threshold: float = GOAL_THRESHOLD
 ) -> pa.Table:
     """`episodes` in docs/formats.md: one row per series, sorted by client, episode, measure and
     rater; clinician and group as on the series' earliest session."""
-    s, rows = found.series, pulled.rows
+    s, rows = found, pulled.rows
     at = pa.array(s.first_row)
     ending = np.array(ENDINGS, dtype=object)[pulled.administrations.ending[s.first_row]]
     ending[ending == ""] = None

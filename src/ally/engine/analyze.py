@@ -27,7 +27,13 @@ from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.change.series import Ints
 from ally.engine import columns as col
-from ally.engine.administrations import Pulled, episodes_table, pull, write, write_sessions
+from ally.engine.administrations import (
+    Pulled,
+    apply_and_write_sessions,
+    episodes_table,
+    pull,
+    write,
+)
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
 from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
@@ -50,7 +56,7 @@ from ally.feedback.practice import (
     PracticeModel,
     PracticeModelError,
 )
-from ally.feedback.results import RATERS, Results, results
+from ally.feedback.results import RATERS, SeriesResults
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -589,23 +595,23 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
         )
     else:
         model = _fitted(options, scored, pulled)
-    found = results(model, pulled.administrations, feedback=options.feedback)
-    _summarise(model, pulled, found, summary)
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / f"sessions.{options.format}"
-    write_sessions(backend, pulled, found, path)
+    series = apply_and_write_sessions(backend, model, pulled, path, feedback=options.feedback)
     summary.outputs.append(str(path))
+    _summarise(model, pulled, series, options.feedback, summary)
     path = options.out / f"episodes.{options.format}"
-    write(backend, episodes_table(pulled, found, options.goal_threshold), path)
+    write(backend, episodes_table(pulled, series, options.goal_threshold), path)
     summary.outputs.append(str(path))
     summary.outputs.append(_write_rejected(backend, scored.raw, scored.rejected, options))
 
 
-def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Summary) -> None:
+def _summarise(
+    model: PracticeModel, pulled: Pulled, s: SeriesResults, feedback: bool, summary: Summary
+) -> None:
     """Per measure and rater: episodes, complete ones, the model's numbers and notes, and the
     counts of each category and reliable change."""
     a = pulled.administrations
-    s = found.series
     s_measure = a.measure[s.first_row]
     s_rater = a.rater[s.first_row]
     complete = ~np.isnan(s.change)
@@ -625,7 +631,7 @@ def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Su
             ms.cutoff = change.cutoff if change else None
             ms.notes = [n.removeprefix(f"{rater}: ") for n in m.notes if n.startswith(f"{rater}: ")]
             late = int((chosen & (a.session[s.first_row] > 1)).sum())
-            if late and rater == RATERS[0] and m.outcome is not None and found.feedback:
+            if late and rater == RATERS[0] and m.outcome is not None and feedback:
                 ms.notes.append(
                     f"{late} episodes have no session 1: no expected course or signal for "
                     "them, since the intake score is unknown"
