@@ -1,8 +1,9 @@
 """From the engine's tables to the core's columns and back.
 
 The scored rows leave DuckDB once, sorted by client, episode, measure, rater and session, as the
-numpy columns `ally.feedback.results` takes; the results return as Arrow columns beside the
-identifiers, which never leave Arrow, and are written by DuckDB as before.
+numpy columns `ally.feedback.results` takes, which is applied a slice of whole episodes at a
+time; the results return as Arrow columns beside the identifiers, which never leave Arrow, and
+are written slice by slice (Parquet by pyarrow, CSV by DuckDB).
 """
 
 from __future__ import annotations
