@@ -99,7 +99,7 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     s = scored
     ordered = s.order_by([*KEYS, col.SESSION_NUMBER])
     goal_items = [n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in s.columns]
-    table = ordered.select(
+    selected = ordered.select(
         col.CLIENT,
         col.EPISODE,
         col.CLINICIAN,
@@ -112,7 +112,11 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         "critical",
         col.ENDING,
         *(col.subscale_column(x) for x in subscales),
-    ).to_pyarrow()
+    )
+    # Fetched as a stream of batches: DuckDB frees its sorted rows as they are read, instead
+    # of holding them all beside their Arrow copy.
+    batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
+    table = pa.Table.from_batches(list(batches), schema=batches.schema)
     measure_ids = tuple(
         sorted(str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None)
     )
