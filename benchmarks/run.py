@@ -309,6 +309,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help=f"Engines to time, comma-separated (default: {','.join(ENGINES)}).",
+    )
+    parser.add_argument(
         "--pandas-sizes", help="Sizes for the pandas baseline (default: those of --sizes)."
     )
     parser.add_argument(
@@ -346,10 +351,11 @@ def main() -> None:
         actual = pq.read_metadata(dataset(rows, "parquet")).num_rows
         for suffix in ("parquet", "csv") if args.csv else ("parquet",):
             path = dataset(rows, suffix)
-            engines = [e for e in ENGINES if e != "pandas"] if rows in sizes else []
+            chosen = [e for e in ENGINES if e in args.engines.split(",")]
+            engines = [e for e in chosen if e != "pandas"] if rows in sizes else []
             if suffix != "parquet":
                 engines = [e for e in engines if e.startswith("ally")]
-            if rows in pandas_sizes:
+            if rows in pandas_sizes and "pandas" in chosen:
                 engines.append("pandas")
             results += run_interleaved(engines, path, actual, repeat, timeouts)
     print()
