@@ -1,9 +1,13 @@
-"""Time `ally analyze` end to end, and the plain pandas baseline, on generated data.
+"""Time `ally analyze` end to end beside its yardsticks, on generated data.
 
-Each run is a child process; wall time is measured around it and peak memory is the child's
-maximum resident set size (os.wait4). Data is generated once into benchmarks/data/ and reused.
+The yardsticks: the floor (one DuckDB query, benchmarks/floor_query.py), a vectorised Polars
+script of the `--no-feedback` outputs (benchmarks/polars_baseline.py) and the plain pandas
+baseline (benchmarks/pandas_baseline.py). Each run is a child process; wall time is measured
+around it, CPU time (user + system, all threads) and peak memory (maximum resident set size)
+are the child's own (os.wait4). The engines take turns within each round, so a change in the
+machine's load falls on all of them alike. Data is generated once into benchmarks/data/.
 
-    python benchmarks/run.py                      # 1 M and 10 M rows, ally and pandas
+    python benchmarks/run.py                      # 1 M and 10 M rows, every engine
     python benchmarks/run.py --sizes 1e6 --csv    # 1 M rows, Parquet and CSV input
     python benchmarks/run.py --sizes 1e7 --skip-pandas --profile
 """
@@ -33,32 +37,59 @@ DATA = HERE / "data"
 PYTHON = sys.executable
 ALLY = str(Path(PYTHON).with_name("ally"))
 
-# Stage timings, from outside the engine: wrap the progress stages of one in-process run.
+# Where the time goes, from outside the engine: the CPU seconds (user + system, DuckDB's threads
+# included) and wall seconds of each step of one in-process run, in the order they ran. CPU
+# time is what the steps cost; wall time on a shared machine also holds waiting for the cores.
 PROFILE = """
-import sys, time
-from contextlib import contextmanager
+import os, resource, sys, time
 from pathlib import Path
 from ally.engine import analyze as engine
 from ally.engine.options import Options
 
-times = []
-original = engine.Stages.stage
+STEPS = {
+    "stored": "storing a stage in DuckDB",
+    "scores_table": "scoring the items (the core, in batches)",
+    "_fitted": "fitting the practice model",
+    "pull": "sorting the good rows into the core's columns",
+    "apply_and_write_sessions": "applying the model (the core), writing sessions",
+    "episodes_table": "the episodes table's columns",
+    "write": "writing the episodes table",
+    "_write_rejected": "writing rejected.csv",
+}
 
-def stage_timer(self, name):
-    start = time.perf_counter()
-    with original(self, name):
-        yield
-    times.append((name, time.perf_counter() - start))
+def cpu():
+    t = os.times()
+    return t.user + t.system
 
-engine.Stages.stage = contextmanager(stage_timer)
-start = time.perf_counter()
+def timed(name, f):
+    def step(*args, **kwargs):
+        c, w = cpu(), time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            what = STEPS[name] + (f" ({args[1]})" if name == "stored" else "")
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
+            print(f"{what}\t{seconds}\t{peak:.0f}", flush=True)
+    return step
+
+for name in STEPS:
+    if hasattr(engine, name):
+        setattr(engine, name, timed(name, getattr(engine, name)))
+feedback = sys.argv[3] == "feedback"
+c, w = cpu(), time.perf_counter()
 engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
-                       progress=False))
-total = time.perf_counter() - start
-for name, seconds in times:
-    print(f"{name}\\t{seconds:.2f}")
-print(f"total (in process)\\t{total:.2f}")
+                       progress=False, feedback=feedback))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
+print(f"total (in process, after imports)\t{seconds}\t{peak:.0f}")
 """
+
+
+ENGINES = ("floor", "polars", "ally", "ally+feedback", "pandas")
+"""In the table's order: "ally" is `ally analyze --no-feedback`, which computes what the
+yardsticks compute; "ally+feedback" adds the practice model's signals, ruptures and dropout
+risk. The floor and Polars read Parquet only."""
 
 
 @dataclass
@@ -72,6 +103,8 @@ class Result:
     output: str = ""
     loads: list[float] = field(default_factory=list)
     """The 1-minute load average before each run: other work on the machine slows a run."""
+    cpu: list[float] = field(default_factory=list)
+    """CPU seconds (user + system) of each run's child, all its threads."""
 
     @property
     def best(self) -> float:
@@ -94,7 +127,10 @@ def machine() -> dict[str, str]:
         "memory": memory,
         "os": platform.platform(),
         "python": platform.python_version(),
-        **{name: version(name) for name in ("duckdb", "ibis-framework", "pandas", "pyarrow")},
+        **{
+            name: version(name)
+            for name in ("duckdb", "ibis-framework", "pandas", "polars", "pyarrow", "numpy")
+        },
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "ally commit": commit(),
     }
@@ -148,8 +184,9 @@ def dataset(rows: int, suffix: str) -> Path:
     return path
 
 
-def timed(command: list[str], timeout: float | None) -> tuple[float, float, str, str]:
-    """Wall seconds, peak RSS in MB, status and last line of output of one child process."""
+def timed(command: list[str], timeout: float | None) -> tuple[float, float, float, str, str]:
+    """Wall seconds, CPU seconds, peak RSS in MB, status and last line of output of one child
+    process."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -173,69 +210,93 @@ def timed(command: list[str], timeout: float | None) -> tuple[float, float, str,
             status = f"failed (exit {child.returncode})"
         stdout.seek(0)
         lines = stdout.read().decode(errors="replace").strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, status, lines[-1] if lines else ""
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, status, lines[-1] if lines else ""
 
 
-def run(engine: str, path: Path, rows: int, repeat: int, timeout: float | None) -> Result:
-    out = DATA / f"out-{engine}-{path.stem}-{path.suffix[1:]}"
+def command_of(engine: str, path: Path, out: Path) -> list[str]:
     if engine.startswith("ally"):
         command = [ALLY, "analyze", str(path), "--out", str(out), "--format", "parquet"]
         command.append("--no-progress")
-        # "ally" computes what the pandas baseline computes; "ally+feedback" adds signals,
-        # ruptures and dropout risk.
         if engine == "ally":
             command.append("--no-feedback")
-    else:
-        command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
-        command += ["--format", "parquet"]
-    result = Result(engine, path.suffix[1:], rows, [], 0.0)
+        return command
+    script = {"floor": "floor_query.py", "polars": "polars_baseline.py"}.get(engine)
+    if script is not None:
+        return [PYTHON, str(HERE / script), str(path), "--out", str(out)]
+    command = [PYTHON, str(HERE / "pandas_baseline.py"), str(path), "--out", str(out)]
+    return [*command, "--format", "parquet"]
+
+
+def run_once(result: Result, path: Path, timeout: float | None) -> None:
+    """One more run of `result`'s engine on `path`, recorded in `result`."""
+    if result.status != "ok":
+        return
+    out = DATA / f"out-{result.engine}-{path.stem}-{path.suffix[1:]}"
+    shutil.rmtree(out, ignore_errors=True)
+    result.loads.append(os.getloadavg()[0])
+    wall, cpu, rss, status, result.output = timed(command_of(result.engine, path, out), timeout)
+    result.times.append(wall)
+    result.cpu.append(cpu)
+    result.peak_rss_mb = max(result.peak_rss_mb, rss)
+    print(
+        f"  {result.engine} {path.name}: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.0f} MB, {status}",
+        flush=True,
+    )
+    if status != "ok":
+        result.status = status
+
+
+def run_interleaved(
+    engines: list[str], path: Path, rows: int, repeat: int, timeouts: dict[str, float | None]
+) -> list[Result]:
+    """`repeat` rounds, each running every engine once in turn."""
+    results = [Result(e, path.suffix[1:], rows, [], 0.0) for e in engines]
     for _ in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        result.loads.append(os.getloadavg()[0])
-        wall, rss, status, result.output = timed(command, timeout)
-        result.times.append(wall)
-        result.peak_rss_mb = max(result.peak_rss_mb, rss)
-        print(f"  {engine} {path.name}: {wall:.2f} s, {rss:.0f} MB, {status}", flush=True)
-        if status != "ok":
-            result.status = status
-            break
-    return result
+        for result in results:
+            run_once(result, path, timeouts.get(result.engine))
+    return results
 
 
 def table(results: list[Result]) -> str:
-    best_pandas = {
-        (r.input, r.rows): r.best for r in results if r.engine == "pandas" and r.status == "ok"
-    }
+    floor = {(r.input, r.rows): r.best for r in results if r.engine == "floor" and r.status == "ok"}
     lines = [
-        "| engine | input | rows | runs | best (s) | median (s) | peak RSS (MB) | pandas ÷ ally "
-        "| load before best |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine | input | rows | runs | min (s) | median (s) | median CPU (s) | peak RSS (MB) "
+        "| min ÷ floor | load before runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
+        if not r.times:
+            continue
         ratio = ""
-        if r.engine == "ally" and r.status == "ok" and (r.input, r.rows) in best_pandas:
-            ratio = f"{best_pandas[(r.input, r.rows)] / r.best:.1f}×"
+        if r.status == "ok" and (r.input, r.rows) in floor:
+            ratio = f"{r.best / floor[(r.input, r.rows)]:.1f}×"
         best = f"{r.best:.2f}" if r.status == "ok" else f"{r.status} after {r.best:.0f}"
+        loads = ", ".join(f"{load:.1f}" for load in r.loads)
         lines.append(
             f"| {r.engine} | {r.input} | {r.rows:,} | {len(r.times)} | {best} | "
-            f"{statistics.median(r.times):.2f} | {r.peak_rss_mb:,.0f} | {ratio} | "
-            f"{r.loads[r.times.index(r.best)]:.1f} |"
+            f"{statistics.median(r.times):.2f} | {statistics.median(r.cpu):.2f} | "
+            f"{r.peak_rss_mb:,.0f} | {ratio} | {loads} |"
         )
     return "\n".join(lines)
 
 
 def profile(path: Path) -> None:
-    out = DATA / f"out-profile-{path.stem}"
-    shutil.rmtree(out, ignore_errors=True)
-    found = subprocess.run(
-        [PYTHON, "-c", PROFILE, str(path), str(out)], check=True, capture_output=True, text=True
-    )
-    print(f"\nStages of `ally analyze` on {path.name} (seconds):\n")
-    print("| stage | s |\n|---|---:|")
-    for line in found.stdout.strip().splitlines():
-        if "\t" in line:
-            name, seconds = line.split("\t")
-            print(f"| {name} | {seconds} |")
+    for mode in ("no-feedback", "feedback"):
+        out = DATA / f"out-profile-{path.stem}-{mode}"
+        shutil.rmtree(out, ignore_errors=True)
+        found = subprocess.run(
+            [PYTHON, "-c", PROFILE, str(path), str(out), mode], capture_output=True, text=True
+        )
+        if found.returncode != 0:
+            print(f"\nthe profile ({mode}) failed:\n{found.stderr[-2000:]}")
+            continue
+        print(f"\nSteps of `ally analyze` ({mode}) on {path.name}:\n")
+        print("| step | CPU s | wall s | peak RSS so far (MB) |\n|---|---:|---:|---:|")
+        for line in found.stdout.strip().splitlines():
+            if line.count("\t") == 3:
+                name, cpu, wall, peak = line.split("\t")
+                print(f"| {name} | {cpu} | {wall} | {peak} |")
 
 
 def main() -> None:
@@ -244,9 +305,14 @@ def main() -> None:
         "--sizes", default="1e6,1e7", help='Rows for ally, comma-separated: 1e6,1e7 ("" for none).'
     )
     parser.add_argument(
-        "--repeat", type=int, help="Runs per size (default: 3 up to 1 M rows, else 2)."
+        "--repeat", type=int, help="Rounds per size (default: 5 up to 1 M rows, else 3)."
     )
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help=f"Engines to time, comma-separated (default: {','.join(ENGINES)}).",
+    )
     parser.add_argument(
         "--pandas-sizes", help="Sizes for the pandas baseline (default: those of --sizes)."
     )
@@ -257,7 +323,14 @@ def main() -> None:
         help="Stop a pandas run after this many seconds and report it as timed out.",
     )
     parser.add_argument("--csv", action="store_true", help="Also time CSV input of each size.")
-    parser.add_argument("--profile", action="store_true", help="Time ally's stages at each size.")
+    parser.add_argument(
+        "--profile", action="store_true", help="Time ally's steps (CPU and wall) at each size."
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="Stop any run after this many seconds and report it as timed out.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
@@ -269,22 +342,27 @@ def main() -> None:
 
     about = machine()
     print("\n".join(f"- {k}: {v}" for k, v in about.items()), flush=True)
-    results = []
+    results: list[Result] = []
+    timeouts: dict[str, float | None] = {e: args.timeout for e in ENGINES}
+    timeouts["pandas"] = args.pandas_timeout
     for rows in sorted(set(sizes) | set(pandas_sizes)):
-        repeat = args.repeat or (3 if rows <= 1_000_000 else 2)
+        repeat = args.repeat or (5 if rows <= 1_000_000 else 3)
         # The generator may give a little less than asked; report the rows in the file.
         actual = pq.read_metadata(dataset(rows, "parquet")).num_rows
         for suffix in ("parquet", "csv") if args.csv else ("parquet",):
             path = dataset(rows, suffix)
-            if rows in sizes:
-                results.append(run("ally", path, actual, repeat, None))
-                results.append(run("ally+feedback", path, actual, repeat, None))
-            if rows in pandas_sizes:
-                results.append(run("pandas", path, actual, repeat, args.pandas_timeout))
-        if args.profile and rows in sizes:
-            profile(dataset(rows, "parquet"))
+            chosen = [e for e in ENGINES if e in args.engines.split(",")]
+            engines = [e for e in chosen if e != "pandas"] if rows in sizes else []
+            if suffix != "parquet":
+                engines = [e for e in engines if e.startswith("ally")]
+            if rows in pandas_sizes and "pandas" in chosen:
+                engines.append("pandas")
+            results += run_interleaved(engines, path, actual, repeat, timeouts)
     print()
     print(table(results))
+    if args.profile:
+        for rows in sizes:
+            profile(dataset(rows, "parquet"))
     for r in results:
         if r.engine == "pandas" and r.output:
             print(f"\npandas, {r.input}, {r.rows:,} rows (last run): {r.output}")

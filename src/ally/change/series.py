@@ -137,7 +137,9 @@ def blocks(
     widths: Ints,
     n_series: int,
 ) -> Iterator[Block]:
-    """Blocks over the `chosen` series, shortest first, so that no matrix is wider than needed.
+    """Blocks over the `chosen` series, each of series of one width (up to BLOCK_CELLS cells),
+    so that no matrix is wider than its series need: a practice's many short series are not
+    padded to the width of its few long ones.
 
     `series` is each row's series number, `session` its session number (from 1), `widths` the
     latest session of each chosen series.
@@ -147,11 +149,17 @@ def blocks(
     position = np.full(n_series, -1)
     position[chosen] = np.arange(len(chosen))
     row_position = position[series]
+    # The chosen rows, sorted by their series' place, so each block's rows are one slice.
+    rows_by_place = np.flatnonzero(row_position >= 0)
+    rows_by_place = rows_by_place[np.argsort(row_position[rows_by_place], kind="stable")]
+    places = row_position[rows_by_place]
     start = 0
     while start < len(chosen):
-        cells = np.arange(1, len(chosen) - start + 1) * widths[start:]
-        stop = start + max(1, int(np.searchsorted(cells, BLOCK_CELLS, side="right")))
-        rows = np.flatnonzero((row_position >= start) & (row_position < stop))
+        width = int(widths[start])
+        same_width = int(np.searchsorted(widths, width, side="right"))
+        stop = min(same_width, start + max(1, BLOCK_CELLS // max(width, 1)))
+        lo, hi = np.searchsorted(places, [start, stop])
+        rows = rows_by_place[lo:hi]
         at = (row_position[rows] - start, session[rows] - 1)
-        yield Block(chosen[start:stop], rows, at, int(widths[stop - 1]))
+        yield Block(chosen[start:stop], rows, at, width)
         start = stop

@@ -1,14 +1,16 @@
 """From the engine's tables to the core's columns and back.
 
 The scored rows leave DuckDB once, sorted by client, episode, measure, rater and session, as the
-numpy columns `ally.feedback.results` takes; the results return as Arrow columns beside the
-identifiers, which never leave Arrow, and are written by DuckDB as before.
+numpy columns `ally.feedback.results` takes, which is applied a slice of whole episodes at a
+time; the results return as Arrow columns beside the identifiers, which never leave Arrow, and
+are written slice by slice (Parquet by pyarrow, CSV by DuckDB).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import ibis
@@ -17,14 +19,25 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from ally.change.goals import GOALS, goal_course
 from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
+from ally.change.series import Ints, Segments, starts_of
 from ally.engine import columns as col
+from ally.engine.groups import group_tables, has_groups, without_groups
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
-from ally.feedback.results import ENDINGS, RATERS, Administrations, Results
+from ally.feedback.practice import PracticeModel
+from ally.feedback.results import (
+    ENDINGS,
+    RATERS,
+    Administrations,
+    SeriesResults,
+    SessionResults,
+    results,
+)
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
@@ -37,9 +50,11 @@ class Pulled:
     rows: pa.Table
     """client, episode, clinician, group, date, measure, rater, critical: one row each."""
     subscales: tuple[str, ...]
+    goal_rows: npt.NDArray[np.int64]
+    """The goal-progress rows, in order."""
     goal_ratings: npt.NDArray[np.float64]
-    """The goals' ratings of each row (rows × goals, `ally.change.goals`): its item answers on
-    a goal-progress row, NaN on every other row."""
+    """The goals' ratings of each goal-progress row (goal_rows × goals, `ally.change.goals`):
+    its item answers. Other rows rate no goals, so they are not kept."""
 
 
 def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
@@ -51,41 +66,41 @@ def _ints(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
 
 
-def _goal_ratings(table: pa.Table, numbers: Sequence[int]) -> npt.NDArray[np.float64]:
-    on_goals = np.asarray(
-        pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=np.bool_,
-    )
-    ratings = np.full((table.num_rows, GOALS), np.nan)
-    for number in numbers:
-        if number <= GOALS:
-            values = _floats(table.column(col.goal_rating_column(number)))
-            ratings[:, number - 1] = np.where(on_goals, values, np.nan)
+def _goal_ratings(ordered: Table, numbers: Sequence[int], rows: int) -> npt.NDArray[np.float64]:
+    """The ratings of the goal-progress rows of `ordered` (the sorted good rows), fetched alone:
+    on every other row they are empty."""
+    ratings = np.full((rows, GOALS), np.nan)
+    wanted = [n for n in numbers if n <= GOALS]
+    if not rows or not wanted:
+        return ratings
+    on_goals = ordered.filter(ordered[col.MEASURE] == GOAL_MEASURE)
+    table = on_goals.select(*(col.goal_rating_column(n) for n in wanted)).to_pyarrow()
+    for number in wanted:
+        ratings[:, number - 1] = _floats(table.column(col.goal_rating_column(number)))
     return ratings
+
+
+def _codes(column: pa.ChunkedArray, names: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Each value's position in `names` (sorted), -1 for a null or a value not among them."""
+    encoded = column.combine_chunks().dictionary_encode() if len(column) else None
+    if encoded is None:
+        return np.zeros(0, dtype=np.int64)
+    dictionary = [str(v) for v in encoded.dictionary.to_pylist()]
+    table = np.array([names.index(v) if v in names else -1 for v in dictionary] + [-1])
+    indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(dictionary))
+    return np.asarray(table[np.asarray(indices.to_numpy())], dtype=np.int64)
 
 
 def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     """The scored rows (`analyze`'s good rows: one per administration) as core columns.
 
-    Each row carries its series' ending: the last of its rows that gives one.
+    DuckDB sorts the rows once; episode, measure, rater and ending codes are found from the
+    sorted columns. Each row carries its series' ending: the last of its rows that gives one.
     """
     s = scored
-    ended_at = ibis.ifelse(s[col.ENDING].notnull(), s[col.SESSION_NUMBER], -1)
-    endings = s.group_by(list(KEYS)).aggregate(_ending=s[col.ENDING].argmax(ended_at))
-    s = s.join(endings, list(KEYS))
-    s = s.mutate(
-        _episode=ibis.dense_rank().over(order_by=[s[col.CLIENT], s[col.EPISODE]]),
-        _measure=ibis.dense_rank().over(order_by=s[col.MEASURE]),
-        _rater=ibis.cases(*((s[col.RATER] == r, i) for i, r in enumerate(RATERS)), else_=-1),
-        _ending_code=ibis.cases(
-            *((s._ending == e, i) for i, e in enumerate(ENDINGS) if e), else_=0
-        ),
-    )
     ordered = s.order_by([*KEYS, col.SESSION_NUMBER])
     goal_items = [n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in s.columns]
-    table = ordered.select(
+    selected = ordered.select(
         col.CLIENT,
         col.EPISODE,
         col.CLINICIAN,
@@ -96,31 +111,51 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         col.DATE_VALUE,
         col.SCORE_VALUE,
         "critical",
-        "_episode",
-        "_measure",
-        "_rater",
-        "_ending_code",
+        col.ENDING,
         *(col.subscale_column(x) for x in subscales),
-        *(col.goal_rating_column(n) for n in goal_items),
-    ).to_pyarrow()
-    measure_ids = tuple(
-        str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None
     )
+    # Fetched as a stream of batches: DuckDB frees its sorted rows as they are read, instead
+    # of holding them all beside their Arrow copy.
+    batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
+    table = pa.Table.from_batches(list(batches), schema=batches.schema)
+    measure_ids = tuple(
+        sorted(str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None)
+    )
+    client, episode_id = table.column(col.CLIENT), table.column(col.EPISODE)
+    measure = _codes(table.column(col.MEASURE), measure_ids)
+    rater = _codes(table.column(col.RATER), RATERS)
+    # Episodes are numbered in the sort order of (client, episode), from 0.
+    new_episode = np.zeros(table.num_rows, dtype=np.bool_)
+    if table.num_rows:
+        new_episode[0] = True
+        for key in (client, episode_id):
+            same = pc.equal(key.slice(1), key.slice(0, table.num_rows - 1))
+            new_episode[1:] |= ~np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
+    episode = np.cumsum(new_episode, dtype=np.int64) - 1
+    # The series' ending is on its latest row that gives one (rows rise by session).
+    given = _codes(table.column(col.ENDING), ENDINGS[1:]) + 1
+    series = Segments(starts_of(episode, measure, rater))
+    latest = series.latest_where(given > 0)[series.last]
+    ending_of_series = np.where(latest >= 0, given[np.maximum(latest, 0)], 0)
     day = table.column(col.DATE_VALUE).cast(pa.date32()).cast(pa.int32())
     administrations = Administrations(
-        episode=_ints(table.column("_episode")),
-        measure=_ints(table.column("_measure")),
-        measure_ids=tuple(sorted(measure_ids)),
-        rater=_ints(table.column("_rater")),
+        episode=episode,
+        measure=measure,
+        measure_ids=measure_ids,
+        rater=rater,
         session=_ints(table.column(col.SESSION_NUMBER)),
         day=_floats(day),
         score=_floats(table.column(col.SCORE_VALUE)),
         subscales={x: _floats(table.column(col.subscale_column(x))) for x in subscales},
-        ending=_ints(table.column("_ending_code")),
+        ending=np.asarray(ending_of_series[series.of], dtype=np.int64),
     )
     passed = [col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP, col.DATE_VALUE, "critical"]
     rows = table.select([*passed, col.MEASURE, col.RATER])
-    return Pulled(administrations, rows, tuple(subscales), _goal_ratings(table, goal_items))
+    goal_rows = np.zeros(0, dtype=np.int64)
+    if GOAL_MEASURE in measure_ids:
+        goal_rows = np.flatnonzero(measure == measure_ids.index(GOAL_MEASURE)).astype(np.int64)
+    ratings = _goal_ratings(ordered, goal_items, len(goal_rows))
+    return Pulled(administrations, rows, tuple(subscales), goal_rows, ratings)
 
 
 def _text(values: npt.NDArray[np.object_]) -> pa.Array:
@@ -131,26 +166,35 @@ def _number(values: npt.NDArray[np.floating]) -> pa.Array:
     return pa.array(values, type=pa.float64(), from_pandas=True)
 
 
-def sessions_table(pulled: Pulled, found: Results) -> pa.Table:
-    """`sessions` in docs/formats.md: one row per administration, in the columns' order."""
-    a, r, rows = pulled.administrations, found.sessions, pulled.rows
+SLICE_ROWS = 1_000_000
+"""Rows of `sessions` made and written at a time: its Arrow copy stays within some 100 MB."""
+
+
+def sessions_table(
+    pulled: Pulled, r: SessionResults, start: int = 0, stop: int | None = None
+) -> pa.Table:
+    """`sessions` in docs/formats.md, in the columns' order: rows `start` up to `stop` (all by
+    default), whose results are `r` (one per row of that range)."""
+    a, rows = pulled.administrations, pulled.rows
+    at = slice(start, len(a) if stop is None else stop)
+    part = rows.slice(at.start, at.stop - at.start)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        col.CLIENT: rows.column(col.CLIENT),
-        col.EPISODE: rows.column(col.EPISODE),
-        col.CLINICIAN: rows.column(col.CLINICIAN),
-        col.GROUP: rows.column(col.GROUP),
-        col.SESSION: pa.array(a.session, type=pa.int64()),
-        col.DATE: rows.column(col.DATE_VALUE),
-        col.MEASURE: rows.column(col.MEASURE),
-        col.RATER: rows.column(col.RATER),
-        col.SCORE: _number(a.score),
-        **{col.subscale_column(x): _number(a.subscales[x]) for x in pulled.subscales},
+        col.CLIENT: part.column(col.CLIENT),
+        col.EPISODE: part.column(col.EPISODE),
+        col.CLINICIAN: part.column(col.CLINICIAN),
+        col.GROUP: part.column(col.GROUP),
+        col.SESSION: pa.array(a.session[at], type=pa.int64()),
+        col.DATE: part.column(col.DATE_VALUE),
+        col.MEASURE: part.column(col.MEASURE),
+        col.RATER: part.column(col.RATER),
+        col.SCORE: _number(a.score[at]),
+        **{col.subscale_column(x): _number(a.subscales[x][at]) for x in pulled.subscales},
         "band": _text(r.band),
         "baseline": _number(r.baseline),
         "change": _number(r.change),
         "rci": _number(r.rci),
         "reliable_change": _text(r.reliable_change),
-        "critical": rows.column("critical"),
+        "critical": part.column("critical"),
         "expected": _number(r.expected),
         "expected_low": _number(r.expected_low),
         "expected_high": _number(r.expected_high),
@@ -165,26 +209,109 @@ def sessions_table(pulled: Pulled, found: Results) -> pa.Table:
     return pa.table(columns)
 
 
-def goal_columns(pulled: Pulled, found: Results, threshold: float) -> dict[str, pa.Array]:
+def episode_slices(episode: Ints, size: int = SLICE_ROWS) -> list[tuple[int, int]]:
+    """Row ranges of about `size` rows that begin and end between episodes."""
+    n = len(episode)
+    if not n:
+        return [(0, 0)]
+    starts = np.flatnonzero(starts_of(episode))
+    at = np.searchsorted(starts, np.arange(size, n, size))
+    cuts = starts[at[at < len(starts)]]
+    bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
+    return list(itertools.pairwise(bounds))
+
+
+def _rows_of(a: Administrations, lo: int, hi: int) -> Administrations:
+    return Administrations(
+        episode=a.episode[lo:hi],
+        measure=a.measure[lo:hi],
+        measure_ids=a.measure_ids,
+        rater=a.rater[lo:hi],
+        session=a.session[lo:hi],
+        day=a.day[lo:hi],
+        score=a.score[lo:hi],
+        subscales={k: v[lo:hi] for k, v in a.subscales.items()},
+        ending=a.ending[lo:hi],
+    )
+
+
+def apply_and_write_sessions(
+    backend: ibis.BaseBackend,
+    model: PracticeModel,
+    pulled: Pulled,
+    path: Path,
+    *,
+    feedback: bool = True,
+    check_ins: frozenset[str] = frozenset(),
+) -> tuple[SeriesResults, pa.Table | None]:
+    """Apply the practice model (`ally.feedback.results`) a slice of whole episodes at a time,
+    writing each slice's `sessions` rows as it comes: an episode's numbers never depend on
+    the other episodes of a call, and the results of every row are never held at once. The
+    series' results of all slices are returned, their rows counted from the first row, with
+    the `groups` table (`ally.engine.groups`) when rows name groups: a group's means need all
+    its members' rows, so then the sessions are held and written once, at the end."""
+    a = pulled.administrations
+    grouped = has_groups(pulled.rows.column(col.GROUP))
+    stream = path.suffix == ".parquet" and not grouped
+    series: list[SeriesResults] = []
+    tables: list[pa.Table] = []
+    writer: pq.ParquetWriter | None = None
+    try:
+        for lo, hi in episode_slices(a.episode):
+            found = results(model, _rows_of(a, lo, hi), feedback=feedback)
+            table = sessions_table(pulled, found.sessions, lo, hi)
+            if not grouped:
+                table = without_groups(table)
+            if stream:
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+            else:
+                tables.append(table)
+            series.append(replace(found.series, first_row=found.series.first_row + lo))
+    finally:
+        if writer is not None:
+            writer.close()
+    groups = None
+    if not stream:
+        whole = pa.concat_tables(tables)
+        if grouped:
+            whole, groups = group_tables(whole, check_ins, model.ruptures)
+        write(backend, whole, path)
+    joined = {
+        f.name: np.concatenate([getattr(s, f.name) for s in series]) for f in fields(SeriesResults)
+    }
+    return SeriesResults(**joined), groups
+
+
+def goal_columns(pulled: Pulled, found: SeriesResults, threshold: float) -> dict[str, pa.Array]:
     """goalN_first, goalN_last, goalN_change and goalN_progress of each series: filled on
     the goal-progress series, empty on the others (`ally.change.goals.goal_course`)."""
-    course = goal_course(pulled.goal_ratings, found.series.first_row, threshold)
+    first_row = found.first_row
+    # The goal-progress series are runs of the goal rows; the others rate no goals.
+    on_goals = np.isin(first_row, pulled.goal_rows)
+    starts = np.searchsorted(pulled.goal_rows, first_row[on_goals])
+    course = goal_course(pulled.goal_ratings, starts, threshold)
+    n = len(first_row)
     columns: dict[str, pa.Array] = {}
     for k in range(GOALS):
         goal = f"goal{k + 1}"
-        columns[f"{goal}_first"] = _number(course.first[:, k])
-        columns[f"{goal}_last"] = _number(course.last[:, k])
-        columns[f"{goal}_change"] = _number(course.change[:, k])
-        columns[f"{goal}_progress"] = _text(course.reliable[:, k])
+        parts = {"first": course.first, "last": course.last, "change": course.change}
+        for part, values in parts.items():
+            column = np.full(n, np.nan)
+            column[on_goals] = values[:, k]
+            columns[f"{goal}_{part}"] = _number(column)
+        progress: npt.NDArray[np.object_] = np.full(n, None, dtype=object)
+        progress[on_goals] = course.reliable[:, k]
+        columns[f"{goal}_progress"] = _text(progress)
     return columns
 
 
 def episodes_table(
-    pulled: Pulled, found: Results, goal_threshold: float = GOAL_THRESHOLD
+    pulled: Pulled, found: SeriesResults, goal_threshold: float = GOAL_THRESHOLD
 ) -> pa.Table:
     """`episodes` in docs/formats.md: one row per series, sorted by client, episode, measure and
     rater; clinician and group as on the series' earliest session."""
-    s, rows = found.series, pulled.rows
+    s, rows = found, pulled.rows
     at = pa.array(s.first_row)
     ending = np.array(ENDINGS, dtype=object)[pulled.administrations.ending[s.first_row]]
     ending[ending == ""] = None
@@ -221,12 +348,13 @@ def episodes_table(
 
 
 def write(backend: ibis.BaseBackend, table: pa.Table, path: Path) -> None:
-    """Written by DuckDB, as every table of `ally analyze` is."""
-    expr = ibis.memtable(table)
+    """Parquet straight from the Arrow columns (the same file content as DuckDB writes, at a
+    third of its CPU time); CSV by DuckDB, as every CSV of `ally analyze` is, so numbers and
+    dates are written alike in each."""
     if path.suffix == ".parquet":
-        backend.to_parquet(expr, path)
+        pq.write_table(table, path)
     else:
-        backend.to_csv(expr, path)
+        backend.to_csv(ibis.memtable(table), path)
 
 
 def analysis_rows(sessions: pd.DataFrame) -> tuple[SessionRows, npt.NDArray[np.object_]]:

@@ -27,9 +27,14 @@ from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.change.series import Ints
 from ally.engine import columns as col
-from ally.engine.administrations import Pulled, episodes_table, pull, sessions_table, write
+from ally.engine.administrations import (
+    Pulled,
+    apply_and_write_sessions,
+    episodes_table,
+    pull,
+    write,
+)
 from ally.engine.errors import AnalysisError
-from ally.engine.groups import group_tables
 from ally.engine.options import Options, measure_params
 from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
 from ally.engine.rows import (
@@ -52,7 +57,7 @@ from ally.feedback.practice import (
     PracticeModel,
     PracticeModelError,
 )
-from ally.feedback.results import RATERS, Results, results
+from ally.feedback.results import RATERS, SeriesResults
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -359,7 +364,15 @@ def _score(
         # does not share repeated subexpressions).
         table = stored(backend, "ally_typed", typed(table, options.decimal, options.date_format))
         items = _complete_items(table, params) if options.model is None else {}
-        found = stored(backend, "ally_scores", scores_table(table, params))
+        stored(backend, "ally_scores", scores_table(table, params))
+        # The scores come in the typed rows' order (a scan of a stored table keeps the order it
+        # was stored in), so they go beside their rows by position: no join of every row by
+        # line, whose hash table spilled to disk at 10 M rows.
+        backend.con.execute(
+            "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
+            "FROM ally_typed AS t POSITIONAL JOIN ally_scores AS s"
+        )
+        table = backend.table("ally_scored")
         reason, rule = _first_broken(_row_checks(table, params, with_session, options))
         date_given = as_given(table, col.DATE, col.DATE_VALUE)
         t = table.mutate(
@@ -367,7 +380,6 @@ def _score(
             rule=rule,
             date_unread=date_given.notnull() & table[col.DATE_VALUE].isnull(),
         )
-        t = t.join(found, col.LINE)
         # The core's reasons name values too; their rule drops the given score and the total.
         core_rule = t.measure_reason.re_replace(r"^score \S+ ", "score ").re_replace(
             r", [0-9.]+$", ""
@@ -393,6 +405,7 @@ def _score(
             if col.value_column(n) in t.columns
         }
         t = stored(backend, "ally_checked", t.select(*kept, **ratings))
+        backend.con.execute("DROP VIEW ally_scored")
         _drop(backend, "ally_typed")
         _drop(backend, "ally_scores")
         good = t.filter(t.reason.isnull())
@@ -509,9 +522,15 @@ def _unread_dates(good: Table, options: Options, summary: Summary) -> None:
 
 
 def _fitted(
-    options: Options, scored: Scored, pulled: Pulled, fitted_at: str | None = None
+    options: Options,
+    scored: Scored,
+    pulled: Pulled,
+    fitted_at: str | None = None,
+    *,
+    expected_course: bool = True,
 ) -> PracticeModel:
-    """The practice model of the scored rows, as `ally fit` saves it."""
+    """The practice model of the scored rows, as `ally fit` saves it. `expected_course=False`
+    leaves out the expected courses (an analysis without feedback applies none)."""
     unknown = sorted(set(options.sudden_gain_cutoffs) - set(scored.params))
     if unknown:
         raise AnalysisError(
@@ -534,6 +553,7 @@ def _fitted(
         budget_level=options.budget_level,
         signal_tuning=options.signal_tuning,
         max_others_flagged=options.signal_false_alarms,
+        expected_course=expected_course,
         dropout=options.feedback,
         dropout_folds=options.dropout_folds,
         threads=options.threads or 1,
@@ -571,6 +591,9 @@ def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> Practi
 
 def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
     pulled = pull(scored.rows, scored.subscales)
+    # The good rows are the core's columns now; DuckDB's copies of them are freed.
+    _drop(backend, "ally_checked")
+    _drop(backend, "ally_repeated")
     if options.model is not None:
         model = _load_model(options, scored.params)
         summary.notes.append(
@@ -578,34 +601,37 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
             f"{model.training.episodes:,} episodes; nothing was estimated from this input"
         )
     else:
-        model = _fitted(options, scored, pulled)
-    found = results(model, pulled.administrations, feedback=options.feedback)
-    _summarise(model, pulled, found, summary)
+        # Without feedback no expected course is applied, so none is fitted (the course's
+        # quantile regressions are most of such a run's time).
+        model = _fitted(options, scored, pulled, expected_course=options.feedback)
     options.out.mkdir(parents=True, exist_ok=True)
     check_ins = frozenset(
         name
         for name, p in scored.params.items()
         if p.measure is not None and reads_levels(p.measure)
     )
-    sessions, groups = group_tables(sessions_table(pulled, found), check_ins, model.ruptures)
-    tables = [
-        ("sessions", sessions),
-        ("episodes", episodes_table(pulled, found, options.goal_threshold)),
-    ]
+    path = options.out / f"sessions.{options.format}"
+    series, groups = apply_and_write_sessions(
+        backend, model, pulled, path, feedback=options.feedback, check_ins=check_ins
+    )
+    summary.outputs.append(str(path))
+    _summarise(model, pulled, series, options.feedback, summary)
+    path = options.out / f"episodes.{options.format}"
+    write(backend, episodes_table(pulled, series, options.goal_threshold), path)
+    summary.outputs.append(str(path))
     if groups is not None:
-        tables.append(("groups", groups))
-    for name, table in tables:
-        path = options.out / f"{name}.{options.format}"
-        write(backend, table, path)
+        path = options.out / f"groups.{options.format}"
+        write(backend, groups, path)
         summary.outputs.append(str(path))
     summary.outputs.append(_write_rejected(backend, scored.raw, scored.rejected, options))
 
 
-def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Summary) -> None:
+def _summarise(
+    model: PracticeModel, pulled: Pulled, s: SeriesResults, feedback: bool, summary: Summary
+) -> None:
     """Per measure and rater: episodes, complete ones, the model's numbers and notes, and the
     counts of each category and reliable change."""
     a = pulled.administrations
-    s = found.series
     s_measure = a.measure[s.first_row]
     s_rater = a.rater[s.first_row]
     complete = ~np.isnan(s.change)
@@ -625,7 +651,7 @@ def _summarise(model: PracticeModel, pulled: Pulled, found: Results, summary: Su
             ms.cutoff = change.cutoff if change else None
             ms.notes = [n.removeprefix(f"{rater}: ") for n in m.notes if n.startswith(f"{rater}: ")]
             late = int((chosen & (a.session[s.first_row] > 1)).sum())
-            if late and rater == RATERS[0] and m.outcome is not None and found.feedback:
+            if late and rater == RATERS[0] and m.outcome is not None and feedback:
                 ms.notes.append(
                     f"{late} episodes have no session 1: no expected course or signal for "
                     "them, since the intake score is unknown"

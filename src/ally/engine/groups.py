@@ -28,6 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ally.engine import columns as col
 from ally.feedback.alliance import STRAUSS_2006, RuptureConfig, ruptures
@@ -115,6 +116,23 @@ def _level_ruptures(part: pd.DataFrame, config: RuptureConfig) -> pd.DataFrame:
     return found
 
 
+def has_groups(groups: pa.ChunkedArray) -> bool:
+    """Whether any row names a group (a value other than empty or blank)."""
+    named = pc.utf8_trim_whitespace(groups.cast(pa.string()))
+    return bool(pc.any(pc.greater(pc.utf8_length(named), 0)).as_py())
+
+
+def without_groups(sessions: pa.Table) -> pa.Table:
+    """`sessions` with empty centring columns: the same columns whatever the batch, so an
+    episode's rows read the same alone as beside a group."""
+    empty = pa.nulls(sessions.num_rows, pa.float64())
+    return (
+        sessions.append_column("group_session", pa.nulls(sessions.num_rows, pa.int64()))
+        .append_column("group_mean", empty)
+        .append_column("group_deviation", empty)
+    )
+
+
 def group_tables(
     sessions: pa.Table,
     check_ins: frozenset[str] = frozenset(),
@@ -123,17 +141,10 @@ def group_tables(
     """`sessions` with the centring columns (empty without groups), and the `groups` table;
     (sessions, None) when no row has a group. `check_ins`: the group check-in measures' ids,
     read level by level."""
+    if not has_groups(sessions.column(col.GROUP)):
+        return without_groups(sessions), None
     frame = sessions.to_pandas()
     grouped = frame[col.GROUP].notna() & (frame[col.GROUP].astype("string").str.strip() != "")
-    if not grouped.any():
-        # The same columns whatever the batch: an episode's rows read the same alone.
-        empty = pa.nulls(sessions.num_rows, pa.float64())
-        return (
-            sessions.append_column("group_session", pa.nulls(sessions.num_rows, pa.int64()))
-            .append_column("group_mean", empty)
-            .append_column("group_deviation", empty),
-            None,
-        )
     part = frame[grouped].copy()
     part["group_session"] = _meetings(part)
     keys = [col.GROUP, "group_session", col.MEASURE, col.RATER]

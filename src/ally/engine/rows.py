@@ -200,13 +200,22 @@ def date(value: Value, date_format: str | None = None) -> Value:
     return value.try_cast("date")
 
 
+def _answer(value: Value, decimal: str) -> Value:
+    """An item answer as a number. Answers stored as numbers (Parquet) keep their type, often
+    a byte: a float copy of every answer would be most of the run's stored rows; the scoring
+    reads them as floats."""
+    if value.type().is_integer() or value.type().is_floating():
+        return value
+    return number(value, decimal)
+
+
 def typed(table: Table, decimal: str = ".", date_format: str | None = None) -> Table:
     """The normalised table plus typed session, date, score and answers, cast once per run.
 
     Raw columns that were typed already (Parquet) are dropped: the typed copy says the same.
     """
     numbers = item_numbers(table)
-    values = {n: number(table[col.item_column(n)], decimal) for n in numbers}
+    values = {n: _answer(table[col.item_column(n)], decimal) for n in numbers}
     answered = sum((v.notnull().cast("int64") for v in values.values()), ibis.literal(0, "int64"))
     raw = [col.SESSION, col.DATE, col.SCORE, *map(col.item_column, numbers)]
     typed_already = [name for name in raw if not table[name].type().is_string()]

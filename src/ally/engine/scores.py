@@ -41,7 +41,7 @@ def _score_batch(
     batch: pa.RecordBatch, params: Mapping[str, MeasureParams], items: list[int]
 ) -> pa.RecordBatch:
     n = batch.num_rows
-    measure = np.asarray(batch.column(col.MEASURE).to_pylist(), dtype=object)
+    measure = batch.column(col.MEASURE)
     given = _floats(batch.column(col.GIVEN_SCORE))
     answered = np.asarray(batch.column(col.ANSWERED).to_numpy(zero_copy_only=False), dtype=int)
     values = {k: _floats(batch.column(col.value_column(k))) for k in items}
@@ -50,7 +50,8 @@ def _score_batch(
     subscales = {s: np.full(n, np.nan) for s in subscale_ids(params)}
     reasons: list[str | None] = [None] * n
     for mid, p in params.items():
-        rows = np.flatnonzero(measure == mid)
+        on_measure = pc.fill_null(pc.equal(measure, mid), False)
+        rows = np.flatnonzero(np.asarray(on_measure.to_numpy(zero_copy_only=False)))
         if not len(rows):
             continue
         m = p.measure
