@@ -4,6 +4,7 @@ get a sign-in page, a 403 or a 404, and nothing is written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -15,14 +16,23 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from signing_in import authenticator
-from web_practice import Practice, sign_in
+from web_practice import Practice, member, sign_in
 
 from ally.web.actions.answers import do_create_administration, do_record_response
 from ally.web.alerts.models import Alert, AlertKind, SupportCheck, UsedSuggestion
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration, MeasurementPlan, PlannedMeasure, Respondent
-from ally.web.practice.models import Client, Episode, Organisation, Session
+from ally.web.practice.models import (
+    CareTeamMember,
+    Client,
+    Episode,
+    Invitation,
+    Membership,
+    Organisation,
+    Session,
+)
 from ally.web.privacy.models import ErasureRefusal
+from ally.web.scoping import Role
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
 WRITERS = frozenset({"admin", "supervisor", "clinician"})
@@ -45,6 +55,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:support_check_send": ("episode", True, WRITERS),
     "clinic:suggestions_used": ("episode", True, WRITERS),
     "clinic:care_team_add": ("episode", True, WRITERS),
+    "clinic:care_team_change": ("care_team", True, WRITERS),
+    "clinic:care_team_remove": ("care_team", True, WRITERS),
     "clinic:plan": ("episode", True, WRITERS),
     "clinic:plan_entry_remove": ("plan_entry", True, WRITERS),
     "clinic:session_new": ("episode", True, WRITERS),
@@ -73,6 +85,11 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "privacy:register": (None, False, ADMINS),
     "privacy:policy": (None, True, ADMINS),
     "members:list": (None, False, ADMINS),
+    "members:invite": (None, True, ADMINS),
+    "members:practice": (None, True, ADMINS),
+    "members:withdraw": ("invitation", True, ADMINS),
+    "members:role": ("membership", True, ADMINS),
+    "members:remove": ("membership", True, ADMINS),
     "members:unlock": ("membership", True, ADMINS),
     "members:reset_two_factor": ("membership", True, ADMINS),
     "members:sign_out": ("membership", True, ADMINS),
@@ -83,6 +100,9 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
     "home",
+    # A fresh install's set-up and an invitation's link (tests/web/test_practice_members.py).
+    "set_up",
+    "invitation",
     "login",
     "logout",
     # Signing in and a member's own account: each acts on the signed-in user only.
@@ -145,7 +165,18 @@ def _objects(episode: Episode) -> dict[str, int]:
     )
     answered = do_create_administration(episode, "phq9", session=session)
     do_record_response(answered, [1] * 9, idempotency_key=f"every-view-{episode.pk}")
+    organisation = episode.organisation
+    teammate = member(organisation, Role.SUPERVISOR, f"team{episode.pk}")
+    invited = Invitation.objects.create(
+        organisation=organisation,
+        email=f"new{episode.pk}@example.org",
+        role=Role.CLINICIAN,
+        created_at=timezone.now(),
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
     return {
+        "care_team": CareTeamMember.objects.create(episode=episode, member=teammate).pk,
+        "invitation": invited.pk,
         "episode": episode.pk,
         "session": session.pk,
         "administration": administration.pk,
@@ -189,6 +220,13 @@ def _writes() -> tuple[int, ...]:
         SupportCheck.objects.count(),
         UsedSuggestion.objects.count(),
         ApiClient.objects.filter(revoked_at__isnull=False).count(),
+        CareTeamMember.objects.count(),
+        CareTeamMember.objects.filter(receives_alerts=False).exclude(role="").count(),
+        Membership.objects.filter(is_active=True).count(),
+        Membership.objects.filter(role=Role.ADMIN).count(),
+        Invitation.objects.count(),
+        Invitation.objects.filter(withdrawn_at__isnull=False).count(),
+        Organisation.objects.exclude(kind="therapy").count(),
     )
 
 
@@ -206,7 +244,7 @@ def _as(member: Any) -> Browser:
 @pytest.fixture
 def objects(practice: Practice) -> dict[str, dict[str, int]]:
     # Authenticators made now, so that signing in during a test writes nothing.
-    for member in (
+    for someone in (
         practice.admin,
         practice.supervisor,
         practice.researcher,
@@ -214,7 +252,7 @@ def objects(practice: Practice) -> dict[str, dict[str, int]]:
         practice.colleague,
         practice.outsider,
     ):
-        authenticator(member.user)
+        authenticator(someone.user)
     return {
         "own": _objects(practice.own),
         "other": _objects(practice.other),
@@ -257,7 +295,9 @@ def test_another_organisations_objects_and_urls_are_not_found(
 @pytest.mark.parametrize(
     "name",
     sorted(
-        n for n, (t, _, _) in STAFF_VIEWS.items() if t and t not in {"membership", "api_client"}
+        n
+        for n, (t, _, _) in STAFF_VIEWS.items()
+        if t and t not in {"membership", "api_client", "invitation"}
     ),
 )
 def test_a_clinician_does_not_reach_a_colleagues_episode(

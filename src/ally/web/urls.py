@@ -1,6 +1,7 @@
 """URLs. The Django admin stays out: it bypasses the scoping rules.
 
-/accounts/   sign in and out
+/setup/      the first-run set-up of a fresh install (gone once a practice exists)
+/accounts/   sign in and out, and accepting an invitation
 /a/          the client's side: a link per administration, then the questionnaire
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
@@ -21,12 +22,14 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, include, path
 from oauth2_provider.views import TokenView
 
+from ally.web.accounts.joining import set_up
 from ally.web.accounts.views import home
 from ally.web.api import api
 from ally.web.respond.csrf import language_for_client_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home, name="home"),
+    path("setup/", set_up, name="set_up"),
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/goals/", include("ally.web.goals.client_urls")),
     path("a/", include("ally.web.respond.urls")),

@@ -20,7 +20,7 @@ from ally.web.clinic.labels import (
 from ally.web.clinic.roles import SESSION_LEADERS
 from ally.web.collect import measures
 from ally.web.collect.models import Respondent, Timing
-from ally.web.practice.models import Client, EndReason, Membership, SessionStatus
+from ally.web.practice.models import Client, EndReason, Membership, SessionStatus, TeamRole
 from ally.web.scoping import scoped
 from ally.web.text import CODE, LINE, NOTE, NOTE_MAX_LENGTH, TextField
 
@@ -229,12 +229,14 @@ class EndEpisodeForm(forms.Form):
 
 class CareTeamForm(forms.Form):
     member = MemberChoiceField(queryset=Membership.objects.none(), label=_("Member"))
-    role = TextField(
-        rule=LINE,
-        label=_("Their role in this episode"),
-        max_length=100,
+    role = forms.ChoiceField(
+        label=_("Their role on the team"), choices=TeamRole.choices, required=False
+    )
+    receives_alerts = forms.BooleanField(
+        label=_("They receive this episode's alerts"),
         required=False,
-        help_text=_("For example psychiatrist or co-therapist. Optional."),
+        initial=True,
+        help_text=_("In their list of alerts and its count. The assigned clinician always does."),
     )
 
     def __init__(self, *args: Any, membership: Membership, exclude: list[int], **kwargs: Any):
