@@ -160,6 +160,9 @@ class Scoring(Strict):
     subscales: tuple[Subscale, ...] = ()
     subscale_min_answered: float = Field(default=1.0, gt=0, le=1)
     """Share of a subscale's items that must be answered for its score."""
+    multiplier: float = Field(default=1.0, gt=0)
+    """A sum's total (and its subscales) times this: 4 for WHO-5's percentage score, raw sum × 4
+    (Topp et al. 2015, Psychother Psychosom 84:167). 1 for every other sum."""
     score_decimals: int | None = Field(default=None, ge=0)
     """The decimals a total is reported to, where it is not a whole sum (a GAS T-score: 1); a
     given score then agrees with the items when it equals their score rounded to these."""
