@@ -186,13 +186,4 @@ def role_choices() -> list[tuple[str, str]]:
     """The roles, in the member's language and the practice's words."""
     from ally.web.scoping import Role
 
-    return [(value, str(ROLE_WORDS[value])) for value in Role.values]
-
-
-ROLE_WORDS = {
-    "admin": _("Administrator"),
-    "clinician": _("Clinician"),
-    "supervisor": _("Supervisor"),
-    "researcher": _("Researcher"),
-}
-"""How each role is named on the members' pages (`scoping.Role` keeps the stored values)."""
+    return [(str(value), str(label)) for value, label in Role.choices]

@@ -38,6 +38,7 @@ from ally.web.respond.csrf import client_page_csrf
 from ally.web.respond.links import BadLinkError, OldLinkError, token_from
 from ally.web.respond.visit import Visit
 from ally.web.text import submission_key
+from ally.web.vocabulary import speak_as
 
 View = Callable[..., HttpResponseBase]
 
@@ -57,6 +58,9 @@ def client_page(
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            organisation_id = Visit(request.session).organisation_id
+            if organisation_id is not None:
+                speak_as(Organisation.objects.filter(pk=organisation_id).first())
             if request.method not in methods:
                 response: HttpResponseBase = HttpResponseNotAllowed(methods)
             else:
@@ -133,6 +137,7 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
     if administration is None:
         return _notice(request, "bad_link", 404, at_link=True)
     organisation = administration.episode.organisation
+    speak_as(organisation)
     if administration.status == AdministrationStatus.COMPLETED:
         return _notice(request, "answered", 410, organisation, at_link=True)
     if administration.is_open and administration.is_not_yet_open(timezone.now()):
