@@ -158,3 +158,20 @@ def test_a_therapy_practice_keeps_its_words(practice: Practice) -> None:
     sign_in(browser, practice.admin.user)
     page = browser.get("/o/north/dashboard/").content.decode()
     assert "clinician" in page.lower()
+
+
+def test_a_coaching_engagement_starts_with_who5_goals_and_the_coaching_check_in(
+    coaching: Organisation,
+) -> None:
+    from ally.web.actions.practice import do_create_client_with_episode
+
+    coach = Membership.objects.get(organisation=coaching, user__email="coach1@coaching.example")
+    episode = do_create_client_with_episode(
+        coaching, "K-NEW", name="New client", clinician=coach, opened_on=NOW.date(), actor=coach
+    )
+    plan = PlannedMeasure.objects.filter(plan__episode=episode).order_by("pk")
+    assert [(p.measure_id, p.timing) for p in plan] == [
+        ("who5", "before"),
+        ("goal-progress", "after"),
+        ("ally-coaching-alliance", "after"),
+    ]

@@ -33,6 +33,7 @@ from ally.web.practice.models import (
 )
 from ally.web.privacy.models import ErasureRefusal
 from ally.web.scoping import Role
+from ally.web.sponsors.models import Sponsorship
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
 WRITERS = frozenset({"admin", "supervisor", "clinician"})
@@ -73,6 +74,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:alert_seen": ("alert", True, WRITERS),
     "clinic:alert_act": ("alert", True, WRITERS),
     "goals:episode": ("episode", True, READERS),
+    "sponsors:episode": ("episode", True, WRITERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -128,6 +130,10 @@ OPEN_VIEWS = {
     # The client's goals, in a visit their link opened (tests/web/test_goals.py).
     "goals_client:goals",
     "goals_client:exercise",
+    # A coaching client's consent to their sponsor, and the sponsor's page, each walked in
+    # tests/web/test_sponsors.py.
+    "sponsor_client:consent",
+    "sponsor_report",
 }
 
 
@@ -227,6 +233,7 @@ def _writes() -> tuple[int, ...]:
         Invitation.objects.count(),
         Invitation.objects.filter(withdrawn_at__isnull=False).count(),
         Organisation.objects.exclude(kind="therapy").count(),
+        Sponsorship.objects.count(),
     )
 
 

@@ -62,7 +62,20 @@ def load_coaching_demo(
     for number in range(1, ENGAGEMENTS + 1):
         _load_engagement(org, coaches[number % len(coaches)], number, draw, now)
     load_goals(org, now, seed, GOAL_WORDS)
+    _sponsor(org, coaches[0], now)
     return org
+
+
+def _sponsor(org: Organisation, coach: Membership, now: dt.datetime) -> None:
+    """Two engagements paid for by an employer: one client agreed to share their progress with
+    it, the other did not."""
+    from ally.web.actions.sponsors import do_set_sponsor, do_set_sponsor_consent
+
+    engagements = Episode.objects.filter(organisation=org, clinician=coach).order_by("pk")[:2]
+    for k, episode in enumerate(engagements):
+        sponsorship = do_set_sponsor(episode, "Northwind Logistics Ltd", actor=coach)
+        if k == 0 and sponsorship is not None:
+            do_set_sponsor_consent(sponsorship, True, now=now)
 
 
 def _load_engagement(

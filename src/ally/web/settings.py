@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "ally.web.apiclients",
     "ally.web.fhir",
     "ally.web.goals",
+    "ally.web.sponsors",
     "ally.web.research",
 ]
 

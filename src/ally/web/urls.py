@@ -3,6 +3,8 @@
 /setup/      the first-run set-up of a fresh install (gone once a practice exists)
 /accounts/   sign in and out, and accepting an invitation
 /a/          the client's side: a link per administration, then the questionnaire
+/a/sponsor/  the client's consent to what the sponsor of their coaching sees
+/sponsor/<signed>/  a sponsor's page of one coaching engagement
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
@@ -26,12 +28,15 @@ from ally.web.accounts.joining import set_up
 from ally.web.accounts.views import home
 from ally.web.api import api
 from ally.web.respond.csrf import language_for_client_pages
+from ally.web.sponsors.views import report as sponsor_report
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home, name="home"),
     path("setup/", set_up, name="set_up"),
     path("accounts/", include("ally.web.accounts.urls")),
     path("a/goals/", include("ally.web.goals.client_urls")),
+    path("a/sponsor/", include("ally.web.sponsors.client_urls")),
+    path("sponsor/<str:token>/", sponsor_report, name="sponsor_report"),
     path("a/", include("ally.web.respond.urls")),
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
@@ -41,6 +46,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),
     path("o/<slug:org>/episodes/<int:pk>/goals/", include("ally.web.goals.urls")),
     path("o/<slug:org>/research/", include("ally.web.research.urls")),
+    path("o/<slug:org>/episodes/<int:pk>/sponsor/", include("ally.web.sponsors.urls")),
     path("o/<slug:org>/", include("ally.web.clinic.urls")),
     path("api/", api.urls),
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),

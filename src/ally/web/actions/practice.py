@@ -124,7 +124,30 @@ def do_open_episode(
             organisation=organisation, client=client, clinician=clinician, opened_on=opened_on
         )
         audit.record("episode.opened", actor=actor, target=episode)
+        if organisation.kind == "coaching":
+            _start_plan(episode, COACHING_PLAN, actor)
     return episode
+
+
+COACHING_PLAN: tuple[tuple[str, str, str], ...] = (
+    ("who5", "client", "before"),
+    ("goal-progress", "client", "after"),
+    ("ally-coaching-alliance", "client", "after"),
+)
+"""A coaching engagement's plan from its start (issue 14): WHO-5 before each session, progress
+on the client's goals and Ally's coaching alliance check-in after it. The coach changes it on
+the plan page like any plan."""
+
+
+def _start_plan(
+    episode: Episode, entries: tuple[tuple[str, str, str], ...], actor: Membership
+) -> None:
+    plan = MeasurementPlan.objects.create(episode=episode)
+    for measure_id, respondent, timing in entries:
+        entry = PlannedMeasure.objects.create(
+            plan=plan, measure_id=measure_id, respondent=respondent, timing=timing
+        )
+        audit.record("plan.measure_added", actor=actor, target=entry)
 
 
 def do_create_client_with_episode(

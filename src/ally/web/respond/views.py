@@ -37,6 +37,7 @@ from ally.web.respond import forms
 from ally.web.respond.csrf import client_page_csrf
 from ally.web.respond.links import BadLinkError, OldLinkError, token_from
 from ally.web.respond.visit import Visit
+from ally.web.sponsors.models import Sponsorship
 from ally.web.text import submission_key
 from ally.web.vocabulary import speak_as
 
@@ -189,6 +190,7 @@ def _render_form(
             "first": index == 1,
             "last": index == total,
             "goals_link": administration.measure_id in RATES_GOALS,
+            "sponsorship": Sponsorship.objects.filter(episode=administration.episode_id).first(),
         },
         status=status,
     )
