@@ -87,6 +87,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "privacy:register": (None, False, ADMINS),
     "privacy:policy": (None, True, ADMINS),
     "members:list": (None, False, ADMINS),
+    "profiles:practice": (None, True, ADMINS),
+    "profiles:mine": (None, True, READERS),
     "members:invite": (None, True, ADMINS),
     "members:practice": (None, True, ADMINS),
     "members:withdraw": ("invitation", True, ADMINS),
@@ -105,6 +107,8 @@ OPEN_VIEWS = {
     # A fresh install's set-up and an invitation's link (tests/web/test_practice_members.py).
     "set_up",
     "invitation",
+    # A practice's public page: anyone reads it (tests/web/test_public_page.py).
+    "public_page",
     "login",
     "logout",
     # Signing in and a member's own account: each acts on the signed-in user only.
@@ -234,6 +238,8 @@ def _writes() -> tuple[int, ...]:
         Invitation.objects.filter(withdrawn_at__isnull=False).count(),
         Organisation.objects.exclude(kind="therapy").count(),
         Sponsorship.objects.count(),
+        Organisation.objects.exclude(offers="").count(),
+        Membership.objects.filter(on_public_page=True).count(),
     )
 
 

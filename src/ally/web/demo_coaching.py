@@ -59,11 +59,28 @@ def load_coaching_demo(
         )
         members = [make_member(org, email, name, role) for email, name, role in staff]
     coaches = [m for m in members if m.role == "clinician"]
+    _public_page(org, coaches)
     for number in range(1, ENGAGEMENTS + 1):
         _load_engagement(org, coaches[number % len(coaches)], number, draw, now)
     load_goals(org, now, seed, GOAL_WORDS)
     _sponsor(org, coaches[0], now)
     return org
+
+
+def _public_page(org: Organisation, coaches: list[Membership]) -> None:
+    """The practice's public page and its coaches' profiles (made up for the demo)."""
+    org.offers = (
+        "Leadership and career coaching for people in their first management roles, and for "
+        "teams through change. Sessions of an hour, every two weeks, in person or online."
+    )
+    org.save(update_fields=["offers"])
+    profiles = (
+        "Coach for new managers since 2015; before that, ten years leading teams in logistics.",
+        "Career coach: decisions, transitions and finding work that fits. ICF-credentialed.",
+    )
+    for coach, profile in zip(coaches, profiles, strict=False):
+        coach.profile, coach.on_public_page = profile, True
+        coach.save(update_fields=["profile", "on_public_page"])
 
 
 def _sponsor(org: Organisation, coach: Membership, now: dt.datetime) -> None:

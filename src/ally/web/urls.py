@@ -6,6 +6,8 @@
 /a/sponsor/  the client's consent to what the sponsor of their coaching sees
 /sponsor/<signed>/  a sponsor's page of one coaching engagement
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
+/p/<slug>/   a practice's public page: what it offers, its members' profiles, how it uses data
+/o/<org>/profile/  editing the public page (administrators) and one's own profile
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
 /o/<org>/audit/      the audit log, for administrators
@@ -25,6 +27,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from oauth2_provider.views import TokenView
 
 from ally.web.accounts.joining import set_up
+from ally.web.accounts.profiles import public_page
 from ally.web.accounts.views import home
 from ally.web.api import api
 from ally.web.respond.csrf import language_for_client_pages
@@ -41,6 +44,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/dashboard/", include("ally.web.dashboard.urls")),
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
     path("o/<slug:org>/members/", include("ally.web.accounts.member_urls")),
+    path("o/<slug:org>/profile/", include("ally.web.accounts.profile_urls")),
+    path("p/<slug:slug>/", public_page, name="public_page"),
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
     path("o/<slug:org>/api-clients/", include("ally.web.apiclients.urls")),

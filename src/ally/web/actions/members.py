@@ -354,6 +354,8 @@ __all__ = [
     "do_accept_invitation",
     "do_change_practice_kind",
     "do_change_role",
+    "do_edit_own_profile",
+    "do_edit_practice_page",
     "do_invite_member",
     "do_remove_member",
     "do_set_up_practice",
@@ -362,3 +364,52 @@ __all__ = [
     "open_invitation",
     "practice_needs_setting_up",
 ]
+
+
+# The public page ---------------------------------------------------------------------------------
+
+PROFILE_MAX_LENGTH = 2000
+
+
+def _text(value: str, field: str) -> str:
+    from ally.web.text import NOTE, TextRefusedError, clean
+
+    try:
+        value = clean(value, NOTE)
+    except TextRefusedError as exc:
+        raise MemberActionError(str(exc), field=field) from None
+    if len(value) > PROFILE_MAX_LENGTH:
+        raise MemberActionError(
+            _("This is longer than %(count)s characters; shorten it.")
+            % {"count": PROFILE_MAX_LENGTH},
+            field=field,
+        )
+    return value
+
+
+def do_edit_practice_page(
+    admin: Membership, *, offers: str, feedback_and_data: str
+) -> Organisation:
+    """What the practice's public page says it offers, and how it uses feedback and protects
+    data."""
+    _check_admin(admin, admin.organisation_id)
+    offers, feedback_and_data = _text(offers, "offers"), _text(feedback_and_data, "feedback")
+    with transaction.atomic():
+        organisation = Organisation.objects.select_for_update().get(pk=admin.organisation_id)
+        organisation.offers, organisation.feedback_and_data = offers, feedback_and_data
+        organisation.save(update_fields=["offers", "feedback_and_data"])
+        record("practice.page_edited", actor=admin, target=organisation)
+    return organisation
+
+
+def do_edit_own_profile(member: Membership, *, profile: str, on_public_page: bool) -> Membership:
+    """A member's own short profile, and whether the public page names them: theirs to choose."""
+    if not member.is_active:
+        raise PermissionDenied(_("Only the practice's members have a profile."))
+    profile = _text(profile, "profile")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=member.pk)
+        locked.profile, locked.on_public_page = profile, on_public_page
+        locked.save(update_fields=["profile", "on_public_page"])
+        record("member.profile_edited", actor=member, target=locked)
+    return locked

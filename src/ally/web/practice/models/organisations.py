@@ -64,6 +64,15 @@ class Organisation(models.Model):
         help_text="How the practice answers requests for erasure: what it must keep, on which "
         "ground (GDPR Art. 17(3)) and for how long. Shown to administrators when they decide.",
     )
+    offers = models.TextField(
+        blank=True,
+        help_text="The public page: what the practice offers, in its own words.",
+    )
+    feedback_and_data = models.TextField(
+        blank=True,
+        help_text="The public page: how the practice uses feedback and protects data (Ally's "
+        "own account of it when empty).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()
@@ -91,6 +100,12 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=20, choices=Role.choices)
     is_active = models.BooleanField(default=True)
+    profile = models.TextField(
+        blank=True, help_text="The member's short profile on the practice's public page."
+    )
+    on_public_page = models.BooleanField(
+        default=False, help_text="Whether the member is named on the practice's public page."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()
