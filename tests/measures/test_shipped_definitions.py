@@ -27,8 +27,10 @@ SHIPPED_IDS = {
     "ally-support",
     "who5",
     "ally-coaching-alliance",
+    "ally-self-care",
+    "proqol5",
 }
-NO_TEXT = {"wai-sr", "srs", "ors", "oq45"}
+NO_TEXT = {"wai-sr", "srs", "ors", "oq45", "proqol5"}
 LANGUAGES = {
     "ally-alliance": ("de", "en"),
     "ally-support": ("de", "en"),
@@ -36,6 +38,7 @@ LANGUAGES = {
     "gad7": ("de", "en"),
     "who5": ("de", "en"),
     "ally-coaching-alliance": ("de", "en"),
+    "ally-self-care": ("de", "en"),
 }
 
 
@@ -324,7 +327,7 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     m = measure(library, "ally-support")
     assert (m.kind, m.validated, m.licence.name) == (Kind.SUPPORT, False, "Apache-2.0 (Ally)")
     assert not m.kind.feeds_practice_model
-    assert all(k.feeds_practice_model for k in Kind if k is not Kind.SUPPORT)
+    assert all(k.feeds_practice_model for k in Kind if k not in (Kind.SUPPORT, Kind.SELF_CARE))
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
     assert subscales(m) == {
         "alliance": (1, 2, 3),
@@ -380,3 +383,12 @@ def test_the_coaching_check_in_is_allys_own_unvalidated_on_goals_approach_relati
     result = score(m, [8, 7, 9])
     assert result.total == 8.0
     assert result.subscales == {"goals": 8.0, "approach": 7.0, "relationship": 9.0}
+
+
+def test_self_care_check_ins_are_about_the_member_and_outside_the_practice_model(library):
+    for measure_id in ("ally-self-care", "proqol5"):
+        m = measure(library, measure_id)
+        assert m.kind == Kind.SELF_CARE
+        assert not m.kind.feeds_practice_model
+    assert measure(library, "ally-self-care").validated is False
+    assert "Stamm" in measure(library, "proqol5").licence.attribution

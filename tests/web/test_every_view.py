@@ -33,6 +33,7 @@ from ally.web.practice.models import (
 )
 from ally.web.privacy.models import ErasureRefusal
 from ally.web.scoping import Role
+from ally.web.selfcare.models import CheckIn, Schedule
 from ally.web.sponsors.models import Sponsorship
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
@@ -89,6 +90,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "members:list": (None, False, ADMINS),
     "profiles:practice": (None, True, ADMINS),
     "profiles:mine": (None, True, READERS),
+    "selfcare:mine": (None, True, WRITERS),
+    "selfcare:schedule": (None, True, WRITERS),
     "members:invite": (None, True, ADMINS),
     "members:practice": (None, True, ADMINS),
     "members:withdraw": ("invitation", True, ADMINS),
@@ -240,6 +243,8 @@ def _writes() -> tuple[int, ...]:
         Sponsorship.objects.count(),
         Organisation.objects.exclude(offers="").count(),
         Membership.objects.filter(on_public_page=True).count(),
+        CheckIn.objects.count(),
+        Schedule.objects.count(),
     )
 
 

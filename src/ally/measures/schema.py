@@ -40,11 +40,16 @@ class Kind(StrEnum):
     outcome or alliance measure, so the practice model, its signals and the dashboard leave it
     out; its domain scores order the clinician's suggestions."""
 
+    SELF_CARE = "self_care"
+    """A practitioner's check-in on their own wellbeing (Ally's self-care check-in, ProQOL):
+    about the member, not a client; never planned for an episode, never in the practice
+    model."""
+
     @property
     def feeds_practice_model(self) -> bool:
         """Whether the practice model reads this kind's scores (expected course, reliable
         change, signals, ruptures, dropout)."""
-        return self is not Kind.SUPPORT
+        return self not in (Kind.SUPPORT, Kind.SELF_CARE)
 
 
 class Licence(Strict):

@@ -64,7 +64,23 @@ def load_coaching_demo(
         _load_engagement(org, coaches[number % len(coaches)], number, draw, now)
     load_goals(org, now, seed, GOAL_WORDS)
     _sponsor(org, coaches[0], now)
+    _self_care(members, draw, now)
     return org
+
+
+def _self_care(members: list[Membership], draw: random.Random, now: dt.datetime) -> None:
+    """Every member checks in on themselves every two weeks; one coach's energy and time for
+    themselves fall lately, so that their page shows its kind prompts."""
+    from ally.web.actions.selfcare import do_check_in, do_set_schedule
+
+    for k, member in enumerate(members):
+        do_set_schedule(member, 14)
+        level = [draw.randint(5, 8) for _ in range(6)]
+        for week in range(12, 0, -2):
+            if k == 1 and week == 2:
+                level[0], level[5] = max(0, level[0] - 4), max(0, level[5] - 3)
+            do_check_in(member, list(level), now=now - dt.timedelta(weeks=week, hours=-k))
+            level = [max(0, min(10, v + draw.choice((-1, 0, 0, 1)))) for v in level]
 
 
 def _public_page(org: Organisation, coaches: list[Membership]) -> None:

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "ally.web.fhir",
     "ally.web.goals",
     "ally.web.sponsors",
+    "ally.web.selfcare",
     "ally.web.research",
 ]
 

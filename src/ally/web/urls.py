@@ -7,6 +7,7 @@
 /sponsor/<signed>/  a sponsor's page of one coaching engagement
 /a/goals/    the client's goals and the ideal-life exercise, in a visit with a goals form
 /p/<slug>/   a practice's public page: what it offers, its members' profiles, how it uses data
+/o/<org>/self-care/  a member's own self-care check-ins, seen by them alone
 /o/<org>/profile/  editing the public page (administrators) and one's own profile
 /o/<org>/    the staff side of one organisation (caseload, client pages, alerts)
 /o/<org>/dashboard/  the supervisor's and the practice's view over clinicians
@@ -45,6 +46,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("o/<slug:org>/audit/", include("ally.web.auditlog.urls")),
     path("o/<slug:org>/members/", include("ally.web.accounts.member_urls")),
     path("o/<slug:org>/profile/", include("ally.web.accounts.profile_urls")),
+    path("o/<slug:org>/self-care/", include("ally.web.selfcare.urls")),
     path("p/<slug:slug>/", public_page, name="public_page"),
     path("o/<slug:org>/privacy/", include("ally.web.privacy.urls")),
     path("o/<slug:org>/model/", include("ally.web.monitoring.urls")),
