@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from base64 import b32decode
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail, signing
@@ -108,7 +109,7 @@ def test_an_invited_member_sets_a_password_and_a_second_factor_and_joins_with_th
     assert invitation.email == "new@north.example"
     (message,) = mail.outbox
     link = _link_in(message)
-    path = link.split("testserver", 1)[1]
+    path = urlsplit(link).path
     invitee = Browser()
     assert invitee.get(path).status_code == 200
     joined = invitee.post(path, {"display_name": "Nia New", "password": STRONG})

@@ -39,6 +39,7 @@ from ally.web.actions.members import (
 from ally.web.clinic.roles import post_only, staff_context
 from ally.web.members import member_view
 from ally.web.practice.models import ClientWord, Invitation, Membership, PracticeKind
+from ally.web.respond.links import base_url
 from ally.web.scoping import Capability, get_scoped_or_404, roles_with, scoped
 
 
@@ -116,7 +117,7 @@ def invite(request: HttpRequest, org: str) -> HttpResponse:
                 request.membership,
                 form.cleaned_data["email"],
                 form.cleaned_data["role"],
-                base_url=request.build_absolute_uri("/"),
+                base_url=base_url(request),
             )
         except MemberActionError as refused:
             form.add_error(refused.field or None, str(refused))

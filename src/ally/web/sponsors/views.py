@@ -18,6 +18,7 @@ from ally.web.clinic.forms import add_action_error
 from ally.web.clinic.roles import WRITERS, staff_context
 from ally.web.members import member_view
 from ally.web.practice.models import Episode
+from ally.web.respond.links import base_url
 from ally.web.respond.views import PAGE_REFERRER_POLICY, client_page
 from ally.web.respond.visit import Visit
 from ally.web.scoping import get_scoped_or_404
@@ -49,7 +50,7 @@ def episode_sponsor(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         episode=episode,
         form=form,
         sponsorship=current,
-        link=sponsor_url(current, request.build_absolute_uri("/")) if current else "",
+        link=sponsor_url(current, base_url(request)) if current else "",
     )
     return render(request, "sponsors/episode.html", context, status=400 if form.errors else 200)
 
