@@ -116,9 +116,12 @@ def test_a_fall_of_three_points_brings_a_kind_prompt(practice: Practice) -> None
 
 def test_the_member_chooses_a_schedule_and_sees_when_the_next_is_due(practice: Practice) -> None:
     do_set_schedule(practice.clinician, 14)
-    do_check_in(practice.clinician, [6] * 6, now=timezone.now())
     mine = Browser()
     sign_in(mine, practice.clinician.user)
+    # Due at once on a new schedule: the account menu says so on every page.
+    assert "(check-in due)" in mine.get("/o/north/caseload/").content.decode()
+    do_check_in(practice.clinician, [6] * 6, now=timezone.now())
+    assert "(check-in due)" not in mine.get("/o/north/caseload/").content.decode()
     due = (timezone.localdate() + dt.timedelta(days=14)).isoformat()
     assert f"due on {due}" in mine.get("/o/north/self-care/").content.decode()
     with pytest.raises(SelfCareError):
