@@ -15,6 +15,7 @@ from django_otp.oath import totp
 from test_journey import Accessibility, browser, live_server  # noqa: F401
 from test_staff_screens_browser import signed_in
 
+from ally.web.accounts.joining import setup_url
 from ally.web.accounts.models import User
 from ally.web.actions.sponsors import do_set_sponsor
 from ally.web.collect.models import Administration
@@ -37,6 +38,8 @@ def test_a_fresh_install_is_set_up_in_the_browser(browser: Any, live_server: Any
     page = browser.new_context(viewport=LAPTOP).new_page()
     page.goto(f"{live_server.url}/")
     assert page.url.endswith("/setup/")
+    a11y.check(page)  # the page that asks for the set-up link
+    page.goto(setup_url(live_server.url))
     a11y.check(page)
     page.fill("#id_name", "Harbour Coaching")
     page.check("input[name=kind][value=coaching]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from base64 import b32decode
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from django_otp.oath import totp
 from signing_in import sign_in
 from web_practice import Practice
 
+from ally.web.accounts.joining import SETUP_KEY_FILE, setup_url
 from ally.web.actions.members import (
     INVITATION_SALT,
     MemberActionError,
@@ -46,12 +48,20 @@ def _set_up_authenticator(browser: Browser) -> Any:
 
 
 @pytest.mark.django_db
-def test_a_fresh_install_opens_the_set_up_and_its_administrator_sets_up_a_second_factor() -> None:
+def test_a_fresh_install_opens_the_set_up_and_its_administrator_sets_up_a_second_factor(
+    settings: Any,
+) -> None:
     browser = Browser()
     assert browser.get("/")["Location"] == "/setup/"
+    # Without the one-time key that ally serve printed, nobody sets the practice up.
+    assert browser.get("/setup/").status_code == 403
+    assert browser.get("/setup/?key=guess").status_code == 403
+    key = urlsplit(setup_url("http://testserver")).query.removeprefix("key=")
+    assert browser.get(f"/setup/?key={key}").status_code == 200
     sent = browser.post(
         "/setup/",
         {
+            "key": key,
             "name": "Harbour Coaching",
             "kind": "coaching",
             "client_word": "coachee",
@@ -73,6 +83,8 @@ def test_a_fresh_install_opens_the_set_up_and_its_administrator_sets_up_a_second
         "practice.set_up",
         "member.joined",
     }
+    # The key was used once: gone from the data folder.
+    assert not (Path(settings.ALLY_DATA_DIR) / SETUP_KEY_FILE).exists()
     # Once a practice exists the set-up page is gone, for anyone.
     assert Browser().get("/setup/").status_code == 404
     assert Browser().get("/")["Location"].startswith("/accounts/login/")
@@ -82,7 +94,13 @@ def test_a_fresh_install_opens_the_set_up_and_its_administrator_sets_up_a_second
 def test_the_set_up_refuses_a_weak_password_and_stores_nothing() -> None:
     answer = Browser().post(
         "/setup/",
-        {"name": "P", "kind": "therapy", "email": "a@p.example", "password": "password"},
+        {
+            "key": urlsplit(setup_url("http://testserver")).query.removeprefix("key="),
+            "name": "P",
+            "kind": "therapy",
+            "email": "a@p.example",
+            "password": "password",
+        },
     )
     assert answer.status_code == 400
     assert not Organisation.objects.exists()

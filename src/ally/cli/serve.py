@@ -124,6 +124,12 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
         write_logins(folder, loaded)
     url = f"http://{_shown(host)}:{port}/"
     click.echo(f"\nAlly is running: open {url}")
+    from ally.web.actions.members import practice_needs_setting_up
+
+    if practice_needs_setting_up():
+        from ally.web.accounts.joining import setup_url
+
+        click.echo(f"No practice yet: set it up at\n  {setup_url(url)}")
     click.echo(on_your_phone(host, port, network))
     shown = demo_summary(loaded, folder) if demo else {}
     if shown:
