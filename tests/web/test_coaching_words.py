@@ -175,3 +175,14 @@ def test_a_coaching_engagement_starts_with_who5_goals_and_the_coaching_check_in(
         ("goal-progress", "after"),
         ("ally-coaching-alliance", "after"),
     ]
+
+
+def test_a_practice_that_says_coachee_says_it_in_both_languages(coaching: Organisation) -> None:
+    Organisation.objects.filter(pk=coaching.pk).update(client_word="coachee")
+    browser = Browser()
+    sign_in(browser, User.objects.get(email="coach1@coaching.example"))
+    english = browser.get("/o/coaching/caseload/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "New coachee" in english
+    assert "New client" not in english
+    german = browser.get("/o/coaching/caseload/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Neue:r Coachee" in german
