@@ -12,7 +12,8 @@ import pytest
 from ally.measures import Direction, Kind, Measure, load_library
 from ally.measures.library import with_licensed_text
 from ally.measures.schema import TextFile
-from ally.scoring import ScoringError, score
+from ally.scoring import rules
+from ally.scoring.administration import ScoringError, score
 
 SHIPPED_IDS = {
     "phq9",
@@ -27,14 +28,21 @@ SHIPPED_IDS = {
     "ally-group",
     "gcq-s",
     "gsrs",
+    "who5",
+    "ally-coaching-alliance",
+    "ally-self-care",
+    "proqol5",
 }
-NO_TEXT = {"wai-sr", "srs", "ors", "oq45", "gcq-s", "gsrs"}
+NO_TEXT = {"wai-sr", "srs", "ors", "oq45", "gcq-s", "gsrs", "proqol5"}
 LANGUAGES = {
     "ally-alliance": ("de", "en"),
     "ally-support": ("de", "en"),
     "ally-group": ("de", "en"),
     "phq9": ("de", "en"),
     "gad7": ("de", "en"),
+    "who5": ("de", "en"),
+    "ally-coaching-alliance": ("de", "en"),
+    "ally-self-care": ("de", "en"),
 }
 
 
@@ -326,7 +334,7 @@ def test_the_support_check_is_allys_own_unvalidated_and_outside_the_practice_mod
     assert all(
         k.feeds_practice_model
         for k in Kind
-        if k not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE)
+        if k not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE, Kind.SELF_CARE)
     )
     assert (m.reliability, m.reliable_change, m.clinical_cutoff) == (None, None, None)
     assert subscales(m) == {
@@ -419,3 +427,56 @@ def test_gsrs_is_four_lines_scored_0_to_10_for_a_total_of_0_to_40(library):
     assert not m.has_text
     assert (len(m.items), m.kind) == (4, Kind.GROUP_ALLIANCE)
     assert score(m, [9.5, 8.0, 7.2, 9.9]).total == pytest.approx(34.6)
+
+
+# Coaching ----------------------------------------------------------------------------------------
+
+
+def test_who5_is_scored_as_a_percentage_raw_sum_times_4(library):
+    """Topp et al. 2015: raw 0-25, percentage = raw × 4 (0-100)."""
+    m = measure(library, "who5")
+    assert [item.number for item in m.items] == [1, 2, 3, 4, 5]
+    assert m.response.values == (5, 4, 3, 2, 1, 0)
+    assert score(m, [5, 4, 3, 2, 1]).total == 60
+    assert score(m, [5] * 5).total == 100
+    assert score(m, [0] * 5).total == 0
+    assert rules.score_range(m) == (0, 100)
+
+
+def test_who5_bands_at_the_published_cut_offs_28_and_50(library):
+    m = measure(library, "who5")
+    assert score(m, [2, 1, 1, 2, 1]).band == "very low wellbeing"  # 7 × 4 = 28
+    assert score(m, [3, 2, 2, 2, 3]).band == "low wellbeing"  # 12 × 4 = 48
+    assert score(m, [3, 3, 2, 2, 3]).band == "good wellbeing"  # 13 × 4 = 52
+    assert m.reliable_change is not None
+    assert m.reliable_change.value == 10
+
+
+def test_who5_ships_its_text_with_the_who_attribution_and_no_proration(library):
+    m = measure(library, "who5")
+    assert m.licence.text_may_ship is True
+    assert "World Health Organization" in m.licence.attribution
+    assert m.item(1).text["en"] == "I have felt cheerful and in good spirits."
+    assert m.item(1).text["de"] == "In den letzten zwei Wochen war ich froh und guter Laune."
+    with pytest.raises(ScoringError):
+        score(m, [5, 4, 3, 2, None])
+
+
+def test_the_coaching_check_in_is_allys_own_unvalidated_on_goals_approach_relationship(library):
+    m = measure(library, "ally-coaching-alliance")
+    assert m.validated is False
+    assert m.licence.name == "Apache-2.0 (Ally)"
+    assert m.kind == "alliance"
+    assert subscales(m) == {"goals": (1,), "approach": (2,), "relationship": (3,)}
+    result = score(m, [8, 7, 9])
+    assert result.total == 8.0
+    assert result.subscales == {"goals": 8.0, "approach": 7.0, "relationship": 9.0}
+
+
+def test_self_care_check_ins_are_about_the_member_and_outside_the_practice_model(library):
+    for measure_id in ("ally-self-care", "proqol5"):
+        m = measure(library, measure_id)
+        assert m.kind == Kind.SELF_CARE
+        assert not m.kind.feeds_practice_model
+    assert measure(library, "ally-self-care").validated is False
+    assert "Stamm" in measure(library, "proqol5").licence.attribution

@@ -167,7 +167,9 @@ def test_complete_answers_are_never_prorated_and_their_total_is_exact(
         # Kiresuk & Sherman (1968), equal weights, rho = 0.3.
         expected = 50 + 10 * sum(keyed) / (0.7 * n + 0.3 * n**2) ** 0.5
     else:
-        expected = sum(keyed) / n if measure.scoring.method == "mean" else sum(keyed)
+        # A sum times the measure's multiplier (WHO-5's percentage: raw × 4, Topp et al. 2015).
+        times = measure.scoring.multiplier
+        expected = sum(keyed) / n if measure.scoring.method == "mean" else sum(keyed) * times
     assert result.total == pytest.approx(expected)
 
 

@@ -14,7 +14,7 @@ from ally.web.collect.models import Administration, AdministrationStatus, Respon
 from ally.web.demo import demo_summary, load_demo, write_logins
 from ally.web.goals.course import episode_goals
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
-from ally.web.practice.models import Episode, Group
+from ally.web.practice.models import Episode, Group, Organisation
 
 
 @pytest.mark.django_db
@@ -61,6 +61,19 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
         assert all(len(goal.ratings) >= 2 for goal in found.goals)
         assert found.attainment
         assert found.latest_agreement is not None
+    # Beside it, a coaching practice with a sponsor (one client agreed to share, one did not)
+    # and its members' self-care check-ins.
+    from ally.web.selfcare.models import CheckIn
+    from ally.web.sponsors.models import Sponsorship
+
+    coaching = Organisation.objects.get(slug="coaching")
+    assert coaching.kind == "coaching"
+    sponsored = Sponsorship.objects.filter(episode__organisation=coaching)
+    assert sorted(s.consented for s in sponsored) == [False, True]
+    assert CheckIn.objects.filter(member__organisation=coaching).count() >= 3 * 6
+    assert Response.objects.filter(
+        administration__episode__organisation=coaching, administration__measure_id="who5"
+    ).exists()
     for login in demo.logins:
         # The lockout backend needs the request a sign-in comes with.
         request = RequestFactory().post("/accounts/login/")

@@ -4,6 +4,7 @@ get a sign-in page, a 403 or a 404, and nothing is written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ipr_media import VTT, stored_recording
 from signing_in import authenticator
-from web_practice import Practice, sign_in
+from web_practice import Practice, member, sign_in
 
 from ally.ipr.marks import Rater
 from ally.web.actions.answers import do_create_administration, do_record_response
@@ -28,14 +29,20 @@ from ally.web.groups.models import GroupPlannedMeasure, GroupSchedule
 from ally.web.ipr.models import Mark, Recording, Review
 from ally.web.practice.models import (
     Attendance,
+    CareTeamMember,
     Client,
     Episode,
     Group,
     GroupMember,
+    Invitation,
+    Membership,
     Organisation,
     Session,
 )
 from ally.web.privacy.models import ErasureRefusal
+from ally.web.scoping import Role
+from ally.web.selfcare.models import CheckIn, Schedule
+from ally.web.sponsors.models import Sponsorship
 
 READERS = frozenset({"admin", "supervisor", "researcher", "clinician"})
 WRITERS = frozenset({"admin", "supervisor", "clinician"})
@@ -62,6 +69,8 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "clinic:support_check_send": ("episode", True, WRITERS),
     "clinic:suggestions_used": ("episode", True, WRITERS),
     "clinic:care_team_add": ("episode", True, WRITERS),
+    "clinic:care_team_change": ("care_team", True, WRITERS),
+    "clinic:care_team_remove": ("care_team", True, WRITERS),
     "clinic:plan": ("episode", True, WRITERS),
     "clinic:plan_entry_remove": ("plan_entry", True, WRITERS),
     "clinic:session_new": ("episode", True, WRITERS),
@@ -90,6 +99,7 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "ipr:eaf": ("recording", False, READERS),
     "ipr:marks_csv": (None, False, READERS),
     "endings:ending": ("episode", True, READERS),
+    "sponsors:episode": ("episode", True, WRITERS),
     "dashboard:home": (None, False, OVERSEERS),
     "monitoring:model": (None, False, READERS),
     "monitoring:fit": (None, True, ADMINS),
@@ -102,6 +112,15 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
     "privacy:register": (None, False, ADMINS),
     "privacy:policy": (None, True, ADMINS),
     "members:list": (None, False, ADMINS),
+    "profiles:practice": (None, True, ADMINS),
+    "profiles:mine": (None, True, READERS),
+    "selfcare:mine": (None, True, WRITERS),
+    "selfcare:schedule": (None, True, WRITERS),
+    "members:invite": (None, True, ADMINS),
+    "members:practice": (None, True, ADMINS),
+    "members:withdraw": ("invitation", True, ADMINS),
+    "members:role": ("membership", True, ADMINS),
+    "members:remove": ("membership", True, ADMINS),
     "members:unlock": ("membership", True, ADMINS),
     "members:reset_two_factor": ("membership", True, ADMINS),
     "members:sign_out": ("membership", True, ADMINS),
@@ -122,6 +141,11 @@ STAFF_VIEWS: dict[str, tuple[str | None, bool, frozenset[str]]] = {
 # Views outside an organisation: sign-in, the client's side (its own tests walk each state).
 OPEN_VIEWS = {
     "home",
+    # A fresh install's set-up and an invitation's link (tests/web/test_practice_members.py).
+    "set_up",
+    "invitation",
+    # A practice's public page: anyone reads it (tests/web/test_public_page.py).
+    "public_page",
     "login",
     "logout",
     # Signing in and a member's own account: each acts on the signed-in user only.
@@ -154,6 +178,10 @@ OPEN_VIEWS = {
     "ipr_client:transcript",
     # The client's end-of-therapy review, in a visit its link opened (tests/web/test_endings.py).
     "endings_client:review",
+    # A coaching client's consent to their sponsor, and the sponsor's page, each walked in
+    # tests/web/test_sponsors.py.
+    "sponsor_client:consent",
+    "sponsor_report",
 }
 
 
@@ -202,7 +230,18 @@ def _objects(episode: Episode) -> dict[str, int]:
     do_attach_transcript(recording, VTT, actor=episode.clinician)
     do_finish_review(recording, Rater.CLINICIAN, actor=episode.clinician)
     do_finish_review(recording, Rater.CLIENT, actor=None)
+    organisation = episode.organisation
+    teammate = member(organisation, Role.SUPERVISOR, f"team{episode.pk}")
+    invited = Invitation.objects.create(
+        organisation=organisation,
+        email=f"new{episode.pk}@example.org",
+        role=Role.CLINICIAN,
+        created_at=timezone.now(),
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
     return {
+        "care_team": CareTeamMember.objects.create(episode=episode, member=teammate).pk,
+        "invitation": invited.pk,
         "episode": episode.pk,
         "session": session.pk,
         "administration": administration.pk,
@@ -258,6 +297,18 @@ def _writes() -> tuple[int, ...]:
         GroupSchedule.objects.count(),
         GroupPlannedMeasure.objects.count(),
         Attendance.objects.count(),
+        CareTeamMember.objects.count(),
+        CareTeamMember.objects.filter(receives_alerts=False).exclude(role="").count(),
+        Membership.objects.filter(is_active=True).count(),
+        Membership.objects.filter(role=Role.ADMIN).count(),
+        Invitation.objects.count(),
+        Invitation.objects.filter(withdrawn_at__isnull=False).count(),
+        Organisation.objects.exclude(kind="therapy").count(),
+        Sponsorship.objects.count(),
+        Organisation.objects.exclude(offers="").count(),
+        Membership.objects.filter(on_public_page=True).count(),
+        CheckIn.objects.count(),
+        Schedule.objects.count(),
     )
 
 
@@ -275,7 +326,7 @@ def _as(member: Any) -> Browser:
 @pytest.fixture
 def objects(practice: Practice) -> dict[str, dict[str, int]]:
     # Authenticators made now, so that signing in during a test writes nothing.
-    for member in (
+    for someone in (
         practice.admin,
         practice.supervisor,
         practice.researcher,
@@ -283,7 +334,7 @@ def objects(practice: Practice) -> dict[str, dict[str, int]]:
         practice.colleague,
         practice.outsider,
     ):
-        authenticator(member.user)
+        authenticator(someone.user)
     return {
         "own": _objects(practice.own),
         "other": _objects(practice.other),
@@ -326,7 +377,9 @@ def test_another_organisations_objects_and_urls_are_not_found(
 @pytest.mark.parametrize(
     "name",
     sorted(
-        n for n, (t, _, _) in STAFF_VIEWS.items() if t and t not in {"membership", "api_client"}
+        n
+        for n, (t, _, _) in STAFF_VIEWS.items()
+        if t and t not in {"membership", "api_client", "invitation"}
     ),
 )
 def test_a_clinician_does_not_reach_a_colleagues_episode(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -103,7 +104,10 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
     """
     # Over plain HTTP on this machine, cookies cannot be marked secure.
     os.environ.setdefault("ALLY_LOCAL_HTTP", "1")
-    os.environ.setdefault("ALLY_ALLOWED_HOSTS", f"localhost,127.0.0.1,{host}")
+    network = network_addresses() if host in ALL_ADDRESSES else []
+    os.environ.setdefault(
+        "ALLY_ALLOWED_HOSTS", ",".join(["localhost", "127.0.0.1", host, *network])
+    )
     os.environ.setdefault("ALLY_BASE_URL", f"http://{_shown(host)}:{port}")
     folder = _setup(data_dir)
     from django.core.management import call_command
@@ -120,6 +124,13 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
         write_logins(folder, loaded)
     url = f"http://{_shown(host)}:{port}/"
     click.echo(f"\nAlly is running: open {url}")
+    from ally.web.actions.members import practice_needs_setting_up
+
+    if practice_needs_setting_up():
+        from ally.web.accounts.joining import setup_url
+
+        click.echo(f"No practice yet: set it up at\n  {setup_url(url)}")
+    click.echo(on_your_phone(host, port, network))
     shown = demo_summary(loaded, folder) if demo else {}
     if shown:
         click.echo(f"Demo logins (password for all: {shown['password']}):")
@@ -141,6 +152,47 @@ def serve(port: int, host: str, data_dir: Path | None, demo: bool, workers: int)
     # shared by all of them, one socket carrying every worker's queries and transactions.
     connections.close_all()
     _run(host, port, workers, folder)
+
+
+ALL_ADDRESSES = ("0.0.0.0", "::")
+"""Listening on these, Ally is reached at each of this machine's network addresses."""
+
+
+def network_addresses() -> list[str]:
+    """This machine's IPv4 addresses on its local networks (not loopback), best first: the one
+    its default route leaves from (a UDP socket's connect sends no packet), then the others its
+    host name resolves to."""
+    import socket
+
+    found: list[str] = []
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never reached
+        found.append(probe.getsockname()[0])
+    with contextlib.suppress(OSError):
+        found += socket.gethostbyname_ex(socket.gethostname())[2]
+    return [a for a in dict.fromkeys(found) if not a.startswith("127.") and a != "0.0.0.0"]
+
+
+def on_your_phone(host: str, port: int, network: list[str]) -> str:
+    """How to answer on a phone: the addresses a phone on the same network opens, or how to
+    make Ally listen there."""
+    if host in ALL_ADDRESSES:
+        if not network:
+            return "No network address of this machine was found: a phone cannot reach Ally."
+        shown = "\n".join(f"  http://{address}:{port}/" for address in network)
+        return (
+            "On a phone or tablet on the same network, open\n"
+            f"{shown}\n"
+            "Clients' links and QR codes use the address you opened Ally at: open it at one of "
+            "these\nto show a QR code a phone can scan. Plain HTTP: only on a network you trust."
+        )
+    if host.startswith("127.") or host == "localhost":
+        return (
+            "Only this machine reaches Ally. To answer on a phone on the same network, start it "
+            f"with\n  ally serve --host 0.0.0.0 --port {port}\n(plain HTTP: only on a network "
+            "you trust; in production, HTTPS as in docs/deploy.md)."
+        )
+    return f"On a phone on the same network, open http://{host}:{port}/"
 
 
 def _shown(host: str) -> str:

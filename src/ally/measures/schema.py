@@ -46,11 +46,16 @@ class Kind(StrEnum):
     """The client's end-of-therapy review (Ally's own): how they see the change overall, with
     their written answers kept apart; read by the clinician, never by the practice model."""
 
+    SELF_CARE = "self_care"
+    """A practitioner's check-in on their own wellbeing (Ally's self-care check-in, ProQOL):
+    about the member, not a client; never planned for an episode, never in the practice
+    model."""
+
     @property
     def feeds_practice_model(self) -> bool:
         """Whether the practice model reads this kind's scores (expected course, reliable
         change, signals, ruptures, dropout)."""
-        return self not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE)
+        return self not in (Kind.SUPPORT, Kind.REVIEW, Kind.GROUP_ALLIANCE, Kind.SELF_CARE)
 
 
 class Licence(Strict):
@@ -166,6 +171,9 @@ class Scoring(Strict):
     subscales: tuple[Subscale, ...] = ()
     subscale_min_answered: float = Field(default=1.0, gt=0, le=1)
     """Share of a subscale's items that must be answered for its score."""
+    multiplier: float = Field(default=1.0, gt=0)
+    """A sum's total (and its subscales) times this: 4 for WHO-5's percentage score, raw sum × 4
+    (Topp et al. 2015, Psychother Psychosom 84:167). 1 for every other sum."""
     score_decimals: int | None = Field(default=None, ge=0)
     """The decimals a total is reported to, where it is not a whole sum (a GAS T-score: 1); a
     given score then agrees with the items when it equals their score rounded to these."""

@@ -146,8 +146,8 @@ def _combined(
             return gas.t_scores(levels), answered
         if measure.scoring.prorate:
             prorated = rules.prorated_sum(total, answered, len(columns))
-            return np.where(answered < len(columns), prorated, total), answered
-    return total, answered
+            total = np.where(answered < len(columns), prorated, total)
+    return total * measure.scoring.multiplier, answered
 
 
 def score_columns(measure: Measure, values: npt.ArrayLike) -> ScoredColumns:

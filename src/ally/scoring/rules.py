@@ -72,7 +72,8 @@ def score_range(measure: Measure) -> tuple[float, float]:
         from ally.scoring.gas import t_score_range
 
         return t_score_range(len(measure.items))
-    return sum(low), sum(high)
+    times = measure.scoring.multiplier
+    return sum(low) * times, sum(high) * times
 
 
 def score_tolerance(measure: Measure) -> float:

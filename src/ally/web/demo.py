@@ -205,12 +205,32 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
     load_goals(org, now, seed)
     for _code, members in sorted(groups.items()):
         _load_group(org, clinicians, members, shift, now, seed)
+    logins += _coaching(password, now, seed)
     # The practice model of the demo's history, applied to every episode (as the scheduled
     # `fit_practice` would do).
     do_fit_practice_model(org, now=now)
     _date_feedback_alerts(org)
     _settle_history(org, now, seed)
     return Demo(org, password, tuple(logins))
+
+
+def _coaching(password: str, now: dt.datetime, seed: int) -> list[DemoLogin]:
+    """The demo's coaching practice, beside the therapy practice (`ally.web.demo_coaching`)."""
+    from ally.web.demo_coaching import DOMAIN as COACHING_DOMAIN
+    from ally.web.demo_coaching import load_coaching_demo
+
+    staff = [
+        (f"admin@{COACHING_DOMAIN}", "Coaching administrator", str(Role.ADMIN)),
+        (f"coach1@{COACHING_DOMAIN}", "Coach 1", str(Role.CLINICIAN)),
+        (f"coach2@{COACHING_DOMAIN}", "Coach 2", str(Role.CLINICIAN)),
+    ]
+    load_coaching_demo(
+        staff,
+        lambda org, email, name, role: _staff(org, email, name, role, password),
+        now,
+        seed,
+    )
+    return [DemoLogin(email, role) for email, _name, role in staff]
 
 
 def _minutes(seed: int, *key: object, within: tuple[int, int]) -> dt.timedelta:

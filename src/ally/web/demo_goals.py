@@ -28,7 +28,9 @@ GOAL_WORDS = (
 """Goals as clients write them (made up for the demo)."""
 
 
-def load_goals(org: Organisation, now: dt.datetime, seed: int) -> int:
+def load_goals(
+    org: Organisation, now: dt.datetime, seed: int, goal_words: tuple[str, ...] = GOAL_WORDS
+) -> int:
     """Goals for the first running episodes of the demo; returns how many episodes got some."""
     draw = random.Random(f"goals-{seed}")
     running = Episode.objects.filter(organisation=org, ended_on__isnull=True).order_by("pk")
@@ -61,7 +63,7 @@ def load_goals(org: Organisation, now: dt.datetime, seed: int) -> int:
             actor=None,
             now=first,
         )
-        words = draw.sample(GOAL_WORDS, draw.randint(2, 3))
+        words = draw.sample(goal_words, draw.randint(2, 3))
         for k, text in enumerate(words):
             # The first in the client's own hand, through their link; the rest set together.
             do_add_goal(episode, text, actor=None if k == 0 else episode.clinician, now=first)

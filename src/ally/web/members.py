@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from ally.web.scoping import Role, membership_or_404
+from ally.web.vocabulary import speak_as
 
 View = Callable[..., HttpResponse]
 
@@ -32,6 +33,7 @@ def member_view(roles: Collection[Role] | None = None) -> Callable[[View], View]
             if roles is not None and Role(membership.role) not in roles:
                 raise PermissionDenied("Your role does not give access to this page.")
             request.membership = membership
+            speak_as(membership.organisation)
             return view(request, org, *args, **kwargs)
 
         return wrapped

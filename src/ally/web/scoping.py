@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Administrator"
-    CLINICIAN = "clinician", "Clinician"
-    SUPERVISOR = "supervisor", "Supervisor"
-    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", _("Administrator")
+    CLINICIAN = "clinician", _("Clinician")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    RESEARCHER = "researcher", _("Researcher")
 
 
 class Capability(StrEnum):

@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "ally.web.apiclients",
     "ally.web.fhir",
     "ally.web.goals",
+    "ally.web.sponsors",
+    "ally.web.selfcare",
     "ally.web.research",
     "ally.web.ipr",
     "ally.web.endings",
@@ -124,6 +126,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # A coaching practice's words (ally.web.vocabulary), set per request by the page's practice.
+    "ally.web.vocabulary.PracticeWordsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

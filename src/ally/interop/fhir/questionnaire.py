@@ -98,7 +98,7 @@ def subscale_codings(measure: Measure, subscale_id: str, base: str) -> list[dict
 def integer_scored(measure: Measure) -> bool:
     """Whether complete answers always give a whole-number total: a sum of whole-number options.
     Scores of such a measure are valueInteger unless prorated."""
-    if measure.scoring.method != "sum":
+    if measure.scoring.method != "sum" or not float(measure.scoring.multiplier).is_integer():
         return False
     for item in measure.items:
         response = measure.response_of(item)
@@ -168,7 +168,9 @@ def _total_item(measure: Measure, base: str) -> Resource:
                 "valueExpression": {
                     "description": "Total score",
                     "language": "text/fhirpath",
-                    "expression": TOTAL_EXPRESSION,
+                    "expression": TOTAL_EXPRESSION
+                    if measure.scoring.multiplier == 1
+                    else f"({TOTAL_EXPRESSION}) * {measure.scoring.multiplier:g}",
                 },
             }
         ]

@@ -84,3 +84,106 @@ class EmailForm(forms.Form):
                 _("Another account signs in with this address; choose another.")
             )
         return email
+
+
+class NewPasswordMixin(forms.Form):
+    """A new password, checked by Django's validators (settings.AUTH_PASSWORD_VALIDATORS)."""
+
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 12 characters; a few unrelated words are easy to remember."),
+    )
+
+    def clean_password(self) -> str:
+        from django.contrib.auth.password_validation import validate_password
+
+        password = str(self.cleaned_data["password"])
+        validate_password(password, User(email=str(self.data.get("email", ""))))
+        return password
+
+
+class SetUpPracticeForm(NewPasswordMixin):
+    """The first-run set-up: the practice, and its first administrator."""
+
+    name = forms.CharField(label=_("The practice's name"), max_length=200)
+    kind = forms.ChoiceField(
+        label=_("What the practice does"), widget=forms.RadioSelect, choices=()
+    )
+    client_word = forms.ChoiceField(
+        label=_("A coaching practice calls the people it coaches"),
+        widget=forms.RadioSelect,
+        choices=(),
+        required=False,
+        help_text=_("Only for a coaching practice."),
+    )
+    display_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
+    email = forms.EmailField(
+        label=_("Your email address"),
+        help_text=_("You sign in with it; Ally's emails to you go there."),
+        widget=forms.EmailInput(attrs={"autocomplete": "username"}),
+    )
+    field_order = ("name", "kind", "client_word", "display_name", "email", "password")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ally.web.practice.models import ClientWord, PracticeKind
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = PracticeKind.choices
+        self.fields["kind"].initial = PracticeKind.THERAPY
+        self.fields["client_word"].choices = ClientWord.choices
+        self.fields["client_word"].initial = ClientWord.CLIENT
+
+
+class AcceptInvitationForm(forms.Form):
+    """The invitee's name and password (their existing password when they have an account)."""
+
+    display_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, existing: bool, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.existing, self.email = existing, email
+        if existing:
+            del self.fields["display_name"]
+            self.fields["password"].label = _("Your Ally password")
+            self.fields["password"].help_text = _(
+                "You have an Ally account with this address: give its password."
+            )
+            self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+        else:
+            self.fields["password"].help_text = _(
+                "At least 12 characters; a few unrelated words are easy to remember."
+            )
+
+    def clean_password(self) -> str:
+        from django.contrib.auth.password_validation import validate_password
+
+        password = str(self.cleaned_data["password"])
+        if not self.existing:
+            validate_password(password, User(email=self.email))
+        return password
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email address"))
+    role = forms.ChoiceField(label=_("Role"), choices=())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ally.web.scoping import Role
+
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = role_choices()
+        self.fields["role"].initial = Role.CLINICIAN
+
+
+def role_choices() -> list[tuple[str, str]]:
+    """The roles, in the member's language and the practice's words."""
+    from ally.web.scoping import Role
+
+    return [(str(value), str(label)) for value, label in Role.choices]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ally.web.accounts import views
+from ally.web.accounts import joining, views
 
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", views.sign_out, name="logout"),
+    path("invitation/<str:token>/", joining.invitation, name="invitation"),
     path("two-factor/", views.code_step, name="two_factor"),
     path("two-factor/setup/", views.setup, name="two_factor_setup"),
     path("recovery-codes/", views.recovery_codes, name="recovery_codes"),

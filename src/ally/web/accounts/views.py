@@ -60,6 +60,10 @@ def signed_in(view: View) -> View:
 def home(request: HttpRequest) -> HttpResponse:
     """Where a signed-in member lands: their organisation's start page, or a choice of them."""
     if not request.user.is_authenticated:
+        from ally.web.actions.members import practice_needs_setting_up
+
+        if practice_needs_setting_up():
+            return redirect("set_up")
         return redirect_to_login(request.get_full_path())
     memberships = (
         Membership.objects.filter(user=request.user, is_active=True)

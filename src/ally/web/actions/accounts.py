@@ -34,7 +34,8 @@ def record_account_event(action: str, user: User, *, by_self: bool) -> None:
     memberships = list(Membership.objects.filter(user=user, is_active=True))
     with transaction.atomic():
         if not memberships:
-            record(action, actor=None, target=user)
+            # request.user is a lazy wrapper, which the audit log cannot name: the row itself.
+            record(action, actor=None, target=User.objects.get(pk=user.pk))
         for membership in memberships:
             record(action, actor=membership if by_self else None, target=membership)
 

@@ -32,6 +32,7 @@ from ally.web.practice.models import (
     Organisation,
     Session,
     SessionStatus,
+    TeamRole,
 )
 from ally.web.practice.models.clients import LONGEST
 from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
@@ -127,7 +128,30 @@ def do_open_episode(
             organisation=organisation, client=client, clinician=clinician, opened_on=opened_on
         )
         audit.record("episode.opened", actor=actor, target=episode)
+        if organisation.kind == "coaching":
+            _start_plan(episode, COACHING_PLAN, actor)
     return episode
+
+
+COACHING_PLAN: tuple[tuple[str, str, str], ...] = (
+    ("who5", "client", "before"),
+    ("goal-progress", "client", "after"),
+    ("ally-coaching-alliance", "client", "after"),
+)
+"""A coaching engagement's plan from its start (issue 14): WHO-5 before each session, progress
+on the client's goals and Ally's coaching alliance check-in after it. The coach changes it on
+the plan page like any plan."""
+
+
+def _start_plan(
+    episode: Episode, entries: tuple[tuple[str, str, str], ...], actor: Membership
+) -> None:
+    plan = MeasurementPlan.objects.create(episode=episode)
+    for measure_id, respondent, timing in entries:
+        entry = PlannedMeasure.objects.create(
+            plan=plan, measure_id=measure_id, respondent=respondent, timing=timing
+        )
+        audit.record("plan.measure_added", actor=actor, target=entry)
 
 
 def do_create_client_with_episode(
@@ -230,7 +254,12 @@ def _close_forms_at_the_end(episode: Episode) -> None:
 
 
 def do_add_care_team_member(
-    episode: Episode, member: Membership, role: str = "", *, actor: Membership
+    episode: Episode,
+    member: Membership,
+    role: str = "",
+    *,
+    receives_alerts: bool = True,
+    actor: Membership,
 ) -> CareTeamMember:
     """Add a further professional to the episode; they see it as the assigned clinician does."""
     check_can_record(actor, episode)
@@ -241,13 +270,49 @@ def do_add_care_team_member(
         )
     try:
         with transaction.atomic():
-            entry = CareTeamMember.objects.create(episode=episode, member=member, role=role.strip())
+            entry = CareTeamMember.objects.create(
+                episode=episode,
+                member=member,
+                role=_team_role(role),
+                receives_alerts=receives_alerts,
+            )
             audit.record("care_team.added", actor=actor, target=entry)
     except IntegrityError:
         raise PracticeActionError(
             _("This member is in the care team already."), field="member"
         ) from None
     return entry
+
+
+def _team_role(role: str) -> str:
+    role = role.strip()
+    if role not in TeamRole.values:
+        raise PracticeActionError(_("Choose the member's role on the team."), field="role")
+    return role
+
+
+def do_change_care_team_member(
+    entry: CareTeamMember, *, role: str, receives_alerts: bool, actor: Membership
+) -> CareTeamMember:
+    """A care-team member's role on the team, and whether the episode's alerts reach them (in
+    their alert list and count; the assigned clinician always receives them)."""
+    check_can_record(actor, entry.episode)
+    role = _team_role(role)
+    with transaction.atomic():
+        locked = CareTeamMember.objects.select_for_update().get(pk=entry.pk)
+        locked.role, locked.receives_alerts = role, receives_alerts
+        locked.save(update_fields=["role", "receives_alerts"])
+        audit.record("care_team.changed", actor=actor, target=locked)
+    return locked
+
+
+def do_remove_care_team_member(entry: CareTeamMember, *, actor: Membership) -> None:
+    """Take a member off the episode's care team: from now on they see it only if their role
+    sees the whole practice."""
+    check_can_record(actor, entry.episode)
+    with transaction.atomic():
+        audit.record("care_team.removed", actor=actor, target=entry)
+        entry.delete()
 
 
 def do_schedule_session(

@@ -87,7 +87,7 @@ def link(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         org,
         administration=administration,
         episode=administration.episode,
-        url=links.link_url(administration) if usable else "",
+        url=links.link_url(administration, links.base_url(request)) if usable else "",
         has_email=bool(identity and identity.email),
         usable=usable,
     )
@@ -101,7 +101,7 @@ def send(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if _ended(request, administration):
         return _to_form(org, administration)
     try:
-        links.send_link_by_email(administration, request.membership)
+        links.send_link_by_email(administration, request.membership, base=links.base_url(request))
     except links.LinkError as exc:
         messages.error(request, str(exc))
     except AdministrationClosedError:
@@ -156,7 +156,8 @@ def qr(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if not administration.is_open or administration.episode.ended_on is not None:
         messages.error(request, _("This questionnaire is no longer open; create a new one."))
         return _to_form(org, administration)
-    code = _scalable(links.qr_svg(links.link_url(administration)), "qr-caption")
+    url = links.link_url(administration, links.base_url(request))
+    code = _scalable(links.qr_svg(url), "qr-caption")
     return render(
         request,
         "clinic/form_qr.html",

@@ -16,11 +16,11 @@ from ally.web.alerts.models import Alert, AlertKind, most_severe_first
 from ally.web.clinic import guidance, support
 from ally.web.clinic.forms import ActOnAlertForm
 from ally.web.clinic.guidance import Suggestion
-from ally.web.clinic.roles import WRITERS, can_write, post_only, staff_context
+from ally.web.clinic.roles import WRITERS, can_write, post_only, received_alerts, staff_context
 from ally.web.members import member_view
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.practice.models import Episode, Membership
-from ally.web.scoping import get_scoped_or_404, scoped
+from ally.web.scoping import get_scoped_or_404
 
 
 @dataclass
@@ -125,7 +125,7 @@ def alert_list(request: HttpRequest, org: str) -> HttpResponse:
     critical item must reach someone (hazard H12 in docs/security.md)."""
     membership = request.membership
     alerts = (
-        scoped(Alert, membership)
+        received_alerts(membership)
         .filter(acted_at__isnull=True)
         .select_related("episode__client", "episode__clinician__user", "seen_by__user")
         .order_by(most_severe_first(), "-raised_at", "-pk")

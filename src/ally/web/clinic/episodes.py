@@ -21,8 +21,10 @@ from ally.web.actions.answers import SupportCheckRefusedError, do_send_support_c
 from ally.web.actions.practice import (
     PracticeActionError,
     do_add_care_team_member,
+    do_change_care_team_member,
     do_end_episode,
     do_open_episode,
+    do_remove_care_team_member,
 )
 from ally.web.alerts.models import Alert, AlertKind, UsedSuggestion, most_severe_first
 from ally.web.clinic import charts, guidance
@@ -56,6 +58,7 @@ from ally.web.practice.models import (
     Membership,
     Session,
     SessionStatus,
+    TeamRole,
 )
 from ally.web.scoping import get_scoped_or_404, scoped
 
@@ -369,7 +372,11 @@ def care_team_add(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             do_add_care_team_member(
-                chosen, form.cleaned_data["member"], form.cleaned_data["role"], actor=membership
+                chosen,
+                form.cleaned_data["member"],
+                form.cleaned_data["role"],
+                receives_alerts=form.cleaned_data["receives_alerts"],
+                actor=membership,
             )
         except PracticeActionError as exc:
             add_action_error(form, exc)
@@ -379,9 +386,49 @@ def care_team_add(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     return render(
         request,
         "clinic/care_team.html",
-        staff_context(request, org, episode=chosen, form=form),
+        staff_context(
+            request,
+            org,
+            episode=chosen,
+            form=form,
+            team=team.select_related("member__user").order_by("pk"),
+            team_roles=TeamRole.choices,
+        ),
         status=400 if form.errors else 200,
     )
+
+
+@member_view(roles=WRITERS)
+@post_only
+def care_team_change(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    """A care-team member's role on the team and whether they receive the episode's alerts."""
+    entry = get_scoped_or_404(
+        CareTeamMember.objects.select_related("episode", "member__user"), request.membership, pk=pk
+    )
+    try:
+        do_change_care_team_member(
+            entry,
+            role=request.POST.get("role", ""),
+            receives_alerts=request.POST.get("receives_alerts") == "on",
+            actor=request.membership,
+        )
+    except PracticeActionError as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, _("Saved for %(member)s.") % {"member": entry.member.user})
+    return redirect("clinic:care_team_add", org=org, pk=entry.episode_id)
+
+
+@member_view(roles=WRITERS)
+@post_only
+def care_team_remove(request: HttpRequest, org: str, pk: int) -> HttpResponse:
+    entry = get_scoped_or_404(
+        CareTeamMember.objects.select_related("episode", "member__user"), request.membership, pk=pk
+    )
+    episode_pk = entry.episode_id
+    do_remove_care_team_member(entry, actor=request.membership)
+    messages.success(request, _("%(member)s is off the care team.") % {"member": entry.member.user})
+    return redirect("clinic:care_team_add", org=org, pk=episode_pk)
 
 
 @member_view(roles=WRITERS)

@@ -20,9 +20,10 @@ from ally.web.clinic.labels import (
 from ally.web.clinic.roles import SESSION_LEADERS
 from ally.web.collect import measures
 from ally.web.collect.models import Respondent, Timing
-from ally.web.practice.models import Client, EndReason, Membership, SessionStatus
+from ally.web.practice.models import Client, EndReason, Membership, SessionStatus, TeamRole
 from ally.web.scoping import scoped
 from ally.web.text import CODE, LINE, NOTE, NOTE_MAX_LENGTH, TextField
+from ally.web.vocabulary import offers_measure
 
 CODE_HELP = _(
     "A code your practice uses for this client, such as C-0142. Never a name, initials or a "
@@ -117,12 +118,16 @@ CLIENTS_CAN_ANSWER = _("Clients can answer")
 CLINICIAN_ONLY = _("Questions not installed: only your own rating")
 
 
-def measure_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+def measure_choices(organisation: Any = None) -> list[tuple[str, list[tuple[str, str]]]]:
     """The library's measures in two groups: those whose questions are installed, which clients
     can answer, and those whose licence keeps their questions out of Ally (`text_may_ship`),
     which only a clinician can rate, from the licensed paper form. The support check is not
     planned: it is sent when the client goes off track, or by hand from the client page."""
-    planned = [m for m in measures.library() if m.kind.feeds_practice_model]
+    planned = [
+        m
+        for m in measures.library()
+        if m.kind.feeds_practice_model and offers_measure(organisation, m.id)
+    ]
     ordered = sorted(planned, key=lambda m: m.name.lower())
     groups = [
         (str(CLIENTS_CAN_ANSWER), [(m.id, m.name) for m in ordered if measures.has_text(m)]),
@@ -162,9 +167,9 @@ class PlanEntryForm(forms.Form):
         help_text=_("Leave empty to go on until the episode ends."),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, organisation: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["measure"].choices = measure_choices()
+        self.fields["measure"].choices = measure_choices(organisation)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -229,12 +234,14 @@ class EndEpisodeForm(forms.Form):
 
 class CareTeamForm(forms.Form):
     member = MemberChoiceField(queryset=Membership.objects.none(), label=_("Member"))
-    role = TextField(
-        rule=LINE,
-        label=_("Their role in this episode"),
-        max_length=100,
+    role = forms.ChoiceField(
+        label=_("Their role on the team"), choices=TeamRole.choices, required=False
+    )
+    receives_alerts = forms.BooleanField(
+        label=_("They receive this episode's alerts"),
         required=False,
-        help_text=_("For example psychiatrist or co-therapist. Optional."),
+        initial=True,
+        help_text=_("In their list of alerts and its count. The assigned clinician always does."),
     )
 
     def __init__(self, *args: Any, membership: Membership, exclude: list[int], **kwargs: Any):

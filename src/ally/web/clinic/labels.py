@@ -113,6 +113,9 @@ BAND_WORDS: Words = {
     "severe": _("severe"),
     "healthy": _("healthy"),
     "low level": _("low level"),
+    "very low wellbeing": _("very low wellbeing"),
+    "low wellbeing": _("low wellbeing"),
+    "good wellbeing": _("good wellbeing"),
 }
 
 SUBSCALE_WORDS: Words = {
@@ -120,6 +123,8 @@ SUBSCALE_WORDS: Words = {
     "goals": _("Goals"),
     "tasks": _("Tasks"),
     "overall": _("Overall"),
+    "approach": _("Approach"),
+    "relationship": _("Relationship"),
 }
 
 

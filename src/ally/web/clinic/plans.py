@@ -30,7 +30,7 @@ def plan(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if episode.ended_on is not None:
         messages.info(request, _("This episode has ended; its plan no longer changes."))
         return redirect("clinic:episode", org=org, pk=pk)
-    form = PlanEntryForm(request.POST or None)
+    form = PlanEntryForm(request.POST or None, organisation=request.membership.organisation)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

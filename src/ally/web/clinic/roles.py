@@ -32,11 +32,19 @@ def sees_dashboard(membership: Membership) -> bool:
     return can(membership, Capability.SEE_DASHBOARD)
 
 
-def open_alert_count(membership: Membership) -> int:
-    """Alerts not yet acted on that the member may see (the navigation shows the count)."""
+def received_alerts(membership: Membership) -> Any:
+    """The alerts that reach the member: those they may see, less the episodes whose care team
+    they are on without receiving alerts (the episode page still shows them)."""
     from ally.web.alerts.models import Alert
+    from ally.web.practice.models import CareTeamMember
 
-    return int(scoped(Alert, membership).filter(acted_at__isnull=True).count())
+    quiet = CareTeamMember.objects.filter(member=membership, receives_alerts=False)
+    return scoped(Alert, membership).exclude(episode__in=quiet.values("episode"))
+
+
+def open_alert_count(membership: Membership) -> int:
+    """Alerts not yet acted on that reach the member (the navigation shows the count)."""
+    return int(received_alerts(membership).filter(acted_at__isnull=True).count())
 
 
 def staff_context(request: HttpRequest, org: str, **extra: Any) -> dict[str, Any]:

@@ -39,6 +39,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="suggestions_used",
     ),
     path("episodes/<int:pk>/care-team/", episodes.care_team_add, name="care_team_add"),
+    path("care-team/<int:pk>/", episodes.care_team_change, name="care_team_change"),
+    path("care-team/<int:pk>/remove/", episodes.care_team_remove, name="care_team_remove"),
     path("episodes/<int:pk>/plan/", plans.plan, name="plan"),
     path("plan-entries/<int:pk>/remove/", plans.plan_entry_remove, name="plan_entry_remove"),
     path("episodes/<int:pk>/sessions/new/", sessions.session_new, name="session_new"),

@@ -53,6 +53,8 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
     )
     context.update(
         alliance_outcome=alliance_outcome_lines(membership, period, chosen, show),
+        # Flückiger et al.'s figure is psychotherapy's; a coaching practice is not compared to it.
         alliance_meta=meta_analysis(),
+        compare_with_psychotherapy=request.membership.organisation.kind != "coaching",
     )
     return render(request, "dashboard/home.html", context)

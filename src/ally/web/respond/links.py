@@ -13,6 +13,7 @@ import segno
 from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -51,10 +52,20 @@ def token_from(signed: str) -> str:
         raise BadLinkError from None
 
 
-def link_url(administration: Administration) -> str:
-    """The full address the client opens."""
+def base_url(request: HttpRequest | None = None) -> str:
+    """Where links Ally hands out start: ALLY_BASE_URL; but under `ally serve` (plain HTTP on
+    this machine or a local network, LOCAL_HTTP) the address this request reached Ally at, so
+    that a phone on the same network opens the link or QR code it is shown. `get_host` has
+    checked the Host header against ALLOWED_HOSTS, so no other address can get in."""
+    if request is not None and settings.LOCAL_HTTP:
+        return f"{request.scheme}://{request.get_host()}"
+    return str(settings.ALLY_BASE_URL)
+
+
+def link_url(administration: Administration, base: str | None = None) -> str:
+    """The full address the client opens (`base`: `base_url` of the request, if any)."""
     path = reverse("respond:open", kwargs={"signed": signed_token(administration)})
-    return f"{settings.ALLY_BASE_URL}{path}"
+    return f"{(base or settings.ALLY_BASE_URL).rstrip('/')}{path}"
 
 
 def qr_svg(url: str) -> str:
@@ -63,7 +74,11 @@ def qr_svg(url: str) -> str:
 
 
 def send_link_by_email(
-    administration: Administration, actor: Membership | None, *, reminder: bool = False
+    administration: Administration,
+    actor: Membership | None,
+    *,
+    reminder: bool = False,
+    base: str | None = None,
 ) -> None:
     """Email the link to the client's address on file and record that it was sent.
 
@@ -95,7 +110,7 @@ def send_link_by_email(
         )
         % {
             "practice": organisation.name,
-            "link": link_url(administration),
+            "link": link_url(administration, base),
             "hours": settings.ALLY_LINK_HOURS,
         },
         from_email=None,

@@ -42,7 +42,9 @@ from ally.web.respond import forms
 from ally.web.respond.csrf import client_page_csrf
 from ally.web.respond.links import BadLinkError, OldLinkError, token_from
 from ally.web.respond.visit import Visit
+from ally.web.sponsors.models import Sponsorship
 from ally.web.text import submission_key
+from ally.web.vocabulary import speak_as
 
 View = Callable[..., HttpResponseBase]
 
@@ -62,6 +64,9 @@ def client_page(
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            organisation_id = Visit(request.session).organisation_id
+            if organisation_id is not None:
+                speak_as(Organisation.objects.filter(pk=organisation_id).first())
             if request.method not in methods:
                 response: HttpResponseBase = HttpResponseNotAllowed(methods)
             else:
@@ -138,6 +143,7 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
     if administration is None:
         return _notice(request, "bad_link", 404, at_link=True)
     organisation = administration.episode.organisation
+    speak_as(organisation)
     if administration.status == AdministrationStatus.COMPLETED:
         return _notice(request, "answered", 410, organisation, at_link=True)
     if administration.is_open and administration.is_not_yet_open(timezone.now()):
@@ -193,6 +199,7 @@ def _render_form(
             # The group check-in's optional note on what made it harder to take part.
             "takes_note": administration.measure_id in check_in_measures(),
             "note": note,
+            "sponsorship": Sponsorship.objects.filter(episode=administration.episode_id).first(),
         },
         status=status,
     )

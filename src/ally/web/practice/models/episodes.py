@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from ally.web.practice.models.clients import Client
 from ally.web.practice.models.organisations import Membership, Organisation, same_organisation
@@ -51,13 +52,27 @@ class Episode(models.Model):
         return f"episode {self.pk} of client {self.client_id}"
 
 
+class TeamRole(models.TextChoices):
+    """A care-team member's part in the episode."""
+
+    CO_THERAPIST = "co-therapist", _("co-therapist")
+    PSYCHIATRIST = "psychiatrist", _("psychiatrist")
+    SUPERVISOR = "supervisor", _("supervisor")
+    OTHER = "", _("no role given")
+
+
 class CareTeamMember(models.Model):
     """A further professional on an episode (a psychiatrist, a co-therapist): sees it like the
     assigned clinician."""
 
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="care_team")
     member = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="care_teams")
-    role = models.CharField(max_length=100, blank=True, help_text="e.g. psychiatrist")
+    role = models.CharField(max_length=100, blank=True, choices=TeamRole.choices)
+    receives_alerts = models.BooleanField(
+        default=True,
+        help_text="Whether the episode's alerts are in this member's alert list and count; the "
+        "assigned clinician always receives them.",
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()
