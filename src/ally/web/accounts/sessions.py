@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.validators import slug_re
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
@@ -168,6 +169,10 @@ def signed_out_of_practice(request: HttpRequest, org: str) -> bool:
     started (`PracticeSignOut`)."""
     from ally.web.accounts.models import PracticeSignOut
 
+    if not slug_re.match(org):
+        # No practice has such a name (its slug is a SlugField): nothing to look up, and no NUL
+        # byte or other stray character reaches the database.
+        return False
     started = float(request.session.get(SIGNED_IN_AT) or 0)
     out = PracticeSignOut.objects.filter(user=request.user, organisation__slug=org).values_list(
         "signed_out_at", flat=True
