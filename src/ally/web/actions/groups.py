@@ -22,12 +22,12 @@ from ally.web.actions.practice import (
     PracticeActionError,
     _may_hold_episodes,
     check_can_write,
+    checked_plan_entry,
     do_record_session_status,
     do_schedule_session,
 )
 from ally.web.apiclients.models import ApiClient
-from ally.web.collect import measures
-from ally.web.collect.models import Administration, Respondent, Timing
+from ally.web.collect.models import Administration, Respondent
 from ally.web.groups.levels import check_in_measures
 from ally.web.groups.models import CheckInNote, GroupPlannedMeasure, GroupSchedule, MemberSession
 from ally.web.groups.planning import group_forms_for
@@ -207,18 +207,9 @@ def do_add_group_planned_measure(
 ) -> GroupPlannedMeasure:
     """A measure every member answers at the group's sessions (numbered within the group)."""
     group = check_can_lead(actor, group)
-    try:
-        measure_id = measures.measure(measure_id).id
-    except KeyError:
-        raise PracticeActionError(_("Choose a measure from the list."), field="measure") from None
-    if respondent not in Respondent.values or timing not in Timing.values:
-        raise PracticeActionError(_("Choose who answers and whether before or after the session."))
-    if first_session < 1 or every < 1:
-        raise PracticeActionError(_("Sessions are counted from 1, and 'every' is at least 1."))
-    if last_session is not None and last_session < first_session:
-        raise PracticeActionError(
-            _("The last session comes before the first; check them."), field="last_session"
-        )
+    measure_id = checked_plan_entry(
+        measure_id, respondent, timing, first_session, every, last_session
+    )
     try:
         with transaction.atomic():
             entry = GroupPlannedMeasure.objects.create(

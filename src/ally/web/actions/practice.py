@@ -376,6 +376,31 @@ def do_record_session_status(session: Session, status: str, *, actor: Membership
     return locked
 
 
+def checked_plan_entry(
+    measure_id: str,
+    respondent: str,
+    timing: str,
+    first_session: int,
+    every: int,
+    last_session: int | None,
+) -> str:
+    """The library's id of a plan entry's measure, once the entry is one Ally can follow (an
+    episode's plan or a group's); a PracticeActionError saying what to change otherwise."""
+    try:
+        measure_id = measures.measure(measure_id).id
+    except KeyError:
+        raise PracticeActionError(_("Choose a measure from the list."), field="measure") from None
+    if respondent not in Respondent.values or timing not in Timing.values:
+        raise PracticeActionError(_("Choose who answers and whether before or after the session."))
+    if first_session < 1 or every < 1:
+        raise PracticeActionError(_("Sessions are counted from 1, and 'every' is at least 1."))
+    if last_session is not None and last_session < first_session:
+        raise PracticeActionError(
+            _("The last session comes before the first; check them."), field="last_session"
+        )
+    return measure_id
+
+
 def do_add_planned_measure(
     episode: Episode,
     measure_id: str,
@@ -389,18 +414,9 @@ def do_add_planned_measure(
 ) -> PlannedMeasure:
     """Add a measure to the episode's plan (creating the plan on first use)."""
     check_can_record(actor, episode)
-    try:
-        measure_id = measures.measure(measure_id).id
-    except KeyError:
-        raise PracticeActionError(_("Choose a measure from the list."), field="measure") from None
-    if respondent not in Respondent.values or timing not in Timing.values:
-        raise PracticeActionError(_("Choose who answers and whether before or after the session."))
-    if first_session < 1 or every < 1:
-        raise PracticeActionError(_("Sessions are counted from 1, and 'every' is at least 1."))
-    if last_session is not None and last_session < first_session:
-        raise PracticeActionError(
-            _("The last session comes before the first; check them."), field="last_session"
-        )
+    measure_id = checked_plan_entry(
+        measure_id, respondent, timing, first_session, every, last_session
+    )
     with transaction.atomic():
         plan, _created = MeasurementPlan.objects.get_or_create(episode=episode)
         # Locking the plan makes two submissions of the same entry take turns.
