@@ -174,6 +174,8 @@ def test_the_leader_sees_who_drifts_from_the_group_and_who_is_off_track(practice
     drift = text.split("Drifting away from a group that holds")[1].split("</ul>")[0]
     assert "N-011" in drift
     assert "N-001" not in drift
+    # 3 - 6.5 now against 8 - 6.5 before: a fall of 5 points, said as a fall, not as "-5.0".
+    assert "fell 5.0 points" in drift
     off_track = text.split("Off track on their own outcome measures")[1].split("</ul>")[0]
     assert "N-001" in off_track
     assert "N-011" not in off_track

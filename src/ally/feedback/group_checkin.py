@@ -144,6 +144,12 @@ class Drift:
     group_change: float
     """The others' mean now, minus its earlier average over the same sessions."""
 
+    @property
+    def fall(self) -> float:
+        """How far the member fell away, as a positive number of points: "fell 2.0 points"
+        reads right where "fell -2.0 points" says the opposite."""
+        return -self.member_change
+
 
 def drifting(checkins: Sequence[CheckIn], scale: str = "group", *, earlier: int = 3) -> list[Drift]:
     """Members whose score at `scale` has fallen away from the rest of the group at their latest

@@ -192,13 +192,13 @@ def mean_chart_spec(view: GroupView, title: str) -> dict[str, Any] | None:
     ]
     if not values:
         return None
+    level = {"field": "level", "type": "nominal", "title": str(_("Level"))}
     return {
         "$schema": SCHEMA,
         "title": title,
         "width": WIDTH,
         "height": HEIGHT,
         "data": {"values": values},
-        "mark": {"type": "line", "point": True},
         "encoding": {
             "x": {"field": "session", "type": "ordinal", "title": str(_("Group session"))},
             "y": {
@@ -207,9 +207,20 @@ def mean_chart_spec(view: GroupView, title: str) -> dict[str, Any] | None:
                 "title": str(_("Mean (0–10)")),
                 "scale": {"domain": [0, 10]},
             },
-            "color": {"field": "level", "type": "nominal", "title": str(_("Level"))},
-            "strokeDash": {"field": "level", "type": "nominal", "title": str(_("Level"))},
-            "shape": {"field": "level", "type": "nominal", "title": str(_("Level"))},
+            "color": level,
         },
+        # Lines dashed and points shaped by level, so colour is never the only carrier
+        # (WCAG 1.4.1). The legend is the points' alone: colour and shape in one mark merge
+        # into one legend, where a line with `point: true` drew two.
+        "layer": [
+            {
+                "mark": "line",
+                "encoding": {
+                    "color": {**level, "legend": None},
+                    "strokeDash": {**level, "legend": None},
+                },
+            },
+            {"mark": {"type": "point", "filled": True, "size": 60}, "encoding": {"shape": level}},
+        ],
         "config": TEXT_CONFIG,
     }
