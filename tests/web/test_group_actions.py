@@ -20,7 +20,11 @@ from ally.web.actions.groups import (
     do_record_group_attendance,
     do_schedule_group_session,
 )
-from ally.web.actions.practice import PracticeActionError, do_add_planned_measure
+from ally.web.actions.practice import (
+    PracticeActionError,
+    do_add_planned_measure,
+    do_schedule_session,
+)
 from ally.web.alerts.models import Alert, AlertKind
 from ally.web.collect.models import AdministrationStatus
 from ally.web.groups.models import MemberSession
@@ -248,3 +252,20 @@ def test_joining_and_leaving_reach_the_sessions_already_scheduled(practice: Prac
     assert left.status == SessionStatus.CANCELLED
     assert left.administrations.get().status == AdministrationStatus.EXPIRED
     assert held.member_sessions.get(episode=p.other).session.status == SessionStatus.ATTENDED
+
+
+def test_sessions_are_numbered_in_the_order_they_happen(practice: Practice, group: Group):
+    """A session booked before one already booked is refused with what to do: its number would
+    put the members' scores out of order. Once the later one is cancelled, the earlier may come."""
+    p = practice
+    later = do_schedule_group_session(group, at(17), actor=p.clinician)
+    with pytest.raises(PracticeActionError, match="Session 1 is already booked for .* cancelled"):
+        do_schedule_group_session(group, at(10), actor=p.clinician)
+    assert group.sessions.count() == 1
+    assert not p.own.sessions.exclude(pk__in=later.member_sessions.values("session")).exists()
+    do_record_group_attendance(later, {}, cancelled=True, actor=p.clinician)
+    earlier = do_schedule_group_session(group, at(10), actor=p.clinician)
+    assert earlier.number == 2
+    # An episode's own sessions follow the same rule.
+    with pytest.raises(PracticeActionError, match="Session 2 is already booked"):
+        do_schedule_session(p.own, at(3), actor=p.clinician)

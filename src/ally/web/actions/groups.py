@@ -22,6 +22,7 @@ from ally.web.actions.practice import (
     PracticeActionError,
     _may_hold_episodes,
     check_can_write,
+    check_in_date_order,
     checked_plan_entry,
     do_record_session_status,
     do_schedule_session,
@@ -257,6 +258,7 @@ def do_schedule_group_session(
     with transaction.atomic():
         # The group's row lock makes two schedulings take turns, so numbers never clash.
         locked = Group.objects.select_for_update().get(pk=group.pk)
+        check_in_date_order(locked.sessions.all(), scheduled_at)
         last = locked.sessions.aggregate(last=Max("number"))["last"] or 0
         session = Session.objects.create(
             organisation=locked.organisation,

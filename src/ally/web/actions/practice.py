@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from ally.web import audit
@@ -38,6 +39,8 @@ from ally.web.practice.models.clients import LONGEST
 from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from ally.web.actions.endings import FollowUpChoice
 
 
@@ -333,6 +336,7 @@ def do_schedule_session(
         locked = Episode.objects.select_for_update().get(pk=episode.pk)
         if locked.ended_on is not None:
             raise PracticeActionError(_("This episode has ended; open a new one to add sessions."))
+        check_in_date_order(locked.sessions.all(), scheduled_at)
         last = locked.sessions.aggregate(last=Max("number"))["last"] or 0
         session = Session.objects.create(
             organisation=locked.organisation,
@@ -344,6 +348,29 @@ def do_schedule_session(
         audit.record("session.scheduled", actor=actor, target=session)
         administrations_for_session(session, actor)
     return session
+
+
+def check_in_date_order(sessions: QuerySet[Session], scheduled_at: dt.datetime) -> None:
+    """Refuse a new session before one already booked: a session's number is the order in which
+    its scores are read (expected course, reliable change, sudden gains), so a session numbered
+    after one it comes before would put a client's course out of order. Cancelled sessions hold
+    no answers and do not count."""
+    later = (
+        sessions.exclude(status=SessionStatus.CANCELLED)
+        .filter(scheduled_at__gt=scheduled_at)
+        .order_by("scheduled_at")
+        .first()
+    )
+    if later is not None:
+        when = date_format(timezone.localtime(later.scheduled_at), "DATETIME_FORMAT")
+        raise PracticeActionError(
+            _(
+                "Session %(number)s is already booked for %(when)s, after the time chosen. "
+                "Sessions are numbered in the order they happen: choose a time after it, or "
+                "record session %(number)s as cancelled first."
+            )
+            % {"number": later.number, "when": when}
+        )
 
 
 def do_record_session_status(session: Session, status: str, *, actor: Membership) -> Session:
