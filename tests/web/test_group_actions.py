@@ -126,12 +126,12 @@ def test_attendance_is_recorded_once_for_everyone_and_each_members_forms_follow_
     assert came.administrations.get().status == AdministrationStatus.CREATED
 
 
-def _check_in(group: Group, episode: Episode, number: int, members: int) -> None:
+def _check_in(group: Group, episode: Episode, number: int, members: int, leader: int = 8) -> None:
     part = MemberSession.objects.get(
         group_session__group=group, group_session__number=number, episode=episode
     )
     form = part.session.administrations.get(measure_id="ally-group")
-    answers = [8, 8, members, members, 8, 8, 0]
+    answers = [leader, leader, members, members, 8, 8, 0]
     do_record_response(
         form,
         answers,
@@ -155,6 +155,21 @@ def test_a_fall_at_one_level_alerts_the_leader_once(practice: Practice, group: G
     # The leader sees it (the member is the colleague's client); so does their own clinician.
     assert alert in scoped(Alert, p.clinician)
     assert alert in scoped(Alert, p.colleague)
+
+
+def test_a_fall_at_two_levels_is_one_alert_naming_the_larger_fall(practice: Practice, group: Group):
+    p = practice
+    for day, members, leader in ((3, 8, 8), (10, 8, 8), (17, 5, 2)):
+        session = do_schedule_group_session(group, at(day), actor=p.clinician)
+        do_record_group_attendance(session, {p.own.pk: True, p.other.pk: True}, actor=p.clinician)
+        _check_in(group, p.other, session.number, members, leader)
+        _check_in(group, p.own, session.number, 8)
+    (alert,) = Alert.objects.filter(kind=AlertKind.RUPTURE)
+    assert alert.details["levels"] == ["leader", "members"]
+    assert alert.details["subscale"] == "leader"  # 8 to 2 against 8 to 5
+    assert alert.message.startswith(
+        "Ally group check-in: the alliance fell at group session 3, most in its “Leader” items."
+    )
 
 
 def test_a_group_needs_a_name_and_a_leader(practice: Practice):
@@ -259,7 +274,7 @@ def test_sessions_are_numbered_in_the_order_they_happen(practice: Practice, grou
     put the members' scores out of order. Once the later one is cancelled, the earlier may come."""
     p = practice
     later = do_schedule_group_session(group, at(17), actor=p.clinician)
-    with pytest.raises(PracticeActionError, match="Session 1 is already booked for .* cancelled"):
+    with pytest.raises(PracticeActionError, match=r"Session 1 is already booked for .* cancelled"):
         do_schedule_group_session(group, at(10), actor=p.clinician)
     assert group.sessions.count() == 1
     assert not p.own.sessions.exclude(pk__in=later.member_sessions.values("session")).exists()

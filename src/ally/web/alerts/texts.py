@@ -33,6 +33,17 @@ def alert_text(kind: str, details: Mapping[str, Any], item: int | None = None) -
             "%(measure)s: the score at session %(session)s is off the expected course (red "
             "signal). Review progress with the client; see the suggestions on the client page."
         ) % {"measure": measures.short_name(measure_id), "session": session}
+    if kind == str(AlertKind.RUPTURE) and measure_id and details.get("group_session"):
+        # A group check-in: its leader counts the group's sessions, not the member's own.
+        return _(
+            "%(measure)s: the alliance fell at group session %(session)s, most in its "
+            "“%(subscale)s” items. Talk about it with the member, in the group or one to one; "
+            "see the suggestions on the client page."
+        ) % {
+            "measure": measures.short_name(measure_id),
+            "session": details["group_session"],
+            "subscale": _subscale_name(measure_id, details.get("subscale", "")),
+        }
     if kind == str(AlertKind.RUPTURE) and measure_id and session:
         values = {"measure": measures.short_name(measure_id), "session": session}
         if details.get("subscale"):

@@ -10,7 +10,7 @@ ones the individual alliance uses, and raises one alert per rupture at the lates
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ally.feedback.group_checkin import (
     LEVELS,
@@ -75,8 +75,10 @@ def checkins_of(group: Group, episode: Episode | None = None) -> list[CheckIn]:
 
 
 def refresh_member_levels(administration: Administration, now: dt.datetime) -> list[Alert]:
-    """Ruptures at each level in the member's series in this group; an alert for each one that
-    begins at their latest check-in, raised once (and not for an ended episode)."""
+    """Ruptures at each level in the member's series in this group: one alert for the levels
+    whose rupture begins at their latest check-in, naming the level that fell most, raised once
+    (and not for an ended episode). A leader reads one alert per member and session, not one
+    per level."""
     if administration.measure_id not in check_in_measures() or administration.session_id is None:
         return []
     part = getattr(administration.session, "group_part", None)
@@ -92,29 +94,38 @@ def refresh_member_levels(administration: Administration, now: dt.datetime) -> l
     model, _fit = model_for(episode.organisation_id)
     found = level_ruptures(series, config=level_rules(model.ruptures))
     latest = len(sessions) - 1
-    number = part.session.number
-    raised = []
-    for level in LEVELS:
-        if latest not in found[level].ruptures:
-            continue
-        key = f"group:{group.pk}:{level}:{sessions[latest]}"
-        if Alert.objects.filter(episode=episode, kind=AlertKind.RUPTURE, source_key=key).exists():
-            continue
-        details = {
-            "measure": administration.measure_id,
-            "session": number,
-            "subscale": level,
-            "group": group.pk,
-            "group_session": sessions[latest],
-        }
-        alert = Alert.objects.create(
-            episode=episode,
-            kind=AlertKind.RUPTURE,
-            source_key=key,
-            message=english_text(str(AlertKind.RUPTURE), details),
-            details=details,
-            raised_at=now,
-        )
-        audit.record("alert.raised", actor=None, target=alert)
-        raised.append(alert)
-    return raised
+    fell = [level for level in LEVELS if latest in found[level].ruptures]
+    if not fell:
+        return []
+    # "all" where alerts raised one per level before they were merged name their level.
+    key = f"group:{group.pk}:all:{sessions[latest]}"
+    earlier = [key] + [f"group:{group.pk}:{level}:{sessions[latest]}" for level in LEVELS]
+    if Alert.objects.filter(
+        episode=episode, kind=AlertKind.RUPTURE, source_key__in=earlier
+    ).exists():
+        return []
+    details = {
+        "measure": administration.measure_id,
+        "session": part.session.number,
+        "subscale": max(fell, key=lambda level: _fall(series[level], latest)),
+        "levels": fell,
+        "group": group.pk,
+        "group_session": sessions[latest],
+    }
+    alert = Alert.objects.create(
+        episode=episode,
+        kind=AlertKind.RUPTURE,
+        source_key=key,
+        message=english_text(str(AlertKind.RUPTURE), details),
+        details=details,
+        raised_at=now,
+    )
+    audit.record("alert.raised", actor=None, target=alert)
+    return [alert]
+
+
+def _fall(series: Sequence[float | None], latest: int) -> float:
+    """How far the latest score fell from the member's last score before it at that level."""
+    before = [value for value in series[:latest] if value is not None]
+    now = series[latest]
+    return before[-1] - now if before and now is not None else 0.0
