@@ -112,7 +112,7 @@ def test_a_leader_runs_a_group_session_and_members_answer_on_a_phone(
     links = {}
     for code in CODES:
         page.goto(session_url)
-        page.locator("li", has_text=code).get_by_role("link", name="ally-group").click()
+        page.locator("li", has_text=code).get_by_role("link", name="Ally group check-in").click()
         page.wait_for_load_state()
         links[code] = page.locator("#client-link").input_value()
     a11y.check(page)

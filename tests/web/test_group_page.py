@@ -125,7 +125,7 @@ def test_a_leader_runs_a_group_from_its_pages(practice: Practice):
     session = group.sessions.get()
     assert scheduled["Location"].endswith(f"/groups/sessions/{session.pk}/")
     page = browser.get(scheduled["Location"])
-    assert "ally-group" in page.content.decode()
+    assert "Ally group check-in" in page.content.decode()
     browser.post(scheduled["Location"], {f"came_{p.own.pk}": "on"})
     part = MemberSession.objects.get(group_session=session)
     assert part.session.status == "attended"
