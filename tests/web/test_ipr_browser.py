@@ -150,3 +150,60 @@ def test_client_and_clinician_review_a_recording_apart(
 
     assert a11y.problems == [], "\n\n".join(a11y.problems)
     assert policy.blocked == []
+
+
+@pytest.fixture
+def browser_with_a_microphone() -> Any:
+    """Chromium with its fake microphone (a tone), allowed without asking."""
+    from test_journey import CHROMIUM_ARGS, _chromium
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=_chromium(),
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+            ],
+        )
+        yield chromium
+        chromium.close()
+        from django.db import connections
+
+        connections.close_all()
+
+
+def test_a_clinician_records_a_session_in_the_browser_and_attaches_it(
+    browser_with_a_microphone: Any, live_server: Any, settings: Any
+) -> None:
+    settings.SESSION_COOKIE_NAME = "sessionid"
+    settings.SESSION_COOKIE_SECURE = False
+    org = Organisation.objects.create(name="Riverside", slug="riverside")
+    user = User.objects.create_user("robin@riverside.example", "pw", display_name="Robin")
+    clinician = Membership.objects.create(user=user, organisation=org, role=Role.CLINICIAN)
+    client_row = Client.objects.create(organisation=org, code="R-1")
+    episode = Episode.objects.create(
+        organisation=org, client=client_row, clinician=clinician, opened_on=dt.date(2026, 1, 5)
+    )
+    session = Session.objects.create(
+        organisation=org, episode=episode, number=1, scheduled_at=timezone.now()
+    )
+    a11y, policy = Accessibility(), PolicyWatch()
+    staff = policy.watch(signed_in(browser_with_a_microphone, live_server, clinician, LAPTOP))
+    staff.goto(
+        live_server.url + reverse("ipr:session", kwargs={"org": "riverside", "pk": session.pk})
+    )
+    staff.get_by_role("button", name="Record with this computer's microphone").click()
+    staff.get_by_text("Recording: 0:02", exact=False).wait_for()
+    a11y.check(staff)
+    staff.get_by_role("button", name="Stop recording").click()
+    staff.get_by_text("Recorded 0:0", exact=False).wait_for()
+    staff.get_by_role("button", name="Attach the recording").click()
+    staff.wait_for_load_state()
+    recording = Recording.objects.get(session=session)
+    assert recording.media_type == "video/webm"  # MediaRecorder's WebM, found from its bytes
+    assert recording.size > 1000
+    assert staff.url.endswith(f"/recall/recordings/{recording.pk}/")
+    assert a11y.problems == [], "\n\n".join(a11y.problems)
+    assert policy.blocked == []
