@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -537,3 +538,42 @@ def test_new_data_keys_keep_the_recording_its_transcript_and_the_words_readable(
     assert fresh.words()["transcript"] == VTT
     assert b"".join(media.read_range(fresh.file_id, _key(fresh), len(wav), 0, len(wav) - 1)) == wav
     assert Mark.objects.get(review__recording=fresh).words()["then"] == "calm"
+
+
+def test_the_clients_data_export_holds_their_recordings_and_marks(practice: Practice) -> None:
+    """GDPR Art. 15: the client's own marks in their words; the practitioner's marks, as the
+    client sees them, only once both have finished, and without the practitioner's words."""
+    from ally.web.privacy.export import client_data, export_client
+
+    recording = stored_recording(practice.own, scope=ConsentScope.REVIEW)
+    review = reverse("ipr:review", kwargs={"org": "north", "pk": recording.pk})
+    clinician = _as(practice.clinician)
+    client = _client_visit(recording)
+    client_page = reverse("ipr_client:recording")
+    _mark(client, client_page, "0:01", then="I felt heard")
+    _mark(clinician, review, "0:02", "0:03", then="I pushed too hard")
+
+    def exported() -> dict[str, Any]:
+        (episode,) = [
+            e for e in client_data(practice.own.client, None)["episodes"] if e["recordings"]
+        ]
+        (found,) = episode["recordings"]
+        return dict(found)
+
+    found = exported()
+    assert found["consent"] == "review"
+    assert [(m["start_seconds"], m["words"]["then"]) for m in found["your_marks"]] == [
+        (1, "I felt heard")
+    ]
+    assert found["practitioner_marks"] == []
+    client.post(client_page, {"action": "finish"})
+    clinician.post(review, {"action": "finish"})
+    found = exported()
+    assert [(m["start_seconds"], m["end_seconds"]) for m in found["practitioner_marks"]] == [(2, 3)]
+    assert "words" not in found["practitioner_marks"][0]
+    archive = export_client(practice.own.client, membership=None)
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        page = opened.read("client.html").decode()
+    assert "I felt heard" in page
+    assert "0:02–0:03" in page
+    assert "I pushed too hard" not in page

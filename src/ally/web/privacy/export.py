@@ -36,6 +36,7 @@ from ally.web.collect.models import Administration
 from ally.web.collect.models.responses import ScoredAnswers
 from ally.web.endings.summary import export_ending
 from ally.web.goals.course import export_goals
+from ally.web.ipr.export import export_recall
 from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
 from ally.web.respond.forms import text_in
 from ally.web.scoping import scoped
@@ -188,6 +189,7 @@ def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
         "alerts": [_alert(a) for a in alerts],
         **export_goals(membership, episode),
         **export_ending(membership, episode),
+        **export_recall(membership, episode),
     }
 
 
