@@ -9,7 +9,7 @@ $(BIN)/ally: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/ally
 
-.PHONY: install run test lint audit lock
+.PHONY: install run test lint audit lock probe
 install: $(BIN)/ally
 
 # The main job: the web app on http://localhost:8000 with a demo practice (data in ./ally-data).
@@ -47,3 +47,8 @@ audit: install
 # requirements.lock again from the pins in pyproject.toml (pip resolves them; nothing installed).
 lock: install
 	$(BIN)/python tools/lock_dependencies.py
+
+# Issue 19's outside-in probes against a real `ally serve` of this checkout (a few minutes; one
+# line per check, exit 1 on a failure): docs/security.md, section 1.2.
+probe: install
+	$(BIN)/python tools/probe_outside_in.py
