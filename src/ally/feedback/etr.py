@@ -446,14 +446,28 @@ def _crosses(curves: tuple[QuantileCurve, ...], r: TrainingRange) -> bool:
     return any(bool(np.any(hi < lo)) for lo, hi in itertools.pairwise(values))
 
 
-def _fit_quantile(y: Array, design: Array, q: float) -> Array:
+def _fit_quantile(y: Array, design: Array, q: float, weights: Array | None = None) -> Array:
+    """Koenker–Bassett quantile regression, minimising sum w·rho_q(y - X b). With `weights`,
+    each row stands for that many identical observations: rho_q is positively homogeneous
+    (rho_q(w r) = w rho_q(r) for w > 0), so fitting (w y, w X) unweighted minimises the same sum
+    as the rows repeated (Koenker 2005, Quantile Regression, §2.1 and §5.3)."""
     from statsmodels.regression.quantile_regression import QuantReg
 
+    if weights is not None:
+        y, design = weights * y, weights[:, None] * design
     with warnings.catch_warnings():
         # IRLS stops at max_iter with a usable estimate; the fit is checked for crossing after.
         warnings.simplefilter("ignore")
         result = QuantReg(y, design).fit(q=q, max_iter=5000, p_tol=1e-6)
     return np.asarray(result.params, dtype=np.float64)
+
+
+def _collapsed(x: Array, t: Array, y: Array) -> tuple[Array, Array, Array, Array]:
+    """The distinct (intake, ln session, score) rows and how often each occurs. Scores, intakes
+    and sessions take few values, so a practice's or a health system's millions of sessions
+    collapse to some thousands of rows, and the fit's cost no longer grows with the data."""
+    rows, counts = np.unique(np.column_stack([x, t, y]), axis=0, return_counts=True)
+    return rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(np.float64)
 
 
 def fit_etr(
@@ -499,8 +513,11 @@ def fit_etr(
     x = inside["intake"].to_numpy(np.float64)
     t = inside["log_session"].to_numpy(np.float64)
     y = inside["score"].to_numpy(np.float64)
-    design = _design(x, t)
-    curves = tuple(QuantileCurve(q, *map(float, _fit_quantile(y, design, q))) for q in qs)
+    cx, ct, cy, counts = _collapsed(x, t, y)
+    design = _design(cx, ct)
+    curves = tuple(
+        QuantileCurve(q, *map(float, _fit_quantile(cy, design, q, counts))) for q in qs
+    )
     band_method = "quantile regression"
     if _crosses(curves, r):
         # Fall back to parallel curves: the median plus quantiles of its residuals, which are
