@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from api_tokens import bearer, register, token_for
 from django.test import Client
@@ -36,7 +37,7 @@ def _held_sessions(practice: Practice) -> None:
         do_record_response(form, answers, idempotency_key=f"s{number}")
 
 
-def _post(client: Client, practice: Practice, body: dict[str, object]) -> object:
+def _post(client: Client, practice: Practice, body: dict[str, object]) -> Any:
     return client.post(
         f"/api/o/north/episodes/{practice.own.pk}/ending",
         data=json.dumps(body),
