@@ -197,12 +197,13 @@ def _answer_the_ending(
     for administration in forms:
         do_mark_sent(administration, at)
     answered_at = at + dt.timedelta(hours=draw.randint(*ANSWER_HOURS))
-    if draw.random() < UNANSWERED_SHARE or answered_at >= now:
+    step = dt.timedelta(minutes=4)
+    if draw.random() < UNANSWERED_SHARE or answered_at + step * len(forms) >= now:
         return
     held = dict(item.held)
     key = f"demo-ending-{seed}-{item.episode.pk}"
-    for step, administration in enumerate(forms):
-        when = answered_at + dt.timedelta(minutes=4 * step)
+    for number, administration in enumerate(forms):
+        when = answered_at + step * number
         purpose = administration.ending_form.purpose
         if purpose == Purpose.REVIEW:
             do_record_review(
