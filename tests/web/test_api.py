@@ -69,6 +69,14 @@ def _goals(p: Practice) -> Call:
     return Call("get", f"/api/o/north/episodes/{p.own.pk}/goals")
 
 
+def _ending(p: Practice) -> Call:
+    return Call("get", f"/api/o/north/episodes/{p.own.pk}/ending")
+
+
+def _end_episode(p: Practice) -> Call:
+    return Call("post", f"/api/o/north/episodes/{p.own.pk}/ending", {"reason": "planned"})
+
+
 def _alerts(p: Practice) -> Call:
     _alert_on_own(p)
     return Call("get", "/api/o/north/alerts?state=all")
@@ -138,6 +146,8 @@ ENDPOINTS: list[tuple[Callable[[Practice], Call], tuple[int, ...]]] = [
     (_create_administration, CREATE),
     (_record_response, CREATE),
     (_goals, READ),
+    (_ending, READ),
+    (_end_episode, CREATE),
     (_alerts, LISTS),
     (_seen, WRITE),
     (_acted, WRITE),
@@ -374,6 +384,8 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
         ("get", "/api/o/{org}/episodes/{episode_id}"),
         ("get", "/api/o/{org}/episodes/{episode_id}/feedback"),
         ("get", "/api/o/{org}/episodes/{episode_id}/goals"),
+        ("get", "/api/o/{org}/episodes/{episode_id}/ending"),
+        ("post", "/api/o/{org}/episodes/{episode_id}/ending"),
         ("get", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/episodes/{episode_id}/administrations"),
         ("post", "/api/o/{org}/administrations/{administration_id}/responses"),
@@ -391,7 +403,9 @@ def test_the_openapi_spec_lists_every_operation_with_its_responses(client: Clien
     for (method, path), operation in operations.items():
         responses = operation["responses"]
         success = (
-            "201" if method == "post" and path.endswith(("administrations", "responses")) else "200"
+            "201"
+            if method == "post" and path.endswith(("administrations", "responses", "ending"))
+            else "200"
         )
         assert success in responses, (method, path)
         for code in ("401", "404"):

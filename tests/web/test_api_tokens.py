@@ -92,6 +92,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "create": (403, 403, 404, 201, 201, 403, 404, 401, 401, 401),
     # Seeing and acting on alerts is a member's work: no scope gives it.
     "alert_write": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
+    # Running episodes (ending one) is a member's work too.
+    "episode_write": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
     # Only research:export gives the research export (test_research_export has that token).
     "export": (403, 403, 403, 403, 403, 403, 404, 401, 401, 401),
 }
@@ -102,6 +104,8 @@ ENDPOINT_KIND = {
     "_feedback": "read",
     "_administrations": "read",
     "_goals": "read",
+    "_ending": "read",
+    "_end_episode": "episode_write",
     "_create_administration": "create",
     "_record_response": "create",
     "_seen": "alert_write",

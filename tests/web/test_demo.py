@@ -8,10 +8,12 @@ import pytest
 from batch_results import assert_stored_equals_batch
 from django.contrib.auth import authenticate
 from django.test import RequestFactory
+from django.utils import timezone
 
 from ally.web.alerts.models import Alert
 from ally.web.collect.models import Administration, AdministrationStatus, Response
 from ally.web.demo import demo_summary, load_demo, write_logins
+from ally.web.endings.models import ClosingSummary, Ending, EndingForm, FollowUp, ReviewWords
 from ally.web.goals.course import episode_goals
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
 from ally.web.practice.models import Episode, Group, Organisation
@@ -29,10 +31,12 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     assert episodes.filter(ended_on__isnull=True).exists()
     assert Response.objects.filter(administration__episode__in=episodes).count() > 100
     # Every answered administration the practice model reads has its feedback row (the group
-    # check-in is read level by level, on the group page).
+    # check-in is read level by level, on the group page; the end-of-therapy review and a
+    # follow-up, after the course, are not part of it).
     assert SessionFeedback.objects.filter(episode__in=episodes).count() == (
         Response.objects.filter(administration__episode__in=episodes)
-        .exclude(administration__measure_id="ally-group")
+        .exclude(administration__measure_id__in=["ally-group", "ally-review"])
+        .exclude(administration__ending_form__purpose="follow_up")
         .count()
     )
     # Groups with rolling membership: members join at different meetings.
@@ -54,13 +58,38 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     ).exists()
     # A few running episodes have goals, rated at their sessions, and goal attainment.
     with_goals = episodes.filter(goals__isnull=False).distinct()
-    assert with_goals.exists()
-    assert not with_goals.filter(ended_on__isnull=False).exists()
+    assert with_goals.filter(ended_on__isnull=True).exists()
     for episode in with_goals:
         found = episode_goals(None, episode)
         assert all(len(goal.ratings) >= 2 for goal in found.goals)
         assert found.attainment
         assert found.latest_agreement is not None
+    # Endings were recorded as a clinician records them: planned ones sent the final measure,
+    # the goals and the review, which most clients answered; every planned ending and some
+    # unplanned ones have a closing summary; one follow-up was answered, one is still to come.
+    now = timezone.make_aware(dt.datetime(2026, 11, 29, 9))
+    ended = episodes.filter(ended_on__isnull=False, group_places__isnull=True)
+    assert Ending.objects.filter(episode__in=ended).count() == ended.count()
+    planned = ended.filter(end_reason="planned")
+    stopped = ended.exclude(end_reason="planned")
+    assert planned.exists()
+    assert stopped.exists()
+    assert not EndingForm.objects.filter(ending__episode__in=stopped).exists()
+    answered = Response.objects.filter(administration__ending_form__ending__episode__in=planned)
+    assert answered.filter(administration__measure_id="ally-review").count() >= 2
+    assert ReviewWords.objects.filter(administration__episode__in=planned).exists()
+    assert answered.filter(administration__measure_id="goal-progress").exists()
+    assert answered.filter(administration__ending_form__purpose="final").exists()
+    assert all(r.recorded_at > r.administration.episode.ending.recorded_at for r in answered)
+    assert all(r.recorded_at < now for r in answered)
+    summarised = ClosingSummary.objects.filter(episode__in=ended).values("episode").distinct()
+    assert summarised.filter(episode__in=planned).count() == planned.count()
+    assert summarised.filter(episode__in=stopped).exists()
+    follow_ups = FollowUp.objects.filter(ending__episode__in=planned)
+    assert follow_ups.filter(sent_at__isnull=True, due_at__gt=now).count() == 1
+    assert Response.objects.filter(
+        administration__ending_form__purpose="follow_up", recorded_at__lt=now
+    ).exists()
     # Beside it, a coaching practice with a sponsor (one client agreed to share, one did not)
     # and its members' self-care check-ins.
     from ally.web.selfcare.models import CheckIn

@@ -32,16 +32,27 @@ def test_demo_forms_are_answered_around_their_sessions_and_alerts_acted_on_later
     now = timezone.make_aware(dt.datetime.combine(TODAY, dt.time(9)))
     answered = Administration.objects.filter(
         episode__organisation=demo.organisation, status=AdministrationStatus.COMPLETED
-    ).select_related("session")
+    ).select_related("session", "ending_form__ending__follow_up")
     assert answered.count() > 100
     for form in answered:
-        start, completed = form.session.scheduled_at, form.completed_at
+        start, completed = form.session.scheduled_at if form.session else None, form.completed_at
         assert completed <= now
-        if form.timing == Timing.BEFORE and form.respondent == Respondent.CLIENT:
+        sent_by = getattr(form, "ending_form", None)
+        if sent_by is not None and sent_by.purpose == "follow_up":
+            # Once the follow-up came due, within its days.
+            follow_up = sent_by.ending.follow_up
+            assert follow_up.due_at < completed < follow_up.answers_until
+        elif sent_by is not None:
+            # After the ending was recorded (on the last day), within the ending's days.
+            ending = sent_by.ending
+            assert ending.answers_until is not None
+            assert ending.recorded_at < completed < ending.answers_until
+        elif form.timing == Timing.BEFORE and form.respondent == Respondent.CLIENT:
             # From the evening before to shortly before the session.
             assert start - dt.timedelta(hours=24) <= completed < start
         else:
             # After the session started (the form opens then), by the next day.
+            assert start is not None
             assert start < completed <= start + dt.timedelta(hours=27)
     # Not one moment for all: the forms were answered at many different times.
     assert len({form.completed_at for form in answered}) > answered.count() // 2

@@ -27,6 +27,7 @@ from ally.web.endings.models import ClosingSummary, Ending, EndingForm, ReviewWo
 from ally.web.monitoring.models import EpisodeFeedback
 from ally.web.practice.models import Session
 from ally.web.respond.links import signed_token
+from ally.web.respond.visit import Visit
 
 HELPED = "Talking about my father with Anna helped the most"
 SUMMARY = "Worked on grief and sleep; the client keeps the evening walk routine"
@@ -232,3 +233,36 @@ def test_the_closing_summary_keeps_its_versions_and_is_scoped(practice: Practice
     sign_in(staff, practice.clinician.user)
     assert staff.post(url, {"closing-summary": "Third"}).status_code == 302
     assert ClosingSummary.objects.filter(episode=practice.own).count() == 3
+
+
+def test_a_planned_ending_sends_the_client_one_message_whose_link_opens_every_form(
+    practice: Practice,
+) -> None:
+    _course(practice, answer_last=False)
+    do_add_goal(practice.own, "Sleep through the night", actor=practice.clinician)
+    ending = _end_by_plan(practice)
+    forms = [f.administration for f in EndingForm.objects.filter(ending=ending)]
+    assert len(forms) == 3
+    mail.outbox.clear()
+    run = send_due_links(now=timezone.now())
+    assert run.sent == 3
+    [message] = mail.outbox
+    assert message.to == ["c@example.org"]
+    assert "3 short questionnaires" in message.body
+    assert "This one link opens them all" in message.body
+    for form in forms:
+        form.refresh_from_db()
+        assert form.status == AdministrationStatus.SENT
+    # Reminded once, in one message too.
+    mail.outbox.clear()
+    later = timezone.now() + dt.timedelta(hours=25)
+    assert send_due_links(now=later).reminded == 3
+    [reminder] = mail.outbox
+    assert reminder.subject == "Reminder: a few short questionnaires from North Practice"
+    assert send_due_links(now=later + dt.timedelta(hours=1)).reminded == 0
+    # The one link opens a visit with the final measure, the goals and the review, in turn.
+    link = message.body.split("/a/", 1)[1].split()[0]
+    browser = Client()
+    browser.get(f"/a/{link}")
+    granted = Visit(browser.session).administrations()
+    assert sorted(a.pk for a in granted) == sorted(a.pk for a in forms)

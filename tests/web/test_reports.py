@@ -17,6 +17,7 @@ from web_practice import sign_in
 
 from ally.web.auditlog.models import AuditEntry
 from ally.web.demo import load_demo
+from ally.web.endings.models import ClosingSummary, ReviewWords
 from ally.web.monitoring.models import EpisodeFeedback
 from ally.web.practice.models import ClientIdentity, Episode, Membership
 from ally.web.scoping import Role
@@ -136,3 +137,25 @@ def test_another_caseloads_report_is_a_404(demo: Episode) -> None:
     browser = browser_for(other)
     assert browser.get(url("report", demo)).status_code == 404
     assert browser.get(url("report_pdf", demo)).status_code == 404
+
+
+def test_the_demos_planned_endings_have_end_reports_with_the_review_and_the_summary(
+    demo: Episode,
+) -> None:
+    words = ReviewWords.objects.filter(administration__episode__organisation__slug="demo").first()
+    assert words is not None, "the demo has a planned ending whose client answered the review"
+    reviewed = words.administration.episode
+    summary = ClosingSummary.objects.filter(episode=reviewed).order_by("version").last()
+    assert summary is not None
+    browser = browser_for(reviewed.clinician)
+    text = report_text(browser.get(url("report", reviewed)).content.decode())
+    assert "End report" in text
+    assert summary.text in text
+    assert words.words()["helped"] in text
+    # The API reads the same ending, and the category the report's outcome holds.
+    ending = browser.get(f"/api/o/demo/episodes/{reviewed.pk}/ending").json()
+    assert ending["end_reason"] == "planned"
+    assert ending["closing_summary"]["text"] == summary.text
+    assert ending["review"]["answers"] == words.words()
+    stored = EpisodeFeedback.objects.filter(episode=reviewed, rater="client").exclude(category="")
+    assert {o["category"] for o in ending["outcomes"]} == {f.category for f in stored}

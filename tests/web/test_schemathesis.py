@@ -42,7 +42,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-OPERATIONS = 15
+OPERATIONS = 17
 """The operations of the spec; a new one must be added here, so that it is known to be run."""
 REFUSED_TO_CLINICIANS = {"GET /api/o/{org}/research-export"}
 """Operations the run's clinician may not use (their success is tested with a researcher and a

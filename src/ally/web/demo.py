@@ -5,7 +5,8 @@ alerts and feedback are what a real practice would see. Dates are moved so that 
 session was yesterday; ongoing episodes get their next session with forms sent (some overdue).
 Each form is answered, and each alert of the past acted on, at a time of its own around its
 session, drawn from the demo's seed: the demo's times read like a practice's, and the same seed
-and day give the same demo.
+and day give the same demo. Episodes end through `do_end_episode` with their reviews, summaries
+and follow-ups (`demo_endings`).
 The accounts share one random password, kept in the data folder (demo-logins.txt, mode 0600)
 so that `ally serve` can print it again.
 """
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from ally.measures import Kind
 from ally.simulate import SimulationConfig, simulate
 from ally.web.accounts.models import User
 from ally.web.actions.alerts import do_act_on_alert
@@ -42,6 +44,7 @@ from ally.web.collect.models import (
     Respondent,
     Timing,
 )
+from ally.web.demo_endings import Ended, load_endings
 from ally.web.demo_goals import load_goals
 from ally.web.practice.models import (
     Client,
@@ -197,11 +200,15 @@ def load_demo(episodes: int = 60, seed: int = 1, today: dt.date | None = None) -
             logins.append(DemoLogin(email, str(Role.CLINICIAN)))
 
     groups: dict[str, dict[str, list[dict[str, str]]]] = defaultdict(dict)
+    ended: list[Ended] = []
     for episode_code, episode_rows in by_episode.items():
         if episode_rows[0]["group"]:
             groups[episode_rows[0]["group"]][episode_code] = episode_rows
             continue
-        _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
+        finished = _load_episode(org, clinicians, episode_code, episode_rows, shift, now, seed)
+        if finished is not None:
+            ended.append(finished)
+    load_endings(ended, now, seed)
     load_goals(org, now, seed)
     for _code, members in sorted(groups.items()):
         _load_group(org, clinicians, members, shift, now, seed)
@@ -259,7 +266,8 @@ def _load_episode(
     shift: dt.timedelta,
     now: dt.datetime,
     seed: int,
-) -> None:
+) -> Ended | None:
+    """The episode and its history; returned, not yet ended, if the simulation ended it."""
     first = rows[0]
     clinician = clinicians[first["clinician"]]
     dates = {int(r["session"]): dt.date.fromisoformat(r["date"]) + shift for r in rows}
@@ -298,9 +306,15 @@ def _load_episode(
             )
             for number, day in sorted(dates.items())
         }
+    last = max(sessions)
+    held: list[tuple[str, dict[int, float | None]]] = []
     for row in rows:
         session = sessions[int(row["session"])]
         respondent = row["rater"]
+        if ending == str(EndReason.PLANNED) and _final_measure(row, last):
+            # Answered at the ending instead, as its final measure (demo_endings).
+            held.append((row["measure"], _answers(row)))
+            continue
         timing = str(TIMING.get(row["measure"], Timing.AFTER))
         administration = do_create_administration(
             episode,
@@ -318,13 +332,21 @@ def _load_episode(
             refresh=False,  # do_fit_practice_model, once the practice is loaded
             now=_answered_at(session, timing, respondent, now, seed, key),
         )
-    if ended:
-        # Ended once its history is in: an ended episode takes no new forms.
-        Episode.objects.filter(pk=episode.pk).update(
-            ended_on=max(dates.values()), end_reason=ending
-        )
     if ending == "ongoing":
         _next_session(episode, clinician, measures, max(sessions) + 1, now)
+    if not ended:
+        return None
+    # Ended once the practice's history is in (demo_endings), as its clinician would.
+    return Ended(episode, ending, max(dates.values()), tuple(held))
+
+
+def _final_measure(row: dict[str, str], last: int) -> bool:
+    """A client's outcome measure at the last session of a course that ends by plan."""
+    return (
+        int(row["session"]) == last
+        and row["rater"] == str(Respondent.CLIENT)
+        and measures.measure(row["measure"]).kind == Kind.OUTCOME
+    )
 
 
 def _staggered(members: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:

@@ -189,12 +189,14 @@ def do_end_episode(
     follow_up: FollowUpChoice | None = None,
     summary: str = "",
     tell_stopped: bool = False,
+    now: dt.datetime | None = None,
 ) -> Episode:
     """Record the end of an episode: the date and why (planned, dropout, referred, other).
 
     A planned ending sends the client the final measures and the end-of-therapy review, which
     take answers after the ending (actions/endings.py); any ending may keep the clinician's
-    closing `summary` and schedule a `follow_up` check."""
+    closing `summary` and schedule a `follow_up` check. `now` is the time it is recorded (the
+    demo's own clock; the present by default)."""
     from ally.web.actions.endings import EndingActionError, check_ending_choices, record_ending
 
     check_can_record(actor, episode)
@@ -208,7 +210,8 @@ def do_end_episode(
         raise PracticeActionError(
             _("The end date is before the episode was opened; check it."), field="ended_on"
         )
-    if ended_on > timezone.localdate():
+    now = now or timezone.now()
+    if ended_on > timezone.localdate(now):
         raise PracticeActionError(
             _("The end date is in the future; end the episode on the day."), field="ended_on"
         )
@@ -218,17 +221,22 @@ def do_end_episode(
             raise PracticeActionError(_("This episode has ended already."))
         locked.ended_on, locked.end_reason = ended_on, reason
         locked.save(update_fields=["ended_on", "end_reason"])
-        _close_forms_at_the_end(locked)
+        _close_forms_at_the_end(locked, now)
         # How an episode ended changes its results (an open rupture becomes unrepaired).
-        refresh_episode(locked)
+        refresh_episode(locked, now)
         audit.record("episode.ended", actor=actor, target=locked)
         record_ending(
-            locked, actor=actor, follow_up=follow_up, summary=summary, tell_stopped=tell_stopped
+            locked,
+            actor=actor,
+            follow_up=follow_up,
+            summary=summary,
+            tell_stopped=tell_stopped,
+            now=now,
         )
     return locked
 
 
-def _close_forms_at_the_end(episode: Episode) -> None:
+def _close_forms_at_the_end(episode: Episode, now: dt.datetime) -> None:
     """The ending closes the episode's open forms (hazard H12): a later session's at once, the
     others when the grace after the last day runs out (`answers_close_at`), so no link sent
     earlier takes answers that nobody would look for."""
@@ -243,7 +251,6 @@ def _close_forms_at_the_end(episode: Episode) -> None:
     closes = answers_close_at(episode)
     if closes is None:
         return
-    now = timezone.now()
     still_open = Administration.objects.filter(
         episode=episode, status__in=sorted(OPEN_STATUSES)
     ).select_related("session", "episode")

@@ -21,6 +21,7 @@ from ninja import NinjaAPI
 from ally.web.api import (
     administrations,
     alerts,
+    endings,
     episodes,
     errors,
     feedback,
@@ -71,5 +72,15 @@ api = AllyAPI(
     parser=errors.JSONParser(),
 )
 errors.register(api)
-for module in (episodes, feedback, administrations, responses, alerts, goals, research, groups):
+for module in (
+    episodes,
+    feedback,
+    administrations,
+    responses,
+    alerts,
+    goals,
+    endings,
+    research,
+    groups,
+):
     api.add_router("", module.router)

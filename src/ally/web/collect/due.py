@@ -19,6 +19,7 @@ from ally.web.actions.answers import do_expire_administration
 from ally.web.actions.endings import send_due_follow_ups
 from ally.web.collect.models import Administration, AdministrationStatus, Respondent, Timing
 from ally.web.collect.models.administrations import OPEN_STATUSES
+from ally.web.endings.models import Purpose
 from ally.web.practice.models import ClientIdentity, SessionStatus
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,29 @@ def _with_email(administrations: list[Administration]) -> tuple[list[Administrat
     return kept, len(administrations) - len(kept)
 
 
+def _one_message_each(
+    administrations: list[Administration],
+) -> list[tuple[Administration, list[Administration]]]:
+    """The forms to send, each with those that go in the same message: an ending's forms (the
+    final measures, the goals, the review) go together, and so do a follow-up's, since one link
+    opens them all (respond.visit.siblings); any other form has a message of its own."""
+    from ally.web.respond.visit import in_order
+
+    together: dict[tuple[object, ...], list[Administration]] = {}
+    for administration in administrations:
+        form = getattr(administration, "ending_form", None)
+        if form is None:
+            key: tuple[object, ...] = ("form", administration.pk)
+        else:
+            key = ("ending", form.ending_id, form.purpose == Purpose.FOLLOW_UP)
+        together.setdefault(key, []).append(administration)
+    messages = []
+    for forms in together.values():
+        first, *rest = in_order(forms)
+        messages.append((first, rest))
+    return messages
+
+
 def send_due_links(now: dt.datetime | None = None) -> DueRun:
     """Expire, send and remind, in that order; returns counts only (safe to log)."""
     from ally.web.respond.links import LinkError, send_link_by_email
@@ -49,7 +73,7 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
     now = now or timezone.now()
     run = DueRun()
     open_forms = Administration.objects.filter(status__in=OPEN_STATUSES).select_related(
-        "episode__organisation", "session"
+        "episode__organisation", "session", "ending_form"
     )
     for administration in open_forms.filter(expires_at__lte=now):
         do_expire_administration(administration)
@@ -79,17 +103,17 @@ def send_due_links(now: dt.datetime | None = None) -> DueRun:
     for batch, reminder in ((list(due), False), (list(reminders), True)):
         reachable, unreachable = _with_email(batch)
         run.no_email += unreachable
-        for administration in reachable:
+        for administration, sent_with in _one_message_each(reachable):
             try:
-                send_link_by_email(administration, None, reminder=reminder)
+                send_link_by_email(administration, None, reminder=reminder, sent_with=sent_with)
             except (LinkError, OSError):
-                # An unreachable mail server: the form stays due and the next run tries again.
-                run.failed += 1
+                # An unreachable mail server: the forms stay due and the next run tries again.
+                run.failed += 1 + len(sent_with)
                 continue
             if reminder:
-                run.reminded += 1
+                run.reminded += 1 + len(sent_with)
             else:
-                run.sent += 1
+                run.sent += 1 + len(sent_with)
     log.info(
         "due links: %d expired, %d sent, %d reminded, %d without email, %d failed",
         run.expired,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ally.web.clinic.course import measure_name
-from ally.web.clinic.roles import sees_names
 from ally.web.collect.models import Administration, Response
 from ally.web.endings.models import (
     REVIEW,
@@ -27,7 +26,10 @@ from ally.web.endings.models import (
 )
 from ally.web.monitoring.models import EpisodeFeedback
 from ally.web.practice.models import Episode, Membership
-from ally.web.scoping import scoped
+from ally.web.scoping import Capability, can, scoped
+
+if TYPE_CHECKING:
+    from ally.web.scoping import Caller
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _score(administration: Administration) -> Response | None:
         return None
 
 
-def episode_ending(membership: Membership, episode: Episode) -> EndingView | None:
+def episode_ending(membership: Caller, episode: Episode) -> EndingView | None:
     """The episode's ending as `membership` may see it; None before the episode has ended."""
     ending = scoped(Ending, membership).filter(episode=episode).select_related("episode").first()
     if ending is None and episode.ended_on is not None:
@@ -101,7 +103,7 @@ def episode_ending(membership: Membership, episode: Episode) -> EndingView | Non
     if ending is None:
         return None
     view = EndingView(ending=ending)
-    readers = sees_names(membership)
+    readers = can(membership, Capability.SEE_IDENTITY)
     sent = (
         scoped(EndingForm, membership)
         .filter(ending__episode=episode)
@@ -139,7 +141,7 @@ def episode_ending(membership: Membership, episode: Episode) -> EndingView | Non
 
 
 def _follow_up_scores(
-    membership: Membership, episode: Episode, follow_up: FollowUp
+    membership: Caller, episode: Episode, follow_up: FollowUp
 ) -> list[FollowUpScore]:
     ends = {
         f.measure_id: f.last_score

@@ -9,6 +9,8 @@ address bar never keeps it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import segno
 from django.conf import settings
 from django.core import signing
@@ -16,6 +18,7 @@ from django.core.mail import send_mail
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ally.web.actions.answers import do_mark_reminded, do_mark_sent
 from ally.web.collect.models import Administration
@@ -79,10 +82,14 @@ def send_link_by_email(
     *,
     reminder: bool = False,
     base: str | None = None,
+    sent_with: Sequence[Administration] = (),
 ) -> None:
     """Email the link to the client's address on file and record that it was sent.
 
     `actor` is the member who sends it, or None for the scheduled job (send_due_links).
+    `sent_with`: the other forms an ending (or its follow-up) sent, which the same link opens
+    (`respond.visit.siblings`): one message, not about a session, tells of them all, and they
+    are marked sent with it.
     """
     if actor is not None:
         check_can_record(actor, administration.episode)
@@ -94,29 +101,50 @@ def send_link_by_email(
             _("This client has no email address on file; copy the link or show the QR code.")
         )
     organisation = administration.episode.organisation
+    count = 1 + len(sent_with)
     # The message names the practice only: an email can be read by others on the way.
-    subject = (
-        _("Reminder: a short questionnaire from %(practice)s")
-        if reminder
-        else _("A short questionnaire from %(practice)s")
-    )
-    send_mail(
-        # One line whatever the stored name holds: a line break in a header is refused.
-        subject=subject % {"practice": " ".join(organisation.name.split())},
-        message=_(
+    if sent_with or getattr(administration, "ending_form", None) is not None:
+        subject = (
+            _("Reminder: a few short questionnaires from %(practice)s")
+            if reminder
+            else _("A few short questionnaires from %(practice)s")
+        )
+        body = ngettext(
+            "%(practice)s asks you to answer %(count)s short questionnaire. It takes a few "
+            "minutes:\n\n%(link)s\n\nThe link can be opened until it is answered, for up "
+            "to %(hours)s hours.",
+            "%(practice)s asks you to answer %(count)s short questionnaires. This one link "
+            "opens them all, one after the other; together they take a few minutes:\n\n"
+            "%(link)s\n\nThe link can be opened until they are answered, for up to %(hours)s "
+            "hours.",
+            count,
+        )
+    else:
+        subject = (
+            _("Reminder: a short questionnaire from %(practice)s")
+            if reminder
+            else _("A short questionnaire from %(practice)s")
+        )
+        body = _(
             "%(practice)s asks you to answer a short questionnaire before or after your "
             "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until the "
             "questionnaire is answered, for up to %(hours)s hours."
         )
+    send_mail(
+        # One line whatever the stored name holds: a line break in a header is refused.
+        subject=subject % {"practice": " ".join(organisation.name.split())},
+        message=body
         % {
             "practice": organisation.name,
+            "count": count,
             "link": link_url(administration, base),
             "hours": settings.ALLY_LINK_HOURS,
         },
         from_email=None,
         recipient_list=[identity.email],
     )
-    if reminder:
-        do_mark_reminded(administration)
-    else:
-        do_mark_sent(administration)
+    for sent in (administration, *sent_with):
+        if reminder:
+            do_mark_reminded(sent)
+        else:
+            do_mark_sent(sent)
