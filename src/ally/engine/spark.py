@@ -84,10 +84,12 @@ def session(master: str | None) -> SparkSession:
     builder = SparkSession.builder.appName("ally analyze")
     if master:
         builder = builder.master(master)
-    if (master or "").startswith("local"):
-        # Local Spark's Python workers run Ally from this interpreter's environment, and its
-        # shuffles have a few partitions per core, not a cluster's 200.
+    if master is None or master.startswith("local"):
+        # Local Spark's Python workers run Ally from this interpreter's environment (spark-submit
+        # sets PYSPARK_PYTHON from spark.pyspark.python for a cluster's), and local shuffles
+        # have a few partitions per core, not a cluster's 200.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master is not None and master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS))
         builder = builder.config("spark.ui.enabled", "false")
     try:
