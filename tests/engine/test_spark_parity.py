@@ -154,9 +154,22 @@ def test_parquet_in_and_out_and_the_fitted_model_are_the_same_on_spark(tmp_path:
     assert models[1] == models[0]
 
 
-def test_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["analyze", str(tmp_path / "x.csv"), "--out", str(tmp_path), "--spark-master", MASTER]
+def test_sessions_ordered_by_dates_in_a_given_format_are_the_same_on_spark(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "dates.csv"
+    data.write_text(
+        "client,date,measure,score\n"
+        "a,03.02.2026,phq9,20\na,10.02.2026,phq9,14\na,17.02.2026,phq9,7\n"
+        "b,2026-02-03,phq9,12\n"  # not the given format: rejected
+        "b,05.02.2026,phq9,12\nb,05.02.2026,phq9,11\n"  # the same day twice: a duplicate
+        "c,31.02.2026,phq9,9\n",  # no such day
+        encoding="utf-8",
     )
-    assert result.exit_code != 0
-    assert "--spark-master is for --engine spark" in result.output
+    duck, spark, said_duck, said_spark = both(
+        "analyze", data, tmp_path, "--date-format", "%d.%m.%Y", "--no-feedback"
+    )
+    assert said_spark == said_duck
+    assert assert_same(duck / "rejected.csv", spark / "rejected.csv") == 3
+    assert assert_same(duck / "sessions.csv", spark / "sessions.csv") == 4
+    assert_same(duck / "episodes.csv", spark / "episodes.csv")
