@@ -44,16 +44,17 @@ PROFILE = """
 import os, resource, sys, time
 from pathlib import Path
 from ally.engine import analyze as engine
+from ally.engine.backends import DuckDB
 from ally.engine.options import Options
 
 STEPS = {
     "stored": "storing a stage in DuckDB",
-    "scores_table": "scoring the items (the core, in batches)",
+    "scored": "scoring the items (the core, in batches)",
     "_fitted": "fitting the practice model",
     "pull": "sorting the good rows into the core's columns",
     "apply_and_write_sessions": "applying the model (the core), writing sessions",
     "episodes_table": "the episodes table's columns",
-    "write": "writing the episodes table",
+    "write": "writing an output's Arrow columns",
     "_write_rejected": "writing rejected.csv",
 }
 
@@ -76,6 +77,8 @@ def timed(name, f):
 for name in STEPS:
     if hasattr(engine, name):
         setattr(engine, name, timed(name, getattr(engine, name)))
+    elif hasattr(DuckDB, name):  # the engine's own steps: args[1] after self is the stage
+        setattr(DuckDB, name, timed(name, getattr(DuckDB, name)))
 feedback = sys.argv[3] == "feedback"
 c, w = cpu(), time.perf_counter()
 engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",

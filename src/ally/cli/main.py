@@ -209,13 +209,29 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         click.option("--strict", is_flag=True, help="Stop if any row is rejected."),
         click.option(
+            "--engine",
+            type=click.Choice(["duckdb", "spark"]),
+            default="duckdb",
+            show_default=True,
+            help="duckdb: an embedded DuckDB in this process, for one machine. spark: the same "
+            "analysis, identical results, on Spark (needs the spark extra and Java 17); INPUT "
+            "and --out may then be any path Spark reads (hdfs://, s3a://...), and each output "
+            "is a folder of part files.",
+        ),
+        click.option(
+            "--spark-master",
+            metavar="URL",
+            help="With --engine spark: the cluster's master (local[4], spark://HOST:7077, "
+            "yarn, k8s://...). Default: what spark-submit gives, else local Spark on all cores.",
+        ),
+        click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
         ),
         click.option(
             "--memory-limit",
             default="1500MB",
             show_default=True,
-            help="Memory for the engine's tables; beyond it they spill to a temporary folder.",
+            help="Memory for DuckDB's tables; beyond it they spill to a temporary folder.",
         ),
         click.option(
             "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
@@ -280,7 +296,7 @@ def _subscale_z(given: str | None) -> float | None:
     return z
 
 
-def _options(input_file: Path, out: Path, **given: Any) -> Options:
+def _options(input_file: str, out: str, **given: Any) -> Options:
     """The engine's options from the command line's."""
     from ally.change.reliable import Z_975, Method
     from ally.engine.options import Options
@@ -291,12 +307,16 @@ def _options(input_file: Path, out: Path, **given: Any) -> Options:
     pre, post = given["pre"], given["post"]
     if pre is not None and post is not None and post <= pre:
         raise click.UsageError("--post must be a later session than --pre")
+    if given["spark_master"] is not None and given["engine"] != "spark":
+        raise click.UsageError("--spark-master is for --engine spark; give both, or neither")
     wide = given.pop("wide")
     direction = given.pop("direction")
     z = given.pop("sudden_gain_z")
     return Options(
-        input=input_file,
-        out=out,
+        input=Path(input_file),
+        out=Path(out),
+        input_location=input_file,
+        out_location=out,
         delimiter=_delimiter(given.pop("delimiter")),
         encoding=given.pop("encoding").lower(),
         wide_measures=tuple(m.strip() for m in wide.split(",") if m.strip()) if wide else (),
@@ -340,8 +360,8 @@ def _refuse_fit_options(given: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.argument("input_file", metavar="INPUT", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Output folder.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option(
     "--model",
@@ -363,8 +383,8 @@ def _refuse_fit_options(given: dict[str, Any]) -> None:
 )
 @_input_options
 def analyze(
-    input_file: Path,
-    out: Path,
+    input_file: str,
+    out: str,
     fmt: str,
     model: Path | None,
     feedback: bool,
@@ -374,6 +394,10 @@ def analyze(
     """Score every administration in INPUT and classify change; write sessions and episodes.
 
     Without --model, the practice model is fitted on INPUT first, exactly as `ally fit` would.
+
+    Engines: duckdb (the default) runs in this process. spark runs the same stages, with the
+    same results, on Spark: `--engine spark --spark-master local[4]` on this machine, or under
+    spark-submit on a cluster, reading and writing hdfs:// or s3a:// paths.
     """
     from ally.engine.analyze import analyze as run
     from ally.engine.errors import AnalysisError
@@ -397,7 +421,7 @@ def analyze(
 
 
 @cli.command("fit")
-@click.argument("input_file", metavar="DATA", type=click.Path(path_type=Path))
+@click.argument("input_file", metavar="DATA", type=click.Path())
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Model file."
 )
@@ -429,7 +453,7 @@ def analyze(
 )
 @_input_options
 def fit_command(
-    input_file: Path,
+    input_file: str,
     out: Path,
     alert_budget: float | None,
     budget_level: str,
@@ -445,7 +469,7 @@ def fit_command(
     from ally.feedback.signals import BudgetLevel
 
     options = replace(
-        _options(input_file, out.parent, **given),
+        _options(input_file, str(out.parent), **given),
         alert_budget=alert_budget,
         budget_level=BudgetLevel(budget_level),
         signal_tuning=signal_tuning,

@@ -9,11 +9,9 @@ are written slice by slice (Parquet by pyarrow, CSV by DuckDB).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
-import ibis
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -236,11 +234,12 @@ def _rows_of(a: Administrations, lo: int, hi: int) -> Administrations:
 
 
 def apply_and_write_sessions(
-    backend: ibis.BaseBackend,
+    write: Callable[[pa.Table, str], None],
     model: PracticeModel,
     pulled: Pulled,
-    path: Path,
+    path: str,
     *,
+    stream: bool = True,
     feedback: bool = True,
     check_ins: frozenset[str] = frozenset(),
 ) -> tuple[SeriesResults, pa.Table | None]:
@@ -249,10 +248,11 @@ def apply_and_write_sessions(
     the other episodes of a call, and the results of every row are never held at once. The
     series' results of all slices are returned, their rows counted from the first row, with
     the `groups` table (`ally.engine.groups`) when rows name groups: a group's means need all
-    its members' rows, so then the sessions are held and written once, at the end."""
+    its members' rows, so then the sessions are held and written once, at the end. `stream`
+    False holds them too (an engine that writes a table at once), and `write` writes them."""
     a = pulled.administrations
     grouped = has_groups(pulled.rows.column(col.GROUP))
-    stream = path.suffix == ".parquet" and not grouped
+    stream = stream and path.endswith(".parquet") and not grouped
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None
@@ -276,7 +276,7 @@ def apply_and_write_sessions(
         whole = pa.concat_tables(tables)
         if grouped:
             whole, groups = group_tables(whole, check_ins, model.ruptures)
-        write(backend, whole, path)
+        write(whole, path)
     joined = {
         f.name: np.concatenate([getattr(s, f.name) for s in series]) for f in fields(SeriesResults)
     }
@@ -345,16 +345,6 @@ def episodes_table(
         **goal_columns(pulled, found, goal_threshold),
     }
     return pa.table(dict(columns))
-
-
-def write(backend: ibis.BaseBackend, table: pa.Table, path: Path) -> None:
-    """Parquet straight from the Arrow columns (the same file content as DuckDB writes, at a
-    third of its CPU time); CSV by DuckDB, as every CSV of `ally analyze` is, so numbers and
-    dates are written alike in each."""
-    if path.suffix == ".parquet":
-        pq.write_table(table, path)
-    else:
-        backend.to_csv(ibis.memtable(table), path)
 
 
 def analysis_rows(sessions: pd.DataFrame) -> tuple[SessionRows, npt.NDArray[np.object_]]:

@@ -32,11 +32,11 @@ from ally.engine.administrations import (
     apply_and_write_sessions,
     episodes_table,
     pull,
-    write,
 )
+from ally.engine.backends import Engine, open_engine
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
-from ally.engine.read import Dialect, check_date_format, connect, read_rows, stored
+from ally.engine.read import connect
 from ally.engine.rows import (
     Check,
     as_given,
@@ -47,7 +47,6 @@ from ally.engine.rows import (
     parse_problems,
     typed,
 )
-from ally.engine.scores import scores_table
 from ally.feedback.fit import FitOptions, fit_practice
 from ally.feedback.group_checkin import reads_levels
 from ally.feedback.practice import (
@@ -158,11 +157,6 @@ def _complete_items(
     return out
 
 
-def _drop(backend: ibis.BaseBackend, name: str) -> None:
-    """Free a stored stage that no later stage reads."""
-    backend.con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
 def _row_checks(
     table: Table, params: Mapping[str, MeasureParams], with_session: bool, options: Options
 ) -> list[Check]:
@@ -236,7 +230,7 @@ def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, 
         return _fit_analysis(options, fitted_at)
     found: list[PracticeModel] = []
 
-    def keep(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
+    def keep(options: Options, engine: Engine, scored: Scored, summary: Summary) -> None:
         found.append(_fitted(options, scored, pull(scored.rows, scored.subscales), fitted_at))
 
     summary = _run(options, keep, stages=4)
@@ -313,18 +307,21 @@ class Scored:
 
 def _run(
     options: Options,
-    then: Callable[[Options, ibis.BaseBackend, Scored, Summary], None],
+    then: Callable[[Options, Engine, Scored, Summary], None],
     stages: int = 6,
 ) -> Summary:
     library = load_library(options.measures_dirs)
     progress = Stages(stages, options.progress)
     try:
         with tempfile.TemporaryDirectory(prefix="ally-spill-") as spill:
-            backend = connect(options.threads, options.memory_limit, Path(spill))
-            summary = Summary()
-            scored = _score(options, library, progress, backend, summary)
-            then(options, backend, scored, summary)
-            return summary
+            engine = open_engine(options, Path(spill))
+            try:
+                summary = Summary()
+                scored = _score(options, library, progress, engine, summary)
+                then(options, engine, scored, summary)
+                return summary
+            finally:
+                engine.close()
     finally:
         progress.close()
 
@@ -333,15 +330,11 @@ def _score(
     options: Options,
     library: Library,
     stages: Stages,
-    backend: ibis.BaseBackend,
+    engine: Engine,
     summary: Summary,
 ) -> Scored:
     with stages.stage("reading"):
-        if options.date_format is not None:
-            check_date_format(backend, options.date_format)
-        found_input = read_rows(
-            backend, options.input, Dialect(options.delimiter, options.encoding)
-        )
+        found_input = engine.read(options)
         raw = found_input.rows
         summary.notes.extend(found_input.notes)
         rows = int(raw.count().execute())
@@ -362,17 +355,12 @@ def _score(
         with_session = col.SESSION in column_names(raw, options)
         # Typed values are stored once, not recomputed by every rule that reads them (DuckDB
         # does not share repeated subexpressions).
-        table = stored(backend, "ally_typed", typed(table, options.decimal, options.date_format))
-        items = _complete_items(table, params) if options.model is None else {}
-        stored(backend, "ally_scores", scores_table(table, params))
-        # The scores come in the typed rows' order (a scan of a stored table keeps the order it
-        # was stored in), so they go beside their rows by position: no join of every row by
-        # line, whose hash table spilled to disk at 10 M rows.
-        backend.con.execute(
-            "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
-            "FROM ally_typed AS t POSITIONAL JOIN ally_scores AS s"
+        table = engine.stored(
+            "ally_typed",
+            typed(table, options.decimal, options.date_format, engine.parse_date),
         )
-        table = backend.table("ally_scored")
+        items = _complete_items(table, params) if options.model is None else {}
+        table = engine.scored(table, params)
         reason, rule = _first_broken(_row_checks(table, params, with_session, options))
         date_given = as_given(table, col.DATE, col.DATE_VALUE)
         t = table.mutate(
@@ -404,16 +392,14 @@ def _score(
             for n in range(1, GOALS + 1)
             if col.value_column(n) in t.columns
         }
-        t = stored(backend, "ally_checked", t.select(*kept, **ratings))
-        backend.con.execute("DROP VIEW ally_scored")
-        _drop(backend, "ally_typed")
-        _drop(backend, "ally_scores")
+        t = engine.stored("ally_checked", t.select(*kept, **ratings))
+        for name in ("ally_scored", "ally_typed", "ally_scores"):
+            engine.drop(name)
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason", "rule")
         # A second answer for the same session, measure and rater is a duplicate, not an update.
         slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
-        repeated = stored(
-            backend,
+        repeated = engine.stored(
             "ally_repeated",
             good.group_by(slot)
             .aggregate(first_line=good[col.LINE].min(), copies=good.count())
@@ -441,13 +427,13 @@ def _score(
                     lines.rule,
                 )
             )
-        rejected = stored(backend, "ally_rejected", rejected)
+        rejected = engine.stored("ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
         if summary.rejected and options.strict:
-            _write_rejected(backend, raw, rejected, options)
+            where = _write_rejected(engine, raw, rejected, options)
             raise AnalysisError(
                 f"{summary.rejected} rows break the input rules and --strict is on; "
-                f"see {options.out / 'rejected.csv'} for each line and its reason."
+                f"see {where} for each line and its reason."
             )
         if has_duplicates:
             good = good.anti_join(rejected, col.LINE)
@@ -459,7 +445,7 @@ def _score(
         cells = rows * max(1, len(options.wide_measures))
         summary.administrations = cells - summary.empty_cells - (summary.rejected - unreadable)
         if summary.administrations <= 0:
-            raise _nothing_left(backend, raw, rejected, options, summary)
+            raise _nothing_left(engine, raw, rejected, options, summary)
         if with_session:
             _unread_dates(good, options, summary)
         good = good.drop("rule", "date_unread")
@@ -468,7 +454,7 @@ def _score(
 
 
 def _nothing_left(
-    backend: ibis.BaseBackend, raw: Table, rejected: Table, options: Options, summary: Summary
+    engine: Engine, raw: Table, rejected: Table, options: Options, summary: Summary
 ) -> AnalysisError:
     """The error for a run whose every row was rejected: the commonest reasons, and the options
     that read files written another way (the usual cause when every row fails)."""
@@ -477,7 +463,7 @@ def _nothing_left(
             f"{options.input}: every cell of the --measures columns is empty, so there is "
             "nothing to analyse."
         )
-    _write_rejected(backend, raw, rejected, options)
+    where = _write_rejected(engine, raw, rejected, options)
     common = (
         rejected.group_by("rule")
         .aggregate(
@@ -498,7 +484,7 @@ def _nothing_left(
     return AnalysisError(
         f"every row of {options.input} was rejected ({summary.rejected:,} rows), so there is "
         f"nothing to analyse. The commonest reasons: {listed}. Each line and its reason are in "
-        f"{options.out / 'rejected.csv'}. If the file is written another way, say how: "
+        f"{where}. If the file is written another way, say how: "
         "--delimiter ';' (fields separated by ;), --decimal , (decimal commas), "
         "--date-format %d.%m.%Y (dates like 22.11.2026), --encoding latin-1, and "
         "--client-column, --session-column, --date-column, --measure-column or "
@@ -589,11 +575,11 @@ def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> Practi
     return model
 
 
-def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary: Summary) -> None:
+def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -> None:
     pulled = pull(scored.rows, scored.subscales)
-    # The good rows are the core's columns now; DuckDB's copies of them are freed.
-    _drop(backend, "ally_checked")
-    _drop(backend, "ally_repeated")
+    # The good rows are the core's columns now; the engine's copies of them are freed.
+    engine.drop("ally_checked")
+    engine.drop("ally_repeated")
     if options.model is not None:
         model = _load_model(options, scored.params)
         summary.notes.append(
@@ -604,26 +590,31 @@ def _apply(options: Options, backend: ibis.BaseBackend, scored: Scored, summary:
         # Without feedback no expected course is applied, so none is fitted (the course's
         # quantile regressions are most of such a run's time).
         model = _fitted(options, scored, pulled, expected_course=options.feedback)
-    options.out.mkdir(parents=True, exist_ok=True)
     check_ins = frozenset(
         name
         for name, p in scored.params.items()
         if p.measure is not None and reads_levels(p.measure)
     )
-    path = options.out / f"sessions.{options.format}"
+    path = engine.location(options, f"sessions.{options.format}")
     series, groups = apply_and_write_sessions(
-        backend, model, pulled, path, feedback=options.feedback, check_ins=check_ins
+        engine.write,
+        model,
+        pulled,
+        path,
+        stream=engine.streams,
+        feedback=options.feedback,
+        check_ins=check_ins,
     )
-    summary.outputs.append(str(path))
+    summary.outputs.append(path)
     _summarise(model, pulled, series, options.feedback, summary)
-    path = options.out / f"episodes.{options.format}"
-    write(backend, episodes_table(pulled, series, options.goal_threshold), path)
-    summary.outputs.append(str(path))
+    path = engine.location(options, f"episodes.{options.format}")
+    engine.write(episodes_table(pulled, series, options.goal_threshold), path)
+    summary.outputs.append(path)
     if groups is not None:
-        path = options.out / f"groups.{options.format}"
-        write(backend, groups, path)
-        summary.outputs.append(str(path))
-    summary.outputs.append(_write_rejected(backend, scored.raw, scored.rejected, options))
+        path = engine.location(options, f"groups.{options.format}")
+        engine.write(groups, path)
+        summary.outputs.append(path)
+    summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
 
 
 def _summarise(
@@ -690,19 +681,16 @@ def _sudden_gains(
     )
 
 
-def _write_rejected(
-    backend: ibis.BaseBackend, raw: Table, rejected: Table, options: Options
-) -> str:
+def _write_rejected(engine: Engine, raw: Table, rejected: Table, options: Options) -> str:
     """Each rejected row as it was in the file, with its line and reason first. A line that
     could not be split into the header's fields has its reason only."""
-    options.out.mkdir(parents=True, exist_ok=True)
     original = [c for c in raw.columns if c != col.LINE]
     joined = rejected.left_join(raw, rejected[col.LINE] == raw[col.LINE]).select(
         rejected[col.LINE], rejected.reason, **{c: raw[c] for c in original if c != "reason"}
     )
-    path = options.out / "rejected.csv"
-    backend.to_csv(joined.order_by(col.LINE), path)
-    return str(path)
+    path = engine.location(options, "rejected.csv")
+    engine.write_rows(joined.order_by(col.LINE), path)
+    return path
 
 
 __all__ = ["Summary", "analyze", "fit"]

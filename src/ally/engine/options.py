@@ -84,6 +84,15 @@ class Options:
     """DuckDB's memory limit; beyond it, intermediate tables spill to a temporary folder."""
     progress: bool | None = None
     """None shows a progress bar only when the terminal is interactive."""
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """The query engine: an embedded DuckDB, or Spark (`ally.engine.backends`)."""
+    spark_master: str | None = None
+    """Spark's master URL (e.g. local[4], spark://host:7077, yarn); None: Spark's own default,
+    or what spark-submit gives."""
+    input_location: str = ""
+    out_location: str = ""
+    """INPUT and --out as given, for Spark, which also reads and writes URLs (hdfs://, s3a://)
+    that a Path cannot hold; empty: `input` and `out`."""
 
 
 def measure_params(measure_id: str, measure: Measure | None, options: Options) -> MeasureParams:

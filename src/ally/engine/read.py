@@ -114,7 +114,7 @@ def _read_parquet(backend: ibis.BaseBackend, path: Path) -> Table:
     source = "read_parquet(" + quoted(path) + ", file_row_number = true)"
     try:
         names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        _check_names(path, [n for n in names if n != "file_row_number"])
+        check_names(path, [n for n in names if n != "file_row_number"])
         # file_row_number is 0-based; rows, not lines, since Parquet has none.
         # A view: Parquet is typed and columnar already, so it is read where it is used.
         con.execute(
@@ -130,7 +130,7 @@ def _read_parquet(backend: ibis.BaseBackend, path: Path) -> Table:
     return backend.table("ally_input")
 
 
-def _check_names(path: Path, names: list[str]) -> None:
+def check_names(path: Path | str, names: list[str]) -> None:
     """Stop on names Ally cannot tell apart, or that clash with the `line` Ally adds."""
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
@@ -147,15 +147,15 @@ def _check_names(path: Path, names: list[str]) -> None:
         seen[fold(name)] = number
 
 
-def _not_encoded(path: Path, dialect: Dialect, line: int) -> AnalysisError:
-    if dialect.encoding == "utf-8":
+def not_encoded(path: Path | str, encoding: str, line: int) -> AnalysisError:
+    if encoding == "utf-8":
         return AnalysisError(
             f"{path}: is not UTF-8 text (line {line} has bytes that UTF-8 does not allow); it "
             "was probably saved as Latin-1 or Windows-1252, as Excel does. Give "
             "--encoding latin-1, or save the file as UTF-8 (CSV UTF-8 in Excel)."
         )
     return AnalysisError(
-        f"{path}: is not {dialect.encoding} text (line {line} cannot be decoded). Give "
+        f"{path}: is not {encoding} text (line {line} cannot be decoded). Give "
         f"--encoding with the file's encoding ({', '.join(ENCODINGS)})."
     )
 
@@ -177,23 +177,31 @@ def _header(path: Path, dialect: Dialect) -> list[str]:
         raise AnalysisError(f"{path}: line 1 cannot be read as a CSV header ({exc}).") from exc
     except OSError as exc:
         raise AnalysisError(f"{path}: cannot be read ({exc.strerror}).") from exc
+    return header_names(path, first, dialect.delimiter, dialect.encoding)
+
+
+def header_names(
+    path: Path | str, first: list[str] | None, delimiter: str, encoding: str = "utf-8"
+) -> list[str]:
+    """The column names of line 1 (`first`, split), checked: not blank, decoded, split at the
+    delimiter the file uses, each name its own; an empty name is `columnN`."""
     if first is None or not any(name.strip() for name in first):
         raise AnalysisError(
             f"{path}: line 1 is blank. The first line must name the columns "
             "(client, session, measure, ...)."
         )
     if any("\ufffd" in name for name in first):
-        raise _not_encoded(path, dialect, 1)
+        raise not_encoded(path, encoding, 1)
     names = [name if name.strip() else f"column{number}" for number, name in enumerate(first, 1)]
     if len(names) == 1:
         for other, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
-            if other != dialect.delimiter and other in names[0]:
+            if other != delimiter and other in names[0]:
                 raise AnalysisError(
                     f"{path}: line 1 is one column, {names[0]!r}, when split at "
-                    f"{dialect.delimiter!r}; the file looks separated by {shown}. "
+                    f"{delimiter!r}; the file looks separated by {shown}. "
                     f"Give --delimiter {shown}."
                 )
-    _check_names(path, names)
+    check_names(path, names)
     return names
 
 
@@ -229,7 +237,7 @@ def _read_csv(backend: ibis.BaseBackend, path: Path, dialect: Dialect) -> Input:
         f"SELECT min(line) FROM {READ_ERRORS} WHERE error_type = 'INVALID ENCODING'"
     ).fetchone()
     if undecoded is not None and undecoded[0] is not None:
-        raise _not_encoded(path, dialect, int(undecoded[0]))
+        raise not_encoded(path, dialect.encoding, int(undecoded[0]))
     _gather_unreadable(con, len(names))
     notes = _number_lines(con, path, dialect)
     return Input(backend.table("ally_rows"), backend.table("ally_unreadable"), notes)

@@ -6,8 +6,7 @@ calls `ally.scoring.columns`), the same function the web app scores one answer s
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import ibis
 from ibis.expr.types import BooleanValue, StringValue, Table, Value
@@ -181,9 +180,9 @@ def as_given(table: Table, raw: str, typed_name: str) -> Value:
     return table[raw] if raw in table.columns else table[typed_name]
 
 
-@ibis.udf.scalar.builtin  # type: ignore[untyped-decorator]
-def try_strptime(text: str, format: str) -> dt.datetime:  # type: ignore[empty-body]
-    """DuckDB's strptime, null where the text does not match the format."""
+DateParser = Callable[[Value, str], Value]
+"""The engine's reading of a date by a strptime format, null where the text does not match
+(`ally.engine.backends`)."""
 
 
 def number(value: Value, decimal: str = ".") -> Value:
@@ -193,10 +192,12 @@ def number(value: Value, decimal: str = ".") -> Value:
     return value.try_cast("float64")
 
 
-def date(value: Value, date_format: str | None = None) -> Value:
-    """A date from text: ISO 8601, or by `date_format` (strptime); null if it is none."""
+def date(value: Value, date_format: str | None = None, parse: DateParser | None = None) -> Value:
+    """A date from text: ISO 8601, or by `date_format` (strptime, read by `parse`); null if it
+    is none."""
     if value.type().is_string() and date_format is not None:
-        return try_strptime(value, date_format).cast("date")
+        assert parse is not None, "a date format needs the engine's parser"
+        return parse(value, date_format)
     return value.try_cast("date")
 
 
@@ -209,7 +210,12 @@ def _answer(value: Value, decimal: str) -> Value:
     return number(value, decimal)
 
 
-def typed(table: Table, decimal: str = ".", date_format: str | None = None) -> Table:
+def typed(
+    table: Table,
+    decimal: str = ".",
+    date_format: str | None = None,
+    parse_date: DateParser | None = None,
+) -> Table:
     """The normalised table plus typed session, date, score and answers, cast once per run.
 
     Raw columns that were typed already (Parquet) are dropped: the typed copy says the same.
@@ -222,7 +228,7 @@ def typed(table: Table, decimal: str = ".", date_format: str | None = None) -> T
     return table.mutate(
         **{
             col.SESSION_NUMBER: table[col.SESSION].try_cast("int64"),
-            col.DATE_VALUE: date(table[col.DATE], date_format),
+            col.DATE_VALUE: date(table[col.DATE], date_format, parse_date),
             col.GIVEN_SCORE: number(table[col.SCORE], decimal),
             col.ANSWERED: answered,
         },

@@ -37,7 +37,7 @@ def _floats(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.float64]:
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _score_batch(
+def score_batch(
     batch: pa.RecordBatch, params: Mapping[str, MeasureParams], items: list[int]
 ) -> pa.RecordBatch:
     n = batch.num_rows
@@ -119,14 +119,14 @@ def scores(table: Table, params: Mapping[str, MeasureParams]) -> Iterator[pa.Rec
     wanted = [col.LINE, col.MEASURE, col.GIVEN_SCORE, col.ANSWERED]
     wanted += [col.value_column(k) for k in items]
     for batch in table.select(*wanted).to_pyarrow_batches(chunk_size=BATCH_ROWS):
-        yield _score_batch(batch, params, items)
+        yield score_batch(batch, params, items)
 
 
 def scores_table(table: Table, params: Mapping[str, MeasureParams]) -> Table:
     """The scores of every row as one table, to be joined to the rows by line."""
     batches = list(scores(table, params))
     if not batches:
-        empty = _score_batch(
+        empty = score_batch(
             pa.RecordBatch.from_pydict(
                 {
                     col.LINE: pa.array([], pa.int64()),

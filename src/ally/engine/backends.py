@@ -1,0 +1,154 @@
+"""The query engines `ally analyze` runs on: what differs between them, and nothing else.
+
+Every rule is written once, in Ibis (`ally.engine.rows`, `ally.engine.analyze`) or in the core
+(`ally.scoring`, `ally.change`, `ally.feedback`). An engine only reads the input, stores a
+stage, scores the typed rows beside them (calling the core) and writes the outputs:
+
+- `DuckDB`: an embedded DuckDB in this process, the default;
+- `ally.engine.spark.Spark`: Ibis's PySpark backend on a Spark cluster or local Spark
+  (`--engine spark`), imported only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ibis.expr.types import Table, Value
+
+from ally.engine.errors import AnalysisError
+from ally.engine.options import Options
+from ally.engine.read import Dialect, Input, check_date_format, connect, read_rows, stored
+from ally.engine.scores import scores_table
+from ally.feedback.practice import MeasureParams
+
+
+class Engine(Protocol):
+    """What `ally analyze` asks of a query engine beyond Ibis expressions."""
+
+    backend: ibis.BaseBackend
+    streams: bool
+    """Whether `sessions` may be written slice by slice as it is applied (a local Parquet file)."""
+
+    def read(self, options: Options) -> Input: ...
+
+    def parse_date(self, text: Value, date_format: str) -> Value:
+        """A date from text by a strptime format; null where the text does not match."""
+        ...
+
+    def stored(self, name: str, table: Table) -> Table:
+        """Compute `table` once; later stages read the stored rows."""
+        ...
+
+    def drop(self, name: str) -> None:
+        """Free a stored stage that no later stage reads."""
+        ...
+
+    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
+        """The typed rows with score_value, subscale_*, critical and measure_reason beside each
+        (`ally.engine.scores`, which calls the core), in the same order."""
+        ...
+
+    def location(self, options: Options, name: str) -> str:
+        """Where the output `name` (e.g. sessions.csv) of the run goes."""
+        ...
+
+    def write(self, table: pa.Table, location: str) -> None:
+        """An output held as Arrow columns."""
+        ...
+
+    def write_rows(self, table: Table, location: str) -> None:
+        """An output computed by the engine, as CSV."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@ibis.udf.scalar.builtin  # type: ignore[untyped-decorator]
+def try_strptime(text: str, format: str) -> dt.datetime:  # type: ignore[empty-body]
+    """DuckDB's strptime, null where the text does not match the format."""
+
+
+class DuckDB:
+    """An embedded DuckDB for one run; everything stays in this process.
+
+    With a memory limit, DuckDB spills intermediate tables to `spill` instead of growing.
+    """
+
+    streams = True
+
+    def __init__(self, options: Options, spill: Path | None = None) -> None:
+        self.backend = connect(options.threads, options.memory_limit, spill)
+        if options.date_format is not None:
+            check_date_format(self.backend, options.date_format)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        con: duckdb.DuckDBPyConnection = self.backend.con
+        return con
+
+    def read(self, options: Options) -> Input:
+        return read_rows(self.backend, options.input, Dialect(options.delimiter, options.encoding))
+
+    def parse_date(self, text: Value, date_format: str) -> Value:
+        return try_strptime(text, date_format).cast("date")
+
+    def stored(self, name: str, table: Table) -> Table:
+        return stored(self.backend, name, table)
+
+    def drop(self, name: str) -> None:
+        kinds = self.con.execute(
+            "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $name "
+            "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $name",
+            {"name": name},
+        ).fetchall()
+        for (kind,) in kinds:
+            self.con.execute(f"DROP {kind} {name}")
+
+    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
+        self.stored("ally_scores", scores_table(typed, params))
+        # The scores come in the typed rows' order (a scan of a stored table keeps the order it
+        # was stored in), so they go beside their rows by position: no join of every row by
+        # line, whose hash table spilled to disk at 10 M rows.
+        typed_name = typed.get_name()
+        self.con.execute(
+            "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
+            f"FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s"
+        )
+        return self.backend.table("ally_scored")
+
+    def location(self, options: Options, name: str) -> str:
+        options.out.mkdir(parents=True, exist_ok=True)
+        return str(options.out / name)
+
+    def write(self, table: pa.Table, location: str) -> None:
+        """Parquet straight from the Arrow columns (the same file content as DuckDB writes, at
+        a third of its CPU time); CSV by DuckDB, as every CSV of `ally analyze` is, so numbers
+        and dates are written alike in each."""
+        if location.endswith(".parquet"):
+            pq.write_table(table, location)
+        else:
+            self.backend.to_csv(ibis.memtable(table), location)
+
+    def write_rows(self, table: Table, location: str) -> None:
+        self.backend.to_csv(table, location)
+
+    def close(self) -> None:
+        self.backend.disconnect()
+
+
+def open_engine(options: Options, spill: Path | None = None) -> Engine:
+    """The engine `options.engine` names."""
+    if options.engine == "spark":
+        from ally.engine.spark import Spark
+
+        return Spark(options)
+    if options.engine != "duckdb":
+        raise AnalysisError(f"--engine {options.engine}: give duckdb or spark.")
+    return DuckDB(options, spill)

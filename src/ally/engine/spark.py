@@ -1,0 +1,406 @@
+"""`ally analyze --engine spark`: the same analysis on Spark.
+
+The relational stages are the DuckDB engine's Ibis expressions, run by Ibis's PySpark backend.
+What Ibis does not say is here, in Spark's own terms:
+
+- reading: a CSV file is read as lines, numbered as the file numbers them, and each line is
+  split by Python's csv module (RFC 4180, the quote doubled), so a rejected row carries its
+  physical line as with DuckDB; a Parquet file's rows are numbered in file order;
+- scoring: the typed rows pass through `ally.engine.scores` (the core's scoring) in Arrow
+  batches on the executors, the scores beside each row;
+- writing: each output is a folder of CSV or Parquet part files (Spark's way), with a header
+  on every CSV part.
+
+INPUT and --out may be any path Spark reads and writes (local, hdfs://, s3a://...).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+from ibis.expr.types import Table, Value
+
+from ally.engine import columns as col
+from ally.engine.errors import AnalysisError
+from ally.engine.options import Options
+from ally.engine.read import MISSING, Input, check_names, header_names, not_encoded
+from ally.engine.rows import item_numbers
+from ally.engine.scores import score_batch, subscale_ids
+from ally.feedback.practice import MeasureParams
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+INSTALL = (
+    "--engine spark needs PySpark and Java 17 or later: install Ally with its spark extra "
+    "(pip install 'ally[spark]'), or run it with spark-submit on a cluster that has PySpark."
+)
+
+# The strptime codes --date-format takes on Spark, as Spark's datetime patterns.
+JAVA_PATTERNS = {
+    "%d": "dd",
+    "%m": "MM",
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%H": "HH",
+    "%M": "mm",
+    "%S": "ss",
+    "%j": "DDD",
+    "%%": "%",
+}
+
+LOCAL_PARTITIONS = 4
+"""Partitions of a shuffle on local Spark."""
+
+# Spark writes CSV as RFC 4180 with these: a quote is doubled, values keep their spaces.
+CSV_WRITE = {
+    "header": "true",
+    "quote": '"',
+    "escape": '"',
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+    "nullValue": "",
+    "emptyValue": '""',
+    "lineSep": "\n",
+}
+
+
+def session(master: str | None) -> SparkSession:
+    """The Spark session of the run: the one spark-submit made, or a new one on `master`."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise AnalysisError(INSTALL) from exc
+    builder = SparkSession.builder.appName("ally analyze")
+    if master:
+        builder = builder.master(master)
+    if master is None or master.startswith("local"):
+        # Local Spark's Python workers run Ally from this interpreter's environment (spark-submit
+        # sets PYSPARK_PYTHON from spark.pyspark.python for a cluster's), and local shuffles
+        # have a few partitions per core, not a cluster's 200.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master is not None and master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS))
+        builder = builder.config("spark.ui.enabled", "false")
+    try:
+        found = (
+            builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    except Exception as exc:  # Java missing or the master unreachable: said as Spark says it.
+        raise AnalysisError(f"Spark could not be started ({_first_line(exc)}). {INSTALL}") from exc
+    found.sparkContext.setLogLevel("ERROR")
+    return found
+
+
+def java_pattern(date_format: str) -> str:
+    """A strptime format as Spark's datetime pattern; letters and quotes are quoted."""
+    out, at = [], 0
+    while at < len(date_format):
+        code = date_format[at : at + 2]
+        if code.startswith("%"):
+            if code not in JAVA_PATTERNS:
+                raise AnalysisError(
+                    f"--date-format {date_format!r}: {code} is not a code Ally reads on Spark "
+                    f"({', '.join(k for k in JAVA_PATTERNS if k != '%%')}); e.g. %d.%m.%Y "
+                    "for 22.11.2026."
+                )
+            out.append(JAVA_PATTERNS[code])
+            at += 2
+            continue
+        char = date_format[at]
+        out.append(f"'{char}'" if char.isalpha() else "''" if char == "'" else char)
+        at += 1
+    return "".join(out)
+
+
+@ibis.udf.scalar.builtin(name="try_to_timestamp")  # type: ignore[untyped-decorator]
+def _try_to_timestamp(text: str, pattern: str) -> dt.datetime:  # type: ignore[empty-body]
+    """Spark's to_timestamp, null where the text does not match the pattern."""
+
+
+def uri(given: str) -> str:
+    """A location as Spark reads it: a URL as it is, a local path made absolute."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", given):
+        return given
+    from pathlib import Path
+
+    return str(Path(given).expanduser().absolute())
+
+
+def _split(
+    batches: Iterable[pa.RecordBatch], fields: int, delimiter: str
+) -> Iterator[pa.RecordBatch]:
+    """Lines (`line`, `text`) split into the header's fields, as text or null (an empty field or
+    NA), with the reason a line is not a row of the header's shape; blank lines are left out."""
+    missing = set(MISSING)
+    for batch in batches:
+        lines = batch.column("line").to_pylist()
+        texts = batch.column("value").to_pylist()
+        kept_lines: list[int] = []
+        values: list[list[str | None]] = [[] for _ in range(fields)]
+        reasons: list[str | None] = []
+        rules: list[str | None] = []
+        for line, text in zip(lines, texts, strict=True):
+            if text is None or text == "":
+                continue
+            reason = rule = None
+            try:
+                row = next(
+                    csv.reader(
+                        [text], delimiter=delimiter, quotechar='"', doublequote=True, strict=True
+                    )
+                )
+            except csv.Error:
+                row = []
+                reason = (
+                    "a quoted value is not closed: its closing quote is missing or followed "
+                    'by more text (a quote inside a value is written twice, "")'
+                )
+                rule = "a quoted value not closed"
+            if reason is None and len(row) > fields:
+                reason = (
+                    f"the line has {len(row)} fields, but the header has {fields}; a value "
+                    "holding the delimiter needs quotes"
+                )
+                rule = "more fields than the header"
+            elif reason is None and len(row) < fields:
+                word = "field" if len(row) == 1 else "fields"
+                reason = f"the line has {len(row)} {word}, but the header has {fields}"
+                rule = "fewer fields than the header"
+            if reason is not None:
+                row = []
+            kept_lines.append(line)
+            reasons.append(reason)
+            rules.append(rule)
+            for k in range(fields):
+                value = row[k] if k < len(row) else None
+                values[k].append(None if value is None or value in missing else value)
+        arrays = [pa.array(kept_lines, pa.int64())]
+        arrays += [pa.array(v, pa.string()) for v in values]
+        arrays += [pa.array(reasons, pa.string()), pa.array(rules, pa.string())]
+        names = [col.LINE, *(f"_c{k}" for k in range(fields)), "_reason", "_rule"]
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _scores(
+    batches: Iterable[pa.RecordBatch], params: Mapping[str, MeasureParams], items: list[int]
+) -> Iterator[pa.RecordBatch]:
+    """Each batch of typed rows with its scores beside it (`ally.engine.scores`)."""
+    for batch in batches:
+        found = score_batch(batch, params, items)
+        extra = [n for n in found.schema.names if n != col.LINE]
+        yield pa.RecordBatch.from_arrays(
+            [*batch.columns, *(found.column(n) for n in extra)],
+            names=[*batch.schema.names, *extra],
+        )
+
+
+class Spark:
+    """Ally's stages on a Spark session, through Ibis's PySpark backend."""
+
+    streams = False
+
+    def __init__(self, options: Options) -> None:
+        if options.encoding != "utf-8":
+            raise AnalysisError(
+                f"--encoding {options.encoding}: on Spark the input is read as UTF-8. Convert "
+                f"it first (e.g. iconv -f {options.encoding} -t utf-8), or leave out "
+                "--engine spark."
+            )
+        self.date_pattern = (
+            java_pattern(options.date_format) if options.date_format is not None else None
+        )
+        self.session = session(options.spark_master)
+        self.backend = ibis.pyspark.connect(self.session)
+        self.frames: dict[str, DataFrame] = {}
+
+    # Reading.
+
+    def read(self, options: Options) -> Input:
+        location = uri(options.input_location or str(options.input))
+        local = "://" not in options.input_location
+        if local and not options.input.exists():
+            raise AnalysisError(f"{options.input}: no such file. Check the path.")
+        if location.lower().rstrip("/").endswith(".parquet"):
+            return self._read_parquet(location)
+        if local and options.input.is_dir():
+            raise AnalysisError(
+                f"{options.input}: is a folder; give the CSV or Parquet file inside it."
+            )
+        return self._read_csv(location, options.delimiter)
+
+    def _numbered(self, frame: DataFrame) -> DataFrame:
+        """`line`: each row's place in the file from 1. Spark reads one file's splits in file
+        order, each split a partition, so a row's place is its partition's offset (the rows of
+        the partitions before it) plus its place within the partition."""
+        from pyspark.sql import functions as fn
+
+        tagged = frame.select(
+            fn.spark_partition_id().alias("_part"),
+            fn.monotonically_increasing_id().alias("_id"),
+            "*",
+        ).persist()
+        counts = sorted(tagged.groupBy("_part").count().collect())
+        offsets, total = [], 0
+        for part, rows in counts:
+            offsets.append((int(part), total))
+            total += int(rows)
+        table = self.session.createDataFrame(offsets or [(0, 0)], "_part int, _offset long")
+        # monotonically_increasing_id: the partition in the upper 31 bits, the row below them.
+        place = fn.col("_id") - fn.shiftleft(fn.col("_part").cast("long"), 33)
+        numbered = tagged.join(fn.broadcast(table), "_part").withColumn(
+            col.LINE, fn.col("_offset") + place + 1
+        )
+        return numbered.drop("_part", "_id", "_offset")
+
+    def _read_parquet(self, location: str) -> Input:
+        try:
+            frame = self.session.read.parquet(location)
+        except Exception as exc:
+            raise AnalysisError(
+                f"{location}: cannot be read as Parquet ({_first_line(exc)}). "
+                "Give a CSV file with a header row, or a Parquet file."
+            ) from exc
+        check_names(location, frame.columns)
+        numbered = self._numbered(frame)
+        rows = numbered.select(col.LINE, *(f"`{c}`" for c in frame.columns))
+        return Input(self._view("ally_input", rows), self._unreadable())
+
+    def _read_csv(self, location: str, delimiter: str) -> Input:
+        from pyspark.sql import functions as fn
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        try:
+            lines = self.session.read.text(location)
+            lines.schema  # noqa: B018 (the path is checked here)
+        except Exception as exc:
+            raise AnalysisError(
+                f"{location}: cannot be read ({_first_line(exc)}). Check the path."
+            ) from exc
+        numbered = self._numbered(lines).persist()
+        first = numbered.filter(fn.col(col.LINE) == 1).select("value").collect()
+        if not first:
+            raise AnalysisError(
+                f"{location}: is empty. Give a CSV file whose first line names the columns "
+                "(client, session, measure, ...) and whose other lines are the rows."
+            )
+        text = str(first[0][0] or "").removeprefix("\ufeff")
+        undecoded = (
+            numbered.filter(fn.col("value").contains("\ufffd")).agg(fn.min(col.LINE)).first()
+        )
+        if undecoded is not None and undecoded[0] is not None:
+            raise not_encoded(location, "utf-8", int(undecoded[0]))
+        header = next(
+            csv.reader([text], delimiter=delimiter, quotechar='"', doublequote=True), None
+        )
+        names = header_names(location, header, delimiter)
+        fields = len(names)
+        arrow_schema = pa.schema(
+            [
+                (col.LINE, pa.int64()),
+                *((f"_c{k}", pa.string()) for k in range(fields)),
+                ("_reason", pa.string()),
+                ("_rule", pa.string()),
+            ]
+        )
+        body = numbered.filter(fn.col(col.LINE) > 1).select(col.LINE, "value")
+        split = body.mapInArrow(
+            lambda batches: _split(batches, fields, delimiter), from_arrow_schema(arrow_schema)
+        ).persist()
+        rows = split.filter(fn.col("_reason").isNull()).select(
+            col.LINE, *(fn.col(f"_c{k}").alias(name) for k, name in enumerate(names))
+        )
+        unreadable = split.filter(fn.col("_reason").isNotNull()).select(
+            col.LINE, fn.col("_reason").alias("reason"), fn.col("_rule").alias("rule")
+        )
+        self.frames["ally_lines"] = numbered
+        self.frames["ally_split"] = split
+        return Input(self._view("ally_rows", rows), self._view("ally_unreadable", unreadable))
+
+    def _unreadable(self) -> Table:
+        empty = self.session.createDataFrame([], "line long, reason string, rule string")
+        return self._view("ally_unreadable", empty)
+
+    # Stages.
+
+    def frame(self, table: Table) -> DataFrame:
+        """An Ibis expression as a Spark DataFrame."""
+        self.backend._run_pre_execute_hooks(table)
+        return self.session.sql(self.backend.compile(table))
+
+    def _view(self, name: str, frame: DataFrame) -> Table:
+        frame.createOrReplaceTempView(name)
+        self.frames[name] = frame
+        return self.backend.table(name)
+
+    def parse_date(self, text: Value, date_format: str) -> Value:
+        assert self.date_pattern is not None
+        return _try_to_timestamp(text, self.date_pattern).cast("date")
+
+    def stored(self, name: str, table: Table) -> Table:
+        return self._view(name, self.frame(table).persist())
+
+    def drop(self, name: str) -> None:
+        frame = self.frames.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+            self.session.catalog.dropTempView(name)
+
+    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        frame = self.frame(typed)
+        items = item_numbers(typed)
+        schema = to_arrow_schema(frame.schema)
+        added = [(col.SCORE_VALUE, pa.float64())]
+        added += [(col.subscale_column(s), pa.float64()) for s in subscale_ids(params)]
+        added += [("critical", pa.bool_()), ("measure_reason", pa.string())]
+        out = pa.schema([*schema, *added])
+        scored = frame.mapInArrow(
+            lambda batches: _scores(batches, params, items), from_arrow_schema(out)
+        )
+        return self._view("ally_scored", scored.persist())
+
+    # Writing.
+
+    def location(self, options: Options, name: str) -> str:
+        return uri(options.out_location or str(options.out)).rstrip("/") + "/" + name
+
+    def write(self, table: pa.Table, location: str) -> None:
+        self._write(self.session.createDataFrame(table), location)
+
+    def write_rows(self, table: Table, location: str) -> None:
+        self._write(self.frame(table), location)
+
+    def _write(self, frame: DataFrame, location: str) -> None:
+        writer = frame.write.mode("overwrite")
+        if location.endswith(".parquet"):
+            writer.parquet(location)
+        else:
+            writer.options(**CSV_WRITE).csv(location)
+
+    def close(self) -> None:
+        """Free the run's stored stages; the session stays for spark-submit or the caller."""
+        for name in list(self.frames):
+            self.drop(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["Spark", "java_pattern", "session"]
