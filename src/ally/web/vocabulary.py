@@ -13,8 +13,9 @@ pages finds the ones missing).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -428,6 +429,17 @@ def words_of(organisation: Any) -> str:
 def speak_as(organisation: Any) -> None:
     """Speak the practice's words for the rest of this request (or command)."""
     _words.set(words_of(organisation))
+
+
+@contextlib.contextmanager
+def in_words_of(organisation: Any) -> Iterator[None]:
+    """Speak the practice's words inside the block, then the words spoken before: an email
+    composed outside the practice's request (a scheduled job, a command) speaks them too."""
+    token = _words.set(words_of(organisation))
+    try:
+        yield
+    finally:
+        _words.reset(token)
 
 
 def in_practice_words(message: str) -> str:

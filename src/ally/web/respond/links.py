@@ -21,6 +21,7 @@ from ally.web.actions.answers import do_mark_reminded, do_mark_sent
 from ally.web.collect.models import Administration
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.scoping import check_can_record
+from ally.web.vocabulary import in_words_of
 
 SALT = "ally.respond.link"
 
@@ -94,28 +95,24 @@ def send_link_by_email(
             _("This client has no email address on file; copy the link or show the QR code.")
         )
     organisation = administration.episode.organisation
-    # The message names the practice only: an email can be read by others on the way.
-    subject = (
-        _("Reminder: a short questionnaire from %(practice)s")
-        if reminder
-        else _("A short questionnaire from %(practice)s")
-    )
-    send_mail(
-        # One line whatever the stored name holds: a line break in a header is refused.
-        subject=subject % {"practice": " ".join(organisation.name.split())},
-        message=_(
+    with in_words_of(organisation):
+        # The message names the practice only: an email can be read by others on the way. The
+        # subject is one line whatever the stored name holds: a header refuses a line break.
+        subject = (
+            _("Reminder: a short questionnaire from %(practice)s")
+            if reminder
+            else _("A short questionnaire from %(practice)s")
+        ) % {"practice": " ".join(organisation.name.split())}
+        message = _(
             "%(practice)s asks you to answer a short questionnaire before or after your "
             "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until the "
             "questionnaire is answered, for up to %(hours)s hours."
-        )
-        % {
+        ) % {
             "practice": organisation.name,
             "link": link_url(administration, base),
             "hours": settings.ALLY_LINK_HOURS,
-        },
-        from_email=None,
-        recipient_list=[identity.email],
-    )
+        }
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[identity.email])
     if reminder:
         do_mark_reminded(administration)
     else:
