@@ -8,6 +8,7 @@ import datetime as dt
 import html
 import io
 import re
+import zipfile
 from typing import Any
 
 import pytest
@@ -289,12 +290,13 @@ def test_an_ended_engagement_its_report_and_its_pdf_speak_of_coaching(
     sign_in(coach, episode.clinician.user)
     everything = "&".join(f"sections={name}" for name, _label in SECTIONS)
     found: dict[str, set[str]] = {}
-    for name, query in (
-        ("clinic:episode", ""),
-        ("clinic:report", f"?audience=team&{everything}"),
-        ("clinic:report", f"?audience=client&{everything}"),
+    for name, pk, query in (
+        ("clinic:episode", episode.pk, ""),
+        ("clinic:form_answers", review.pk, ""),
+        ("clinic:report", episode.pk, f"?audience=team&{everything}"),
+        ("clinic:report", episode.pk, f"?audience=client&{everything}"),
     ):
-        url = reverse(name, kwargs={"org": coaching.slug, "pk": episode.pk}) + query
+        url = reverse(name, kwargs={"org": coaching.slug, "pk": pk}) + query
         assert coach.get(url, HTTP_ACCEPT_LANGUAGE=language).status_code == 200
         words = _words_on(coach, url, language)
         if words:
@@ -307,6 +309,19 @@ def test_an_ended_engagement_its_report_and_its_pdf_speak_of_coaching(
     words = {m.group(0) for m in THERAPY_WORDS.finditer(text)}
     if words:
         found["clinic:report_pdf"] = words
+    # The client's own copy of their data: its page, and the questions and names in its JSON.
+    export = coach.get(
+        reverse("privacy:export", kwargs={"org": coaching.slug, "pk": episode.client_id}),
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+        page = _visible(archive.read("client.html").decode())
+        data = archive.read("client.json").decode()
+    assert "since the coaching began" in page or "seit das Coaching begonnen hat" in page
+    questions = " ".join(re.findall(r'"(?:question|measure_name)": "([^"]*)"', data))
+    words = {m.group(0) for m in THERAPY_WORDS.finditer(f"{page} {questions}")}
+    if words:
+        found["privacy:export"] = words
     assert found == {}
 
 

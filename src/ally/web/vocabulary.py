@@ -171,6 +171,12 @@ COACHING: dict[str, str] = {
         "usual link; they can answer them until %(until)s, though the engagement has ended."
     ),
     "The client's end-of-therapy review": _("The client's end-of-engagement review"),
+    # The review's own text (measures/definitions/ally-review.yaml), where a page shows it
+    "Your therapy has come to its planned end. Looking back over the whole time, how do things "
+    "stand for you now?": _(
+        "Your coaching has come to its planned end. Looking back over the whole time, how do "
+        "things stand for you now?"
+    ),
     "Ally end-of-therapy review": _("Ally end-of-engagement review"),
     # Groups
     "Therapy groups: their leaders, members and sessions, and how members rate the leader, the "
