@@ -6,31 +6,49 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
+import zipfile
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client as Browser
 from django.urls import reverse
 from django.utils import timezone
 from ipr_media import stored_recording
+from pypdf import PdfReader
 from signing_in import sign_in
 from test_every_view import STAFF_VIEWS
 from web_practice import Practice
 
+from ally.ipr.marks import Rater
 from ally.web.accounts.models import User
+from ally.web.actions.answers import do_create_administration, do_record_response
+from ally.web.actions.endings import FollowUpChoice
+from ally.web.actions.groups import (
+    do_add_group_member,
+    do_add_group_planned_measure,
+    do_create_group,
+    do_record_group_attendance,
+    do_schedule_group_session,
+)
+from ally.web.actions.ipr import do_add_mark, do_finish_review
+from ally.web.actions.practice import do_end_episode
 from ally.web.alerts.models import Alert, AlertKind
+from ally.web.clinic.reports import SECTIONS
 from ally.web.collect.models import Administration, PlannedMeasure
 from ally.web.demo_coaching import load_coaching_demo
+from ally.web.endings.models import EndingForm
+from ally.web.ipr.link import link_url
+from ally.web.ipr.models import Recording
 from ally.web.practice.models import (
     CareTeamMember,
     Episode,
     Group,
-    GroupMember,
     Invitation,
     Membership,
     Organisation,
-    Session,
 )
 from ally.web.respond.links import signed_token
 
@@ -70,20 +88,6 @@ def coaching(db: None) -> Organisation:
         NOW,
         seed=3,
     )
-
-
-NOT_YET_WORDED = frozenset(
-    {"clinic:episode_end", "clinic:report", "groups:group", "groups:list", "ipr:recording"}
-)
-"""Pages of features that joined Ally beside the coaching vocabulary (endings, reports, groups,
-recordings): their messages still speak of therapy in a coaching practice, and need their lines
-in ally.web.vocabulary. Listed here so that every other page stays checked; remove a name once
-its page is worded."""
-
-
-def test_the_pages_not_yet_worded_for_coaching_exist() -> None:
-    """The list above holds only pages that need it: each still exists."""
-    assert set(STAFF_VIEWS) >= NOT_YET_WORDED
 
 
 def _objects(org: Organisation) -> dict[str, int]:
@@ -127,13 +131,31 @@ def _objects(org: Organisation) -> dict[str, int]:
 
 
 def _group_and_recording(episode: Episode) -> dict[str, int]:
-    group = Group.objects.create(organisation=episode.organisation, label="Leadership circle")
-    group.leaders.add(episode.clinician)
-    place = GroupMember.objects.create(group=group, episode=episode, joined_on=episode.opened_on)
-    meeting = Session.objects.create(
-        organisation=episode.organisation, group=group, number=1, scheduled_at=NOW
+    """A coaching group with its check-in answered at a held session, and a recorded session
+    both reviewed with marks: their pages show every part."""
+    coach = episode.clinician
+    group = do_create_group(episode.organisation, "Leadership circle", [coach], actor=coach)
+    do_add_group_planned_measure(group, "ally-group", timing="after", actor=coach)
+    place = do_add_group_member(group, episode, episode.opened_on, actor=coach)
+    meeting = do_schedule_group_session(group, NOW - dt.timedelta(days=1), actor=coach)
+    do_record_group_attendance(meeting, {episode.pk: True}, actor=coach)
+    check_in = Administration.objects.get(
+        session__group_part__group_session=meeting, measure_id="ally-group"
     )
+    do_record_response(check_in, [7, 6, 8, 7, 8, 6, 1], idempotency_key="group")
     recording = stored_recording(episode, scope="research")
+    for rater, actor in ((Rater.CLINICIAN, coach), (Rater.CLIENT, None)):
+        do_add_mark(
+            recording,
+            rater,
+            start=1,
+            end=2,
+            kind="helpful",
+            rating=7,
+            answers={"then": "unsure"},
+            actor=actor,
+        )
+        do_finish_review(recording, rater, actor=actor)
     return {
         "group": group.pk,
         "group_member": place.pk,
@@ -159,7 +181,7 @@ def test_no_staff_page_of_a_coaching_practice_speaks_of_therapy(
         browser = Browser()
         sign_in(browser, User.objects.get(email=email))
         for name, (target, _writes, _roles) in STAFF_VIEWS.items():
-            if target == "api_client" or name in NOT_YET_WORDED:
+            if target == "api_client":
                 continue
             kwargs: dict[str, Any] = {"org": coaching.slug}
             if target is not None:
@@ -170,28 +192,136 @@ def test_no_staff_page_of_a_coaching_practice_speaks_of_therapy(
     assert found == {}
 
 
+def _open_in_visit(form: Administration, language: str) -> Browser:
+    browser = Browser(HTTP_ACCEPT_LANGUAGE=language)
+    opened = browser.get(reverse("respond:open", kwargs={"signed": signed_token(form)}))
+    assert opened.status_code == 302
+    return browser
+
+
+def _client_pages(org: Organisation) -> dict[str, tuple[Administration | Recording, str]]:
+    """What a coaching client opens by link: the questionnaires of a visit, their goals, the
+    group check-in, the end-of-engagement review, and the review of a recording (before their
+    consent, and once both reviews are finished)."""
+    pages: dict[str, tuple[Administration | Recording, str]] = {}
+    for measure in ("who5", "ally-coaching-alliance"):
+        form = Administration.objects.filter(
+            episode__organisation=org, completed_at=None, measure_id=measure
+        ).first()
+        if form is None:
+            form = Administration.objects.create(
+                episode=Episode.objects.filter(organisation=org).first(),
+                measure_id=measure,
+                measure_version="0.1",
+            )
+        pages[f"{measure} questionnaire"] = (form, "/a/")
+    with_goals = Episode.objects.filter(organisation=org, goals__isnull=False).first()
+    assert with_goals is not None
+    pages["goals"] = (do_create_administration(with_goals, "goal-progress"), "/a/goals/")
+    episodes = Episode.objects.filter(organisation=org).order_by("pk")
+    objects = _group_and_recording(episodes[0])
+    coach = episodes[0].clinician
+    group = Group.objects.get(pk=objects["group"])
+    later = do_schedule_group_session(group, NOW + dt.timedelta(days=1), actor=coach)
+    pages["group check-in"] = (
+        Administration.objects.get(
+            session__group_part__group_session=later, measure_id="ally-group"
+        ),
+        "/a/",
+    )
+    pages["review"] = (_end_by_plan(episodes[1]), "/a/review/")
+    pages["recording, both reviews finished"] = (
+        Recording.objects.get(pk=objects["recording"]),
+        "/a/recall/",
+    )
+    pages["recording, before consent"] = (stored_recording(episodes[0]), "/a/recall/")
+    return pages
+
+
+def _end_by_plan(episode: Episode) -> Administration:
+    """End the engagement by plan with a closing summary and a follow-up; its review form."""
+    do_end_episode(
+        episode,
+        timezone.localdate(),
+        "planned",
+        actor=episode.clinician,
+        summary="Worked on leading the weekly meeting",
+        follow_up=FollowUpChoice(("who5",), 12),
+    )
+    return EndingForm.objects.get(ending__episode=episode, purpose="review").administration
+
+
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_no_client_page_of_a_coaching_practice_speaks_of_therapy(
     coaching: Organisation, language: str
 ) -> None:
     found: dict[str, set[str]] = {}
-    for measure in ("who5", "ally-coaching-alliance"):
-        form = Administration.objects.filter(
-            episode__organisation=coaching, completed_at=None, measure_id=measure
-        ).first()
-        if form is None:
-            form = Administration.objects.create(
-                episode=Episode.objects.filter(organisation=coaching).first(),
-                measure_id=measure,
-                measure_version="0.1",
+    for name, (opened, url) in _client_pages(coaching).items():
+        if isinstance(opened, Recording):
+            browser = Browser(HTTP_ACCEPT_LANGUAGE=language)
+            assert (
+                browser.get(link_url(opened).removeprefix(settings.ALLY_BASE_URL)).status_code
+                == 302
             )
-        browser = Browser(HTTP_ACCEPT_LANGUAGE=language)
-        opened = browser.get(reverse("respond:open", kwargs={"signed": signed_token(form)}))
-        assert opened.status_code == 302
-        for url in ("/a/", "/a/goals/"):
-            words = _words_on(browser, url, language)
-            if words:
-                found[f"{measure} {url}"] = words
+        else:
+            browser = _open_in_visit(opened, language)
+        page = browser.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert page.status_code == 200, name
+        words = _words_on(browser, url, language)
+        if words:
+            found[name] = words
+    assert found == {}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_an_ended_engagement_its_report_and_its_pdf_speak_of_coaching(
+    coaching: Organisation, language: str
+) -> None:
+    """The end of an engagement, answered by the client's review, on the client page, in the
+    report with every section and in the PDF the coach downloads."""
+    episode = Episode.objects.filter(organisation=coaching).order_by("pk")[2]
+    review = _end_by_plan(episode)
+    client = _open_in_visit(review, language)
+    answered = client.post(
+        "/a/review/", {"review-change": "2", "review-helped": "The planning exercise"}
+    )
+    assert answered.status_code == 302
+    coach = Browser()
+    sign_in(coach, episode.clinician.user)
+    everything = "&".join(f"sections={name}" for name, _label in SECTIONS)
+    found: dict[str, set[str]] = {}
+    for name, pk, query in (
+        ("clinic:episode", episode.pk, ""),
+        ("clinic:form_answers", review.pk, ""),
+        ("clinic:report", episode.pk, f"?audience=team&{everything}"),
+        ("clinic:report", episode.pk, f"?audience=client&{everything}"),
+    ):
+        url = reverse(name, kwargs={"org": coaching.slug, "pk": pk}) + query
+        assert coach.get(url, HTTP_ACCEPT_LANGUAGE=language).status_code == 200
+        words = _words_on(coach, url, language)
+        if words:
+            found[name + query[:16]] = words
+    pdf_url = reverse("clinic:report_pdf", kwargs={"org": coaching.slug, "pk": episode.pk})
+    pdf = coach.get(f"{pdf_url}?audience=team&{everything}", HTTP_ACCEPT_LANGUAGE=language)
+    assert pdf["Content-Type"] == "application/pdf"
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Worked on leading the weekly meeting" in text
+    words = {m.group(0) for m in THERAPY_WORDS.finditer(text)}
+    if words:
+        found["clinic:report_pdf"] = words
+    # The client's own copy of their data: its page, and the questions and names in its JSON.
+    export = coach.get(
+        reverse("privacy:export", kwargs={"org": coaching.slug, "pk": episode.client_id}),
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+        page = _visible(archive.read("client.html").decode())
+        data = archive.read("client.json").decode()
+    assert "since the coaching began" in page or "seit das Coaching begonnen hat" in page
+    questions = " ".join(re.findall(r'"(?:question|measure_name)": "([^"]*)"', data))
+    words = {m.group(0) for m in THERAPY_WORDS.finditer(f"{page} {questions}")}
+    if words:
+        found["privacy:export"] = words
     assert found == {}
 
 

@@ -13,8 +13,9 @@ pages finds the ones missing).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -120,6 +121,91 @@ COACHING: dict[str, str] = {
     "New episode": _("New engagement"),
     "End the episode": _("End the engagement"),
     "Open episodes": _("Open engagements"),
+    # Endings: the end of an engagement and the client's review of it
+    "This form is not an end-of-therapy review.": _(
+        "This form is not an end-of-engagement review."
+    ),
+    "Overall, how have things changed for you since therapy began?": _(
+        "Overall, how have things changed for you since the coaching began?"
+    ),
+    "What will you keep doing now that therapy has ended?": _(
+        "What will you keep doing now that the coaching has ended?"
+    ),
+    "Sent once, some weeks after the ending, by the usual link. Shown on the client page as a "
+    "follow-up, apart from the course of therapy.": _(
+        "Sent once, some weeks after the ending, by the usual link. Shown on the client page as "
+        "a follow-up, apart from the course of the engagement."
+    ),
+    "Ally's own end-of-therapy review, not a validated questionnaire.": _(
+        "Ally's own end-of-engagement review, not a validated questionnaire."
+    ),
+    "The client has not answered the end-of-therapy review yet.": _(
+        "The client has not answered the end-of-engagement review yet."
+    ),
+    "Follow-up scores are shown here, apart from the course of therapy: they do not change the "
+    "episode's outcome.": _(
+        "Follow-up scores are shown here, apart from the course of the engagement: they do not "
+        "change its outcome."
+    ),
+    "Follow-up scores beside the end of therapy": _(
+        "Follow-up scores beside the end of the engagement"
+    ),
+    "Looking back on your therapy": _("Looking back on your coaching"),
+    "Your therapy at %(practice)s has come to its planned end. These few questions help your "
+    "practitioner understand what made a difference for you. Answer in your own words; you can "
+    "leave any written answer empty.": _(
+        "Your coaching at %(practice)s has come to its planned end. These few questions help "
+        "your coach understand what made a difference for you. Answer in your own words; you "
+        "can leave any written answer empty."
+    ),
+    "Who sees your answers: your practitioner and the people who work with them on your care. "
+    "Your written answers are kept locked under your own key and are never part of research "
+    "data.": _(
+        "Who sees your answers: your coach and the people who work with them on your coaching. "
+        "Your written answers are kept locked under your own key and are never part of research "
+        "data."
+    ),
+    "The client has been sent the final measures and the end-of-therapy review by the usual "
+    "link; they can answer them until %(until)s, though the episode has ended.": _(
+        "The client has been sent the final measures and the end-of-engagement review by the "
+        "usual link; they can answer them until %(until)s, though the engagement has ended."
+    ),
+    "The client's end-of-therapy review": _("The client's end-of-engagement review"),
+    # The review's own text (measures/definitions/ally-review.yaml), where a page shows it
+    "Your therapy has come to its planned end. Looking back over the whole time, how do things "
+    "stand for you now?": _(
+        "Your coaching has come to its planned end. Looking back over the whole time, how do "
+        "things stand for you now?"
+    ),
+    "Ally end-of-therapy review": _("Ally end-of-engagement review"),
+    # Groups
+    "Therapy groups: their leaders, members and sessions, and how members rate the leader, the "
+    "other members and the group as a whole.": _(
+        "Coaching groups: their leaders, members and sessions, and how members rate the leader, "
+        "the other members and the group as a whole."
+    ),
+    # Recordings reviewed by the client and the coach (IPR)
+    "Clinician's review": _("Coach's review"),
+    "The clinician's marks": _("The coach's marks"),
+    "The named event, as the clinician marked it": _("The named event, as the coach marked it"),
+    "%(client)s by the client, %(clinician)s by the clinician": _(
+        "%(client)s by the client, %(clinician)s by the coach"
+    ),
+    "Clinician's rating": _("Coach's rating"),
+    "Only the episode's clinicians do this.": _("Only the engagement's coaches do this."),
+    "The clinician's review is done in the staff pages.": _(
+        "The coach's review is done in the staff pages."
+    ),
+    # A measure whose questions Ally may not ship
+    "Clients cannot answer %(name)s: its questions are not installed, as its licence does not "
+    "let Ally ship them. Choose a measure under “%(group)s”, or Clinician under "
+    "“Who answers” for your own rating from the licensed paper form. A licensed "
+    "practice can add the questions (docs/measures.md).": _(
+        "Clients cannot answer %(name)s: its questions are not installed, as its licence does "
+        "not let Ally ship them. Choose a measure under “%(group)s”, or Coach under "
+        "“Who answers” for your own rating from the licensed paper form. A licensed "
+        "practice can add the questions (docs/measures.md)."
+    ),
 }
 """Each therapy-worded message and its coaching form (English msgids, both translated)."""
 
@@ -308,6 +394,32 @@ IN_COACHING_CONTEXT: frozenset[str] = frozenset(
             "Thank you for answering honestly. Your practitioner has been told about your answers.",
         ),
         pgettext("coaching", "Nothing has been sent to your practitioner yet."),
+        # The client's review of a recording (IPR)
+        pgettext(
+            "coaching",
+            "Choose %(day)s or earlier: your practitioner keeps it no longer than that.",
+        ),
+        pgettext("coaching", "Your practitioner has finished too; their marks are shown below."),
+        pgettext(
+            "coaching", "Your practitioner's marks are shown here once they have finished too."
+        ),
+        pgettext("coaching", "your practitioner"),
+        pgettext("coaching", "Review only: my practitioner and I each replay it"),
+        pgettext("coaching", "This page opens from the link your practitioner gave you."),
+        pgettext(
+            "coaching",
+            "Your practitioner recorded a session with you. With your consent, you can replay "
+            "it here on your own, stop where something mattered to you, and say what was going "
+            "on for you at that moment. Your practitioner does the same, separately. Neither of "
+            "you sees the other's marks until both of you have finished.",
+        ),
+        pgettext(
+            "coaching",
+            "Your marks are then fixed, and your practitioner's are shown once they have "
+            "finished too.",
+        ),
+        pgettext("coaching", "What your practitioner marked"),
+        pgettext("coaching", "Your practitioner's marks"),
     }
 )
 """Messages whose English suits a coaching practice but whose translation speaks of therapy
@@ -323,6 +435,17 @@ def words_of(organisation: Any) -> str:
 def speak_as(organisation: Any) -> None:
     """Speak the practice's words for the rest of this request (or command)."""
     _words.set(words_of(organisation))
+
+
+@contextlib.contextmanager
+def in_words_of(organisation: Any) -> Iterator[None]:
+    """Speak the practice's words inside the block, then the words spoken before: an email
+    composed outside the practice's request (a scheduled job, a command) speaks them too."""
+    token = _words.set(words_of(organisation))
+    try:
+        yield
+    finally:
+        _words.reset(token)
 
 
 def in_practice_words(message: str) -> str:

@@ -14,14 +14,17 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ally.web.accounts import lockout
 from ally.web.accounts.models import RecoveryCodes, SealedTOTPDevice, User
 from ally.web.accounts.two_factor import new_recovery_codes, new_setup_code
 from ally.web.audit import record
-from ally.web.practice.models import Membership
+from ally.web.practice.models import Membership, Organisation
 from ally.web.scoping import Capability, can
+from ally.web.vocabulary import in_words_of, words_of
 
 
 class AccountActionError(Exception):
@@ -40,17 +43,36 @@ def record_account_event(action: str, user: User, *, by_self: bool) -> None:
             record(action, actor=membership if by_self else None, target=membership)
 
 
-def _tell(user: User, subject: str, change: str, to: str | None = None) -> None:
-    """Email the member that `change` happened to their account, once the change is stored."""
-    body = _(
-        "%(change)s\n\nIf you did this, there is nothing more to do. If you did not, tell your "
-        "practice's administrator at once: someone else may be using your account."
-    ) % {"change": change}
+def _their_practice(user: User) -> Organisation | None:
+    """The practice whose words an email about the account speaks: the member's practices', when
+    they all speak alike (a coach's account is a coach's), else Ally's first words."""
+    practices = [
+        m.organisation
+        for m in Membership.objects.filter(user=user, is_active=True).select_related("organisation")
+    ]
+    return practices[0] if len({words_of(p) for p in practices}) == 1 else None
+
+
+def _tell(
+    user: User,
+    subject: str | Promise,
+    change: str | Promise,
+    to: str | None = None,
+    values: dict[str, object] | None = None,
+) -> None:
+    """Email the member that `change` happened to their account, once the change is stored.
+    `subject` and `change` are lazy (gettext_lazy), to be said in their practice's words."""
+    with in_words_of(_their_practice(user)):
+        title = str(subject)
+        body = _(
+            "%(change)s\n\nIf you did this, there is nothing more to do. If you did not, tell "
+            "your practice's administrator at once: someone else may be using your account."
+        ) % {"change": str(change) % values if values else str(change)}
     address = to or user.email
 
     def send() -> None:
         # A mail server that is down must not undo the change; the audit log has it.
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
+        send_mail(title, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
 
     transaction.on_commit(send)
 
@@ -74,8 +96,8 @@ def do_confirm_authenticator(user: User, device: SealedTOTPDevice) -> list[str]:
         if replaced:
             _tell(
                 user,
-                _("Ally: your authenticator app was replaced"),
-                _("The authenticator app for your Ally account was replaced."),
+                gettext_lazy("Ally: your authenticator app was replaced"),
+                gettext_lazy("The authenticator app for your Ally account was replaced."),
             )
     return codes
 
@@ -87,8 +109,10 @@ def do_renew_recovery_codes(user: User) -> list[str]:
         record_account_event("two_factor.recovery_codes_renewed", user, by_self=True)
         _tell(
             user,
-            _("Ally: new recovery codes"),
-            _("New recovery codes were made for your Ally account; the old ones no longer work."),
+            gettext_lazy("Ally: new recovery codes"),
+            gettext_lazy(
+                "New recovery codes were made for your Ally account; the old ones no longer work."
+            ),
         )
     return codes
 
@@ -102,8 +126,10 @@ def do_change_email(user: User, email: str) -> None:
         record_account_event("account.email_changed", user, by_self=True)
         _tell(
             user,
-            _("Ally: your sign-in address was changed"),
-            _("Your Ally account now signs in with another email address, not this one."),
+            gettext_lazy("Ally: your sign-in address was changed"),
+            gettext_lazy(
+                "Your Ally account now signs in with another email address, not this one."
+            ),
             to=old,
         )
 
@@ -116,8 +142,8 @@ def do_change_password(user: User, password: str) -> None:
         record_account_event("account.password_changed", user, by_self=True)
         _tell(
             user,
-            _("Ally: your password was changed"),
-            _("The password of your Ally account was changed."),
+            gettext_lazy("Ally: your password was changed"),
+            gettext_lazy("The password of your Ally account was changed."),
         )
 
 
@@ -209,12 +235,12 @@ def do_reset_second_factor(admin: Membership, membership: Membership) -> str:
         record("two_factor.reset", actor=admin, target=membership)
         _tell(
             membership.user,
-            _("Ally: your second factor was reset"),
-            _(
+            gettext_lazy("Ally: your second factor was reset"),
+            gettext_lazy(
                 "An administrator of %(practice)s reset the second factor of your Ally account. "
                 "At your next sign-in you will set up your authenticator app again, with a setup "
                 "code the administrator gives you in person or by phone."
-            )
-            % {"practice": membership.organisation.name},
+            ),
+            values={"practice": membership.organisation.name},
         )
     return code

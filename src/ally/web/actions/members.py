@@ -30,6 +30,7 @@ from ally.web.practice.models import (
     PracticeKind,
 )
 from ally.web.scoping import Capability, Role, can
+from ally.web.vocabulary import in_words_of
 
 INVITATION_SALT = "ally.members.invitation"
 INVITATION_DAYS = 7
@@ -199,20 +200,21 @@ def do_invite_member(
         )
         record("member.invited", actor=admin, target=invitation)
         link = invitation_url(invitation, base_url)
-        subject = _("You are invited to %(practice)s on Ally") % {
-            "practice": " ".join(organisation.name.split())
-        }
-        body = _(
-            "%(admin)s invites you to join %(practice)s on Ally as %(role)s.\n\n"
-            "Open this link to set your password and your authenticator app; it works for "
-            "%(days)s days and once:\n\n%(link)s\n\nIf you did not expect this, ignore it."
-        ) % {
-            "admin": admin.user,
-            "practice": organisation.name,
-            "role": Role(role).label,
-            "days": INVITATION_DAYS,
-            "link": link,
-        }
+        with in_words_of(organisation):  # the role in the practice's words: "coach"
+            subject = _("You are invited to %(practice)s on Ally") % {
+                "practice": " ".join(organisation.name.split())
+            }
+            body = _(
+                "%(admin)s invites you to join %(practice)s on Ally as %(role)s.\n\n"
+                "Open this link to set your password and your authenticator app; it works for "
+                "%(days)s days and once:\n\n%(link)s\n\nIf you did not expect this, ignore it."
+            ) % {
+                "admin": admin.user,
+                "practice": organisation.name,
+                "role": Role(role).label,
+                "days": INVITATION_DAYS,
+                "link": link,
+            }
         transaction.on_commit(lambda: send_mail(subject, body, None, [email], fail_silently=True))
     return invitation
 

@@ -365,7 +365,7 @@ def item_answers(measure: Measure, answers: dict[str, float | None]) -> list[Ite
         rows.append(
             ItemAnswer(
                 number=item.number,
-                text=item.text.get(language) or item.text.get("en", ""),
+                text=answer_forms.text_in(item.text)[0],
                 answer=value,
                 label=label,
                 critical=crit is not None,

@@ -15,6 +15,7 @@ from ally.measures.schema import Kind, Measure
 from ally.web.clinic.urgency import CLIENT, CLINICIAN, measure_kind
 from ally.web.collect import measures
 from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
+from ally.web.vocabulary import in_practice_words
 
 ALLIANCE_PARTS = ("bond", "goals", "tasks")
 """Bordin's three parts of the alliance, the subscales charted under the total."""
@@ -28,8 +29,10 @@ def measure_or_none(measure_id: str) -> Measure | None:
 
 
 def measure_name(measure_id: str) -> str:
+    """The measure's name (names are not translated), in the practice's words: Ally's own
+    end-of-therapy review is an end-of-engagement review in a coaching practice."""
     measure = measure_or_none(measure_id)
-    return measure.name if measure else measure_id
+    return in_practice_words(measure.name) if measure else measure_id
 
 
 @dataclass(frozen=True)

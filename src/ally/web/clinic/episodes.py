@@ -335,7 +335,7 @@ def episode_end(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     if chosen.ended_on is not None:
         messages.info(request, _("This episode has ended already."))
         return redirect("clinic:episode", org=org, pk=pk)
-    form = EndWithChoicesForm(request.POST or None)
+    form = EndWithChoicesForm(request.POST or None, organisation=membership.organisation)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -6,6 +6,7 @@ import re
 from functools import cache
 
 from ally.measures import Library, Measure, load_library
+from ally.web.vocabulary import in_practice_words
 
 
 @cache
@@ -35,7 +36,7 @@ def short_name(measure_id: str) -> str:
     """The measure's usual short name, e.g. "PHQ-9" from "... (PHQ-9)"; its full name when it
     has none, and the id for a measure the library lacks."""
     try:
-        name = measure(measure_id).name
+        name = in_practice_words(measure(measure_id).name)
     except KeyError:
         return measure_id
     found = _ABBREVIATION.search(name)

@@ -14,6 +14,7 @@ from ally.web.clinic.course import measure_name
 from ally.web.clinic.forms import EndEpisodeForm
 from ally.web.endings.models import LONGEST_REVIEW_ANSWER, LONGEST_SUMMARY
 from ally.web.text import NOTE, TextField
+from ally.web.vocabulary import offers_measure
 
 CHANGE_WORDS = (
     (3, _("Much better")),
@@ -104,11 +105,13 @@ class EndWithChoicesForm(EndEpisodeForm):
         ),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, organisation: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         measure_field = self.fields["follow_up_measures"]
         assert isinstance(measure_field, forms.MultipleChoiceField)
-        measure_field.choices = [(m, measure_name(m)) for m in outcome_measures()]
+        measure_field.choices = [
+            (m, measure_name(m)) for m in outcome_measures() if offers_measure(organisation, m)
+        ]
         if not settings.ALLY_STOPPED_MESSAGE:
             del self.fields["tell_stopped"]
 

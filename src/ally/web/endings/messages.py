@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from django.utils.translation import gettext as _
 
 from ally.web.practice.models import ClientIdentity, Episode
+from ally.web.vocabulary import in_words_of
 
 
 def tell_client_we_noticed(episode: Episode) -> bool:
@@ -19,16 +20,15 @@ def tell_client_we_noticed(episode: Episode) -> bool:
     if identity is None or not identity.email:
         return False
     practice = " ".join(episode.organisation.name.split())
+    with in_words_of(episode.organisation):
+        subject = _("A message from %(practice)s") % {"practice": practice}
+        message = _(
+            "We noticed that we have not seen you for a while. You are welcome to contact "
+            "%(practice)s whenever you wish, and you do not need to reply to this message."
+        ) % {"practice": practice}
     try:
         send_mail(
-            subject=_("A message from %(practice)s") % {"practice": practice},
-            message=_(
-                "We noticed that we have not seen you for a while. You are welcome to contact "
-                "%(practice)s whenever you wish, and you do not need to reply to this message."
-            )
-            % {"practice": practice},
-            from_email=None,
-            recipient_list=[identity.email],
+            subject=subject, message=message, from_email=None, recipient_list=[identity.email]
         )
     except OSError:
         return False

@@ -16,6 +16,7 @@ from ally.web.groups.levels import check_in_measures
 from ally.web.practice.models import Episode, Group, Membership
 from ally.web.scoping import scoped
 from ally.web.text import LINE, TextField
+from ally.web.vocabulary import offers_measure
 
 WEEKDAY_WORDS: dict[int, Any] = {
     # By Weekday's values (Monday 0), as Python's date.weekday() counts.
@@ -99,12 +100,19 @@ class LeaveForm(forms.Form):
     left_on = forms.DateField(label=_("Leaves on"), widget=_date_input())
 
 
-def group_measure_choices() -> list[tuple[str, str]]:
-    """The group check-in first, then the measures clients can answer."""
+def group_measure_choices(organisation: Any = None) -> list[tuple[str, str]]:
+    """The group check-in first, then the measures clients can answer (a coaching practice's
+    without measures of symptoms)."""
     chosen = [measures.measure(m) for m in check_in_measures()]
     chosen = [m for m in chosen if measures.has_text(m)]
     chosen += sorted(
-        (m for m in measures.library() if m.kind.feeds_practice_model and measures.has_text(m)),
+        (
+            m
+            for m in measures.library()
+            if m.kind.feeds_practice_model
+            and measures.has_text(m)
+            and offers_measure(organisation, m.id)
+        ),
         key=lambda m: m.name.lower(),
     )
     return [(m.id, m.name) for m in chosen]
@@ -119,9 +127,9 @@ class GroupPlanForm(forms.Form):
     first_session = forms.IntegerField(label=_("From group session"), min_value=1, initial=1)
     every = forms.IntegerField(label=_("Every how many sessions"), min_value=1, initial=1)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, organisation: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["measure"].choices = group_measure_choices()
+        self.fields["measure"].choices = group_measure_choices(organisation)
 
 
 class GroupSessionForm(forms.Form):

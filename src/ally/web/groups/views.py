@@ -130,7 +130,7 @@ def group(request: HttpRequest, org: str, pk: int) -> HttpResponse:
                 else None
             ),
             member_form=MemberForm(membership=membership, group=found),
-            plan_form=GroupPlanForm(),
+            plan_form=GroupPlanForm(organisation=membership.organisation),
             session_form=GroupSessionForm(
                 group=found, initial_at=next_on_schedule(found, timezone.now())
             ),
@@ -234,7 +234,7 @@ def member_leave(request: HttpRequest, org: str, pk: int) -> HttpResponse:
 @post_only
 def plan_add(request: HttpRequest, org: str, pk: int) -> HttpResponse:
     found = _leader_group(request, pk)
-    form = GroupPlanForm(request.POST)
+    form = GroupPlanForm(request.POST, organisation=request.membership.organisation)
     if not form.is_valid():
         return _refused(request, org, found, _first_error(form))
     data = form.cleaned_data

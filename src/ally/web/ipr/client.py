@@ -36,6 +36,7 @@ from ally.web.ipr.serving import media_response
 from ally.web.ipr.timeline import reviews_of
 from ally.web.ipr.views import transcript_response
 from ally.web.respond.views import LINK_REFERRER_POLICY, PAGE_REFERRER_POLICY, client_page
+from ally.web.vocabulary import speak_as
 
 ACTIONS = ("consent", "refuse", "withdraw", "mark", "remove", "finish", "event")
 
@@ -50,6 +51,14 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponseBase:
         return render(request, "ipr/client_notice.html", {"kind": "bad"}, status=404)
     grant(request.session, recording)
     return redirect("ipr_client:recording")
+
+
+def _granted(request: HttpRequest) -> Recording | None:
+    """The recording this visit's link granted; its practice's words for the page."""
+    recording = granted(request.session)
+    if recording is not None:
+        speak_as(recording.organisation)
+    return recording
 
 
 def _context(recording: Recording, forms: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -91,7 +100,7 @@ def _context(recording: Recording, forms: dict[str, Any] | None = None) -> dict[
 
 @client_page(PAGE_REFERRER_POLICY, ("GET", "HEAD", "POST"))
 def recording_page(request: HttpRequest) -> HttpResponse:
-    recording = granted(request.session)
+    recording = _granted(request)
     if recording is None:
         return render(request, "ipr/client_notice.html", {"kind": "none"}, status=403)
     if request.method == "POST":

@@ -22,6 +22,7 @@ from django.utils.translation import get_language
 from ally.measures.schema import Measure, Options
 from ally.web import audit
 from ally.web.alerts.models import Alert
+from ally.web.clinic.course import measure_name
 from ally.web.clinic.labels import (
     ALERT_WORDS,
     END_REASON_WORDS,
@@ -105,7 +106,7 @@ def _questionnaire(
     measure = _measure(administration.measure_id)
     entry: dict[str, Any] = {
         "measure": administration.measure_id,
-        "measure_name": measure.name if measure else administration.measure_id,
+        "measure_name": measure_name(administration.measure_id),
         "version": administration.measure_version,
         "session": sessions.get(administration.session_id or 0),
         "respondent": administration.respondent,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ally.interop.research import DateProfile
 from ally.web.practice.models import Organisation
 from ally.web.research.files import write_package
-from ally.web.research.tables import TABLES, Export, Table, summary
+from ally.web.research.tables import TABLES, Export, Table, in_practice_labels, summary
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def build(
 ) -> Built:
     """Write the export of `organisation` into `folder`."""
     export = Export(organisation, dates) if rng is None else Export(organisation, dates, rng)
-    tables: list[Table] = [make(export) for make in TABLES]
+    tables: list[Table] = [in_practice_labels(make(export), organisation) for make in TABLES]
     counts = summary(tables, min_cell)
     files = write_package(
         tables,

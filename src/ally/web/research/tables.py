@@ -15,7 +15,7 @@ import datetime as dt
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db.models import Min
@@ -43,6 +43,7 @@ from ally.web.collect.models import (
 )
 from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Organisation, Session, SessionStatus
+from ally.web.vocabulary import THERAPY, words_of
 
 Row = dict[str, Any]
 
@@ -464,6 +465,30 @@ TableFunction = Callable[[Export], Table]
 
 TABLES: tuple[TableFunction, ...] = (administrations, episodes)
 """The data tables of every export, in order. Goals and groups add one function each."""
+
+COACHING_LABELS = {
+    "Episode of care (pseudonym)": "Coaching engagement (pseudonym)",
+    "Clinician of the episode (pseudonym)": "Coach of the engagement (pseudonym)",
+    "Client's minus clinician's rating of the same session": (
+        "Client's minus coach's rating of the same session"
+    ),
+    "NHS Talking Therapies outcome (PHQ-9 and GAD-7)": (
+        "NHS recovery classification of the PHQ-9 and GAD-7 (empty without them)"
+    ),
+}
+"""The labels a coaching practice's export gives its columns (issue 14). Column names and
+category codes stay as they are (`clinician`, `episode`, `talking_therapies`, the rater
+`clinician`): they are the export format's, the same for every practice."""
+
+
+def in_practice_labels(table: Table, organisation: Organisation) -> Table:
+    """The table with its columns' labels in the practice's words."""
+    if words_of(organisation) == THERAPY:
+        return table
+    variables = tuple(
+        replace(v, label=COACHING_LABELS.get(v.label, v.label)) for v in table.variables
+    )
+    return replace(table, variables=variables)
 
 
 # The summary: counts with small cells suppressed --------------------------------------------

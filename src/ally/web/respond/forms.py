@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from ally.measures.schema import Measure, Options, Scale, Text
 from ally.scoring import Problem, validate
+from ally.web.vocabulary import in_practice_words
 
 FALLBACK = "en"
 MAX_RAW = 20
@@ -27,7 +28,13 @@ def field_name(number: int) -> str:
 
 
 def text_in(text: Text, language: str | None = None) -> tuple[str, str]:
-    """The text in the language asked for, else in English, else in any; with its language."""
+    """The text in the language asked for, else in English, else in any; with its language.
+
+    Ally's own measure text that a coaching practice words otherwise (the end-of-therapy
+    review's, `vocabulary.COACHING`) is its coaching message, in the active language."""
+    english = text.get(FALLBACK, "")
+    if language is None and english and in_practice_words(english) != english:
+        return _(english), (get_language() or FALLBACK).lower().split("-")[0]
     language = (language or get_language() or FALLBACK).lower()
     for code in (language, language.split("-")[0], FALLBACK):
         if text.get(code):

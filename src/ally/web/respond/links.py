@@ -24,6 +24,7 @@ from ally.web.actions.answers import do_mark_reminded, do_mark_sent
 from ally.web.collect.models import Administration
 from ally.web.practice.models import ClientIdentity, Membership
 from ally.web.scoping import check_can_record
+from ally.web.vocabulary import in_words_of
 
 SALT = "ally.respond.link"
 
@@ -102,47 +103,44 @@ def send_link_by_email(
         )
     organisation = administration.episode.organisation
     count = 1 + len(sent_with)
-    # The message names the practice only: an email can be read by others on the way.
-    if sent_with or getattr(administration, "ending_form", None) is not None:
-        subject = (
-            _("Reminder: a few short questionnaires from %(practice)s")
-            if reminder
-            else _("A few short questionnaires from %(practice)s")
-        )
-        body = ngettext(
-            "%(practice)s asks you to answer %(count)s short questionnaire. It takes a few "
-            "minutes:\n\n%(link)s\n\nThe link can be opened until it is answered, for up "
-            "to %(hours)s hours.",
-            "%(practice)s asks you to answer %(count)s short questionnaires. This one link "
-            "opens them all, one after the other; together they take a few minutes:\n\n"
-            "%(link)s\n\nThe link can be opened until they are answered, for up to %(hours)s "
-            "hours.",
-            count,
-        )
-    else:
-        subject = (
-            _("Reminder: a short questionnaire from %(practice)s")
-            if reminder
-            else _("A short questionnaire from %(practice)s")
-        )
-        body = _(
-            "%(practice)s asks you to answer a short questionnaire before or after your "
-            "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until the "
-            "questionnaire is answered, for up to %(hours)s hours."
-        )
-    send_mail(
-        # One line whatever the stored name holds: a line break in a header is refused.
-        subject=subject % {"practice": " ".join(organisation.name.split())},
-        message=body
-        % {
+    with in_words_of(organisation):
+        # The message names the practice only: an email can be read by others on the way. The
+        # subject is one line whatever the stored name holds: a header refuses a line break.
+        if sent_with or getattr(administration, "ending_form", None) is not None:
+            subject = (
+                _("Reminder: a few short questionnaires from %(practice)s")
+                if reminder
+                else _("A few short questionnaires from %(practice)s")
+            )
+            body = ngettext(
+                "%(practice)s asks you to answer %(count)s short questionnaire. It takes a few "
+                "minutes:\n\n%(link)s\n\nThe link can be opened until it is answered, for up "
+                "to %(hours)s hours.",
+                "%(practice)s asks you to answer %(count)s short questionnaires. This one link "
+                "opens them all, one after the other; together they take a few minutes:\n\n"
+                "%(link)s\n\nThe link can be opened until they are answered, for up to %(hours)s "
+                "hours.",
+                count,
+            )
+        else:
+            subject = (
+                _("Reminder: a short questionnaire from %(practice)s")
+                if reminder
+                else _("A short questionnaire from %(practice)s")
+            )
+            body = _(
+                "%(practice)s asks you to answer a short questionnaire before or after your "
+                "session. It takes a few minutes:\n\n%(link)s\n\nThe link can be opened until "
+                "the questionnaire is answered, for up to %(hours)s hours."
+            )
+        subject = subject % {"practice": " ".join(organisation.name.split())}
+        message = body % {
             "practice": organisation.name,
             "count": count,
             "link": link_url(administration, base),
             "hours": settings.ALLY_LINK_HOURS,
-        },
-        from_email=None,
-        recipient_list=[identity.email],
-    )
+        }
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[identity.email])
     for sent in (administration, *sent_with):
         if reminder:
             do_mark_reminded(sent)
