@@ -55,12 +55,8 @@ def _seek(page: Any, seconds: float) -> None:
     )
 
 
-def test_client_and_clinician_review_a_recording_apart(
-    browser: Any, live_server: Any, settings: Any, tmp_path: Path
-) -> None:
-    settings.SESSION_COOKIE_NAME = "sessionid"
-    settings.SESSION_COOKIE_SECURE = False
-    settings.ALLY_BASE_URL = live_server.url
+def _a_session() -> tuple[Membership, Episode, Session]:
+    """Riverside's clinician, their client Sam's episode and its first session, now."""
     org = Organisation.objects.create(name="Riverside", slug="riverside")
     user = User.objects.create_user("robin@riverside.example", "pw", display_name="Robin")
     clinician = Membership.objects.create(user=user, organisation=org, role=Role.CLINICIAN)
@@ -72,6 +68,16 @@ def test_client_and_clinician_review_a_recording_apart(
     session = Session.objects.create(
         organisation=org, episode=episode, number=1, scheduled_at=timezone.now()
     )
+    return clinician, episode, session
+
+
+def test_client_and_clinician_review_a_recording_apart(
+    browser: Any, live_server: Any, settings: Any, tmp_path: Path
+) -> None:
+    settings.SESSION_COOKIE_NAME = "sessionid"
+    settings.SESSION_COOKIE_SECURE = False
+    settings.ALLY_BASE_URL = live_server.url
+    clinician, episode, session = _a_session()
     recording_file = tmp_path / "session.wav"
     recording_file.write_bytes(wav_bytes(seconds=4))
     transcript_file = tmp_path / "session.vtt"
@@ -179,16 +185,7 @@ def test_a_clinician_records_a_session_in_the_browser_and_attaches_it(
 ) -> None:
     settings.SESSION_COOKIE_NAME = "sessionid"
     settings.SESSION_COOKIE_SECURE = False
-    org = Organisation.objects.create(name="Riverside", slug="riverside")
-    user = User.objects.create_user("robin@riverside.example", "pw", display_name="Robin")
-    clinician = Membership.objects.create(user=user, organisation=org, role=Role.CLINICIAN)
-    client_row = Client.objects.create(organisation=org, code="R-1")
-    episode = Episode.objects.create(
-        organisation=org, client=client_row, clinician=clinician, opened_on=dt.date(2026, 1, 5)
-    )
-    session = Session.objects.create(
-        organisation=org, episode=episode, number=1, scheduled_at=timezone.now()
-    )
+    clinician, _episode, session = _a_session()
     a11y, policy = Accessibility(), PolicyWatch()
     staff = policy.watch(signed_in(browser_with_a_microphone, live_server, clinician, LAPTOP))
     staff.goto(
