@@ -270,17 +270,21 @@ def test_joining_and_leaving_reach_the_sessions_already_scheduled(practice: Prac
 
 
 def test_sessions_are_numbered_in_the_order_they_happen(practice: Practice, group: Group):
-    """A session booked before one already booked is refused with what to do: its number would
-    put the members' scores out of order. Once the later one is cancelled, the earlier may come."""
+    """A session booked before others still to come takes its place among them, and they move
+    up by one, the group's and each member's own; before one that has taken place, a session
+    is refused with what to do, since its number would put the scores out of order."""
     p = practice
+    do_add_planned_measure(p.own, "phq9", respondent="client", timing="before", actor=p.clinician)
     later = do_schedule_group_session(group, at(17), actor=p.clinician)
-    with pytest.raises(PracticeActionError, match=r"Session 1 is already booked for .* cancelled"):
-        do_schedule_group_session(group, at(10), actor=p.clinician)
-    assert group.sessions.count() == 1
-    assert not p.own.sessions.exclude(pk__in=later.member_sessions.values("session")).exists()
-    do_record_group_attendance(later, {}, cancelled=True, actor=p.clinician)
+    own_later = later.member_sessions.get(episode=p.own).session
     earlier = do_schedule_group_session(group, at(10), actor=p.clinician)
-    assert earlier.number == 2
-    # An episode's own sessions follow the same rule.
-    with pytest.raises(PracticeActionError, match="Session 2 is already booked"):
+    later.refresh_from_db()
+    own_later.refresh_from_db()
+    assert (earlier.number, later.number) == (1, 2)
+    own_earlier = earlier.member_sessions.get(episode=p.own).session
+    assert (own_earlier.number, own_later.number) == (1, 2)
+    # Each keeps one open form of its plan's measure; the moved one's plan entry still applies.
+    assert own_later.administrations.filter(measure_id="phq9").count() == 1
+    do_record_group_attendance(earlier, {p.own.pk: True, p.other.pk: True}, actor=p.clinician)
+    with pytest.raises(PracticeActionError, match=r"Session 1, on .* has already taken place"):
         do_schedule_session(p.own, at(3), actor=p.clinician)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,10 +22,10 @@ from ally.web.actions.practice import (
     PracticeActionError,
     _may_hold_episodes,
     check_can_write,
-    check_in_date_order,
     checked_plan_entry,
     do_record_session_status,
     do_schedule_session,
+    number_in_date_order,
 )
 from ally.web.apiclients.models import ApiClient
 from ally.web.collect.models import Administration, Respondent
@@ -258,13 +258,12 @@ def do_schedule_group_session(
     with transaction.atomic():
         # The group's row lock makes two schedulings take turns, so numbers never clash.
         locked = Group.objects.select_for_update().get(pk=group.pk)
-        check_in_date_order(locked.sessions.all(), scheduled_at)
-        last = locked.sessions.aggregate(last=Max("number"))["last"] or 0
+        number = number_in_date_order(locked.sessions.all(), scheduled_at)
         session = Session.objects.create(
             organisation=locked.organisation,
             group=locked,
             clinician=leader,
-            number=last + 1,
+            number=number,
             scheduled_at=scheduled_at,
         )
         audit.record("group.session_scheduled", actor=actor, target=session)

@@ -39,6 +39,8 @@ from ally.web.practice.models.clients import LONGEST
 from ally.web.scoping import RECORDS_CLINICAL_DATA, Role, check_can_record, get_scoped_or_404
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from django.db.models import QuerySet
 
     from ally.web.actions.endings import FollowUpChoice
@@ -332,7 +334,7 @@ def do_schedule_session(
     actor: Membership,
     clinician: Membership | None = None,
 ) -> Session:
-    """The episode's next session (numbered after the last one), with its forms from the plan."""
+    """A session of the episode, numbered in date order, with its forms from the plan."""
     from ally.web.collect.planning import administrations_for_session
 
     check_can_record(actor, episode)
@@ -343,41 +345,67 @@ def do_schedule_session(
         locked = Episode.objects.select_for_update().get(pk=episode.pk)
         if locked.ended_on is not None:
             raise PracticeActionError(_("This episode has ended; open a new one to add sessions."))
-        check_in_date_order(locked.sessions.all(), scheduled_at)
-        last = locked.sessions.aggregate(last=Max("number"))["last"] or 0
+        number = number_in_date_order(locked.sessions.all(), scheduled_at)
+        moved = list(locked.sessions.filter(number__gt=number))
         session = Session.objects.create(
             organisation=locked.organisation,
             episode=locked,
             clinician=clinician,
-            number=last + 1,
+            number=number,
             scheduled_at=scheduled_at,
         )
         audit.record("session.scheduled", actor=actor, target=session)
         administrations_for_session(session, actor)
+        _forms_renumbered(moved, actor)
     return session
 
 
-def check_in_date_order(sessions: QuerySet[Session], scheduled_at: dt.datetime) -> None:
-    """Refuse a new session before one already booked: a session's number is the order in which
-    its scores are read (expected course, reliable change, sudden gains), so a session numbered
-    after one it comes before would put a client's course out of order. Cancelled sessions hold
-    no answers and do not count."""
-    later = (
-        sessions.exclude(status=SessionStatus.CANCELLED)
-        .filter(scheduled_at__gt=scheduled_at)
-        .order_by("scheduled_at")
-        .first()
-    )
-    if later is not None:
-        when = date_format(timezone.localtime(later.scheduled_at), "DATETIME_FORMAT")
+def number_in_date_order(sessions: QuerySet[Session], scheduled_at: dt.datetime) -> int:
+    """The number a new session at `scheduled_at` takes, so that numbers follow dates: a
+    session's number is the order in which its scores are read (expected course, reliable
+    change, sudden gains). Sessions booked after it that have not taken place move up by one;
+    one that has taken place (attended or missed) or holds answers cannot, and the new session
+    is refused. Call inside the transaction that holds the episode's (or group's) row lock."""
+    later = list(sessions.filter(scheduled_at__gt=scheduled_at).order_by("-number"))
+    if not later:
+        return (sessions.aggregate(last=Max("number"))["last"] or 0) + 1
+    held = [
+        s
+        for s in later
+        if s.status in (SessionStatus.ATTENDED, SessionStatus.MISSED)
+        or s.administrations.filter(response__isnull=False).exists()
+    ]
+    if held:
+        first = min(held, key=lambda s: s.scheduled_at)
+        when = date_format(timezone.localtime(first.scheduled_at), "DATETIME_FORMAT")
         raise PracticeActionError(
             _(
-                "Session %(number)s is already booked for %(when)s, after the time chosen. "
-                "Sessions are numbered in the order they happen: choose a time after it, or "
-                "record session %(number)s as cancelled first."
+                "Session %(number)s, on %(when)s, has already taken place, after the time "
+                "chosen. Sessions are numbered in the order they happen: choose a time after it."
             )
-            % {"number": later.number, "when": when}
+            % {"number": first.number, "when": when}
         )
+    number = min(s.number for s in later if s.number is not None)
+    for moved in later:  # highest first, so no two sessions ever share a number
+        moved.number += 1
+        moved.save(update_fields=["number"])
+    return number
+
+
+def _forms_renumbered(sessions: Iterable[Session], actor: Membership) -> None:
+    """Sessions moved up by one take the forms their episode's plan gives their new number."""
+    from ally.web.actions.answers import do_expire_administration
+    from ally.web.collect.models.administrations import OPEN_STATUSES
+    from ally.web.collect.planning import administrations_for_session
+
+    for session in sessions:
+        planned = session.administrations.filter(
+            status__in=OPEN_STATUSES, planned__isnull=False
+        ).select_related("planned")
+        for form in planned:
+            if form.planned is not None and not form.planned.applies_to(session.number):
+                do_expire_administration(form)
+        administrations_for_session(session, actor)
 
 
 def do_record_session_status(session: Session, status: str, *, actor: Membership) -> Session:
