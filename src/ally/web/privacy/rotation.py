@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ally.web import audit
+from ally.web.collect.models.responses import answer_rows_of, reseal_answers
 from ally.web.endings.models import sealed_rows_of as ending_rows_of
 from ally.web.goals.models import sealed_rows_of
 from ally.web.ipr.models import sealed_rows_of as recall_rows_of
@@ -52,6 +53,10 @@ def _renew(row: ClientKey) -> None:
         sealed.words()
     noted = Alert.objects.filter(episode__client_id=row.client_id).exclude(action_note="")
     notes = [(alert, alert.note) for alert in noted.select_related("episode")]
+    old = unwrap(row)
+    answered = answer_rows_of(row.client_id)
+    for scored in answered:
+        scored.open_answers(old)
     key, fields = fresh_key_fields(row.client_id, row.generation + 1)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -65,6 +70,8 @@ def _renew(row: ClientKey) -> None:
     for alert, text in notes:
         alert.action_note = seal_note(alert, text)
         alert.save(update_fields=["action_note"])
+    for scored in answered:
+        reseal_answers(scored, old, key)
 
 
 def _reseal_authenticators(newest: int) -> int:

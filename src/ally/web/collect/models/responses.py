@@ -1,20 +1,65 @@
-"""Responses: the answers as given and their score, stored once. Corrections are amendments."""
+"""Responses: the answers as given and their score, stored once. Corrections are amendments.
+
+The item answers are the client's own: they are sealed with AES-GCM under the client's data key
+(`ally.web.privacy.sealed`), bound to the table and the row's place, and read through `answers`
+alone. The scores stay in plain columns: the caseload, the feedback refresh and SQL aggregation
+read them (docs/security.md, section 2.1). Erasing the client destroys the key.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
 
 from ally.web.collect.models.administrations import Administration
-from ally.web.collect.models.immutable import Immutable
+from ally.web.collect.models.immutable import Immutable, ImmutableRecordError
 from ally.web.practice.models import Membership
+from ally.web.privacy.keys import DataKey, data_key_for
+from ally.web.privacy.sealed import context, seal, secret_frames, unseal
 from ally.web.scoping import Scope
+
+StoredAnswers = dict[str, float | None]
+"""Answers by item number as text: {"1": 2, "2": None, ...}."""
+
+SEALED_COLUMNS = ("answers",)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@secret_frames
+def seal_answers(
+    answers: Mapping[str, float | None], key: DataKey, table: str, place: str
+) -> bytes:
+    """The item answers sealed under the client's data key, bound to their table and place."""
+    plain = json.dumps(dict(answers), separators=(",", ":")).encode()
+    return seal(plain, key.material, context(table, SEALED_COLUMNS, place, key.generation))
+
+
+@secret_frames
+def opened_answers(sealed: bytes, key: DataKey, table: str, place: str) -> StoredAnswers:
+    """The item answers of a sealed value; SealError when it does not belong to this place.
+
+    The one way to read stored answers: the models' `answers` and the readers of plain values
+    (`ally.web.monitoring.refresh.answers_of`) come here."""
+    where = context(table, SEALED_COLUMNS, place, key.generation)
+    opened = json.loads(unseal(bytes(sealed), key.material, where))
+    return {str(number): value for number, value in opened.items()}
 
 
 class ScoredAnswers(Immutable):
-    """Answers by item number, with the score `ally.scoring.score` gave them."""
+    """Answers by item number, sealed, with the score `ally.scoring.score` gave them.
 
-    answers = models.JSONField(help_text='By item number: {"1": 2, "2": null, ...}.')
+    Give `answers` as a keyword of `create` (or set it before the first save); the save seals
+    them under the client's data key. Read them with `answers` (one row) or `open_answers`
+    (many rows, with a `privacy.keys.KeyRing`'s key)."""
+
+    sealed = models.BinaryField(
+        editable=False, help_text="The item answers, sealed under the client's data key."
+    )
     measure_id = models.CharField(max_length=60)
     measure_version = models.CharField(max_length=40)
     total = models.FloatField()
@@ -28,6 +73,47 @@ class ScoredAnswers(Immutable):
 
     class Meta:
         abstract = True
+
+    _answers: StoredAnswers | None = None
+
+    def client_id_for_key(self) -> int:
+        """The client whose data key seals the answers."""
+        raise NotImplementedError
+
+    def seal_place(self) -> str:
+        """The row's place in the associated data, known before the row is stored."""
+        raise NotImplementedError
+
+    @property
+    def answers(self) -> StoredAnswers:
+        """The item answers, opened once per instance with the client's data key."""
+        if self._answers is None:
+            return self.open_answers(data_key_for(self.client_id_for_key()))
+        return self._answers
+
+    @answers.setter
+    def answers(self, value: Mapping[str, float | None]) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError(
+                f"{type(self).__name__} {self.pk} is already stored; its answers cannot be "
+                "changed. Record an amendment with a reason."
+            )
+        self._answers = {str(number): answer for number, answer in value.items()}
+
+    def open_answers(self, key: DataKey) -> StoredAnswers:
+        """The item answers opened with `key`, the client's data key (once per instance)."""
+        if self._answers is None:
+            self._answers = opened_answers(self.sealed, key, self._meta.db_table, self.seal_place())
+        return self._answers
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            if self._answers is None:
+                raise ValueError(f"A new {type(self).__name__} needs its answers.")
+            # Locked with the row about to be stored: a renewal of the client's data key waits.
+            key = data_key_for(self.client_id_for_key(), create=True, lock=True)
+            self.sealed = seal_answers(self._answers, key, self._meta.db_table, self.seal_place())
+        super().save(*args, **kwargs)
 
 
 class Response(ScoredAnswers):
@@ -63,6 +149,16 @@ class Response(ScoredAnswers):
             ),
         )
 
+    @staticmethod
+    def place_of(administration_id: int) -> str:
+        return str(administration_id)
+
+    def client_id_for_key(self) -> int:
+        return int(self.administration.episode.client_id)
+
+    def seal_place(self) -> str:
+        return self.place_of(self.administration_id)
+
     def current(self) -> ScoredAnswers:
         """The answers in force: the latest amendment, or the response itself."""
         latest = self.amendments.order_by("-amended_at", "-pk").first()
@@ -91,3 +187,35 @@ class Amendment(ScoredAnswers):
         constraints = (
             models.CheckConstraint(condition=~Q(reason=""), name="amendment_has_reason"),
         )
+
+    @staticmethod
+    def place_of(response_id: int, amended_at: dt.datetime) -> str:
+        # The response and the moment, in whole microseconds (no time zone's spelling in it).
+        return f"{response_id}@{(amended_at - EPOCH) // dt.timedelta(microseconds=1)}"
+
+    def client_id_for_key(self) -> int:
+        return int(self.response.administration.episode.client_id)
+
+    def seal_place(self) -> str:
+        return self.place_of(self.response_id, self.amended_at)
+
+
+def answer_rows_of(client_id: int) -> list[ScoredAnswers]:
+    """Every response and amendment of the client, for key rotation."""
+    return [
+        *Response.objects.filter(administration__episode__client_id=client_id).select_related(
+            "administration__episode"
+        ),
+        *Amendment.objects.filter(
+            response__administration__episode__client_id=client_id
+        ).select_related("response__administration__episode"),
+    ]
+
+
+@secret_frames
+def reseal_answers(row: ScoredAnswers, old: DataKey, new: DataKey) -> None:
+    """Seal a stored row's answers again under the client's new data key: the one change a
+    stored answer takes, made by key rotation through a plain queryset, past Immutable's."""
+    answers = row.open_answers(old)
+    row.sealed = seal_answers(answers, new, row._meta.db_table, row.seal_place())
+    models.QuerySet(type(row)).filter(pk=row.pk).update(sealed=row.sealed)

@@ -1,0 +1,111 @@
+"""Seal every response's and amendment's item answers under the client's data key (a client with
+none gets one), and empty the plain column, removed by the next migration. The scores stay plain
+(docs/security.md, section 2.1)."""
+
+from typing import Any
+
+from django.db import migrations, models
+
+from ally.web.collect.models.responses import (
+    Amendment,
+    Response,
+    opened_answers,
+    seal_answers,
+)
+from ally.web.privacy.keys import fresh_key_fields, unwrap
+
+HELP = "The item answers, sealed under the client's data key."
+
+
+def _key(client_key_model: Any, keys: dict[int, Any], client_id: int) -> Any:
+    if client_id not in keys:
+        row = client_key_model.objects.filter(client_id=client_id).first()
+        if row is None:
+            key, fields = fresh_key_fields(client_id, 1)
+            client_key_model.objects.create(client_id=client_id, **fields)
+        else:
+            key = unwrap(row)
+        keys[client_id] = key
+    return keys[client_id]
+
+
+BATCH = 500
+
+
+def _batches(model: Any, fields: tuple[str, ...]) -> Any:
+    """The rows' values in batches by key, each read whole before it is written."""
+    last = 0
+    while True:
+        batch = list(
+            model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", *fields)[:BATCH]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1][0]
+
+
+def _each(apps: Any, column: str) -> Any:
+    """(model, key, client, place, value of `column`) of every response and amendment."""
+    response_model = apps.get_model("collect", "Response")
+    for batch in _batches(
+        response_model, ("administration__episode__client_id", "administration_id", column)
+    ):
+        for pk, client_id, administration_id, value in batch:
+            yield response_model, pk, client_id, Response.place_of(administration_id), value
+    amendment_model = apps.get_model("collect", "Amendment")
+    fields = ("response__administration__episode__client_id", "response_id", "amended_at", column)
+    for batch in _batches(amendment_model, fields):
+        for pk, client_id, response_id, amended_at, value in batch:
+            place = Amendment.place_of(response_id, amended_at)
+            yield amendment_model, pk, client_id, place, value
+
+
+def seal_the_answers(apps: Any, schema_editor: Any) -> None:
+    client_key_model = apps.get_model("privacy", "ClientKey")
+    keys: dict[int, Any] = {}
+    for model, pk, client_id, place, answers in _each(apps, "answers"):
+        key = _key(client_key_model, keys, client_id)
+        sealed = seal_answers(answers or {}, key, model._meta.db_table, place)
+        # Historical models have Django's own manager: no Immutable refusal here.
+        model.objects.filter(pk=pk).update(sealed=sealed, answers=None)
+
+
+def open_the_answers(apps: Any, schema_editor: Any) -> None:
+    client_key_model = apps.get_model("privacy", "ClientKey")
+    keys: dict[int, Any] = {}
+    for model, pk, client_id, place, sealed in _each(apps, "sealed"):
+        key = _key(client_key_model, keys, client_id)
+        answers = opened_answers(sealed, key, model._meta.db_table, place)
+        model.objects.filter(pk=pk).update(answers=answers)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("collect", "0003_seal_alert_notes"),
+        ("privacy", "0001_initial"),
+    ]
+
+    operations = [
+        *(
+            operation
+            for model in ("response", "amendment")
+            for operation in (
+                migrations.AddField(
+                    model_name=model,
+                    name="sealed",
+                    field=models.BinaryField(default=b"", editable=False, help_text=HELP),
+                    preserve_default=False,
+                ),
+                # Empty while sealed, and again when going back, until the answers are opened.
+                migrations.AlterField(
+                    model_name=model,
+                    name="answers",
+                    field=models.JSONField(
+                        null=True, help_text='By item number: {"1": 2, "2": null, ...}.'
+                    ),
+                ),
+            )
+        ),
+        migrations.RunPython(seal_the_answers, open_the_answers),
+    ]
