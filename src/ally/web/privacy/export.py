@@ -128,7 +128,8 @@ def _questionnaire(
     note = getattr(administration, "check_in_note", None)
     if note is not None:
         # What the client wrote with a group check-in (ally.web.groups).
-        entry["note"] = {"text": note.text, "written_at": _when(note.written_at)}
+        text = note.words(keys.key(administration.episode.client_id))["text"]
+        entry["note"] = {"text": text, "written_at": _when(note.written_at)}
     response = getattr(administration, "response", None)
     if response is not None:
         key = keys.key(administration.episode.client_id)

@@ -1,6 +1,7 @@
 """Key rotation: every client's data key re-wrapped by the newest master key, and on request a new
 data key for every client with their details sealed again under it. Members' authenticator
-secrets, sealed under a master key too, are sealed again under the newest.
+secrets and self-care check-ins, sealed under a master key too, are sealed again under the
+newest.
 
 Work goes in batches, each in its own transaction that changes a client's key and their sealed
 details together: an interruption leaves every row readable, either as before or as after, and
@@ -18,6 +19,7 @@ from ally.web import audit
 from ally.web.collect.models.responses import answer_rows_of, reseal_answers
 from ally.web.endings.models import sealed_rows_of as ending_rows_of
 from ally.web.goals.models import sealed_rows_of
+from ally.web.groups.models import sealed_rows_of as check_in_rows_of
 from ally.web.ipr.models import sealed_rows_of as recall_rows_of
 from ally.web.practice.models import ClientIdentity
 from ally.web.privacy.keys import fresh_key_fields, master_keys, unwrap, wrap
@@ -48,6 +50,7 @@ def _renew(row: ClientKey) -> None:
         *sealed_rows_of(row.client_id),
         *recall_rows_of(row.client_id),
         *ending_rows_of(row.client_id),
+        *check_in_rows_of(row.client_id),
     ]
     for sealed in goal_words:
         sealed.words()
@@ -96,6 +99,23 @@ def _reseal_authenticators(newest: int) -> int:
     return done
 
 
+def _reseal_self_care(newest: int) -> int:
+    """Every member's self-care check-in sealed under an older master key, sealed under the
+    newest."""
+    from ally.web.selfcare.models import CheckIn
+
+    done = 0
+    for pk in CheckIn.objects.exclude(master_version=newest).values_list("pk", flat=True):
+        with transaction.atomic():
+            check_in = CheckIn.objects.select_for_update().get(pk=pk)
+            if check_in.master_version == newest:
+                continue
+            check_in.seal_again()
+            check_in.save(update_fields=["sealed", "master_version"])
+            done += 1
+    return done
+
+
 def rotate_keys(
     *, data_keys: bool = False, batch: int = BATCH, progress: Callable[[int], None] | None = None
 ) -> KeyRotation:
@@ -129,6 +149,7 @@ def rotate_keys(
         if progress is not None:
             progress(last)
     _reseal_authenticators(newest)
+    _reseal_self_care(newest)
     with transaction.atomic():
         rotation.finished_at = timezone.now()
         rotation.save(update_fields=["finished_at"])
