@@ -55,13 +55,21 @@ def test_the_item_answers_are_sealed_and_the_scores_stay_plain(practice: Practic
     assert Response.objects.get(pk=response.pk).answers == AS_STORED
 
 
-def test_a_correction_is_sealed_too_and_the_first_answers_stay(practice: Practice) -> None:
+def test_a_correction_and_its_reason_are_sealed_too_and_the_first_answers_stay(
+    practice: Practice,
+) -> None:
     response = _recorded(practice)
-    amendment = do_amend_response(response, PHQ9_MILD, "Typed in wrongly.", practice.clinician)
-    assert "answers" not in _row("collect_amendment", amendment.pk)
+    reason = "Mrs Featherstonehaugh ticked item 9 by mistake"
+    amendment = do_amend_response(response, PHQ9_MILD, reason, practice.clinician)
+    stored = _row("collect_amendment", amendment.pk)
+    assert "answers" not in stored
+    assert "reason" not in stored
+    text = database_text()
     for plain in _plain_forms(CORRECTED):
-        assert plain not in database_text()
+        assert plain not in text
+    assert "Featherstonehaugh" not in text
     assert Amendment.objects.get(pk=amendment.pk).answers == CORRECTED
+    assert Amendment.objects.get(pk=amendment.pk).reason == reason
     assert Response.objects.get(pk=response.pk).current().answers == CORRECTED
     assert Response.objects.get(pk=response.pk).answers == AS_STORED
 
@@ -100,6 +108,7 @@ def test_new_data_keys_seal_the_answers_again(practice: Practice) -> None:
     assert bytes(Response.objects.get(pk=response.pk).sealed) != before
     assert Response.objects.get(pk=response.pk).answers == AS_STORED
     assert Amendment.objects.get(pk=amendment.pk).answers == CORRECTED
+    assert Amendment.objects.get(pk=amendment.pk).reason == "Typed in wrongly."
 
 
 def test_a_submission_reads_the_clients_key_once_whatever_its_number_of_answers(
@@ -139,6 +148,7 @@ def test_answers_in_the_clear_are_sealed_by_the_migration_and_opened_going_back(
     # As an older Ally kept them: in the clear, in the JSON column.
     assert json.loads(_row("collect_response", response.pk)["answers"]) == AS_STORED
     assert json.loads(_row("collect_amendment", amendment.pk)["answers"]) == CORRECTED
+    assert _row("collect_amendment", amendment.pk)["reason"] == "Typed in wrongly."
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
@@ -147,3 +157,5 @@ def test_answers_in_the_clear_are_sealed_by_the_migration_and_opened_going_back(
         assert plain not in database_text()
     assert Response.objects.get(pk=response.pk).answers == AS_STORED
     assert Amendment.objects.get(pk=amendment.pk).answers == CORRECTED
+    assert Amendment.objects.get(pk=amendment.pk).reason == "Typed in wrongly."
+    assert "Typed in wrongly" not in database_text()

@@ -41,7 +41,8 @@ from ally.web.selfcare.models import CheckIn
 NOTE = "Too loud when Bartholomew shouts"
 GOAL = "Sleep through Wednesdays without the nightmares"
 SELF_CARE_NOTE = "Drained after the Kowalczyk family session"
-WORDS = (NOTE, "Bartholomew", GOAL, "nightmares")
+REASON = "Item 9 ticked by mistake, says Philippa"
+WORDS = (NOTE, "Bartholomew", GOAL, "nightmares", REASON, "Philippa")
 
 
 def _group_note(practice: Practice) -> CheckInNote:
@@ -136,12 +137,13 @@ def test_after_erasure_neither_the_clients_answers_nor_their_words_can_be_read(
     do_add_goal(p.own, GOAL, actor=p.clinician)
     form = do_create_administration(p.own, "phq9")
     response = do_record_response(form, PHQ9_ITEM9, idempotency_key="erase-1")
-    do_amend_response(response, PHQ9_MILD, "Item 9 was ticked by mistake.", p.clinician)
+    do_amend_response(response, PHQ9_MILD, REASON, p.clinician)
     client_id = p.own.client_id
     responses = Response.objects.filter(administration__episode=p.own)
     amendments = Amendment.objects.filter(response__administration__episode=p.own)
     # What a thief's copy made before the erasure would hold: only sealed bytes.
     sealed = [bytes(r.sealed) for r in (*responses, *amendments)]
+    sealed += [bytes(a.sealed_reason) for a in amendments]
     sealed += [bytes(CheckInNote.objects.get(pk=note.pk).sealed)]
     sealed += [bytes(w.sealed) for w in GoalWording.objects.filter(client_id=client_id)]
     keys = KeyRing([client_id])

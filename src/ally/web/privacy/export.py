@@ -137,7 +137,11 @@ def _questionnaire(
             "recorded_at": _when(response.recorded_at),
             **_scored(response, measure, key),
             "corrections": [
-                {"amended_at": _when(a.amended_at), "reason": a.reason, **_scored(a, measure, key)}
+                {
+                    "amended_at": _when(a.amended_at),
+                    "reason": a.open_reason(key),
+                    **_scored(a, measure, key),
+                }
                 for a in response.amendments.order_by("amended_at", "pk")
             ],
         }

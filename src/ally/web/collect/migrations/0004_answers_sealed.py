@@ -1,18 +1,20 @@
-"""Seal every response's and amendment's item answers under the client's data key (a client with
-none gets one), and empty the plain column, removed by the next migration. The scores stay plain
-(docs/security.md, section 2.1)."""
+"""Seal every response's and amendment's item answers, and every amendment's reason, under the
+client's data key (a client with none gets one), and empty the plain columns, removed by the next
+migration. The scores stay plain (docs/security.md, section 2.1)."""
 
 from typing import Any
 
 from django.db import migrations, models
 
 from ally.web.collect.models.responses import (
+    REASON_COLUMNS,
     Amendment,
     Response,
     opened_answers,
     seal_answers,
 )
 from ally.web.privacy.keys import fresh_key_fields, unwrap
+from ally.web.privacy.sealed import context, seal, unseal
 
 HELP = "The item answers, sealed under the client's data key."
 
@@ -61,6 +63,15 @@ def _each(apps: Any, column: str) -> Any:
             yield amendment_model, pk, client_id, place, value
 
 
+def _reasons(apps: Any, column: str) -> Any:
+    """(model, key, client, where, value of `column`) of every amendment's reason."""
+    amendment_model = apps.get_model("collect", "Amendment")
+    fields = ("response__administration__episode__client_id", "response_id", "amended_at", column)
+    for batch in _batches(amendment_model, fields):
+        for pk, client_id, response_id, amended_at, value in batch:
+            yield amendment_model, pk, client_id, Amendment.place_of(response_id, amended_at), value
+
+
 def seal_the_answers(apps: Any, schema_editor: Any) -> None:
     client_key_model = apps.get_model("privacy", "ClientKey")
     keys: dict[int, Any] = {}
@@ -69,6 +80,11 @@ def seal_the_answers(apps: Any, schema_editor: Any) -> None:
         sealed = seal_answers(answers or {}, key, model._meta.db_table, place)
         # Historical models have Django's own manager: no Immutable refusal here.
         model.objects.filter(pk=pk).update(sealed=sealed, answers=None)
+    for model, pk, client_id, place, reason in _reasons(apps, "reason"):
+        key = _key(client_key_model, keys, client_id)
+        where = context(model._meta.db_table, REASON_COLUMNS, place, key.generation)
+        sealed = seal(reason.encode(), key.material, where)
+        model.objects.filter(pk=pk).update(sealed_reason=sealed, reason="")
 
 
 def open_the_answers(apps: Any, schema_editor: Any) -> None:
@@ -78,6 +94,11 @@ def open_the_answers(apps: Any, schema_editor: Any) -> None:
         key = _key(client_key_model, keys, client_id)
         answers = opened_answers(sealed, key, model._meta.db_table, place)
         model.objects.filter(pk=pk).update(answers=answers)
+    for model, pk, client_id, place, sealed in _reasons(apps, "sealed_reason"):
+        key = _key(client_key_model, keys, client_id)
+        where = context(model._meta.db_table, REASON_COLUMNS, place, key.generation)
+        reason = unseal(bytes(sealed), key.material, where).decode()
+        model.objects.filter(pk=pk).update(reason=reason)
 
 
 class Migration(migrations.Migration):
@@ -106,6 +127,22 @@ class Migration(migrations.Migration):
                     ),
                 ),
             )
+        ),
+        migrations.AddField(
+            model_name="amendment",
+            name="sealed_reason",
+            field=models.BinaryField(
+                default=b"",
+                editable=False,
+                help_text="Why the answers were corrected, sealed as the answers are.",
+            ),
+            preserve_default=False,
+        ),
+        # The database cannot see into a sealed reason; `do_amend_response` refuses an empty one.
+        migrations.RemoveConstraint(model_name="amendment", name="amendment_has_reason"),
+        # A default, so that going back can add the column again to the rows that exist.
+        migrations.AlterField(
+            model_name="amendment", name="reason", field=models.TextField(default="")
         ),
         migrations.RunPython(seal_the_answers, open_the_answers),
     ]

@@ -9,4 +9,5 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RemoveField(model_name="response", name="answers"),
         migrations.RemoveField(model_name="amendment", name="answers"),
+        migrations.RemoveField(model_name="amendment", name="reason"),
     ]

@@ -27,6 +27,7 @@ StoredAnswers = dict[str, float | None]
 """Answers by item number as text: {"1": 2, "2": None, ...}."""
 
 SEALED_COLUMNS = ("answers",)
+REASON_COLUMNS = ("reason",)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -106,13 +107,16 @@ class ScoredAnswers(Immutable):
             self._answers = opened_answers(self.sealed, key, self._meta.db_table, self.seal_place())
         return self._answers
 
+    def seal_with(self, key: DataKey) -> None:
+        """Seal what the row holds in the clear under `key`, the client's data key."""
+        if self._answers is None:
+            raise ValueError(f"A new {type(self).__name__} needs its answers.")
+        self.sealed = seal_answers(self._answers, key, self._meta.db_table, self.seal_place())
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self._state.adding:
-            if self._answers is None:
-                raise ValueError(f"A new {type(self).__name__} needs its answers.")
             # Locked with the row about to be stored: a renewal of the client's data key waits.
-            key = data_key_for(self.client_id_for_key(), create=True, lock=True)
-            self.sealed = seal_answers(self._answers, key, self._meta.db_table, self.seal_place())
+            self.seal_with(data_key_for(self.client_id_for_key(), create=True, lock=True))
         super().save(*args, **kwargs)
 
 
@@ -169,10 +173,15 @@ class Response(ScoredAnswers):
 
 
 class Amendment(ScoredAnswers):
-    """A correction of a response, with who made it and why; the original stays as it was."""
+    """A correction of a response, with who made it and why; the original stays as it was.
+
+    The reason is the member's words about the client's answers: sealed beside them under the
+    client's data key (`sealed_reason`), read with `reason` or `open_reason`."""
 
     response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="amendments")
-    reason = models.TextField()
+    sealed_reason = models.BinaryField(
+        editable=False, help_text="Why the answers were corrected, sealed as the answers are."
+    )
     amended_by = models.ForeignKey(
         Membership, on_delete=models.PROTECT, related_name="amendments_made"
     )
@@ -183,10 +192,7 @@ class Amendment(ScoredAnswers):
         episodes=("response__administration__episode",),
     )
 
-    class Meta:
-        constraints = (
-            models.CheckConstraint(condition=~Q(reason=""), name="amendment_has_reason"),
-        )
+    _reason: str | None = None
 
     @staticmethod
     def place_of(response_id: int, amended_at: dt.datetime) -> str:
@@ -198,6 +204,33 @@ class Amendment(ScoredAnswers):
 
     def seal_place(self) -> str:
         return self.place_of(self.response_id, self.amended_at)
+
+    @property
+    def reason(self) -> str:
+        """Why the answers were corrected, opened once per instance."""
+        if self._reason is None:
+            return self.open_reason(data_key_for(self.client_id_for_key()))
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError(f"Amendment {self.pk} is already stored.")
+        self._reason = value
+
+    def open_reason(self, key: DataKey) -> str:
+        if self._reason is None:
+            where = context(self._meta.db_table, REASON_COLUMNS, self.seal_place(), key.generation)
+            self._reason = unseal(bytes(self.sealed_reason), key.material, where).decode()
+        return self._reason
+
+    @secret_frames
+    def seal_with(self, key: DataKey) -> None:
+        super().seal_with(key)
+        if not self._reason:
+            raise ValueError("A correction needs its reason.")
+        where = context(self._meta.db_table, REASON_COLUMNS, self.seal_place(), key.generation)
+        self.sealed_reason = seal(self._reason.encode(), key.material, where)
 
 
 def answer_rows_of(client_id: int) -> list[ScoredAnswers]:
@@ -214,8 +247,14 @@ def answer_rows_of(client_id: int) -> list[ScoredAnswers]:
 
 @secret_frames
 def reseal_answers(row: ScoredAnswers, old: DataKey, new: DataKey) -> None:
-    """Seal a stored row's answers again under the client's new data key: the one change a
-    stored answer takes, made by key rotation through a plain queryset, past Immutable's."""
-    answers = row.open_answers(old)
-    row.sealed = seal_answers(answers, new, row._meta.db_table, row.seal_place())
-    models.QuerySet(type(row)).filter(pk=row.pk).update(sealed=row.sealed)
+    """Seal a stored row's answers (and a correction's reason) again under the client's new
+    data key: the one change a stored answer takes, made by key rotation through a plain
+    queryset, past Immutable's."""
+    row.open_answers(old)
+    if isinstance(row, Amendment):
+        row.open_reason(old)
+    row.seal_with(new)
+    fields = {"sealed": row.sealed}
+    if isinstance(row, Amendment):
+        fields["sealed_reason"] = row.sealed_reason
+    models.QuerySet(type(row)).filter(pk=row.pk).update(**fields)
