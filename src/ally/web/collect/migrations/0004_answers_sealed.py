@@ -47,58 +47,64 @@ def _batches(model: Any, fields: tuple[str, ...]) -> Any:
         last = batch[-1][0]
 
 
-def _each(apps: Any, column: str) -> Any:
-    """(model, key, client, place, value of `column`) of every response and amendment."""
-    response_model = apps.get_model("collect", "Response")
-    for batch in _batches(
-        response_model, ("administration__episode__client_id", "administration_id", column)
-    ):
-        for pk, client_id, administration_id, value in batch:
-            yield response_model, pk, client_id, Response.place_of(administration_id), value
-    amendment_model = apps.get_model("collect", "Amendment")
-    fields = ("response__administration__episode__client_id", "response_id", "amended_at", column)
-    for batch in _batches(amendment_model, fields):
-        for pk, client_id, response_id, amended_at, value in batch:
-            place = Amendment.place_of(response_id, amended_at)
-            yield amendment_model, pk, client_id, place, value
+def _responses(apps: Any, *columns: str) -> Any:
+    """(model, key, client, place, *values of `columns`) of every response."""
+    model = apps.get_model("collect", "Response")
+    fields = ("administration__episode__client_id", "administration_id", *columns)
+    for batch in _batches(model, fields):
+        for pk, client_id, administration_id, *values in batch:
+            yield model, pk, client_id, Response.place_of(administration_id), *values
 
 
-def _reasons(apps: Any, column: str) -> Any:
-    """(model, key, client, where, value of `column`) of every amendment's reason."""
-    amendment_model = apps.get_model("collect", "Amendment")
-    fields = ("response__administration__episode__client_id", "response_id", "amended_at", column)
-    for batch in _batches(amendment_model, fields):
-        for pk, client_id, response_id, amended_at, value in batch:
-            yield amendment_model, pk, client_id, Amendment.place_of(response_id, amended_at), value
+def _amendments(apps: Any, *columns: str) -> Any:
+    """(model, key, client, place, *values of `columns`) of every amendment."""
+    model = apps.get_model("collect", "Amendment")
+    fields = ("response__administration__episode__client_id", "response_id", "amended_at")
+    for batch in _batches(model, (*fields, *columns)):
+        for pk, client_id, response_id, amended_at, *values in batch:
+            yield model, pk, client_id, Amendment.place_of(response_id, amended_at), *values
+
+
+def _reason_context(model: Any, place: str, key: Any) -> bytes:
+    return context(model._meta.db_table, REASON_COLUMNS, place, key.generation)
+
+
+# Each row is written once: on PostgreSQL a row changed twice in one transaction leaves
+# foreign-key checks pending, and the schema changes after the data then cannot run.
 
 
 def seal_the_answers(apps: Any, schema_editor: Any) -> None:
     client_key_model = apps.get_model("privacy", "ClientKey")
     keys: dict[int, Any] = {}
-    for model, pk, client_id, place, answers in _each(apps, "answers"):
+    for model, pk, client_id, place, answers in _responses(apps, "answers"):
         key = _key(client_key_model, keys, client_id)
         sealed = seal_answers(answers or {}, key, model._meta.db_table, place)
         # Historical models have Django's own manager: no Immutable refusal here.
         model.objects.filter(pk=pk).update(sealed=sealed, answers=None)
-    for model, pk, client_id, place, reason in _reasons(apps, "reason"):
+    for model, pk, client_id, place, answers, reason in _amendments(apps, "answers", "reason"):
         key = _key(client_key_model, keys, client_id)
-        where = context(model._meta.db_table, REASON_COLUMNS, place, key.generation)
-        sealed = seal(reason.encode(), key.material, where)
-        model.objects.filter(pk=pk).update(sealed_reason=sealed, reason="")
+        model.objects.filter(pk=pk).update(
+            sealed=seal_answers(answers or {}, key, model._meta.db_table, place),
+            sealed_reason=seal(reason.encode(), key.material, _reason_context(model, place, key)),
+            answers=None,
+            reason="",
+        )
 
 
 def open_the_answers(apps: Any, schema_editor: Any) -> None:
     client_key_model = apps.get_model("privacy", "ClientKey")
     keys: dict[int, Any] = {}
-    for model, pk, client_id, place, sealed in _each(apps, "sealed"):
+    for model, pk, client_id, place, sealed in _responses(apps, "sealed"):
         key = _key(client_key_model, keys, client_id)
         answers = opened_answers(sealed, key, model._meta.db_table, place)
         model.objects.filter(pk=pk).update(answers=answers)
-    for model, pk, client_id, place, sealed in _reasons(apps, "sealed_reason"):
+    for model, pk, client_id, place, sealed, reason in _amendments(apps, "sealed", "sealed_reason"):
         key = _key(client_key_model, keys, client_id)
-        where = context(model._meta.db_table, REASON_COLUMNS, place, key.generation)
-        reason = unseal(bytes(sealed), key.material, where).decode()
-        model.objects.filter(pk=pk).update(reason=reason)
+        where = _reason_context(model, place, key)
+        model.objects.filter(pk=pk).update(
+            answers=opened_answers(sealed, key, model._meta.db_table, place),
+            reason=unseal(bytes(reason), key.material, where).decode(),
+        )
 
 
 class Migration(migrations.Migration):
