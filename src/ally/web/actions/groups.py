@@ -352,9 +352,9 @@ def do_record_check_in_note(
         raise PracticeActionError(_("The check-in is not answered yet."))
     try:
         with transaction.atomic():
-            note = CheckInNote.objects.create(
-                administration=administration, text=text, written_at=now or timezone.now()
-            )
+            note = CheckInNote(administration=administration, written_at=now or timezone.now())
+            note.seal_words({"text": text})
+            note.save()
             audit.record("group.check_in_note", actor=None, target=note)
     except IntegrityError:
         raise PracticeActionError(_("A note was kept with this check-in already.")) from None

@@ -59,15 +59,15 @@ def do_check_in(
             _("Shorten the note to %(count)s characters.") % {"count": NOTE_MAX_LENGTH}
         )
     with transaction.atomic():
-        made = CheckIn.objects.create(
+        made = CheckIn(
             member=member,
             measure_id=measure.id,
             answered_at=now or timezone.now(),
-            answers=list(answers),
             total=scored.total,
             subscales=scored.subscales,
-            note=note,
         )
+        made.seal_answers(list(answers), note)
+        made.save()
         record_event(
             "self_care.checked_in",
             actor=member,

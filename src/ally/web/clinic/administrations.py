@@ -31,6 +31,7 @@ from ally.web.collect.models import Administration, AdministrationStatus, Respon
 from ally.web.goals.checks import goal_items
 from ally.web.members import member_view
 from ally.web.practice.models import ClientIdentity, Membership
+from ally.web.privacy.keys import data_key_for
 from ally.web.respond import forms as answer_forms
 from ally.web.respond import links
 from ally.web.scoping import check_can_record, get_scoped_or_404, scoped
@@ -392,6 +393,10 @@ def answers(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         response.amendments.select_related("amended_by__user").order_by("amended_at", "pk")
     )
     current = corrections[-1] if corrections else response
+    # The answers and the reasons are sealed: the client's data key, read once, opens them all.
+    key = data_key_for(administration.episode.client_id)
+    for correction in corrections:
+        correction.open_reason(key)
     measure = measures.measure(administration.measure_id)
     context = staff_context(
         request,
@@ -400,7 +405,7 @@ def answers(request: HttpRequest, org: str, pk: int) -> HttpResponse:
         episode=administration.episode,
         measure=measure,
         scored=current,
-        items=item_answers(measure, current.answers),
+        items=item_answers(measure, current.open_answers(key)),
         n_items=len(measure.items),
         corrections=corrections,
         response=response,

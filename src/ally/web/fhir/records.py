@@ -10,6 +10,7 @@ from ally.interop.fhir import AdministrationRecord, EpisodeRecord, Respondent, S
 from ally.web.collect import measures
 from ally.web.collect.models import Response
 from ally.web.practice.models import Episode
+from ally.web.privacy.keys import KeyRing
 
 
 def fhir_base() -> str:
@@ -23,14 +24,19 @@ def with_related(rows: QuerySet[Response]) -> QuerySet[Response]:
     )
 
 
-def administration_record(response: Response, language: str) -> AdministrationRecord:
-    """A stored response with its answers and score in force (the latest amendment's)."""
+def administration_record(
+    response: Response, language: str, keys: KeyRing | None = None
+) -> AdministrationRecord:
+    """A stored response with its answers and score in force (the latest amendment's); `keys`
+    holds the clients' data keys across the records of one reply."""
     administration = response.administration
     current = response.current()
+    keys = keys or KeyRing()
+    answers = current.open_answers(keys.key(administration.episode.client_id))
     return AdministrationRecord(
         id=str(response.pk),
         measure=measures.measure(current.measure_id),
-        answers={int(number): value for number, value in current.answers.items()},
+        answers={int(number): value for number, value in answers.items()},
         scores=Scores(
             total=current.total,
             subscales=dict(current.subscales),

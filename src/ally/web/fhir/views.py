@@ -38,6 +38,7 @@ from ally.web.fhir.outcome import FhirRefusalError, refusal_reply, resource_repl
 from ally.web.fhir.principal import Principal, acting_principal, find, visible
 from ally.web.fhir.records import administration_record, episode_record, fhir_base, with_related
 from ally.web.practice.models import Client, Episode, Session
+from ally.web.privacy.keys import KeyRing
 from ally.web.text import SUBMISSION_KEY
 
 MAX_BODY_BYTES = 256 * 1024
@@ -158,8 +159,9 @@ def questionnaire_responses(request: HttpRequest, principal: Principal) -> HttpR
         return _store(request, principal)
     base = fhir_base()
     language = _language(request)
+    keys = KeyRing()
     found = [
-        questionnaire_response(administration_record(r, language), base)
+        questionnaire_response(administration_record(r, language, keys), base)
         for r in _patient_responses(request, principal)
     ]
     return resource_reply(searchset(found, base))
@@ -188,10 +190,11 @@ def observation_search(request: HttpRequest, principal: Principal) -> HttpRespon
     """The scores of a patient, oldest first; ``code=`` (``system|code`` or a code) narrows."""
     base = fhir_base()
     language = _language(request)
+    keys = KeyRing()
     found = [
         observation
         for response in _patient_responses(request, principal)
-        for observation in observations(administration_record(response, language), base)
+        for observation in observations(administration_record(response, language, keys), base)
     ]
     code = request.GET.get("code")
     if code:
@@ -234,8 +237,9 @@ def episode_everything(request: HttpRequest, principal: Principal, id: int) -> H
     episode, caller = find(request, principal, Episode, "EpisodeOfCare", pk=id)
     rows = with_related(Response.objects.filter(administration__episode=episode))
     language = _language(request)
+    keys = KeyRing()
     records = [
-        administration_record(r, language)
+        administration_record(r, language, keys)
         for r in sorted(
             rows.for_member(caller),
             key=lambda r: (r.administration.completed_at or r.recorded_at, r.pk),

@@ -21,6 +21,7 @@ from ally.web.collect.models import Respondent, Response
 from ally.web.goals.checks import GAS
 from ally.web.goals.models import MOST_GOALS, Goal, GoalExercise, GoalWording
 from ally.web.practice.models import Episode, Membership
+from ally.web.privacy.keys import KeyRing
 from ally.web.scoping import scoped
 
 AGREEMENT = "goal-agreement"
@@ -126,16 +127,16 @@ def _responses(membership: Membership | None, episode: Episode, measure_id: str)
     return list(
         _rows(Response, membership)
         .filter(administration__episode=episode, administration__measure_id=measure_id)
-        .select_related("administration__session")
+        .select_related("administration__session", "administration__episode")
         .prefetch_related("amendments")
         .order_by("administration__session__number", "recorded_at", "pk")
     )
 
 
-def _current(response: Response) -> dict[str, float | None]:
+def _current(response: Response, keys: KeyRing) -> dict[str, float | None]:
     amendments = sorted(response.amendments.all(), key=lambda a: (a.amended_at, a.pk))
-    answers = amendments[-1].answers if amendments else response.answers
-    return dict(answers)
+    current = amendments[-1] if amendments else response
+    return dict(current.open_answers(keys.key(response.administration.episode.client_id)))
 
 
 def _session(response: Response) -> int | None:
@@ -166,8 +167,9 @@ def episode_goals(
         )
     views = {g.number: GoalView(goal=g, wordings=wordings[g.pk]) for g in goals}
 
+    keys = KeyRing()  # the client's data key, read once for every rating
     for response in _responses(membership, episode, PROGRESS):
-        for key, value in _current(response).items():
+        for key, value in _current(response, keys).items():
             if value is not None and int(key) in views:
                 views[int(key)].ratings.append(
                     Rating(_session(response), response.recorded_at, float(value))
@@ -194,7 +196,7 @@ def episode_goals(
             weights[g.number - 1] = g.weight
     attainment = []
     for response in _responses(membership, episode, GAS):
-        answers = _current(response)
+        answers = _current(response, keys)
         levels = {int(k): int(v) for k, v in answers.items() if v is not None}
         by_goal: list[float | None] = [levels.get(n) for n in range(1, MOST_GOALS + 1)]
         at = Rating(_session(response), response.recorded_at, 0.0)

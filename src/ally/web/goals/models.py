@@ -60,12 +60,13 @@ class Sealed(models.Model):
         self._opened = dict(words)
 
     @secret_frames
-    def words(self) -> dict[str, str]:
-        """The client's words, opened once per instance."""
+    def words(self, key: Any = None) -> dict[str, str]:
+        """The client's words, opened once per instance (with `key`, the client's data key,
+        when the caller holds it for many rows)."""
         if self._opened is None:
             from ally.web.privacy.keys import data_key_for
 
-            key = data_key_for(self.client_id_for_key())
+            key = key or data_key_for(self.client_id_for_key())
             where = context(self._meta.db_table, ("words",), self.seal_key(), key.generation)
             opened = json.loads(unseal(bytes(self.sealed), key.material, where))
             self._opened = {str(k): str(v) for k, v in opened.items()}

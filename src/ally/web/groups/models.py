@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from ally.web.collect.models import Administration, PlannedMeasure, Respondent, Timing
+from ally.web.goals.models import Sealed
 from ally.web.practice.models import Episode, Group, Session, same_organisation
 from ally.web.scoping import Scope, ScopedQuerySet
 
@@ -116,14 +117,14 @@ class MemberSession(models.Model):
         super().save(*args, **kwargs)
 
 
-class CheckInNote(models.Model):
+class CheckInNote(Sealed):
     """What a member wrote, if they wished, about what made it harder to take part: read by the
-    group's leaders beside the check-in's answers; never shown to other members."""
+    group's leaders beside the check-in's answers; never shown to other members. The words are
+    the client's, sealed under their data key (`text`)."""
 
     administration = models.OneToOneField(
         Administration, on_delete=models.PROTECT, related_name="check_in_note"
     )
-    text = models.TextField()
     written_at = models.DateTimeField()
 
     objects = ScopedQuerySet.as_manager()
@@ -131,5 +132,25 @@ class CheckInNote(models.Model):
         organisation="administration__episode__organisation", episodes=("administration__episode",)
     )
 
-    class Meta:
-        constraints = (models.CheckConstraint(condition=~Q(text=""), name="check_in_note_text"),)
+    def client_id_for_key(self) -> int:
+        return int(self.administration.episode.client_id)
+
+    def seal_key(self) -> str:
+        return str(self.administration_id)
+
+    @property
+    def text(self) -> str:
+        return self.words()["text"]
+
+    def __str__(self) -> str:
+        # Never the words: objects end up in logs and error pages.
+        return f"check-in note of administration {self.administration_id}"
+
+
+def sealed_rows_of(client_id: int) -> list[Sealed]:
+    """Every row sealed with the client's data key here, for key rotation."""
+    return list(
+        CheckInNote.objects.filter(administration__episode__client_id=client_id).select_related(
+            "administration__episode"
+        )
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from ally.feedback.group_checkin import (
@@ -39,6 +40,7 @@ from ally.web.groups.models import CheckInNote
 from ally.web.monitoring.models import SessionFeedback
 from ally.web.monitoring.refresh import model_for
 from ally.web.practice.models import Group, GroupMember, Membership, Session
+from ally.web.privacy.keys import KeyRing
 from ally.web.scoping import Capability, can
 
 LEVEL_WORDS = {
@@ -146,19 +148,19 @@ def _member_rows(group: Group, sessions: list[Session], checkins: list[CheckIn])
         attended[place.episode_id] = place.episode.attendances.filter(
             session__group=group, status="attended"
         ).count()
-    notes = dict(
-        (
-            (episode_id, number),
-            text,
-        )
-        for episode_id, number, text in CheckInNote.objects.filter(
-            administration__session__group_part__group_session__group=group
-        ).values_list(
-            "administration__episode_id",
-            "administration__session__group_part__group_session__number",
-            "text",
-        )
+    written = list(
+        CheckInNote.objects.filter(administration__session__group_part__group_session__group=group)
+        .select_related("administration__episode")
+        .annotate(number=F("administration__session__group_part__group_session__number"))
     )
+    # The members' words are sealed: their data keys, read in one query, open them.
+    keys = KeyRing(note.administration.episode.client_id for note in written)
+    notes = {
+        (note.administration.episode_id, note.number): note.words(
+            keys.key(note.administration.episode.client_id)
+        )["text"]
+        for note in written
+    }
     rows = []
     for place in places:
         episode = place.episode

@@ -31,8 +31,10 @@ from ally.web.alerts.models import Alert, AlertKind
 from ally.web.alerts.texts import english_text
 from ally.web.collect import measures
 from ally.web.collect.models import Amendment, Respondent, Response
+from ally.web.collect.models.responses import opened_answers
 from ally.web.monitoring.models import EpisodeFeedback, PracticeModelFit, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Organisation
+from ally.web.privacy.keys import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +84,9 @@ def answers_of(episode_ids: Sequence[int], *, items: bool = False) -> Iterator[A
     """Every completed client or clinician administration of these episodes with a session
     number, its latest amendment applied; in no particular order. Read as plain values, not
     model instances: this runs in every answer's request. The item answers themselves only
-    with `items` (exports and fits need them, the results do not)."""
-    score_fields: tuple[str, ...] = ("answers" if items else "measure_id", "measure_id")
+    with `items` (exports and fits need them, the results do not): they are opened with the
+    clients' data keys, read in one query."""
+    score_fields: tuple[str, ...] = ("sealed" if items else "measure_id", "measure_id")
     score_fields += ("total", "subscales", "critical")
     rows = (
         Response.objects.filter(
@@ -96,6 +99,7 @@ def answers_of(episode_ids: Sequence[int], *, items: bool = False) -> Iterator[A
         .values_list(
             "pk",
             *score_fields,
+            "administration_id",
             "administration__episode_id",
             "administration__respondent",
             "administration__session__number",
@@ -108,20 +112,38 @@ def answers_of(episode_ids: Sequence[int], *, items: bool = False) -> Iterator[A
     for found in (
         Amendment.objects.filter(response__administration__episode_id__in=episode_ids)
         .order_by("amended_at", "pk")
-        .values_list("response_id", *score_fields)
+        .values_list("response_id", *score_fields, "amended_at")
     ):
         amended[found[0]] = found[1:]  # the latest wins
-    for pk, *scores, episode_id, respondent, number, scheduled_at, client_id, clinician in rows:
-        answers, measure_id, total, subscales, critical = amended.get(pk, scores)
-        if not items:
-            answers = {}
+    rows = list(rows)
+    keys = KeyRing(row[-2] for row in rows) if items else None
+    for (
+        pk,
+        *scores,
+        administration,
+        episode_id,
+        respondent,
+        number,
+        when,
+        client,
+        clinician,
+    ) in rows:
+        answers: Mapping[str, float | None] = {}
+        if pk in amended:
+            sealed, measure_id, total, subscales, critical, amended_at = amended[pk]
+            table, place = Amendment._meta.db_table, Amendment.place_of(pk, amended_at)
+        else:
+            sealed, measure_id, total, subscales, critical = scores
+            table, place = Response._meta.db_table, Response.place_of(administration)
+        if keys is not None:
+            answers = opened_answers(sealed, keys.key(client), table, place)
         yield Answer(
             episode_id=episode_id,
-            client_id=client_id,
+            client_id=client,
             clinician_id=clinician,
             session=number,
             # The session's date: answers given on paper may be entered days later.
-            date=timezone.localdate(scheduled_at),
+            date=timezone.localdate(when),
             measure_id=measure_id,
             rater=RATER_CODES[Respondent(respondent)],
             current=Scores(answers, total, subscales, critical),

@@ -39,6 +39,7 @@ from ally.web.endings.summary import export_ending
 from ally.web.goals.course import export_goals
 from ally.web.ipr.export import export_recall
 from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
+from ally.web.privacy.keys import DataKey, KeyRing
 from ally.web.respond.forms import text_in
 from ally.web.scoping import scoped
 
@@ -72,10 +73,11 @@ def _text_allowed(measure: Measure | None) -> bool:
     return measure is not None and measure.licence.text_may_ship and measures.has_text(measure)
 
 
-def _answers(scored: ScoredAnswers, measure: Measure | None) -> list[dict[str, Any]]:
+def _answers(scored: ScoredAnswers, measure: Measure | None, key: DataKey) -> list[dict[str, Any]]:
     with_text = _text_allowed(measure)
     items = []
-    for number_text, value in sorted(scored.answers.items(), key=lambda kv: int(kv[0])):
+    answers = scored.open_answers(key)
+    for number_text, value in sorted(answers.items(), key=lambda kv: int(kv[0])):
         number = int(number_text)
         question = label = None
         if with_text and measure is not None and number <= len(measure.items):
@@ -89,9 +91,9 @@ def _answers(scored: ScoredAnswers, measure: Measure | None) -> list[dict[str, A
     return items
 
 
-def _scored(scored: ScoredAnswers, measure: Measure | None) -> dict[str, Any]:
+def _scored(scored: ScoredAnswers, measure: Measure | None, key: DataKey) -> dict[str, Any]:
     return {
-        "answers": _answers(scored, measure),
+        "answers": _answers(scored, measure, key),
         "total": scored.total,
         "subscales": scored.subscales,
         "band": scored.band,
@@ -101,7 +103,7 @@ def _scored(scored: ScoredAnswers, measure: Measure | None) -> dict[str, Any]:
 
 
 def _questionnaire(
-    administration: Administration, sessions: dict[int, int | None]
+    administration: Administration, sessions: dict[int, int | None], keys: KeyRing
 ) -> dict[str, Any]:
     measure = _measure(administration.measure_id)
     entry: dict[str, Any] = {
@@ -128,14 +130,20 @@ def _questionnaire(
     note = getattr(administration, "check_in_note", None)
     if note is not None:
         # What the client wrote with a group check-in (ally.web.groups).
-        entry["note"] = {"text": note.text, "written_at": _when(note.written_at)}
+        text = note.words(keys.key(administration.episode.client_id))["text"]
+        entry["note"] = {"text": text, "written_at": _when(note.written_at)}
     response = getattr(administration, "response", None)
     if response is not None:
+        key = keys.key(administration.episode.client_id)
         entry["response"] = {
             "recorded_at": _when(response.recorded_at),
-            **_scored(response, measure),
+            **_scored(response, measure, key),
             "corrections": [
-                {"amended_at": _when(a.amended_at), "reason": a.reason, **_scored(a, measure)}
+                {
+                    "amended_at": _when(a.amended_at),
+                    "reason": a.open_reason(key),
+                    **_scored(a, measure, key),
+                }
                 for a in response.amendments.order_by("amended_at", "pk")
             ],
         }
@@ -154,13 +162,13 @@ def _alert(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
+def _episode(episode: Episode, membership: Membership | None, keys: KeyRing) -> dict[str, Any]:
     sessions = list(_rows(Session, membership).filter(episode=episode).order_by("number", "pk"))
     numbers: dict[int, int | None] = {s.pk: s.number for s in sessions}
     forms = (
         _rows(Administration, membership)
         .filter(episode=episode)
-        .select_related("response", "check_in_note")
+        .select_related("episode", "response", "check_in_note")
         .order_by("created_at", "pk")
     )
     alerts = _rows(Alert, membership).filter(episode=episode).order_by("raised_at", "pk")
@@ -178,7 +186,7 @@ def _episode(episode: Episode, membership: Membership | None) -> dict[str, Any]:
             }
             for s in sessions
         ],
-        "questionnaires": [_questionnaire(a, numbers) for a in forms],
+        "questionnaires": [_questionnaire(a, numbers, keys) for a in forms],
         "groups": [
             {
                 "group": place.group.label,
@@ -198,6 +206,7 @@ def client_data(client: Client, membership: Membership | None) -> dict[str, Any]
     """Everything Ally holds about the client that `membership` may see (None: everything)."""
     identity = _rows(ClientIdentity, membership).filter(client=client).first()
     episodes = _rows(Episode, membership).filter(client=client).order_by("opened_on", "pk")
+    keys = KeyRing([client.pk])  # the client's data key, read once for every answer
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -211,7 +220,7 @@ def client_data(client: Client, membership: Membership | None) -> dict[str, Any]
             "phone": identity.phone if identity else "",
             "registered_at": _when(client.created_at),
         },
-        "episodes": [_episode(e, membership) for e in episodes],
+        "episodes": [_episode(e, membership, keys) for e in episodes],
     }
 
 

@@ -17,6 +17,7 @@ import base64
 import binascii
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -263,14 +264,19 @@ def fresh_key_fields(client_id: int, generation: int) -> tuple[DataKey, dict[str
     return DataKey(generation, material), fields
 
 
-def data_key_for(client_id: int, *, create: bool = False, known: Any = None) -> DataKey:
+def data_key_for(
+    client_id: int, *, create: bool = False, known: Any = None, lock: bool = False
+) -> DataKey:
     """The client's data key; with `create`, a new one when the client has none yet.
 
     `known` is the client's ClientKey row when the caller has it (select_related) already.
+    With `lock` (inside a transaction), the key's row stays locked until it ends, so a renewal
+    of data keys (`rotate_keys --data-keys`) waits for what is sealed now, or goes first.
     """
     from ally.web.privacy.models import ClientKey
 
-    row = known if known is not None else ClientKey.objects.filter(client_id=client_id).first()
+    rows = ClientKey.objects.select_for_update() if lock else ClientKey.objects
+    row = known if known is not None else rows.filter(client_id=client_id).first()
     if row is not None:
         return unwrap(row)
     if not create:
@@ -285,3 +291,32 @@ def data_key_for(client_id: int, *, create: bool = False, known: Any = None) -> 
         # Another request gave the client a key first: use that one.
         return unwrap(ClientKey.objects.get(client_id=client_id))
     return key
+
+
+class KeyRing:
+    """Clients' data keys for opening many rows: read in a few queries and unwrapped once each,
+    held no longer than the ring (never in a cache that would outlive an erasure)."""
+
+    BATCH = 500
+    """Clients per query: below SQLite's smallest limit of bound parameters (999)."""
+
+    def __init__(self, client_ids: Iterable[int] = ()) -> None:
+        self._keys: dict[int, DataKey] = {}
+        self.load(client_ids)
+
+    @secret_frames
+    def load(self, client_ids: Iterable[int]) -> KeyRing:
+        """Read the keys of these clients (those not held yet)."""
+        from ally.web.privacy.models import ClientKey
+
+        wanted = sorted(set(client_ids) - set(self._keys))
+        for start in range(0, len(wanted), self.BATCH):
+            for row in ClientKey.objects.filter(client_id__in=wanted[start : start + self.BATCH]):
+                self._keys[row.client_id] = unwrap(row)
+        return self
+
+    def key(self, client_id: int) -> DataKey:
+        """The client's data key; KeyUnavailableError when they have none."""
+        if client_id not in self._keys:
+            self._keys[client_id] = data_key_for(client_id)
+        return self._keys[client_id]

@@ -1,6 +1,7 @@
 """Key rotation: every client's data key re-wrapped by the newest master key, and on request a new
 data key for every client with their details sealed again under it. Members' authenticator
-secrets, sealed under a master key too, are sealed again under the newest.
+secrets and self-care check-ins, sealed under a master key too, are sealed again under the
+newest.
 
 Work goes in batches, each in its own transaction that changes a client's key and their sealed
 details together: an interruption leaves every row readable, either as before or as after, and
@@ -15,8 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ally.web import audit
+from ally.web.collect.models.responses import answer_rows_of, reseal_answers
 from ally.web.endings.models import sealed_rows_of as ending_rows_of
 from ally.web.goals.models import sealed_rows_of
+from ally.web.groups.models import sealed_rows_of as check_in_rows_of
 from ally.web.ipr.models import sealed_rows_of as recall_rows_of
 from ally.web.practice.models import ClientIdentity
 from ally.web.privacy.keys import fresh_key_fields, master_keys, unwrap, wrap
@@ -47,11 +50,16 @@ def _renew(row: ClientKey) -> None:
         *sealed_rows_of(row.client_id),
         *recall_rows_of(row.client_id),
         *ending_rows_of(row.client_id),
+        *check_in_rows_of(row.client_id),
     ]
     for sealed in goal_words:
         sealed.words()
     noted = Alert.objects.filter(episode__client_id=row.client_id).exclude(action_note="")
     notes = [(alert, alert.note) for alert in noted.select_related("episode")]
+    old = unwrap(row)
+    answered = answer_rows_of(row.client_id)
+    for scored in answered:
+        scored.open_answers(old)
     key, fields = fresh_key_fields(row.client_id, row.generation + 1)
     for name, value in fields.items():
         setattr(row, name, value)
@@ -65,6 +73,8 @@ def _renew(row: ClientKey) -> None:
     for alert, text in notes:
         alert.action_note = seal_note(alert, text)
         alert.save(update_fields=["action_note"])
+    for scored in answered:
+        reseal_answers(scored, old, key)
 
 
 def _reseal_authenticators(newest: int) -> int:
@@ -85,6 +95,23 @@ def _reseal_authenticators(newest: int) -> int:
             secret = open_totp_secret(device.key, device.user_id)
             device.key = seal_totp_secret(secret, device.user_id)
             device.save(update_fields=["key"])
+            done += 1
+    return done
+
+
+def _reseal_self_care(newest: int) -> int:
+    """Every member's self-care check-in sealed under an older master key, sealed under the
+    newest."""
+    from ally.web.selfcare.models import CheckIn
+
+    done = 0
+    for pk in CheckIn.objects.exclude(master_version=newest).values_list("pk", flat=True):
+        with transaction.atomic():
+            check_in = CheckIn.objects.select_for_update().get(pk=pk)
+            if check_in.master_version == newest:
+                continue
+            check_in.seal_again()
+            check_in.save(update_fields=["sealed", "master_version"])
             done += 1
     return done
 
@@ -122,6 +149,7 @@ def rotate_keys(
         if progress is not None:
             progress(last)
     _reseal_authenticators(newest)
+    _reseal_self_care(newest)
     with transaction.atomic():
         rotation.finished_at = timezone.now()
         rotation.save(update_fields=["finished_at"])

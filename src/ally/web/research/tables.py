@@ -43,6 +43,7 @@ from ally.web.collect.models import (
 )
 from ally.web.monitoring.models import EpisodeFeedback, SessionFeedback
 from ally.web.practice.models import EndReason, Episode, Organisation, Session, SessionStatus
+from ally.web.privacy.keys import KeyRing
 from ally.web.vocabulary import THERAPY, words_of
 
 Row = dict[str, Any]
@@ -274,6 +275,8 @@ def administrations(export: Export) -> Table:
         .select_related("session", "episode", "response")
         .order_by("pk")
     )
+    # The clients' data keys, read in a few queries, open the answers.
+    keys = KeyRing({a.episode.client_id for a in forms})
     latest: dict[int, Amendment] = {}
     for amendment in Amendment.objects.filter(
         response__administration__episode__organisation=org
@@ -316,9 +319,10 @@ def administrations(export: Export) -> Table:
                 "amended": amendment is not None,
                 "critical": scored.critical,
             }
+            answers = scored.open_answers(keys.key(episode.client_id))
             for variable in by_id.get(a.measure_id, ()):
                 if variable.item is not None:
-                    row[variable.name] = scored.answers.get(str(variable.item))
+                    row[variable.name] = answers.get(str(variable.item))
                 else:
                     row[variable.name] = scored.subscales.get(variable.subscale)
             found = feedback.get((episode.pk, a.measure_id, a.respondent, number))
