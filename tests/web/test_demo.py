@@ -78,6 +78,22 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     answered = Response.objects.filter(administration__ending_form__ending__episode__in=planned)
     assert answered.filter(administration__measure_id="ally-review").count() >= 2
     assert ReviewWords.objects.filter(administration__episode__in=planned).exists()
+    # A client whose every outcome score fell by half or more reports their change as better.
+    for review in answered.filter(administration__measure_id="ally-review"):
+        courses = [
+            list(
+                Response.objects.filter(
+                    administration__episode=review.administration.episode,
+                    administration__measure_id=measure_id,
+                )
+                .order_by("administration__session__number", "recorded_at")
+                .values_list("total", flat=True)
+            )
+            for measure_id in ("phq9", "gad7", "core10")
+        ]
+        courses = [totals for totals in courses if len(totals) >= 2]
+        if courses and all(totals[-1] <= totals[0] / 2 for totals in courses):
+            assert review.total > 0, (courses, review.total)
     assert answered.filter(administration__measure_id="goal-progress").exists()
     assert answered.filter(administration__ending_form__purpose="final").exists()
     assert all(r.recorded_at > r.administration.episode.ending.recorded_at for r in answered)

@@ -113,7 +113,7 @@ def _review_change(episode: Episode) -> int:
     totals = [total for m, total in found if m == measure_id]
     sign = measures.measure(measure_id).direction.sign
     first, last = totals[0], totals[-1]
-    better = (first - last) * sign / max(abs(first), 1.0)
+    better = (last - first) * sign / max(abs(first), 1.0)  # sign: +1 when a rise is better
     for bound, change in ((0.5, 3), (0.25, 2), (0.05, 1), (-0.05, 0)):
         if better > bound:
             return change
