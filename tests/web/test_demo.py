@@ -119,6 +119,12 @@ def test_the_demo_practice_is_loaded_analysed_and_its_logins_work(tmp_path) -> N
     assert Response.objects.filter(
         administration__episode__organisation=coaching, administration__measure_id="who5"
     ).exists()
+    # Its answers have their results, as every page shows them: WHO-5 and the check-in.
+    for engagement in Episode.objects.filter(organisation=coaching):
+        shown = set(
+            SessionFeedback.objects.filter(episode=engagement).values_list("measure_id", flat=True)
+        )
+        assert {"who5", "ally-coaching-alliance"} <= shown, (engagement.pk, shown)
     for login in demo.logins:
         # The lockout backend needs the request a sign-in comes with.
         request = RequestFactory().post("/accounts/login/")

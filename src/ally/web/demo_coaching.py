@@ -65,6 +65,13 @@ def load_coaching_demo(
     load_goals(org, now, seed, GOAL_WORDS)
     _sponsor(org, coaches[0], now)
     _self_care(members, draw, now)
+    # The answers were recorded without their results (refresh=False, as a bulk load does):
+    # work them out once per engagement, so WHO-5 and the check-in show on every page.
+    from ally.web.monitoring.refresh import refresh_episode
+
+    for engagement in Episode.objects.filter(organisation=org).order_by("pk"):
+        with transaction.atomic():
+            refresh_episode(engagement, now)
     return org
 
 
