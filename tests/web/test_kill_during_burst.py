@@ -96,16 +96,14 @@ print(json.dumps({
     },
     "responses": [
         {
-            "pk": r["pk"],
-            "administration": r["administration_id"],
-            "key": r["idempotency_key"],
-            "answers": r["answers"],
-            "total": r["total"],
-            "answered": r["answered"],
+            "pk": r.pk,
+            "administration": r.administration_id,
+            "key": r.idempotency_key,
+            "answers": r.answers,  # opened under the client's key: they are sealed at rest
+            "total": r.total,
+            "answered": r.answered,
         }
-        for r in Response.objects.values(
-            "pk", "administration_id", "idempotency_key", "answers", "total", "answered"
-        )
+        for r in Response.objects.order_by("pk")
     ],
     "recorded": list(
         AuditEntry.objects.filter(action="response.recorded").values_list("target_id", flat=True)
