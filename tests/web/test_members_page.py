@@ -59,6 +59,12 @@ def test_the_page_lists_this_practices_members_and_their_sign_in(practice: Pract
     assert practice.outsider.user.email not in html
 
 
+def test_the_page_title_is_its_name_and_the_practice_form_shows_once(practice: Practice) -> None:
+    html = _admin(practice).get(PAGE).content.decode()
+    assert "<title>Members · Ally</title>" in html
+    assert html.count('id="practice-title"') == 1
+
+
 def test_the_last_sign_in_is_shown(practice: Practice) -> None:
     user = practice.clinician.user
     device = authenticator(user)
