@@ -9,7 +9,7 @@ $(BIN)/ally: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/ally
 
-.PHONY: install run test lint audit lock probe
+.PHONY: install run test lint audit advisories lock probe
 install: $(BIN)/ally
 
 # The main job: the web app on http://localhost:8000 with a demo practice (data in ./ally-data).
@@ -37,12 +37,21 @@ test: lint
 		echo "PostgreSQL does not answer on 127.0.0.1: the web tests ran on SQLite only."; \
 	fi
 
-# Known vulnerabilities in every locked dependency (requirements.lock; pip-audit with PyPI's
-# advisory data, tools/audit_dependencies.py). A known vulnerability fails; a run that could audit nothing (no
-# network, or a mirror without the data) says NOT AUDITED and passes, unless
-# ALLY_AUDIT_REQUIRED=1 (set it on the CI machine that has a network).
+# Known vulnerabilities in every locked dependency (requirements.lock; pip-audit against the
+# advisory data kept in advisories/, served on 127.0.0.1 for the run, so no network is needed;
+# tools/audit_dependencies.py). A known vulnerability with a fixed release fails; one without a
+# fix yet is a warning; the data's date and age are printed, its age never fails; a run that
+# audited nothing fails. ALLY_AUDIT_ONLINE=1 asks PyPI's service instead: there a run that could
+# audit nothing (no network, or a mirror without the data) says NOT AUDITED and passes, unless
+# ALLY_AUDIT_REQUIRED=1.
 audit: install
 	$(BIN)/python tools/audit_dependencies.py
+
+# advisories/ again (needs a network): the OSV records of OSV.dev's PyPI export that affect a
+# package of requirements.lock (tools/refresh_advisories.py; `--from DIR` reads a checkout of
+# pypa/advisory-database instead). Then `make audit`, and commit advisories/.
+advisories: install
+	$(BIN)/python tools/refresh_advisories.py
 
 # requirements.lock again from the pins in pyproject.toml (pip resolves them; nothing installed).
 lock: install
