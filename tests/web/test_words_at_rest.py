@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -201,3 +202,72 @@ def test_notes_and_self_care_in_the_clear_are_sealed_by_the_migrations_and_opene
     assert CheckInNote.objects.get(pk=note.pk).text == NOTE
     stored = CheckIn.objects.get(pk=made.pk)
     assert (stored.answers, stored.note) == ([7, 3, 9, 1, 8, 2], SELF_CARE_NOTE)
+
+
+def _relation_file(table: str) -> bytes | None:
+    """The bytes of a PostgreSQL table's file after a checkpoint, dead row versions included;
+    None where the server's files cannot be read from here."""
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+        cursor.execute(
+            "SELECT current_setting('data_directory'), pg_relation_filepath(%s)", [table]
+        )
+        folder, relative = cursor.fetchone()
+    try:
+        return (Path(folder) / relative).read_bytes()
+    except OSError:
+        return None
+
+
+def _others_hold_old_rows() -> bool:
+    """Whether a transaction of another connection to the server is open (PostgreSQL keeps the
+    row versions it may still see, whatever the database)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_an_erased_clients_data_key_leaves_the_key_tables_file() -> None:
+    """A deleted row stays in PostgreSQL's file until its space is reused; the erasure rewrites
+    the table of wrapped keys, so the key that opens the client's sealed leftovers is gone. Where
+    a transaction open elsewhere still sees the row, the hourly purge rewrites it later."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite zeroes freed pages at once (the test above reads its file)")
+    if _others_hold_old_rows():
+        pytest.skip("another connection's open transaction keeps deleted rows on this server")
+    from django.db import connections
+    from web_practice import build_practice
+
+    p = build_practice()
+    for episode in (p.own, p.shared):
+        form = do_create_administration(episode, "phq9")
+        do_record_response(form, PHQ9_MILD, idempotency_key=f"k{episode.pk}")
+    own, shared = (
+        bytes(ClientKey.objects.get(client_id=e.client_id).wrapped) for e in (p.own, p.shared)
+    )
+    table = ClientKey._meta.db_table
+    before = _relation_file(table)
+    if before is None:
+        pytest.skip("the PostgreSQL server's files cannot be read from this process")
+    assert own in before  # the search finds what is there
+    assert shared in before
+
+    do_erase_client(p.own.client, actor=p.admin)
+    assert own not in (_relation_file(table) or b"")
+
+    # A report running on another connection while the next client is erased.
+    report = connections.create_connection("default")
+    try:
+        with report.cursor() as cursor:
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+        do_erase_client(p.shared.client, actor=p.admin)
+        assert shared in (_relation_file(table) or b"")  # still visible to the report
+    finally:
+        report.close()
+    call_command("purge_expired", stdout=StringIO())
+    assert shared not in (_relation_file(table) or b"")

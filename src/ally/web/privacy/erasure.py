@@ -35,6 +35,8 @@ from ally.web.privacy.models import ErasureRecord
 log = logging.getLogger(__name__)
 
 REGISTER_FILE = "erasures.jsonl"
+# How long rewriting the table of data keys waits for a transaction that has read it.
+KEY_TABLE_LOCK_WAIT_MS = 2000
 RECORD_FIELDS = ("organisation", "client", "client_created_at", "erased_at", "erased_by")
 
 
@@ -111,6 +113,30 @@ def _empty_the_write_ahead_log() -> None:
         log.warning("The SQLite write-ahead log could not be emptied after an erasure now.")
 
 
+def rewrite_key_table() -> None:
+    """Rewrite PostgreSQL's table of wrapped data keys, so the deleted key's row version leaves
+    its file at once rather than when its space is reused; without the key, the erased client's
+    sealed answers and words left in other tables' free space cannot be opened. The table holds
+    one small row per client, so the rewrite's exclusive lock is brief. Best effort: it runs
+    outside any transaction, and a row version that a transaction open elsewhere on the server
+    may still see is kept until a later rewrite (`ally manage purge_expired` runs one hourly)."""
+    from ally.web.privacy.models import ClientKey
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return  # VACUUM cannot run inside a transaction
+    try:
+        with connection.cursor() as cursor:
+            # A transaction that read the table holds a lock the rewrite must wait for, and
+            # every request for a client's key would queue behind the rewrite: give up soon.
+            cursor.execute("SET lock_timeout = %s", [f"{KEY_TABLE_LOCK_WAIT_MS}ms"])
+            try:
+                cursor.execute(f'VACUUM (FULL) "{ClientKey._meta.db_table}"')  # nosec B608 # model's name
+            finally:
+                cursor.execute("RESET lock_timeout")
+    except OperationalError:
+        log.warning("The table of data keys could not be rewritten now; purge_expired will.")
+
+
 def erase_rows(client: Client) -> dict[str, int]:
     """Delete the client and everything about them, in the caller's transaction; counts by
     model label (keys only, safe to log)."""
@@ -120,6 +146,8 @@ def erase_rows(client: Client) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA secure_delete = ON")
         transaction.on_commit(_empty_the_write_ahead_log)
+    elif connection.vendor == "postgresql":
+        transaction.on_commit(rewrite_key_table)
     plan = rows_about(client)
     administration_model = apps.get_model("collect", "Administration")
     forms = next((keys for model, keys in plan if model is administration_model), set())
