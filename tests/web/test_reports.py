@@ -8,11 +8,14 @@ import html
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db.models import Count, Q
 from django.test import Client as Browser
 from django.urls import reverse
+from module_rows import rows_for_the_module
 from web_practice import sign_in
 
 from ally.web.auditlog.models import AuditEntry
@@ -27,16 +30,24 @@ TODAY = dt.date(2026, 11, 29)
 NUMBER = re.compile(r"[−+-]?\d+(?:[.,]\d+)?")
 
 
+@pytest.fixture(scope="module")
+def loaded(django_db_setup: None, django_db_blocker: Any) -> Iterator[int]:
+    """The demo, loaded once for this module's tests: an ended episode's key."""
+    with rows_for_the_module(django_db_blocker):
+        load_demo(episodes=12, seed=2, today=TODAY)
+        yield (
+            Episode.objects.filter(ended_on__isnull=False)
+            .annotate(scored=Count("session_feedback", filter=Q(session_feedback__rater="client")))
+            .filter(scored__gte=4)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+
 @pytest.fixture
-def demo(db: None) -> Episode:
-    load_demo(episodes=12, seed=2, today=TODAY)
-    return (
-        Episode.objects.filter(ended_on__isnull=False)
-        .annotate(scored=Count("session_feedback", filter=Q(session_feedback__rater="client")))
-        .filter(scored__gte=4)
-        .order_by("pk")
-        .first()
-    )
+def demo(loaded: int, db: None) -> Episode:
+    return Episode.objects.get(pk=loaded)
 
 
 def browser_for(member: Membership) -> Browser:

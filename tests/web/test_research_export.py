@@ -11,6 +11,7 @@ import random
 import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from api_tokens import bearer, register, token_for
 from click.testing import CliRunner
 from django.test import Client as Browser
 from frictionless import Package
+from module_rows import rows_for_the_module
 from signing_in import sign_in
 
 from ally.cli.main import cli
@@ -40,8 +42,19 @@ from ally.web.scoping import Role
 REASON = "Corrected after a call with Ms Quillfeather about row four"
 
 
+@pytest.fixture(scope="module")
+def loaded(django_db_setup: None, django_db_blocker: Any) -> Iterator[Any]:
+    """The demo, loaded once for this module's tests, with text that must not leave."""
+    with rows_for_the_module(django_db_blocker):
+        yield _demo_with_identifying_text()
+
+
 @pytest.fixture
-def demo(db: None) -> Any:
+def demo(loaded: Any, db: None) -> Any:
+    return loaded
+
+
+def _demo_with_identifying_text() -> Any:
     demo = load_demo(episodes=10, seed=5, today=dt.date(2026, 11, 29))
     org = demo.organisation
     # Codes as a practice might choose them (record numbers), a phone, an amendment with its
