@@ -22,6 +22,7 @@ from ally.web.goals.checks import GAS
 from ally.web.goals.models import MOST_GOALS, Goal, GoalExercise, GoalWording
 from ally.web.practice.models import Episode, Membership
 from ally.web.privacy.keys import KeyRing
+from ally.web.privacy.when import iso
 from ally.web.scoping import scoped
 
 AGREEMENT = "goal-agreement"
@@ -237,21 +238,18 @@ def export_goals(membership: Membership | None, episode: Episode) -> dict[str, A
     """The episode's goals for the client's data export: every wording, rating and level."""
     found = episode_goals(membership, episode)
 
-    def when(value: dt.datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
     exercise = found.exercise
     return {
         "goals": [
             {
                 "number": g.number,
-                "set_at": when(g.goal.created_at),
-                "closed_at": when(g.goal.closed_at),
+                "set_at": iso(g.goal.created_at),
+                "closed_at": iso(g.goal.closed_at),
                 "gas_weight": g.goal.weight,
                 "wordings": [
                     {
                         "text": w.text,
-                        "written_at": when(w.written_at),
+                        "written_at": iso(w.written_at),
                         "written_by": "client" if w.by_client else "practitioner",
                     }
                     for w in g.wordings
@@ -271,7 +269,7 @@ def export_goals(membership: Membership | None, episode: Episode) -> dict[str, A
         "ideal_life_exercise": None
         if exercise is None
         else {
-            "written_at": when(exercise.written_at),
+            "written_at": iso(exercise.written_at),
             "now": exercise.now,
             **(found.exercise_words or {}),
         },

@@ -5,17 +5,13 @@ rating, not the clinician's words)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from ally.ipr.marks import Rater
 from ally.web.ipr.models import Mark, RecallEvent, Recording, Review
 from ally.web.practice.models import Episode, Membership
+from ally.web.privacy.when import iso
 from ally.web.scoping import scoped
-
-
-def _when(value: dt.datetime | dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _mark(mark: Mark, *, with_words: bool) -> dict[str, Any]:
@@ -25,7 +21,7 @@ def _mark(mark: Mark, *, with_words: bool) -> dict[str, Any]:
         "kind": mark.kind,
         "rating": mark.rating,
         "part": mark.part,
-        "marked_at": _when(mark.marked_at),
+        "marked_at": iso(mark.marked_at),
     }
     if with_words:
         found["words"] = mark.words()
@@ -48,18 +44,18 @@ def export_recall(membership: Membership | None, episode: Episode) -> dict[str, 
         found.append(
             {
                 "session": recording.session.number,
-                "attached_at": _when(recording.uploaded_at),
+                "attached_at": iso(recording.uploaded_at),
                 "media_type": recording.media_type,
                 "consent": recording.consent,
                 "consent_text": recording.get_consent_display() if recording.consent else "",
-                "consented_at": _when(recording.consent_at),
-                "kept_until": _when(recording.retention_until),
-                "media_deleted_at": _when(recording.media_deleted_at),
+                "consented_at": iso(recording.consent_at),
+                "kept_until": iso(recording.retention_until),
+                "media_deleted_at": iso(recording.media_deleted_at),
                 "named_event": (
                     {
                         "kind": event.kind,
                         "rating": event.rating,
-                        "named_at": _when(event.named_at),
+                        "named_at": iso(event.named_at),
                         "words": event.words(),
                     }
                     if event is not None

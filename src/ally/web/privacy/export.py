@@ -40,6 +40,7 @@ from ally.web.goals.course import export_goals
 from ally.web.ipr.export import export_recall
 from ally.web.practice.models import Client, ClientIdentity, Episode, Membership, Session
 from ally.web.privacy.keys import DataKey, KeyRing
+from ally.web.privacy.when import iso
 from ally.web.respond.forms import text_in
 from ally.web.scoping import scoped
 
@@ -56,10 +57,6 @@ def _rows(rows: Any, membership: Membership | None) -> QuerySet[Any]:
     """What the member may see; everything of the client for a command run on the server."""
     queryset = cast(Any, rows)._default_manager.all() if isinstance(rows, type) else rows
     return scoped(queryset, membership) if membership is not None else queryset
-
-
-def _when(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _measure(measure_id: str) -> Measure | None:
@@ -117,11 +114,11 @@ def _questionnaire(
         "timing_text": word(TIMING_WORDS, administration.timing) if administration.timing else "",
         "status": administration.status,
         "status_text": word(FORM_STATUS_WORDS, administration.status),
-        "created_at": _when(administration.created_at),
-        "sent_at": _when(administration.sent_at),
-        "opened_at": _when(administration.opened_at),
-        "completed_at": _when(administration.completed_at),
-        "expired_at": _when(administration.expired_at),
+        "created_at": iso(administration.created_at),
+        "sent_at": iso(administration.sent_at),
+        "opened_at": iso(administration.opened_at),
+        "completed_at": iso(administration.completed_at),
+        "expired_at": iso(administration.expired_at),
         "question_text_included": _text_allowed(measure),
         "licence": measure.licence.name if measure else "",
         "attribution": measure.licence.attribution if measure else "",
@@ -131,16 +128,16 @@ def _questionnaire(
     if note is not None:
         # What the client wrote with a group check-in (ally.web.groups).
         text = note.words(keys.key(administration.episode.client_id))["text"]
-        entry["note"] = {"text": text, "written_at": _when(note.written_at)}
+        entry["note"] = {"text": text, "written_at": iso(note.written_at)}
     response = getattr(administration, "response", None)
     if response is not None:
         key = keys.key(administration.episode.client_id)
         entry["response"] = {
-            "recorded_at": _when(response.recorded_at),
+            "recorded_at": iso(response.recorded_at),
             **_scored(response, measure, key),
             "corrections": [
                 {
-                    "amended_at": _when(a.amended_at),
+                    "amended_at": iso(a.amended_at),
                     "reason": a.open_reason(key),
                     **_scored(a, measure, key),
                 }
@@ -155,9 +152,9 @@ def _alert(alert: Alert) -> dict[str, Any]:
         "kind": alert.kind,
         "kind_text": word(ALERT_WORDS, alert.kind),
         "message": alert.message,
-        "raised_at": _when(alert.raised_at),
-        "seen_at": _when(alert.seen_at),
-        "acted_at": _when(alert.acted_at),
+        "raised_at": iso(alert.raised_at),
+        "seen_at": iso(alert.seen_at),
+        "acted_at": iso(alert.acted_at),
         "action_note": alert.note,
     }
 
@@ -173,14 +170,14 @@ def _episode(episode: Episode, membership: Membership | None, keys: KeyRing) -> 
     )
     alerts = _rows(Alert, membership).filter(episode=episode).order_by("raised_at", "pk")
     return {
-        "opened_on": _when(episode.opened_on),
-        "ended_on": _when(episode.ended_on),
+        "opened_on": iso(episode.opened_on),
+        "ended_on": iso(episode.ended_on),
         "end_reason": episode.end_reason,
         "end_reason_text": word(END_REASON_WORDS, episode.end_reason) if episode.end_reason else "",
         "sessions": [
             {
                 "number": s.number,
-                "scheduled_at": _when(s.scheduled_at),
+                "scheduled_at": iso(s.scheduled_at),
                 "status": s.status,
                 "status_text": word(SESSION_STATUS_WORDS, s.status),
             }
@@ -190,8 +187,8 @@ def _episode(episode: Episode, membership: Membership | None, keys: KeyRing) -> 
         "groups": [
             {
                 "group": place.group.label,
-                "joined_on": _when(place.joined_on),
-                "left_on": _when(place.left_on),
+                "joined_on": iso(place.joined_on),
+                "left_on": iso(place.left_on),
             }
             for place in episode.group_places.select_related("group").order_by("joined_on", "pk")
         ],
@@ -218,7 +215,7 @@ def client_data(client: Client, membership: Membership | None) -> dict[str, Any]
             "name": identity.name if identity else "",
             "email": identity.email if identity else "",
             "phone": identity.phone if identity else "",
-            "registered_at": _when(client.created_at),
+            "registered_at": iso(client.created_at),
         },
         "episodes": [_episode(e, membership, keys) for e in episodes],
     }
