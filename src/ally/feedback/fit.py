@@ -815,14 +815,18 @@ def _with_dropout(
     from dataclasses import replace
 
     from ally.feedback.dropout import DropoutModel, TooFewEpisodesError
-    from ally.feedback.dropout_features import features_of, training_rows_of
+    from ally.feedback.dropout_features import dropout_labels, features_of, training_rows_of
 
-    found = results(model, a).sessions
+    endings = episode_endings(a)
+    # Only completed episodes are trained on, and an episode's results and features come from
+    # its own rows alone: the others' are not computed.
+    done = _subset(a, dropout_labels(endings)[a.episode] >= 0)
+    found = results(model, done).sessions
     marks = session_rows(
-        a, found.rci, found.reliable_change == "deteriorated", found.rupture, found.repair
+        done, found.rci, found.reliable_change == "deteriorated", found.rupture, found.repair
     )
     features = features_of(marks, measure_facts_of(model.measures.values()))
-    rows = training_rows_of(features, episode_endings(a))
+    rows = training_rows_of(features, endings)
     try:
         dropout = DropoutModel(folds=options.dropout_folds, threads=options.threads).fit(
             rows.features.values, rows.dropout, rows.episode
