@@ -519,7 +519,9 @@ def fit_etr(
             found, min_episodes, min_sessions, detail, completed=train.completed_only
         )
     rows = train.rows
-    per_session = rows.groupby("session")["episode"].nunique()
+    # Episodes at each session; dropping repeated pairs hashes them, where nunique sorts each
+    # session's millions of episode keys.
+    per_session = rows.drop_duplicates(["session", "episode"]).groupby("session").size()
     dense = per_session[per_session >= min_at_session]
     max_session = int(dense.index.max()) if len(dense) else int(rows["session"].max())
     max_session = max(max_session, 3)  # ln-session curves need at least two session values
