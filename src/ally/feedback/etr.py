@@ -394,7 +394,7 @@ def training_rows(
     completed_only = ending is not None
     not_completed = 0
     if completed_only:
-        table["ending"] = ending
+        table["ending"] = np.asarray(ending, dtype=object)
         # The episode's last row that gives an ending counts (docs/formats.md).
         endings = (
             table.dropna(subset=["ending"]).sort_values("session").groupby("episode")["ending"]
