@@ -833,8 +833,8 @@ def _with_dropout(
         )
     except TooFewEpisodesError as exc:
         notes.append(f"dropout risk: no model ({exc})")
-        return replace(model, training=_training(a, options, notes))
+        return replace(model, training=replace(model.training, notes=tuple(notes)))
     notes.append(
         f"dropout risk: model fitted on {dropout.summary_.episodes:,} completed episodes"  # type: ignore[union-attr]
     )
-    return replace(model, dropout=dropout, training=_training(a, options, notes))
+    return replace(model, dropout=dropout, training=replace(model.training, notes=tuple(notes)))
