@@ -19,6 +19,7 @@ from ally.feedback.etr import (
     load_etr,
     predict_band,
     training_data,
+    training_rows,
 )
 from ally.measures.schema import Direction
 
@@ -202,6 +203,29 @@ def test_only_completed_client_rated_episodes_with_an_intake_are_used() -> None:
     assert train.skipped_no_intake == 1  # c has no session 1
     assert train.skipped_no_followup == 1  # d has only session 1
     assert train.rows["intake"].tolist() == [20.0]
+
+
+def test_episode_numbers_select_the_same_rows_as_episode_text() -> None:
+    # The engine keys its rows by episode number; a sessions table by client and episode text.
+    client = ["a", "a", "b", "b", "c", "c", "d", "e", "e"]
+    session = np.array([1, 2, 1, 2, 2, 3, 1, 1, 2])
+    score = np.array([20, 15, 18, 17, 12, 11, 14, 10, 9], dtype=float)
+    ending = np.array(
+        [None, "planned", None, "ongoing", "dropout", None, "planned", None, None], dtype=object
+    )
+    number = np.array([ord(c) - ord("a") for c in client])
+    by_number = training_rows(number, session, score, ending)
+    by_text = training_data(
+        pd.DataFrame(
+            {"client": client, "session": session, "measure": "phq9", "score": score}
+            | {"ending": ending}
+        ),
+        "phq9",
+    )
+    assert by_number.rows.drop(columns="episode").equals(by_text.rows.drop(columns="episode"))
+    assert by_number.rows["episode"].tolist() == [0]
+    assert (by_number.not_completed, by_number.skipped_no_intake) == (2, 1)
+    assert by_number.skipped_no_followup == by_text.skipped_no_followup == 1
 
 
 def test_episodes_default_to_one_per_client_and_are_kept_apart_when_given() -> None:

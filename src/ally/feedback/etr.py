@@ -371,32 +371,43 @@ def training_data(data: pd.DataFrame, measure_id: str) -> TrainingData:
     client = frame["client"].astype(str)
     episode = frame["episode"].fillna(frame["client"]) if "episode" in frame.columns else None
     key = client if episode is None else client + "\x1f" + episode.astype(str)
-    table = pd.DataFrame(
-        {
-            "episode": key.to_numpy(),
-            "session": pd.to_numeric(frame["session"], errors="coerce").to_numpy(),
-            "score": pd.to_numeric(frame["score"], errors="coerce").to_numpy(),
-        }
+    return training_rows(
+        key.to_numpy(),
+        pd.to_numeric(frame["session"], errors="coerce").to_numpy(),
+        pd.to_numeric(frame["score"], errors="coerce").to_numpy(),
+        frame["ending"].to_numpy() if "ending" in frame.columns else None,
     )
-    completed_only = "ending" in frame.columns
+
+
+def training_rows(
+    episode: npt.ArrayLike,
+    session: npt.ArrayLike,
+    score: npt.ArrayLike,
+    ending: npt.ArrayLike | None = None,
+) -> TrainingData:
+    """`training_data` of one measure's client-rated rows as columns: any episode keys (the
+    engine's episode numbers, or text), sessions, scores and, when the data say how episodes
+    ended, each row's ending (None where the row gives none)."""
+    import pandas as pd
+
+    table = pd.DataFrame({"episode": episode, "session": session, "score": score})
+    completed_only = ending is not None
     not_completed = 0
     if completed_only:
-        table["ending"] = frame["ending"].to_numpy()
+        table["ending"] = np.asarray(ending, dtype=object)
         # The episode's last row that gives an ending counts (docs/formats.md).
         endings = (
             table.dropna(subset=["ending"]).sort_values("session").groupby("episode")["ending"]
         ).last()
-        done = set(endings[endings.astype(str).isin(COMPLETED)].index)
-        episodes = table["episode"].unique()
-        not_completed = sum(1 for e in episodes if e not in done)
+        done = endings.index[endings.astype(str).isin(COMPLETED)]
+        not_completed = int((~pd.Index(table["episode"].unique()).isin(done)).sum())
         table = table[table["episode"].isin(done)].drop(columns="ending")
     table = table.dropna(subset=["session", "score"])
     table = table[(table["session"] >= 1) & (table["session"] == table["session"].round())]
     table = table.astype({"session": "int64"})
 
     intake = table[table["session"] == 1].groupby("episode")["score"].first()
-    episodes = table["episode"].unique()
-    no_intake = int(sum(1 for e in episodes if e not in intake.index))
+    no_intake = int((~pd.Index(table["episode"].unique()).isin(intake.index)).sum())
     table = table[table["episode"].isin(intake.index)]
     sessions_per_episode = table.groupby("episode")["session"].nunique()
     later = table[table["session"] >= 2].copy()
@@ -508,7 +519,9 @@ def fit_etr(
             found, min_episodes, min_sessions, detail, completed=train.completed_only
         )
     rows = train.rows
-    per_session = rows.groupby("session")["episode"].nunique()
+    # Episodes at each session; dropping repeated pairs hashes them, where nunique sorts each
+    # session's millions of episode keys.
+    per_session = rows.drop_duplicates(["session", "episode"]).groupby("session").size()
     dense = per_session[per_session >= min_at_session]
     max_session = int(dense.index.max()) if len(dense) else int(rows["session"].max())
     max_session = max(max_session, 3)  # ln-session curves need at least two session values
@@ -611,10 +624,11 @@ def cross_validated_band(
     fitted (too little data)."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, not {folds}")
+    import pandas as pd
+
     rows = train.rows
-    episodes = rows["episode"].drop_duplicates().to_numpy()
-    fold_of = dict(zip(episodes, np.arange(len(episodes)) % folds, strict=True))
-    fold = rows["episode"].map(fold_of).to_numpy()
+    # Episodes numbered in their order in the data, so the folds interleave.
+    fold = pd.factorize(rows["episode"])[0] % folds
     expected, low, high = (np.full(len(rows), np.nan) for _ in range(3))
     for k in range(folds):
         held = fold == k
@@ -623,7 +637,7 @@ def cross_validated_band(
             train,
             rows=kept.reset_index(drop=True),
             sessions_per_episode=train.sessions_per_episode[
-                train.sessions_per_episode.index.isin(set(kept["episode"]))
+                train.sessions_per_episode.index.isin(kept["episode"].unique())
             ],
         )
         try:

@@ -45,7 +45,7 @@ from ally.feedback.etr import (
     cross_validated_band,
     fit_etr,
     predict_band,
-    training_data,
+    training_rows,
     with_alert_budget,
 )
 from ally.feedback.etr import MIN_EPISODES as ETR_MIN_EPISODES
@@ -686,23 +686,12 @@ def _fit_course(
 ) -> tuple[EtrModel | None, TrainingData | None]:
     """The measure's expected course from completed episodes with a session-1 score, and those
     episodes' scores (None without any)."""
-    import pandas as pd
-
     rows = (a.measure == code) & (a.rater == CLIENT)
-    frame = pd.DataFrame(
-        {
-            "client": a.episode[rows].astype(str),
-            "session": a.session[rows],
-            "measure": p.id,
-            "score": a.score[rows],
-            "ending": np.array(ENDINGS, dtype=object)[a.ending[rows]],
-        }
-    )
-    frame["ending"] = frame["ending"].replace("", None)
-    if frame["ending"].isna().all():
-        # Data that never say how episodes ended: the course is fitted on every episode.
-        frame = frame.drop(columns="ending")
-    train = training_data(frame, p.id)
+    # Episode numbers, not text, key the rows: grouping and matching numbers is far cheaper.
+    ending = np.array([e or None for e in ENDINGS], dtype=object)[a.ending[rows]]
+    # Data that never say how episodes ended: the course is fitted on every episode.
+    given = ending if (a.ending[rows] != ENDINGS.index("")).any() else None
+    train = training_rows(a.episode[rows], a.session[rows], a.score[rows], given)
     if train.rows.empty:
         return None, None
     try:
@@ -826,22 +815,26 @@ def _with_dropout(
     from dataclasses import replace
 
     from ally.feedback.dropout import DropoutModel, TooFewEpisodesError
-    from ally.feedback.dropout_features import features_of, training_rows_of
+    from ally.feedback.dropout_features import dropout_labels, features_of, training_rows_of
 
-    found = results(model, a).sessions
+    endings = episode_endings(a)
+    # Only completed episodes are trained on, and an episode's results and features come from
+    # its own rows alone: the others' are not computed.
+    done = _subset(a, dropout_labels(endings)[a.episode] >= 0)
+    found = results(model, done).sessions
     marks = session_rows(
-        a, found.rci, found.reliable_change == "deteriorated", found.rupture, found.repair
+        done, found.rci, found.reliable_change == "deteriorated", found.rupture, found.repair
     )
     features = features_of(marks, measure_facts_of(model.measures.values()))
-    rows = training_rows_of(features, episode_endings(a))
+    rows = training_rows_of(features, endings)
     try:
         dropout = DropoutModel(folds=options.dropout_folds, threads=options.threads).fit(
             rows.features.values, rows.dropout, rows.episode
         )
     except TooFewEpisodesError as exc:
         notes.append(f"dropout risk: no model ({exc})")
-        return replace(model, training=_training(a, options, notes))
+        return replace(model, training=replace(model.training, notes=tuple(notes)))
     notes.append(
         f"dropout risk: model fitted on {dropout.summary_.episodes:,} completed episodes"  # type: ignore[union-attr]
     )
-    return replace(model, dropout=dropout, training=_training(a, options, notes))
+    return replace(model, dropout=dropout, training=replace(model.training, notes=tuple(notes)))

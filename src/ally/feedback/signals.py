@@ -333,7 +333,7 @@ def flag_margins(
         early = session_ <= by_session
         ratio = np.where(early, ratio, -np.inf)
         worse &= early
-    uniques, codes = np.unique(np.asarray(episode, dtype=object), return_inverse=True)
+    uniques, codes = np.unique(np.asarray(episode), return_inverse=True)
     worst = np.full(len(uniques), -np.inf)
     np.maximum.at(worst, codes, ratio)
     deteriorated = np.zeros(len(uniques), dtype=bool)
