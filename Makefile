@@ -25,14 +25,19 @@ lint: install
 	# Security lint: no high-severity finding (medium ones are reviewed in docs/security.md).
 	$(BIN)/bandit -q -r src --severity-level high
 
-# The web tests run on SQLite, and once more on PostgreSQL where one answers on 127.0.0.1.
+# The web tests run on SQLite, and once more on PostgreSQL where one answers on 127.0.0.1: there
+# without the browser journeys (pages and scripts do not depend on the database; the test client
+# covers the same views on PostgreSQL). Tests run on every core, a module to a worker
+# (pytest-xdist); those marked `solo` need the database server to themselves and run after.
 PG_ENV := ALLY_DB_ENGINE=postgresql ALLY_DB_NAME=test ALLY_DB_USER=postgres ALLY_DB_HOST=127.0.0.1
+PARALLEL := -n auto --maxprocesses 4 --dist loadfile
 
 test: lint
-	ALLY_DATA_DIR=$$(mktemp -d) $(BIN)/pytest
+	ALLY_DATA_DIR=$$(mktemp -d) $(BIN)/pytest $(PARALLEL)
 	@if command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -q; then \
 		echo "Web tests on PostgreSQL:"; \
-		ALLY_DATA_DIR=$$(mktemp -d) $(PG_ENV) $(BIN)/pytest -q tests/web; \
+		ALLY_DATA_DIR=$$(mktemp -d) $(PG_ENV) $(BIN)/pytest -q $(PARALLEL) -m "not browser and not solo" tests/web && \
+		ALLY_DATA_DIR=$$(mktemp -d) $(PG_ENV) $(BIN)/pytest -q -m solo tests/web; \
 	else \
 		echo "PostgreSQL does not answer on 127.0.0.1: the web tests ran on SQLite only."; \
 	fi

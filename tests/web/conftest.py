@@ -31,3 +31,13 @@ def practice(db: None) -> Practice:
 @pytest.fixture
 def phq9(practice: Practice) -> Administration:
     return do_create_administration(practice.own, "phq9")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the tests that drive Chromium `browser` (see pyproject.toml's markers)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if "browser" in getattr(item, "fixturenames", ()) or (
+            module is not None and module.__name__.endswith("_browser")
+        ):
+            item.add_marker(pytest.mark.browser)

@@ -230,6 +230,7 @@ def _others_hold_old_rows() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+@pytest.mark.solo
 @pytest.mark.django_db(transaction=True)
 def test_on_postgresql_an_erased_clients_data_key_leaves_the_key_tables_file() -> None:
     """A deleted row stays in PostgreSQL's file until its space is reused; the erasure rewrites
