@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,7 +22,45 @@ if TYPE_CHECKING:
     from ally.engine.options import Options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in other modules are imported when they run or are listed, so that
+    `ally analyze` does not load the web app, SciPy's optimisers and the rest at start-up (the
+    pattern of click's documentation, "Lazily Loading Subcommands")."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module, name = self.lazy[cmd_name].rsplit(".", 1)
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+# Command name: "module.object" of the commands defined outside this module.
+COMMANDS = {
+    "simulate": "ally.cli.simulate.simulate",
+    "etr": "ally.cli.etr.etr",
+    "risk": "ally.cli.risk.risk",
+    "backtest": "ally.cli.backtest.backtest",
+    "serve": "ally.cli.serve.serve",
+    "manage": "ally.cli.serve.manage",
+    "backup": "ally.cli.backup.backup",
+    "restore": "ally.cli.backup.restore",
+    "research": "ally.cli.research.research",
+    "export": "ally.cli.export.export",
+    "ipr": "ally.cli.ipr.ipr",
+    "groups": "ally.cli.groups.groups",
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ally")
 def cli() -> None:
     """Ally: session-by-session measures of the alliance and of outcome."""
@@ -482,35 +521,6 @@ def fit_command(
     out.write_text(model.to_json(), encoding="utf-8")
     click.echo(model_text(model, summary))
     click.echo(f"Wrote {out}")
-
-
-def _register() -> None:
-    from ally.cli.backtest import backtest
-    from ally.cli.backup import backup, restore
-    from ally.cli.etr import etr
-    from ally.cli.export import export
-    from ally.cli.groups import groups
-    from ally.cli.ipr import ipr
-    from ally.cli.research import research
-    from ally.cli.risk import risk
-    from ally.cli.serve import manage, serve
-    from ally.cli.simulate import simulate
-
-    cli.add_command(simulate)
-    cli.add_command(etr)
-    cli.add_command(risk)
-    cli.add_command(backtest)
-    cli.add_command(serve)
-    cli.add_command(manage)
-    cli.add_command(backup)
-    cli.add_command(restore)
-    cli.add_command(research)
-    cli.add_command(export)
-    cli.add_command(ipr)
-    cli.add_command(groups)
-
-
-_register()
 
 
 def main() -> None:
