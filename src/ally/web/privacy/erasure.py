@@ -130,7 +130,7 @@ def rewrite_key_table() -> None:
             # every request for a client's key would queue behind the rewrite: give up soon.
             cursor.execute("SET lock_timeout = %s", [f"{KEY_TABLE_LOCK_WAIT_MS}ms"])
             try:
-                cursor.execute(f'VACUUM (FULL) "{ClientKey._meta.db_table}"')  # nosec B608 # model's name
+                cursor.execute(f'VACUUM (FULL) "{ClientKey._meta.db_table}"')
             finally:
                 cursor.execute("RESET lock_timeout")
     except OperationalError:
