@@ -1013,7 +1013,7 @@ def check_api(
         "record_response": CREATE, "get_goals": READ, "list_alerts": LISTS,
         "mark_alert_seen": WRITE, "act_on_alert": WRITE, "get_research_export": EXPORT,
         "list_groups": LISTS, "get_group": READ, "list_group_sessions": READ,
-        "get_group_levels": READ,
+        "get_group_levels": READ, "get_ending": READ, "end_episode": CREATE,
     }  # fmt: skip
     clinician = people["clinician"]
     own = rows["own"]
@@ -1030,6 +1030,10 @@ def check_api(
         if statuses is None:
             continue
         for role, status in zip(ROLES, statuses, strict=True):
+            if operation == "end_episode" and status == 201:
+                # Ending the run's one episode would close it for the checks after this one;
+                # that the permitted roles end an episode is tests/web/test_api.py's.
+                continue
             values = {"org": org, "episode_id": own["episode"], "group_id": own["group"]}
             if "{administration_id}" in path:
                 values["administration_id"] = create_form(clinician, org, own["episode"]).json()[
@@ -1045,6 +1049,7 @@ def check_api(
                 "create_administration": {"measure_id": "phq9"},
                 "record_response": {"answers": PHQ9_MILD},
                 "act_on_alert": {"note": "Called; safe."},
+                "end_episode": {"reason": "planned"},
             }.get(operation, {})
             key = {"Idempotency-Key": f"probe-{operation}-{role}"}
             tally.requests += 1
@@ -1058,7 +1063,13 @@ def check_api(
                 "Name of" in reply.text or "example" in reply.text
             ):
                 check.failures.append(f"{role} {operation}: a name or an email in the answer")
-    check.seen.append(f"{len(kinds)} operations x {len(ROLES)} roles as expected")
+    ending = api(clinician, "get", f"/api/o/{org}/episodes/{own['episode']}/ending", {})
+    if ending.status_code != 200 or ending.json().get("ended_on") is not None:
+        check.failures.append(f"the episode was ended by a refused role: {ending.text[:200]}")
+    check.seen.append(
+        f"{len(kinds)} operations x {len(ROLES)} roles as expected (ending an episode: the "
+        "refused roles only, and the episode is still open)"
+    )
     return check
 
 
