@@ -475,12 +475,11 @@ def _fit_quantile(y: Array, design: Array, q: float, weights: Array | None = Non
 
 @dataclass(frozen=True)
 class CollapsedRows:
-    """A measure's training rows counted once by (intake, ln session, score, session, fold),
-    sorted so, with what each fit of them needs besides: every fit of the expected course (the
-    course itself and each fold of its cross-validation) then works on these counts alone.
-    Scores, intakes and sessions take few values, so a practice's or a health system's millions
-    of sessions collapse to some thousands of rows, and a fit's cost no longer grows with the
-    data."""
+    """A measure's training rows counted once by (intake, ln session, score, session, fold), in
+    that order, with what else the course and each fold of its cross-validation need to fit."""
+
+    # Scores, intakes and sessions take few values: millions of sessions collapse to some
+    # thousands of rows, so a fit's cost no longer grows with the data.
 
     train: TrainingData
     folds: int
