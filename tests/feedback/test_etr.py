@@ -15,6 +15,8 @@ from ally.feedback.etr import (
     EtrModel,
     EtrModelError,
     TooLittleDataError,
+    collapse,
+    cross_validated_band,
     fit_etr,
     load_etr,
     predict_band,
@@ -95,6 +97,35 @@ def test_crossing_quantile_fits_fall_back_to_a_location_shift() -> None:
     expected, low, high = predict_band(crossed, x, s)
     assert np.all(low <= expected)
     assert np.all(expected <= high)
+
+
+@pytest.mark.parametrize(("seed", "s1"), [(3, S1), (2, -1.0)])
+def test_each_fold_of_the_cross_validation_is_the_course_fitted_without_its_episodes(
+    seed: int, s1: float
+) -> None:
+    # One collapse of every fold serves all the fits; each must be the fit of the other folds'
+    # episodes alone, crossing curves (s1 = -1) included.
+    data = episodes(300, seed=seed, s1=s1)
+    train = training_data(data, "phq9")
+    arguments: dict[str, Any] = {
+        "measure_id": "phq9",
+        "measure_version": "1.0",
+        "direction": Direction.LOWER_IS_BETTER,
+        "fitted": "2026-01-01",
+    }
+    band = cross_validated_band(collapse(train, 3), 3, **arguments)
+    assert band is not None
+    fold = pd.factorize(train.rows["episode"])[0] % 3
+    for k in range(3):
+        held = fold == k
+        others = data[~data["client"].isin(train.rows["episode"][held])]
+        model = fit(others)
+        out = train.rows[held]
+        for fitted, found in zip(
+            predict_band(model, out["intake"], out["session"]), band, strict=True
+        ):
+            assert np.array_equal(fitted, found[held])
+    assert fit(data) == fit_etr(collapse(train, 3), **arguments)
 
 
 def test_curves_give_the_same_on_floats_and_numpy_arrays(model: EtrModel) -> None:

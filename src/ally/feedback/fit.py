@@ -38,10 +38,11 @@ from ally.feedback.etr import (
     DEFAULT_QUANTILES,
     MIN_AT_SESSION,
     MIN_SESSIONS,
+    CollapsedRows,
     EtrModel,
     RationalEtr,
     TooLittleDataError,
-    TrainingData,
+    collapse,
     cross_validated_band,
     fit_etr,
     predict_band,
@@ -641,7 +642,7 @@ def _outcome_model(
     course: EtrModel | RationalEtr = rational
     thresholds = SignalThresholds()
     fitted: EtrModel | None = None
-    train: TrainingData | None = None
+    train: CollapsedRows | None = None
     if options.expected_course and code >= 0:
         fitted, train = _fit_course(a, p, code, options, notes)
     tuning = None
@@ -656,7 +657,7 @@ def _outcome_model(
     if fitted is not None and train is not None and options.alert_budget is not None:
         fitted = with_alert_budget(
             fitted,
-            train,
+            train.train,
             cap=options.alert_budget,
             level=options.budget_level,
             cutoff=client.cutoff,
@@ -683,9 +684,9 @@ def _fit_course(
     code: int,
     options: FitOptions,
     notes: list[str],
-) -> tuple[EtrModel | None, TrainingData | None]:
+) -> tuple[EtrModel | None, CollapsedRows | None]:
     """The measure's expected course from completed episodes with a session-1 score, and those
-    episodes' scores (None without any)."""
+    episodes' scores, collapsed with the folds of the signal tuning (None without any)."""
     rows = (a.measure == code) & (a.rater == CLIENT)
     # Episode numbers, not text, key the rows: grouping and matching numbers is far cheaper.
     ending = np.array([e or None for e in ENDINGS], dtype=object)[a.ending[rows]]
@@ -694,12 +695,15 @@ def _fit_course(
     train = training_rows(a.episode[rows], a.session[rows], a.score[rows], given)
     if train.rows.empty:
         return None, None
+    # One collapse serves the course and each fold of the tuning's cross-validation.
+    folds = options.tuning_folds if options.signal_tuning and options.tuning_folds >= 2 else 1
+    collapsed = collapse(train, folds)
     try:
-        model = fit_etr(train, **_etr_arguments(p, options))
+        model = fit_etr(collapsed, **_etr_arguments(p, options))
     except TooLittleDataError as exc:
         notes.append(f"client: no fitted expected course: {exc}")
-        return None, train
-    return model, train
+        return None, collapsed
+    return model, collapsed
 
 
 def _etr_arguments(p: MeasureParams, options: FitOptions) -> dict[str, Any]:
@@ -719,7 +723,7 @@ def _etr_arguments(p: MeasureParams, options: FitOptions) -> dict[str, Any]:
 
 
 def _tune_signals(
-    train: TrainingData,
+    train: CollapsedRows,
     fitted: EtrModel | None,
     rational: RationalEtr,
     p: MeasureParams,
@@ -738,7 +742,7 @@ def _tune_signals(
     rule = client.reliable_change
     if rule is None:
         return None
-    rows = train.rows
+    rows = train.train.rows
     last = rows.sort_values(["episode", "session"]).groupby("episode").last()
     index = rule.index(last["intake"].to_numpy(), last["score"].to_numpy())
     worse = np.asarray(is_deteriorated(index, p.sign, rule.critical), dtype=np.bool_)
