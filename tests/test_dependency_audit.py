@@ -355,13 +355,15 @@ def _pins() -> dict[str, str]:
     import re
     import tomllib
 
+    from packaging.utils import canonicalize_name
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lines = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
     pins = {}
     for line in lines:
         name, _, version = line.partition("==")
         name = re.sub(r"\[.*\]", "", name)
-        pins[re.sub(r"[-_.]+", "-", name).lower().strip()] = version.split(";")[0].strip()
+        pins[canonicalize_name(name.strip())] = version.split(";")[0].strip()
     return pins
 
 

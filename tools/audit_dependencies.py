@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess  # nosec B404 # runs pip-audit from this environment, fixed arguments
 import sys
 import tempfile
@@ -31,16 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parents[1]
 
 Records = dict[str, list[dict[str, Any]]]
-
-
-def normalised(name: str) -> str:
-    """A package name as PEP 503 compares it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _version(text: str) -> Version | None:
@@ -85,7 +80,7 @@ def _entries(record: dict[str, Any], name: str) -> list[dict[str, Any]]:
         affected
         for affected in record.get("affected") or []
         if affected.get("package", {}).get("ecosystem") == "PyPI"
-        and normalised(str(affected["package"].get("name", ""))) == normalised(name)
+        and canonicalize_name(str(affected["package"].get("name", ""))) == canonicalize_name(name)
     ]
 
 
@@ -125,7 +120,7 @@ def _as_served(record: dict[str, Any], name: str) -> dict[str, Any]:
         key=Version,
     )
     entry = {
-        "package": {"ecosystem": "PyPI", "name": normalised(name)},
+        "package": {"ecosystem": "PyPI", "name": canonicalize_name(name)},
         "ranges": [
             {
                 "type": "ECOSYSTEM",
@@ -140,7 +135,7 @@ def query(records: Records, body: dict[str, Any]) -> dict[str, Any]:
     """The answer of OSV's `/v1/query` to `{"package": {"name", "ecosystem"}, "version"}`:
     `{"vulns": [...]}`, or `{}` when none applies."""
     package = body.get("package") or {}
-    name, version = normalised(str(package.get("name", ""))), str(body.get("version", ""))
+    name, version = canonicalize_name(str(package.get("name", ""))), str(body.get("version", ""))
     if package.get("ecosystem", "PyPI") != "PyPI" or not version:
         return {}
     found = [
@@ -160,7 +155,7 @@ def load(folder: Path) -> tuple[Records, dict[str, Any]]:
         for record in json.loads(path.read_text(encoding="utf-8")):
             for affected in record.get("affected") or []:
                 if affected.get("package", {}).get("ecosystem") == "PyPI":
-                    name = normalised(str(affected["package"]["name"]))
+                    name = canonicalize_name(str(affected["package"]["name"]))
                     by_name.setdefault(name, {})[record["id"]] = record
     return {name: list(found.values()) for name, found in by_name.items()}, snapshot
 

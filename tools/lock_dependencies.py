@@ -7,11 +7,12 @@ in pyproject.toml is in the lock at the same version.
 from __future__ import annotations
 
 import json
-import re
 import subprocess  # nosec B404 # runs this environment's pip, fixed arguments
 import sys
 import tempfile
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
@@ -44,7 +45,7 @@ def resolved() -> dict[str, str]:
     found = {}
     for item in data["install"]:
         name, version = item["metadata"]["name"], item["metadata"]["version"]
-        normal = re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+        normal = canonicalize_name(name)  # PEP 503
         if normal != "ally":
             found[normal] = version
     return dict(sorted(found.items()))

@@ -27,21 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_ZIP = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
 PYPA = "https://github.com/pypa/advisory-database"
 
 
-def normalised(name: str) -> str:
-    """A package name as PEP 503 compares it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def locked_names(lock: Path) -> set[str]:
     """The normalised names of the packages in a lock file of `name==version` lines."""
     return {
-        normalised(line.split("==", 1)[0].strip())
+        canonicalize_name(line.split("==", 1)[0].strip())
         for line in lock.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
@@ -83,7 +79,7 @@ def zip_records(archive: Path) -> Iterator[dict[str, Any]]:
 def affected_names(record: dict[str, Any]) -> set[str]:
     """The normalised names of the PyPI packages a record affects."""
     return {
-        normalised(str(affected["package"]["name"]))
+        canonicalize_name(str(affected["package"]["name"]))
         for affected in record.get("affected") or []
         if affected.get("package", {}).get("ecosystem") == "PyPI"
     }
@@ -182,8 +178,8 @@ def write(
     kept: dict[str, list[dict[str, Any]]],
     snapshot: dict[str, Any],
     licence: str,
-) -> None:
-    """Replace the advisory data in `folder` with `kept`."""
+) -> int:
+    """Replace the advisory data in `folder` with `kept`; the number of records written."""
     packages = folder / "pypi"
     if packages.exists():
         for old in packages.glob("*.json"):
@@ -209,6 +205,7 @@ def write(
             pypa=PYPA,
         )
     )
+    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,8 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not newest:
         print("The source held no records.", file=sys.stderr)
         return 2
-    write(arguments.advisories, kept, snapshot, licence)
-    count = len({record["id"] for records in kept.values() for record in records})
+    count = write(arguments.advisories, kept, snapshot, licence)
     print(
         f"{arguments.advisories}: {count} records for {len(kept)} of {len(names)} locked "
         f"packages, snapshot of {snapshot['date']}."
