@@ -564,55 +564,32 @@ def fit_etr(
     min_sessions: int = MIN_SESSIONS,
     min_at_session: int = MIN_AT_SESSION,
     fitted: str | None = None,
+    without_fold: int | None = None,
 ) -> EtrModel:
     """Quantile regression score ~ intake·ln(session), one fit per quantile, without crossing.
 
     The training range ends at the last session at which `min_at_session` episodes have a score.
+    `without_fold` leaves out the episodes of that fold of rows collapsed into folds
+    (`collapse`), as the band's cross-validation does.
     """
     if isinstance(data, CollapsedRows):
         rows = data
     else:
         rows = collapse(data if isinstance(data, TrainingData) else training_data(data, measure_id))
-    return _fit_without(
-        rows,
-        None,
-        measure_id=measure_id,
-        measure_version=measure_version,
-        direction=direction,
-        quantiles=quantiles,
-        min_episodes=min_episodes,
-        min_sessions=min_sessions,
-        min_at_session=min_at_session,
-        fitted=fitted,
-    )
-
-
-def _fit_without(
-    rows: CollapsedRows,
-    held: int | None,
-    *,
-    measure_id: str,
-    measure_version: str,
-    direction: Direction,
-    quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
-    min_episodes: int = MIN_EPISODES,
-    min_sessions: int = MIN_SESSIONS,
-    min_at_session: int = MIN_AT_SESSION,
-    fitted: str | None = None,
-) -> EtrModel:
-    """`fit_etr` on the collapsed rows of every fold but `held` (None: of every fold)."""
+    if without_fold is not None and not 0 <= without_fold < rows.folds:
+        raise ValueError(f"fold {without_fold} is not one of the {rows.folds} folds of the rows")
     qs = _check_quantiles(quantiles)
     train = rows.train
-    if held is None:
+    if without_fold is None:
         found = int((train.sessions_per_episode >= min_sessions).sum())
         kept_episodes = np.ones(len(rows.episode_fold), dtype=np.bool_)
         kept = np.ones(len(rows.count), dtype=np.bool_)
         per_session = rows.at_session.sum(axis=0)
     else:
-        kept_episodes = rows.episode_fold != held
+        kept_episodes = rows.episode_fold != without_fold
         found = int((rows.episode_sessions[kept_episodes] >= min_sessions).sum())
-        kept = rows.fold != held
-        per_session = rows.at_session.sum(axis=0) - rows.at_session[held]
+        kept = rows.fold != without_fold
+        per_session = rows.at_session.sum(axis=0) - rows.at_session[without_fold]
     if found < min_episodes:
         detail = (
             f" Also left out: {train.skipped_no_intake} episodes without a session-1 score"
@@ -740,7 +717,7 @@ def cross_validated_band(
     expected, low, high = (np.full(len(rows), np.nan) for _ in range(3))
     for k in range(folds):
         try:
-            model = _fit_without(collapsed, k, **fit)
+            model = fit_etr(collapsed, without_fold=k, **fit)
         except TooLittleDataError:
             return None
         held = collapsed.row_fold == k
