@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
-from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, database_text
+from web_practice import PHQ9_ITEM9, PHQ9_MILD, Practice, build_practice, database_text
 
 from ally.web.actions.answers import do_amend_response, do_create_administration, do_record_response
 from ally.web.actions.goals import do_add_goal
@@ -183,8 +183,6 @@ def _column(table: str, column: str, pk: int) -> object:
 def test_notes_and_self_care_in_the_clear_are_sealed_by_the_migrations_and_opened_going_back() -> (
     None
 ):
-    from web_practice import build_practice
-
     practice = build_practice()
     note = _group_note(practice)
     made = do_check_in(practice.clinician, [7, 3, 9, 1, 8, 2], note=SELF_CARE_NOTE)
@@ -240,9 +238,6 @@ def test_on_postgresql_an_erased_clients_data_key_leaves_the_key_tables_file() -
         pytest.skip("SQLite zeroes freed pages at once (the test above reads its file)")
     if _others_hold_old_rows():
         pytest.skip("another connection's open transaction keeps deleted rows on this server")
-    from django.db import connections
-    from web_practice import build_practice
-
     p = build_practice()
     for episode in (p.own, p.shared):
         form = do_create_administration(episode, "phq9")

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from ally.web import audit
 from ally.web.practice.models import Client, Membership, Organisation
-from ally.web.privacy.models import ErasureRecord
+from ally.web.privacy.models import ClientKey, ErasureRecord
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,6 @@ def rewrite_key_table() -> None:
     one small row per client, so the rewrite's exclusive lock is brief. Best effort: it runs
     outside any transaction, and a row version that a transaction open elsewhere on the server
     may still see is kept until a later rewrite (`ally manage purge_expired` runs one hourly)."""
-    from ally.web.privacy.models import ClientKey
-
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return  # VACUUM cannot run inside a transaction
     try:
