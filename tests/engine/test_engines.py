@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from ally.cli.main import cli
+from ally.engine.backends import DuckDB
 from ally.engine.errors import AnalysisError
-from ally.engine.spark import java_pattern, session, uri
+from ally.engine.options import Options
+from ally.engine.spark import java_pattern, out_of_memory, session, uri
 
 
 def test_without_pyspark_the_spark_engine_says_how_to_install_it(
@@ -44,6 +47,58 @@ def test_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> Non
     )
     assert result.exit_code == 2
     assert "--spark-master is for --engine spark" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (["--spark-conf", "spark.driver.memory=8g"], "--spark-conf is for --engine spark"),
+        (["--engine", "spark", "--spark-conf", "spark.driver.memory"], "give KEY=VALUE"),
+        (["--engine", "spark", "--spark-conf", "=8g"], "give KEY=VALUE"),
+    ],
+)
+def test_a_spark_setting_needs_the_spark_engine_and_a_key_and_value(
+    tmp_path: Path, given: list[str], said: str
+) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("client,session,measure,score\na,1,phq9,3\n")
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(tmp_path / "o"), *given])
+    assert result.exit_code == 2
+    assert said in result.output
+
+
+def java_error(text: str) -> Exception:
+    """An error as PySpark raises it: py4j's error behind the call that failed."""
+    try:
+        try:
+            raise RuntimeError(text)
+        except RuntimeError as inner:
+            raise RuntimeError("An error occurred while calling o279.getResult.") from inner
+    except RuntimeError as outer:
+        return outer
+
+
+def test_sparks_out_of_memory_error_says_how_to_give_spark_more_memory() -> None:
+    found = out_of_memory(
+        java_error(
+            "org.apache.spark.SparkException: Job aborted due to stage failure: "
+            "java.lang.OutOfMemoryError: Java heap space"
+        )
+    )
+    assert found is not None
+    assert "--spark-conf spark.driver.memory=8g" in str(found)
+    assert out_of_memory(java_error("org.apache.spark.SparkException: file not found")) is None
+
+
+def test_duckdbs_out_of_memory_error_says_to_raise_the_memory_limit(tmp_path: Path) -> None:
+    engine = DuckDB(Options(input=tmp_path / "x.csv", out=tmp_path, memory_limit="300MB"))
+    try:
+        said = engine.explain(duckdb.OutOfMemoryException("could not allocate block"))
+        assert said is not None
+        assert "--memory-limit 300MB" in str(said)
+        assert engine.explain(ValueError("something else")) is None
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,16 @@ def assert_same(duck: Path, spark: Path) -> int:
     return len(expected)
 
 
+def test_spark_settings_reach_the_session() -> None:
+    from ally.engine.spark import session
+
+    found = session(MASTER, [("spark.sql.shuffle.partitions", "3")])
+    try:
+        assert found.conf.get("spark.sql.shuffle.partitions") == "3"
+    finally:
+        found.conf.set("spark.sql.shuffle.partitions", "4")
+
+
 def test_bad_rows_are_rejected_on_spark_with_the_lines_and_reasons_duckdb_gives(
     tmp_path: Path,
 ) -> None:
@@ -152,6 +162,16 @@ def test_parquet_in_and_out_and_the_fitted_model_are_the_same_on_spark(tmp_path:
         fitted["training"]["fitted_at"] = None
         models.append(fitted)
     assert models[1] == models[0]
+    # `ally fit` also reads an analysis folder of either engine: Spark's outputs are folders.
+    from_folders = []
+    for folder in (duck, spark):
+        model = tmp_path / f"{folder.name}-analysis.json"
+        ally("fit", folder, "--out", model)
+        fitted = json.loads(model.read_text())
+        fitted["training"]["fitted_at"] = None
+        from_folders.append(fitted)
+    assert from_folders[1] == from_folders[0]
+    assert from_folders[0]["training"]["episodes"] == models[0]["training"]["episodes"]
 
 
 def test_sessions_ordered_by_dates_in_a_given_format_are_the_same_on_spark(

@@ -264,6 +264,14 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             "yarn, k8s://...). Default: what spark-submit gives, else local Spark on all cores.",
         ),
         click.option(
+            "--spark-conf",
+            metavar="KEY=VALUE",
+            multiple=True,
+            help="With --engine spark: a Spark setting for the session Ally starts, as "
+            "spark-submit's --conf; repeat for more (e.g. --spark-conf spark.driver.memory=8g: "
+            "local Spark runs in the driver's memory, 1 GB unless set).",
+        ),
+        click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
         ),
         click.option(
@@ -335,6 +343,15 @@ def _subscale_z(given: str | None) -> float | None:
     return z
 
 
+def _spark_setting(given: str) -> tuple[str, str]:
+    key, equals, value = given.partition("=")
+    if not equals or not key.strip() or not value.strip():
+        raise click.UsageError(
+            f"--spark-conf {given!r}: give KEY=VALUE, e.g. --spark-conf spark.driver.memory=8g"
+        )
+    return key.strip(), value.strip()
+
+
 def _options(input_file: str, out: str, **given: Any) -> Options:
     """The engine's options from the command line's."""
     from ally.change.reliable import Z_975, Method
@@ -348,6 +365,9 @@ def _options(input_file: str, out: str, **given: Any) -> Options:
         raise click.UsageError("--post must be a later session than --pre")
     if given["spark_master"] is not None and given["engine"] != "spark":
         raise click.UsageError("--spark-master is for --engine spark; give both, or neither")
+    if given["spark_conf"] and given["engine"] != "spark":
+        raise click.UsageError("--spark-conf is for --engine spark; give both, or neither")
+    given["spark_conf"] = tuple(_spark_setting(s) for s in given["spark_conf"])
     wide = given.pop("wide")
     direction = given.pop("direction")
     z = given.pop("sudden_gain_z")

@@ -240,11 +240,16 @@ def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, 
 def _analysis_table(backend: ibis.BaseBackend, folder: Path, name: str) -> Table:
     for suffix in (".parquet", ".csv"):
         path = folder / f"{name}{suffix}"
-        if path.exists():
-            if suffix == ".parquet":
-                return backend.read_parquet(path)
-            text = {c: "string" for c in (col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP)}
-            return backend.read_csv(path, types=text)
+        if not path.exists():
+            continue
+        # `ally analyze --engine spark` writes each output as a folder of part files.
+        source = str(path / f"part-*{suffix}") if path.is_dir() else path
+        if path.is_dir() and not any(path.glob(f"part-*{suffix}")):
+            raise AnalysisError(f"{path}: is a folder without {suffix} part files.")
+        if suffix == ".parquet":
+            return backend.read_parquet(source)
+        text = {c: "string" for c in (col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP)}
+        return backend.read_csv(source, types=text)
     raise AnalysisError(
         f"{folder}: no {name}.csv or {name}.parquet. Give an input file, or the folder "
         "`ally analyze --out` wrote."
@@ -320,6 +325,13 @@ def _run(
                 scored = _score(options, library, progress, engine, summary)
                 then(options, engine, scored, summary)
                 return summary
+            except AnalysisError:
+                raise
+            except Exception as exc:
+                explained = engine.explain(exc)
+                if explained is None:
+                    raise
+                raise explained from exc
             finally:
                 engine.close()
     finally:

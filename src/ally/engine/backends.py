@@ -69,6 +69,11 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    def explain(self, error: Exception) -> AnalysisError | None:
+        """What the user can do about an error the engine raised mid-run (running out of
+        memory); None for an error it has nothing to say about."""
+        ...
+
 
 @ibis.udf.scalar.builtin  # type: ignore[untyped-decorator]
 def try_strptime(text: str, format: str) -> dt.datetime:  # type: ignore[empty-body]
@@ -85,6 +90,7 @@ class DuckDB:
 
     def __init__(self, options: Options, spill: Path | None = None) -> None:
         self.backend = connect(options.threads, options.memory_limit, spill)
+        self.memory_limit = options.memory_limit
         if options.date_format is not None:
             check_date_format(self.backend, options.date_format)
 
@@ -138,6 +144,14 @@ class DuckDB:
 
     def write_rows(self, table: Table, location: str) -> None:
         self.backend.to_csv(table, location)
+
+    def explain(self, error: Exception) -> AnalysisError | None:
+        if not isinstance(error, duckdb.OutOfMemoryException):
+            return None
+        return AnalysisError(
+            f"DuckDB ran out of memory within --memory-limit {self.memory_limit} even spilling "
+            "to disk. Give a higher --memory-limit (e.g. 4GB) or fewer --threads."
+        )
 
     def close(self) -> None:
         self.backend.disconnect()

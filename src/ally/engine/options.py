@@ -89,6 +89,9 @@ class Options:
     spark_master: str | None = None
     """Spark's master URL (e.g. local[4], spark://host:7077, yarn); None: Spark's own default,
     or what spark-submit gives."""
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    """Spark settings for the session Ally starts (e.g. spark.driver.memory=8g); spark-submit's
+    own --conf and --driver-memory serve when it starts the session."""
     input_location: str = ""
     out_location: str = ""
     """INPUT and --out as given, for Spark, which also reads and writes URLs (hdfs://, s3a://)

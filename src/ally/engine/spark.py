@@ -59,6 +59,9 @@ JAVA_PATTERNS = {
     "%%": "%",
 }
 
+OUT_OF_MEMORY = ("java.lang.OutOfMemoryError", "Java heap space", "GC overhead limit exceeded")
+"""What the JVM says when its heap is too small."""
+
 LOCAL_PARTITIONS = 4
 """Partitions of a shuffle on local Spark."""
 
@@ -75,8 +78,9 @@ CSV_WRITE = {
 }
 
 
-def session(master: str | None) -> SparkSession:
-    """The Spark session of the run: the one spark-submit made, or a new one on `master`."""
+def session(master: str | None, settings: Iterable[tuple[str, str]] = ()) -> SparkSession:
+    """The Spark session of the run: the one spark-submit made, or a new one on `master` with
+    `settings` (--spark-conf)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -92,6 +96,8 @@ def session(master: str | None) -> SparkSession:
     if master is not None and master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS))
         builder = builder.config("spark.ui.enabled", "false")
+    for key, value in settings:
+        builder = builder.config(key, value)
     try:
         found = (
             builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -223,7 +229,7 @@ class Spark:
         self.date_pattern = (
             java_pattern(options.date_format) if options.date_format is not None else None
         )
-        self.session = session(options.spark_master)
+        self.session = session(options.spark_master, options.spark_conf)
         self.backend = ibis.pyspark.connect(self.session)
         self.frames: dict[str, DataFrame] = {}
 
@@ -393,9 +399,34 @@ class Spark:
             writer.options(**CSV_WRITE).csv(location)
 
     def close(self) -> None:
-        """Free the run's stored stages; the session stays for spark-submit or the caller."""
+        """Free the run's stored stages; the session stays for spark-submit or the caller. A
+        JVM that ended (out of memory) has nothing left to free."""
         for name in list(self.frames):
-            self.drop(name)
+            try:
+                self.drop(name)
+            except Exception:  # the JVM is gone: the run's own error is the one to report
+                self.frames.clear()
+                return
+
+    def explain(self, error: Exception) -> AnalysisError | None:
+        return out_of_memory(error)
+
+
+def out_of_memory(error: BaseException) -> AnalysisError | None:
+    """What to do when the JVM's heap was too small, from the error or any error behind it."""
+    said: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None and len(said) < 10:
+        said.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    if not any(sign in text for text in said for sign in OUT_OF_MEMORY):
+        return None
+    return AnalysisError(
+        "Spark ran out of memory (Java heap space). Local Spark runs in its driver's memory, "
+        "1 GB unless set, and the scored rows are collected on the driver: give "
+        "--spark-conf spark.driver.memory=8g, or on a cluster spark-submit's --driver-memory "
+        "and --executor-memory."
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -403,4 +434,4 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Spark", "java_pattern", "session"]
+__all__ = ["Spark", "java_pattern", "out_of_memory", "session"]
