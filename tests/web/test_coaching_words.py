@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.test import Client as Browser
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from ipr_media import stored_recording
 from pypdf import PdfReader
 from signing_in import sign_in
@@ -358,3 +358,35 @@ def test_a_practice_that_says_coachee_says_it_in_both_languages(coaching: Organi
     assert "New client" not in english
     german = browser.get("/o/coaching/caseload/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Neue:r Coachee" in german
+
+
+def test_a_coaching_caseload_counts_engagements_in_both_languages(coaching: Organisation) -> None:
+    browser = Browser()
+    sign_in(browser, User.objects.get(email="coach1@coaching.example"))
+    english = _visible(
+        browser.get("/o/coaching/caseload/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    assert re.search(r"\b\d+ engagements?\b", english)
+    assert not re.search(r"\b\d+ episodes?\b", english)
+    german = _visible(
+        browser.get("/o/coaching/caseload/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    )
+    assert re.search(r"\b\d+ Coaching-Prozesse?\b", german)
+    assert not re.search(r"\b\d+ Episoden?\b", german)
+
+
+@pytest.mark.parametrize("number", [1, 3])
+def test_every_plural_message_of_a_coaching_practice_has_its_german_coaching_form(
+    coaching: Organisation, number: int
+) -> None:
+    from ally.web.vocabulary import _PLURALS, in_words_of
+
+    for (singular, plural), coaching_pair in _PLURALS:
+        with in_words_of(coaching), translation.override("en"):
+            english = translation.ngettext(singular, plural, number)
+        assert english == coaching_pair[0 if number == 1 else 1]
+        with in_words_of(coaching), translation.override("de"):
+            german = translation.ngettext(singular, plural, number)
+        assert german != english
+        assert not THERAPY_WORDS.search(german)
+        assert "Episode" not in german

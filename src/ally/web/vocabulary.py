@@ -209,6 +209,46 @@ COACHING: dict[str, str] = {
 }
 """Each therapy-worded message and its coaching form (English msgids, both translated)."""
 
+# Messages with a plural form, as (singular, plural) pairs: each therapy-worded pair maps to its
+# coaching pair. Django looks a plural message up by its pair, so the catalogues carry each
+# coaching pair as one plural entry.
+_PLURALS: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
+    (
+        ("%(counter)s episode", "%(counter)s episodes"),
+        ("%(counter)s engagement", "%(counter)s engagements"),
+    ),
+    (
+        (
+            "Holds %(counter)s open episode: give it to a colleague.",
+            "Holds %(counter)s open episodes: give them to a colleague.",
+        ),
+        (
+            "Holds %(counter)s open engagement: give it to a colleague.",
+            "Holds %(counter)s open engagements: give them to a colleague.",
+        ),
+    ),
+    (
+        (
+            "Too few ended episodes to test the signals: %(n)s ended episode so far. The test "
+            "needs enough later episodes that ended reliably worse, usually a few hundred ended "
+            "episodes in all.",
+            "Too few ended episodes to test the signals: %(n)s ended episodes so far. The test "
+            "needs enough later episodes that ended reliably worse, usually a few hundred ended "
+            "episodes in all.",
+        ),
+        (
+            "Too few ended engagements to test the signals: %(n)s ended engagement so far. The "
+            "test needs enough later engagements that ended reliably worse, usually a few "
+            "hundred ended engagements in all.",
+            "Too few ended engagements to test the signals: %(n)s ended engagements so far. The "
+            "test needs enough later engagements that ended reliably worse, usually a few "
+            "hundred ended engagements in all.",
+        ),
+    ),
+)
+for therapy, coaching in _PLURALS:
+    COACHING.update(zip(therapy, coaching, strict=True))
+
 COACHEE: dict[str, str] = {
     "Client": _("Coachee"),
     "client": _("coachee"),
