@@ -13,7 +13,7 @@ from ally.cli.main import cli
 from ally.engine.backends import DuckDB
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
-from ally.engine.spark import java_pattern, out_of_memory, session, uri
+from ally.engine.spark import driver_memory, java_pattern, out_of_memory, session, uri
 
 
 def test_without_pyspark_the_spark_engine_says_how_to_install_it(
@@ -86,8 +86,47 @@ def test_sparks_out_of_memory_error_says_how_to_give_spark_more_memory() -> None
         )
     )
     assert found is not None
-    assert "--spark-conf spark.driver.memory=8g" in str(found)
+    assert "--spark-conf spark.driver.memory=16g" in str(found)
     assert out_of_memory(java_error("org.apache.spark.SparkException: file not found")) is None
+
+
+GB = 2**30
+
+
+def test_a_jvm_ally_starts_gets_half_the_machines_memory_for_its_driver() -> None:
+    assert driver_memory([], {}, False, 24 * GB) == "12g"
+    assert driver_memory([], {}, False, int(23.5 * GB)) == "11g"
+    assert driver_memory([], {}, False, GB) == "1g"  # never below Spark's default
+
+
+@pytest.mark.parametrize(
+    ("settings", "environ", "running", "machine"),
+    [
+        ([("spark.driver.memory", "4g")], {}, False, 24 * GB),  # given with --spark-conf
+        ([], {"PYSPARK_SUBMIT_ARGS": "--driver-memory 4g pyspark-shell"}, False, 24 * GB),
+        ([], {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.memory=4g pyspark-shell"}, False, GB),
+        ([], {"PYSPARK_GATEWAY_PORT": "41234"}, False, 24 * GB),  # under spark-submit
+        ([], {}, True, 24 * GB),  # a session already running in this process
+        ([], {}, False, None),  # the machine's memory unknown
+    ],
+)
+def test_ally_leaves_the_drivers_memory_to_whoever_set_it_or_started_the_jvm(
+    settings: list[tuple[str, str]], environ: dict[str, str], running: bool, machine: int | None
+) -> None:
+    assert driver_memory(settings, environ, running, machine) is None
+
+
+def test_a_spark_context_shut_down_mid_run_is_said_with_the_likeliest_cause() -> None:
+    # What the Python side sees when local Spark's JVM ran out of heap collecting 10 M rows.
+    found = out_of_memory(
+        java_error(
+            "org.apache.spark.SparkException: Exception thrown in awaitResult: \nCaused by: "
+            "org.apache.spark.SparkException: Job 28 cancelled because SparkContext was shut down"
+        )
+    )
+    assert found is not None
+    assert "most often because its memory ran out" in str(found)
+    assert "--spark-conf spark.driver.memory=16g" in str(found)
 
 
 def test_duckdbs_out_of_memory_error_says_to_raise_the_memory_limit(tmp_path: Path) -> None:

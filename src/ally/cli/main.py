@@ -268,8 +268,9 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             metavar="KEY=VALUE",
             multiple=True,
             help="With --engine spark: a Spark setting for the session Ally starts, as "
-            "spark-submit's --conf; repeat for more (e.g. --spark-conf spark.driver.memory=8g: "
-            "local Spark runs in the driver's memory, 1 GB unless set).",
+            "spark-submit's --conf; repeat for more (e.g. --spark-conf spark.driver.memory=16g: "
+            "the scored rows are collected on the driver, which Ally gives half the machine's "
+            "memory unless set).",
         ),
         click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."

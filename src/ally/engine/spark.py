@@ -62,6 +62,16 @@ JAVA_PATTERNS = {
 OUT_OF_MEMORY = ("java.lang.OutOfMemoryError", "Java heap space", "GC overhead limit exceeded")
 """What the JVM says when its heap is too small."""
 
+SHUT_DOWN = "SparkContext was shut down"
+"""What a job says when the JVM stopped under it: where its heap ran out, the error seen on the
+Python side says only this (the heap's error is in Spark's own log lines)."""
+
+MORE_MEMORY = (
+    "The scored rows are collected on the driver, and local Spark runs in the driver's memory "
+    "(half the machine's unless given): give more with --spark-conf spark.driver.memory=16g, "
+    "or on a cluster spark-submit's --driver-memory and --executor-memory."
+)
+
 LOCAL_PARTITIONS = 4
 """Partitions of a shuffle on local Spark."""
 
@@ -82,6 +92,7 @@ def session(master: str | None, settings: Iterable[tuple[str, str]] = ()) -> Spa
     """The Spark session of the run: the one spark-submit made, or a new one on `master` with
     `settings` (--spark-conf)."""
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise AnalysisError(INSTALL) from exc
@@ -96,6 +107,12 @@ def session(master: str | None, settings: Iterable[tuple[str, str]] = ()) -> Spa
     if master is not None and master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS))
         builder = builder.config("spark.ui.enabled", "false")
+    settings = list(settings)
+    memory = driver_memory(
+        settings, os.environ, SparkContext._active_spark_context is not None, _machine_memory()
+    )
+    if memory is not None:
+        builder = builder.config("spark.driver.memory", memory)
     for key, value in settings:
         builder = builder.config(key, value)
     try:
@@ -109,6 +126,37 @@ def session(master: str | None, settings: Iterable[tuple[str, str]] = ()) -> Spa
         raise AnalysisError(f"Spark could not be started ({_first_line(exc)}). {INSTALL}") from exc
     found.sparkContext.setLogLevel("ERROR")
     return found
+
+
+def driver_memory(
+    settings: Iterable[tuple[str, str]],
+    environ: Mapping[str, str],
+    running: bool,
+    machine_bytes: int | None,
+) -> str | None:
+    """The driver's memory Ally gives a JVM it starts itself: half the machine's, in whole GB
+    and at least Spark's default 1 GB, since the scored rows are collected on the driver (and on
+    local Spark the driver is the executor too). None where the memory is not Ally's to set: a
+    session already running, spark-submit's JVM (it passes its port), a driver memory given, or
+    a machine whose memory is unknown."""
+    given = environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if (
+        running
+        or "PYSPARK_GATEWAY_PORT" in environ
+        or any(key == "spark.driver.memory" for key, _ in settings)
+        or "--driver-memory" in given
+        or "spark.driver.memory" in given
+        or machine_bytes is None
+    ):
+        return None
+    return f"{max(1, machine_bytes // 2 // 2**30)}g"
+
+
+def _machine_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that says
+        return None
 
 
 def java_pattern(date_format: str) -> str:
@@ -413,20 +461,21 @@ class Spark:
 
 
 def out_of_memory(error: BaseException) -> AnalysisError | None:
-    """What to do when the JVM's heap was too small, from the error or any error behind it."""
+    """What to do when the JVM's heap was too small or the JVM stopped, from the error or any
+    error behind it."""
     said: list[str] = []
     cause: BaseException | None = error
     while cause is not None and len(said) < 10:
         said.append(str(cause))
         cause = cause.__cause__ or cause.__context__
-    if not any(sign in text for text in said for sign in OUT_OF_MEMORY):
-        return None
-    return AnalysisError(
-        "Spark ran out of memory (Java heap space). Local Spark runs in its driver's memory, "
-        "1 GB unless set, and the scored rows are collected on the driver: give "
-        "--spark-conf spark.driver.memory=8g, or on a cluster spark-submit's --driver-memory "
-        "and --executor-memory."
-    )
+    if any(sign in text for text in said for sign in OUT_OF_MEMORY):
+        return AnalysisError(f"Spark ran out of memory (Java heap space). {MORE_MEMORY}")
+    if any(SHUT_DOWN in text for text in said):
+        return AnalysisError(
+            "Spark stopped during the run (its context was shut down), most often because its "
+            f"memory ran out; Spark's own lines above say why. {MORE_MEMORY}"
+        )
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -434,4 +483,4 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Spark", "java_pattern", "out_of_memory", "session"]
+__all__ = ["Spark", "driver_memory", "java_pattern", "out_of_memory", "session"]
