@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,12 @@ from ally.feedback.results import (
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
+DUPLICATES = pa.schema(
+    [("line", pa.int64()), ("measure", pa.string()), ("reason", pa.string()), ("rule", pa.string())]
+)
+"""The rejected rows' columns, as duplicates are reported."""
+DUPLICATE_RULE = "duplicate of an earlier row (same client, episode, session, measure and rater)"
+
 
 @dataclass(frozen=True)
 class Pulled:
@@ -53,6 +59,9 @@ class Pulled:
     goal_ratings: npt.NDArray[np.float64]
     """The goals' ratings of each goal-progress row (goal_rows × goals, `ally.change.goals`):
     its item answers. Other rows rate no goals, so they are not kept."""
+    duplicates: pa.Table = field(default_factory=lambda: DUPLICATES.empty_table())
+    """The rows left out as duplicates (line, measure, reason, rule): a second row for the same
+    client, episode, session, measure and rater, which repeats the earliest, not updates it."""
 
 
 def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
@@ -64,9 +73,13 @@ def _ints(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
 
 
-def _goal_ratings(ordered: Table, numbers: Sequence[int], rows: int) -> npt.NDArray[np.float64]:
+def _goal_ratings(
+    ordered: Table, numbers: Sequence[int], kept: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
     """The ratings of the goal-progress rows of `ordered` (the sorted good rows), fetched alone:
-    on every other row they are empty."""
+    on every other row they are empty. `kept` says which goal-progress rows are not
+    duplicates."""
+    rows = int(kept.sum())
     ratings = np.full((rows, GOALS), np.nan)
     wanted = [n for n in numbers if n <= GOALS]
     if not rows or not wanted:
@@ -74,8 +87,42 @@ def _goal_ratings(ordered: Table, numbers: Sequence[int], rows: int) -> npt.NDAr
     on_goals = ordered.filter(ordered[col.MEASURE] == GOAL_MEASURE)
     table = on_goals.select(*(col.goal_rating_column(n) for n in wanted)).to_pyarrow()
     for number in wanted:
-        ratings[:, number - 1] = _floats(table.column(col.goal_rating_column(number)))
+        ratings[:, number - 1] = _floats(table.column(col.goal_rating_column(number)))[kept]
     return ratings
+
+
+def _repeats(table: pa.Table) -> npt.NDArray[np.bool_]:
+    """Each row (sorted by client, episode, measure, rater, session and line) that repeats the
+    row before it in all five: a duplicate of its run's first row, the earliest line."""
+    repeats = np.zeros(table.num_rows, dtype=np.bool_)
+    if table.num_rows < 2:
+        return repeats
+    repeats[1:] = True
+    for key in (*KEYS, col.SESSION_NUMBER):
+        column = table.column(key)
+        same = pc.equal(column.slice(1), column.slice(0, table.num_rows - 1))
+        repeats[1:] &= np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
+    return repeats
+
+
+def _duplicates(table: pa.Table, repeats: npt.NDArray[np.bool_]) -> pa.Table:
+    """The repeating rows as rejected rows: each names its run's first line."""
+    lines = _ints(table.column(col.LINE))
+    at = np.arange(len(repeats))
+    first = np.maximum.accumulate(np.where(repeats, 0, at))[repeats]
+    reasons = [
+        f"duplicate of line {line} (same client, episode, session, measure and rater)"
+        for line in lines[first].tolist()
+    ]
+    return pa.table(
+        {
+            "line": pa.array(lines[repeats], pa.int64()),
+            "measure": table.column(col.MEASURE).filter(pa.array(repeats)),
+            "reason": pa.array(reasons, pa.string()),
+            "rule": pa.array([DUPLICATE_RULE] * len(reasons), pa.string()),
+        },
+        schema=DUPLICATES,
+    )
 
 
 def _codes(column: pa.ChunkedArray, names: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -94,9 +141,12 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
 
     DuckDB sorts the rows once; episode, measure, rater and ending codes are found from the
     sorted columns. Each row carries its series' ending: the last of its rows that gives one.
+    A second row for the same client, episode, session, measure and rater is found here, next
+    to the first in the sorted rows, and left out (`Pulled.duplicates`).
     """
     s = scored
-    ordered = s.order_by([*KEYS, col.SESSION_NUMBER])
+    numbered = col.LINE in s.columns  # an analysis folder's rows have no input lines
+    ordered = s.order_by([*KEYS, col.SESSION_NUMBER, *([col.LINE] if numbered else [])])
     goal_items = [n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in s.columns]
     selected = ordered.select(
         col.CLIENT,
@@ -111,11 +161,20 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         "critical",
         col.ENDING,
         *(col.subscale_column(x) for x in subscales),
+        *([col.LINE] if numbered else []),
     )
     # Fetched as a stream of batches: DuckDB frees its sorted rows as they are read, instead
     # of holding them all beside their Arrow copy.
     batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
     table = pa.Table.from_batches(list(batches), schema=batches.schema)
+    repeats = _repeats(table)
+    duplicates = DUPLICATES.empty_table()
+    goals_kept: npt.NDArray[np.bool_] | None = None
+    if repeats.any():
+        duplicates = _duplicates(table, repeats)
+        on_goals = pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False)
+        goals_kept = ~repeats[np.asarray(on_goals.to_numpy(zero_copy_only=False))]
+        table = table.filter(pa.array(~repeats))
     measure_ids = tuple(
         sorted(str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None)
     )
@@ -152,8 +211,10 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     goal_rows = np.zeros(0, dtype=np.int64)
     if GOAL_MEASURE in measure_ids:
         goal_rows = np.flatnonzero(measure == measure_ids.index(GOAL_MEASURE)).astype(np.int64)
-    ratings = _goal_ratings(ordered, goal_items, len(goal_rows))
-    return Pulled(administrations, rows, tuple(subscales), goal_rows, ratings)
+    if goals_kept is None:
+        goals_kept = np.ones(len(goal_rows), dtype=np.bool_)
+    ratings = _goal_ratings(ordered, goal_items, goals_kept)
+    return Pulled(administrations, rows, tuple(subscales), goal_rows, ratings, duplicates)
 
 
 def _text(values: npt.NDArray[np.object_]) -> pa.Array:

@@ -231,7 +231,7 @@ def fit(options: Options, fitted_at: str | None = None) -> tuple[PracticeModel, 
     found: list[PracticeModel] = []
 
     def keep(options: Options, engine: Engine, scored: Scored, summary: Summary) -> None:
-        found.append(_fitted(options, scored, pull(scored.rows, scored.subscales), fitted_at))
+        found.append(_fitted(options, scored, _pulled(options, engine, scored, summary), fitted_at))
 
     summary = _run(options, keep, stages=4)
     return found[0], summary
@@ -409,26 +409,8 @@ def _score(
             engine.drop(name)
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason", "rule")
-        # A second answer for the same session, measure and rater is a duplicate, not an update.
-        slot = [*KEYS, col.SESSION_NUMBER if with_session else col.DATE_VALUE]
-        repeated = engine.stored(
-            "ally_repeated",
-            good.group_by(slot)
-            .aggregate(first_line=good[col.LINE].min(), copies=good.count())
-            .filter(lambda g: g.copies > 1),
-        )
-        has_duplicates = int(repeated.count().execute()) > 0
-        if has_duplicates:
-            duplicates = good.join(repeated, slot).filter(lambda d: d[col.LINE] != d.first_line)
-            duplicates = duplicates.mutate(
-                reason=ibis.literal("duplicate of line ")
-                + duplicates.first_line.cast("string")
-                + " (same client, episode, session, measure and rater)",
-                rule=ibis.literal(
-                    "duplicate of an earlier row (same client, episode, session, measure and rater)"
-                ),
-            ).select(col.LINE, col.MEASURE, "reason", "rule")
-            rejected = rejected.union(duplicates)
+        # Duplicates (a second answer for the same session, measure and rater) are found when
+        # the good rows are sorted (`ally.engine.administrations.pull`), next to their first.
         if unreadable:
             lines = found_input.unreadable
             rejected = rejected.union(
@@ -441,14 +423,6 @@ def _score(
             )
         rejected = engine.stored("ally_rejected", rejected)
         summary.rejected = int(rejected.count().execute())
-        if summary.rejected and options.strict:
-            where = _write_rejected(engine, raw, rejected, options)
-            raise AnalysisError(
-                f"{summary.rejected} rows break the input rules and --strict is on; "
-                f"see {where} for each line and its reason."
-            )
-        if has_duplicates:
-            good = good.anti_join(rejected, col.LINE)
         if not with_session:
             order = ibis.window(
                 group_by=[good[col.CLIENT], good[col.EPISODE]], order_by=good.date_value
@@ -457,12 +431,38 @@ def _score(
         cells = rows * max(1, len(options.wide_measures))
         summary.administrations = cells - summary.empty_cells - (summary.rejected - unreadable)
         if summary.administrations <= 0:
+            # No good rows, so no duplicates among them: every rejected row is known.
+            _refuse_if_strict(engine, raw, rejected, options, summary)
             raise _nothing_left(engine, raw, rejected, options, summary)
         if with_session:
             _unread_dates(good, options, summary)
         good = good.drop("rule", "date_unread")
     ids = tuple(c.removeprefix("subscale_") for c in subscales)
     return Scored(raw, good, rejected, params, items, ids)
+
+
+def _pulled(options: Options, engine: Engine, scored: Scored, summary: Summary) -> Pulled:
+    """The good rows as the core's columns, less their duplicates, which join the rejected rows;
+    with --strict, any rejected row stops the run here."""
+    pulled = pull(scored.rows, scored.subscales)
+    repeated = pulled.duplicates.num_rows
+    if repeated:
+        scored.rejected = scored.rejected.union(ibis.memtable(pulled.duplicates))
+        summary.rejected += repeated
+        summary.administrations -= repeated
+    _refuse_if_strict(engine, scored.raw, scored.rejected, options, summary)
+    return pulled
+
+
+def _refuse_if_strict(
+    engine: Engine, raw: Table, rejected: Table, options: Options, summary: Summary
+) -> None:
+    if summary.rejected and options.strict:
+        where = _write_rejected(engine, raw, rejected, options)
+        raise AnalysisError(
+            f"{summary.rejected} rows break the input rules and --strict is on; "
+            f"see {where} for each line and its reason."
+        )
 
 
 def _nothing_left(
@@ -588,10 +588,9 @@ def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> Practi
 
 
 def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -> None:
-    pulled = pull(scored.rows, scored.subscales)
+    pulled = _pulled(options, engine, scored, summary)
     # The good rows are the core's columns now; the engine's copies of them are freed.
     engine.drop("ally_checked")
-    engine.drop("ally_repeated")
     if options.model is not None:
         model = _load_model(options, scored.params)
         summary.notes.append(
