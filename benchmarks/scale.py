@@ -129,7 +129,8 @@ def kind(process: psutil.Process, root: int) -> str:
     if "python" in name:
         return "Python workers"
     # The JVM, or a child it is forking, which carries the forking thread's name for a moment.
-    return "JVM" if name == "java" or process.parent().name() == "java" else name
+    parent = process.parent()
+    return "JVM" if name == "java" or (parent is not None and parent.name() == "java") else name
 
 
 def sample(root: int, tree: Tree, done: threading.Event) -> None:
@@ -175,7 +176,11 @@ def spark_jobs(log_dir: Path) -> dict[str, dict[str, float]]:
     for part in logs:
         with part.open(encoding="utf-8") as lines:
             for line in lines:
-                _count(json.loads(line), job_of_stage, described, started, steps)
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:  # the last line of a run that was stopped
+                    continue
+                _count(event, job_of_stage, described, started, steps)
     return {k: dict(v) for k, v in steps.items()}
 
 
@@ -338,7 +343,8 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="no-feedback",
-        help="Comma-separated: no-feedback (scores and change only), feedback, or both.",
+        help="Comma-separated: no-feedback (scores and change only), feedback, or both "
+        "(no-feedback,feedback).",
     )
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument(
@@ -351,13 +357,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=7200, help="Seconds per run.")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    if set(modes) - {"no-feedback", "feedback"}:
+        parser.error(f"--modes {args.modes}: give no-feedback, feedback or no-feedback,feedback")
     print("machine: " + json.dumps(machine()), flush=True)
     runs = []
     for rows in (int(float(s)) for s in args.sizes.split(",")):
         path = dataset(rows, "parquet")
         rows = pq.ParquetFile(path).metadata.num_rows
         for engine in args.engines.split(","):
-            for feedback in (mode == "feedback" for mode in args.modes.split(",")):
+            for feedback in (mode == "feedback" for mode in modes):
                 r = run(
                     engine, path, rows, feedback, args.spark_master, args.timeout, args.spark_conf
                 )

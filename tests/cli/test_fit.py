@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -437,3 +438,18 @@ def test_subscale_rupture_z_sets_the_alliance_subscales_own_thresholds(
         result = run("fit", practice, "--subscale-rupture-z", bad, "--out", out)
         assert result.exit_code == 2, bad
         assert "give a z above 0 (e.g. 2.576) or off" in result.output
+
+
+def test_an_analysis_folder_that_repeats_a_row_is_refused_with_the_row(
+    applied: Path, tmp_path: Path
+) -> None:
+    # Two analyses put together by hand may repeat a row; an analysis' rows have no input lines
+    # to keep the earliest of, so the repeat is named, not a traceback.
+    folder = tmp_path / "joined"
+    shutil.copytree(applied, folder)
+    sessions = pd.read_csv(folder / "sessions.csv", dtype=str, keep_default_na=False)
+    pd.concat([sessions, sessions.head(3)]).to_csv(folder / "sessions.csv", index=False)
+    result = run("fit", folder, "--out", tmp_path / "joined.json")
+    assert result.exit_code == 1
+    assert "the analysis' sessions have 3 repeated rows, the first for client" in result.output
+    assert "Traceback" not in result.output

@@ -116,6 +116,56 @@ def test_ally_leaves_the_drivers_memory_to_whoever_set_it_or_started_the_jvm(
     assert driver_memory(settings, environ, running, machine) is None
 
 
+def test_a_py4j_error_whose_jvm_is_gone_is_said_as_spark_stopping() -> None:
+    class Py4JJavaError(Exception):
+        errmsg = "An error occurred while calling o276.getResult.\n"
+
+        def __str__(self) -> str:  # py4j asks the JVM, which has stopped
+            raise ConnectionRefusedError("the JVM is gone")
+
+    class Py4JNetworkError(Exception):
+        pass
+
+    try:
+        try:
+            raise Py4JNetworkError("Answer from Java side is empty")
+        except Py4JNetworkError as gone:
+            raise Py4JJavaError() from gone
+    except Py4JJavaError as error:
+        found = out_of_memory(error)
+    assert found is not None
+    assert "Spark stopped during the run" in str(found)
+
+
+def test_settings_ally_relies_on_cannot_be_changed(tmp_path: Path) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("client,session,measure,score\na,1,phq9,3\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            str(data),
+            "--out",
+            str(tmp_path / "o"),
+            "--engine",
+            "spark",
+            "--spark-conf",
+            "spark.sql.session.timeZone=Europe/Berlin",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "Ally sets it to UTC" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_spark_defaults_and_the_environment_keep_their_driver_memory(tmp_path: Path) -> None:
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory   6g\n")
+    assert driver_memory([], {"SPARK_CONF_DIR": str(tmp_path)}, False, 24 * GB) is None
+    assert driver_memory([], {"SPARK_DRIVER_MEMORY": "6g"}, False, 24 * GB) is None
+    (tmp_path / "spark-defaults.conf").write_text("spark.executor.memory 6g\n")
+    assert driver_memory([], {"SPARK_CONF_DIR": str(tmp_path)}, False, 24 * GB) == "12g"
+
+
 def test_a_spark_context_shut_down_mid_run_is_said_with_the_likeliest_cause() -> None:
     # What the Python side sees when local Spark's JVM ran out of heap collecting 10 M rows.
     found = out_of_memory(
@@ -135,6 +185,14 @@ def test_duckdbs_out_of_memory_error_says_to_raise_the_memory_limit(tmp_path: Pa
         said = engine.explain(duckdb.OutOfMemoryException("could not allocate block"))
         assert said is not None
         assert "--memory-limit 300MB" in str(said)
+        assert "could not allocate block" in str(said)
+        full = engine.explain(
+            duckdb.OutOfMemoryException(
+                "failed to offload data block of size 256 KiB (max_temp_directory_size reached)"
+            )
+        )
+        assert full is not None
+        assert "could not spill to disk" in str(full)
         assert engine.explain(ValueError("something else")) is None
     finally:
         engine.close()

@@ -25,6 +25,7 @@ from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
 from ally.change.series import Ints, Segments, starts_of
 from ally.engine import columns as col
+from ally.engine.errors import AnalysisError
 from ally.engine.groups import group_tables, has_groups, without_groups
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
 from ally.feedback.practice import PracticeModel
@@ -105,6 +106,20 @@ def _repeats(table: pa.Table) -> npt.NDArray[np.bool_]:
     return repeats
 
 
+def _repeated_in_analysis(table: pa.Table, repeats: npt.NDArray[np.bool_]) -> AnalysisError:
+    """An analysis' rows (an `ally analyze` folder given to `ally fit`) have no input lines to
+    keep the earliest of: a repeated row means folders were put together by hand."""
+    at = int(np.flatnonzero(repeats)[0])
+    row = {k: table.column(k)[at].as_py() for k in (*KEYS, col.SESSION_NUMBER)}
+    return AnalysisError(
+        f"the analysis' sessions have {int(repeats.sum()):,} repeated rows, the first for "
+        f"client {row[col.CLIENT]}, episode {row[col.EPISODE]}, session "
+        f"{row[col.SESSION_NUMBER]}, measure {row[col.MEASURE]} and rater {row[col.RATER]}; "
+        "an analysis has one row for each. Give ally fit the input files instead, or one "
+        "analysis' folder."
+    )
+
+
 def _duplicates(table: pa.Table, repeats: npt.NDArray[np.bool_]) -> pa.Table:
     """The repeating rows as rejected rows: each names its run's first line."""
     lines = _ints(table.column(col.LINE))
@@ -168,6 +183,8 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
     table = pa.Table.from_batches(list(batches), schema=batches.schema)
     repeats = _repeats(table)
+    if repeats.any() and not numbered:
+        raise _repeated_in_analysis(table, repeats)
     duplicates = DUPLICATES.empty_table()
     goals_kept: npt.NDArray[np.bool_] | None = None
     if repeats.any():

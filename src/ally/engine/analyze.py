@@ -243,9 +243,11 @@ def _analysis_table(backend: ibis.BaseBackend, folder: Path, name: str) -> Table
         if not path.exists():
             continue
         # `ally analyze --engine spark` writes each output as a folder of part files.
-        source = str(path / f"part-*{suffix}") if path.is_dir() else path
-        if path.is_dir() and not any(path.glob(f"part-*{suffix}")):
-            raise AnalysisError(f"{path}: is a folder without {suffix} part files.")
+        source: Path | list[str] = path
+        if path.is_dir():
+            source = [str(part) for part in sorted(path.glob(f"part-*{suffix}"))]
+            if not source:
+                raise AnalysisError(f"{path}: is a folder without {suffix} part files.")
         if suffix == ".parquet":
             return backend.read_parquet(source)
         text = {c: "string" for c in (col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP)}

@@ -148,9 +148,15 @@ class DuckDB:
     def explain(self, error: Exception) -> AnalysisError | None:
         if not isinstance(error, duckdb.OutOfMemoryException):
             return None
+        said = (str(error).strip().splitlines() or [""])[0]
+        if "offload" in said or "temp_directory" in said:
+            return AnalysisError(
+                f"DuckDB could not spill to disk ({said}). Free space in the temporary folder "
+                "(TMPDIR), or give a higher --memory-limit so less is spilled."
+            )
         return AnalysisError(
             f"DuckDB ran out of memory within --memory-limit {self.memory_limit} even spilling "
-            "to disk. Give a higher --memory-limit (e.g. 4GB) or fewer --threads."
+            f"to disk ({said}). Give a higher --memory-limit (e.g. 4GB) or fewer --threads."
         )
 
     def close(self) -> None:

@@ -62,9 +62,15 @@ JAVA_PATTERNS = {
 OUT_OF_MEMORY = ("java.lang.OutOfMemoryError", "Java heap space", "GC overhead limit exceeded")
 """What the JVM says when its heap is too small."""
 
-SHUT_DOWN = "SparkContext was shut down"
-"""What a job says when the JVM stopped under it: where its heap ran out, the error seen on the
-Python side says only this (the heap's error is in Spark's own log lines)."""
+SHUT_DOWN = ("SparkContext was shut down", "Answer from Java side is empty", "Py4JNetworkError")
+"""What a job, or py4j, says when the JVM stopped under it: where its heap ran out, the error
+seen on the Python side says only this (the heap's error is in Spark's own log lines)."""
+
+FIXED = {
+    "spark.sql.session.timeZone": "UTC: dates are read and written as given",
+    "spark.sql.execution.arrow.pyspark.enabled": "true: rows reach the core in Arrow batches",
+}
+"""Settings Ally's results rely on, which --spark-conf may not change."""
 
 MORE_MEMORY = (
     "The scored rows are collected on the driver, and local Spark runs in the driver's memory "
@@ -108,20 +114,26 @@ def session(master: str | None, settings: Iterable[tuple[str, str]] = ()) -> Spa
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS))
         builder = builder.config("spark.ui.enabled", "false")
     settings = list(settings)
+    for key, _ in settings:
+        if key in FIXED:
+            raise AnalysisError(
+                f"--spark-conf {key}: Ally sets it to {FIXED[key]}, so it cannot be changed; "
+                "leave it out."
+            )
     memory = driver_memory(
         settings, os.environ, SparkContext._active_spark_context is not None, _machine_memory()
     )
     if memory is not None:
         builder = builder.config("spark.driver.memory", memory)
-    for key, value in settings:
+    builder = (
+        builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in settings:  # the user's last: theirs win over Ally's defaults
         builder = builder.config(key, value)
     try:
-        found = (
-            builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
+        found = builder.getOrCreate()
     except Exception as exc:  # Java missing or the master unreachable: said as Spark says it.
         raise AnalysisError(f"Spark could not be started ({_first_line(exc)}). {INSTALL}") from exc
     found.sparkContext.setLogLevel("ERROR")
@@ -143,20 +155,50 @@ def driver_memory(
     if (
         running
         or "PYSPARK_GATEWAY_PORT" in environ
+        or "SPARK_DRIVER_MEMORY" in environ
         or any(key == "spark.driver.memory" for key, _ in settings)
         or "--driver-memory" in given
         or "spark.driver.memory" in given
+        or _in_spark_defaults(environ, "spark.driver.memory")
         or machine_bytes is None
     ):
         return None
     return f"{max(1, machine_bytes // 2 // 2**30)}g"
 
 
+def _in_spark_defaults(environ: Mapping[str, str], key: str) -> bool:
+    """Whether Spark's own defaults file (under SPARK_CONF_DIR, or SPARK_HOME's conf) sets
+    `key`."""
+    from pathlib import Path
+
+    folders = [environ.get("SPARK_CONF_DIR", "")]
+    folders += [str(Path(environ["SPARK_HOME"]) / "conf")] if "SPARK_HOME" in environ else []
+    for folder in filter(None, folders):
+        try:
+            text = (Path(folder) / "spark-defaults.conf").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if any(line.split(maxsplit=1)[:1] == [key] for line in text.splitlines()):
+            return True
+    return False
+
+
+CGROUP_LIMIT = "/sys/fs/cgroup/memory.max"
+"""A container's memory limit (cgroup v2): "max" or a number of bytes."""
+
+
 def _machine_memory() -> int | None:
+    """The memory this process may use: the machine's, or its container's limit if lower."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # not a POSIX system that says
         return None
+    try:
+        with open(CGROUP_LIMIT, encoding="ascii") as limit:
+            given = limit.read().strip()
+    except OSError:
+        return memory
+    return min(memory, int(given)) if given.isdigit() else memory
 
 
 def java_pattern(date_format: str) -> str:
@@ -453,8 +495,7 @@ class Spark:
             try:
                 self.drop(name)
             except Exception:  # the JVM is gone: the run's own error is the one to report
-                self.frames.clear()
-                return
+                self.frames.pop(name, None)
 
     def explain(self, error: Exception) -> AnalysisError | None:
         return out_of_memory(error)
@@ -466,16 +507,28 @@ def out_of_memory(error: BaseException) -> AnalysisError | None:
     said: list[str] = []
     cause: BaseException | None = error
     while cause is not None and len(said) < 10:
-        said.append(str(cause))
+        said.append(type(cause).__name__ + ": " + _said(cause))
         cause = cause.__cause__ or cause.__context__
     if any(sign in text for text in said for sign in OUT_OF_MEMORY):
         return AnalysisError(f"Spark ran out of memory (Java heap space). {MORE_MEMORY}")
-    if any(SHUT_DOWN in text for text in said):
+    if any(sign in text for text in said for sign in SHUT_DOWN):
         return AnalysisError(
             "Spark stopped during the run (its context was shut down), most often because its "
             f"memory ran out; Spark's own lines above say why. {MORE_MEMORY}"
         )
     return None
+
+
+def _said(error: BaseException) -> str:
+    """An error's text without asking the JVM: py4j's error fetches its Java message from the
+    JVM, which may have stopped."""
+    given = getattr(error, "errmsg", None)
+    if isinstance(given, str):
+        return given
+    try:
+        return str(error)
+    except Exception:  # the JVM is gone: its message with it
+        return ""
 
 
 def _first_line(exc: BaseException) -> str:

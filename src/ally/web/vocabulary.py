@@ -121,6 +121,7 @@ COACHING: dict[str, str] = {
     "New episode": _("New engagement"),
     "End the episode": _("End the engagement"),
     "Open episodes": _("Open engagements"),
+    "fewer than %(n)d episodes": _("fewer than %(n)d engagements"),
     # Endings: the end of an engagement and the client's review of it
     "This form is not an end-of-therapy review.": _(
         "This form is not an end-of-engagement review."
@@ -209,20 +210,30 @@ COACHING: dict[str, str] = {
 }
 """Each therapy-worded message and its coaching form (English msgids, both translated)."""
 
+
+def ngettext(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a coaching plural pair for `makemessages` (xgettext knows the name), untranslated."""
+    return singular, plural
+
+
 # Messages with a plural form, as (singular, plural) pairs: each therapy-worded pair maps to its
 # coaching pair. Django looks a plural message up by its pair, so the catalogues carry each
 # coaching pair as one plural entry.
 _PLURALS: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
     (
         ("%(counter)s episode", "%(counter)s episodes"),
-        ("%(counter)s engagement", "%(counter)s engagements"),
+        ngettext("%(counter)s engagement", "%(counter)s engagements"),
+    ),
+    (
+        ("%(mean)s (%(n)d episode)", "%(mean)s (%(n)d episodes)"),
+        ngettext("%(mean)s (%(n)d engagement)", "%(mean)s (%(n)d engagements)"),
     ),
     (
         (
             "Holds %(counter)s open episode: give it to a colleague.",
             "Holds %(counter)s open episodes: give them to a colleague.",
         ),
-        (
+        ngettext(
             "Holds %(counter)s open engagement: give it to a colleague.",
             "Holds %(counter)s open engagements: give them to a colleague.",
         ),
@@ -236,7 +247,7 @@ _PLURALS: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
             "needs enough later episodes that ended reliably worse, usually a few hundred ended "
             "episodes in all.",
         ),
-        (
+        ngettext(
             "Too few ended engagements to test the signals: %(n)s ended engagement so far. The "
             "test needs enough later engagements that ended reliably worse, usually a few "
             "hundred ended engagements in all.",
