@@ -92,18 +92,23 @@ def _goal_ratings(
     return ratings
 
 
+def _as_before(table: pa.Table, keys: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Each row whose `keys` all equal the row's before it (an empty key equals nothing)."""
+    same = np.zeros(table.num_rows, dtype=np.bool_)
+    if table.num_rows < 2:
+        return same
+    same[1:] = True
+    for key in keys:
+        column = table.column(key)
+        equal = pc.equal(column.slice(1), column.slice(0, table.num_rows - 1))
+        same[1:] &= np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+    return same
+
+
 def _repeats(table: pa.Table) -> npt.NDArray[np.bool_]:
     """Each row (sorted by client, episode, measure, rater, session and line) that repeats the
     row before it in all five: a duplicate of its run's first row, the earliest line."""
-    repeats = np.zeros(table.num_rows, dtype=np.bool_)
-    if table.num_rows < 2:
-        return repeats
-    repeats[1:] = True
-    for key in (*KEYS, col.SESSION_NUMBER):
-        column = table.column(key)
-        same = pc.equal(column.slice(1), column.slice(0, table.num_rows - 1))
-        repeats[1:] &= np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
-    return repeats
+    return _as_before(table, (*KEYS, col.SESSION_NUMBER))
 
 
 def _repeated_in_analysis(table: pa.Table, repeats: npt.NDArray[np.bool_]) -> AnalysisError:
@@ -195,16 +200,10 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     measure_ids = tuple(
         sorted(str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None)
     )
-    client, episode_id = table.column(col.CLIENT), table.column(col.EPISODE)
     measure = _codes(table.column(col.MEASURE), measure_ids)
     rater = _codes(table.column(col.RATER), RATERS)
     # Episodes are numbered in the sort order of (client, episode), from 0.
-    new_episode = np.zeros(table.num_rows, dtype=np.bool_)
-    if table.num_rows:
-        new_episode[0] = True
-        for key in (client, episode_id):
-            same = pc.equal(key.slice(1), key.slice(0, table.num_rows - 1))
-            new_episode[1:] |= ~np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
+    new_episode = ~_as_before(table, (col.CLIENT, col.EPISODE))
     episode = np.cumsum(new_episode, dtype=np.int64) - 1
     # The series' ending is on its latest row that gives one (rows rise by session).
     given = _codes(table.column(col.ENDING), ENDINGS[1:]) + 1

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
@@ -169,8 +170,6 @@ def driver_memory(
 def _in_spark_defaults(environ: Mapping[str, str], key: str) -> bool:
     """Whether Spark's own defaults file (under SPARK_CONF_DIR, or SPARK_HOME's conf) sets
     `key`."""
-    from pathlib import Path
-
     folders = [environ.get("SPARK_CONF_DIR", "")]
     folders += [str(Path(environ["SPARK_HOME"]) / "conf")] if "SPARK_HOME" in environ else []
     for folder in filter(None, folders):
@@ -231,8 +230,6 @@ def uri(given: str) -> str:
     """A location as Spark reads it: a URL as it is, a local path made absolute."""
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", given):
         return given
-    from pathlib import Path
-
     return str(Path(given).expanduser().absolute())
 
 
