@@ -75,20 +75,32 @@ def _ints(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
 
 
 def _goal_ratings(
-    ordered: Table, numbers: Sequence[int], kept: npt.NDArray[np.bool_]
+    on_goals: pa.Table, numbers: Sequence[int], kept: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    """The ratings of the goal-progress rows of `ordered` (the sorted good rows), fetched alone:
-    on every other row they are empty. `kept` says which goal-progress rows are not
-    duplicates."""
-    rows = int(kept.sum())
-    ratings = np.full((rows, GOALS), np.nan)
-    wanted = [n for n in numbers if n <= GOALS]
-    if not rows or not wanted:
-        return ratings
-    on_goals = ordered.filter(ordered[col.MEASURE] == GOAL_MEASURE)
-    table = on_goals.select(*(col.goal_rating_column(n) for n in wanted)).to_pyarrow()
-    for number in wanted:
-        ratings[:, number - 1] = _floats(table.column(col.goal_rating_column(number)))[kept]
+    """The goals' ratings of the goal-progress rows `on_goals` (in order, with their goalN_rating
+    columns): `kept` says which of them are not duplicates."""
+    ratings = np.full((int(kept.sum()), GOALS), np.nan)
+    for number in numbers:
+        if number <= GOALS and col.goal_rating_column(number) in on_goals.column_names:
+            column = on_goals.column(col.goal_rating_column(number))
+            ratings[:, number - 1] = _floats(column)[kept]
+    return ratings
+
+
+def _fetched_goal_ratings(
+    ordered: Table, numbers: Sequence[int]
+) -> Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.float64]]:
+    """The goal ratings of `ordered` (the sorted good rows), fetched alone when asked for: on
+    every other row they are empty."""
+
+    def ratings(kept: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        wanted = [n for n in numbers if n <= GOALS]
+        if not kept.any() or not wanted:
+            return np.full((int(kept.sum()), GOALS), np.nan)
+        on_goals = ordered.filter(ordered[col.MEASURE] == GOAL_MEASURE)
+        table = on_goals.select(*(col.goal_rating_column(n) for n in wanted)).to_pyarrow()
+        return _goal_ratings(table, wanted, kept)
+
     return ratings
 
 
@@ -156,30 +168,38 @@ def _codes(column: pa.ChunkedArray, names: Sequence[str]) -> npt.NDArray[np.int6
     return np.asarray(table[np.asarray(indices.to_numpy())], dtype=np.int64)
 
 
+CORE_COLUMNS = (
+    col.CLIENT,
+    col.EPISODE,
+    col.CLINICIAN,
+    col.GROUP,
+    col.MEASURE,
+    col.RATER,
+    col.SESSION_NUMBER,
+    col.DATE_VALUE,
+    col.SCORE_VALUE,
+    "critical",
+    col.ENDING,
+)
+"""The good rows' columns the core and the outputs read, before subscales, line and goals."""
+
+
+def sort_keys(numbered: bool) -> list[str]:
+    """The good rows' order: by series and session, and a duplicate after its earliest line."""
+    return [*KEYS, col.SESSION_NUMBER, *([col.LINE] if numbered else [])]
+
+
 def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     """The scored rows (`analyze`'s good rows: one per administration) as core columns.
 
-    DuckDB sorts the rows once; episode, measure, rater and ending codes are found from the
-    sorted columns. Each row carries its series' ending: the last of its rows that gives one.
-    A second row for the same client, episode, session, measure and rater is found here, next
-    to the first in the sorted rows, and left out (`Pulled.duplicates`).
+    DuckDB sorts the rows once, and `sorted_rows` makes the core's columns of them.
     """
     s = scored
     numbered = col.LINE in s.columns  # an analysis folder's rows have no input lines
-    ordered = s.order_by([*KEYS, col.SESSION_NUMBER, *([col.LINE] if numbered else [])])
+    ordered = s.order_by(sort_keys(numbered))
     goal_items = [n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in s.columns]
     selected = ordered.select(
-        col.CLIENT,
-        col.EPISODE,
-        col.CLINICIAN,
-        col.GROUP,
-        col.MEASURE,
-        col.RATER,
-        col.SESSION_NUMBER,
-        col.DATE_VALUE,
-        col.SCORE_VALUE,
-        "critical",
-        col.ENDING,
+        *CORE_COLUMNS,
         *(col.subscale_column(x) for x in subscales),
         *([col.LINE] if numbered else []),
     )
@@ -187,6 +207,23 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     # of holding them all beside their Arrow copy.
     batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
     table = pa.Table.from_batches(list(batches), schema=batches.schema)
+    return sorted_rows(table, subscales, _fetched_goal_ratings(ordered, goal_items))
+
+
+def sorted_rows(
+    table: pa.Table,
+    subscales: Sequence[str],
+    goal_ratings: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.float64]],
+    measure_ids: tuple[str, ...] | None = None,
+) -> Pulled:
+    """The good rows, sorted by `sort_keys` (all of them, or whole episodes of them), as the
+    core's columns. Episode, measure, rater and ending codes are found from the sorted
+    columns; each row carries its series' ending: the last of its rows that gives one. A second
+    row for the same client, episode, session, measure and rater is found next to the first,
+    and left out (`Pulled.duplicates`). `goal_ratings` gives the goal-progress rows' ratings,
+    told which of them are kept; `measure_ids` are the codes' measures (by default, the rows'
+    own)."""
+    numbered = col.LINE in table.column_names
     repeats = _repeats(table)
     if repeats.any() and not numbered:
         raise _repeated_in_analysis(table, repeats)
@@ -197,9 +234,12 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         on_goals = pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False)
         goals_kept = ~repeats[np.asarray(on_goals.to_numpy(zero_copy_only=False))]
         table = table.filter(pa.array(~repeats))
-    measure_ids = tuple(
-        sorted(str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None)
-    )
+    if measure_ids is None:
+        measure_ids = tuple(
+            sorted(
+                str(m) for m in pc.unique(table.column(col.MEASURE)).to_pylist() if m is not None
+            )
+        )
     measure = _codes(table.column(col.MEASURE), measure_ids)
     rater = _codes(table.column(col.RATER), RATERS)
     # Episodes are numbered in the sort order of (client, episode), from 0.
@@ -229,7 +269,7 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
         goal_rows = np.flatnonzero(measure == measure_ids.index(GOAL_MEASURE)).astype(np.int64)
     if goals_kept is None:
         goals_kept = np.ones(len(goal_rows), dtype=np.bool_)
-    ratings = _goal_ratings(ordered, goal_items, goals_kept)
+    ratings = goal_ratings(goals_kept)
     return Pulled(administrations, rows, tuple(subscales), goal_rows, ratings, duplicates)
 
 
@@ -422,6 +462,41 @@ def episodes_table(
         **goal_columns(pulled, found, goal_threshold),
     }
     return pa.table(dict(columns))
+
+
+SERIES_FACTS = pa.schema(
+    [
+        (col.MEASURE, pa.string()),
+        (col.RATER, pa.string()),
+        ("earliest_session", pa.int64()),
+        ("change", pa.float64()),
+        ("category", pa.string()),
+        ("reliable_change", pa.string()),
+        ("sudden_gains", pa.int64()),
+        ("sudden_losses", pa.int64()),
+    ]
+)
+"""What the run's summary counts of each series (`series_facts`)."""
+
+
+def series_facts(pulled: Pulled, found: SeriesResults) -> pa.Table:
+    """Each series' measure, rater, earliest session and results, as the summary counts them."""
+    a, at = pulled.administrations, found.first_row
+    return pa.table(
+        {
+            col.MEASURE: pa.array(
+                np.array(a.measure_ids, dtype=object)[a.measure[at]], pa.string()
+            ),
+            col.RATER: pa.array(np.array(RATERS, dtype=object)[a.rater[at]], pa.string()),
+            "earliest_session": pa.array(a.session[at], pa.int64()),
+            "change": _number(found.change),
+            "category": _text(found.category),
+            "reliable_change": _text(found.reliable_change),
+            "sudden_gains": pa.array(found.sudden_gains, pa.int64()),
+            "sudden_losses": pa.array(found.sudden_losses, pa.int64()),
+        },
+        schema=SERIES_FACTS,
+    )
 
 
 def analysis_rows(sessions: pd.DataFrame) -> tuple[SessionRows, npt.NDArray[np.object_]]:

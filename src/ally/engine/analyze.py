@@ -19,6 +19,7 @@ from pathlib import Path
 import ibis
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from ibis.expr.types import Table, Value
 from tqdm import tqdm
 
@@ -32,6 +33,7 @@ from ally.engine.administrations import (
     apply_and_write_sessions,
     episodes_table,
     pull,
+    series_facts,
 )
 from ally.engine.backends import Engine, open_engine
 from ally.engine.errors import AnalysisError
@@ -56,7 +58,7 @@ from ally.feedback.practice import (
     PracticeModel,
     PracticeModelError,
 )
-from ally.feedback.results import RATERS, SeriesResults
+from ally.feedback.results import RATERS
 from ally.measures.library import Library, load_library
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
@@ -619,7 +621,7 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         check_ins=check_ins,
     )
     summary.outputs.append(path)
-    _summarise(model, pulled, series, options.feedback, summary)
+    _summarise(model, series_facts(pulled, series), options.feedback, summary)
     path = engine.location(options, f"episodes.{options.format}")
     engine.write(episodes_table(pulled, series, options.goal_threshold), path)
     summary.outputs.append(path)
@@ -630,39 +632,47 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
     summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
 
 
-def _summarise(
-    model: PracticeModel, pulled: Pulled, s: SeriesResults, feedback: bool, summary: Summary
-) -> None:
+def _summarise(model: PracticeModel, facts: pa.Table, feedback: bool, summary: Summary) -> None:
     """Per measure and rater: episodes, complete ones, the model's numbers and notes, and the
-    counts of each category and reliable change."""
-    a = pulled.administrations
-    s_measure = a.measure[s.first_row]
-    s_rater = a.rater[s.first_row]
-    complete = ~np.isnan(s.change)
-    for code, measure_id in enumerate(a.measure_ids):
+    counts of each category and reliable change, from each series' facts
+    (`ally.engine.administrations.series_facts`, in the series' order)."""
+    measure = np.asarray(facts.column(col.MEASURE).to_numpy(zero_copy_only=False), dtype=object)
+    rater = np.asarray(facts.column(col.RATER).to_numpy(zero_copy_only=False), dtype=object)
+    earliest = np.asarray(facts.column("earliest_session").to_numpy(), dtype=np.int64)
+    complete = ~np.isnan(np.asarray(facts.column("change").to_numpy(zero_copy_only=False)))
+    category = np.asarray(facts.column("category").to_numpy(zero_copy_only=False), dtype=object)
+    reliable = facts.column("reliable_change").to_numpy(zero_copy_only=False)
+    reliable = np.asarray(reliable, dtype=object)
+    gains = np.asarray(facts.column("sudden_gains").to_numpy(), dtype=np.int64)
+    losses = np.asarray(facts.column("sudden_losses").to_numpy(), dtype=np.int64)
+    for measure_id in sorted(set(measure.tolist())):
         m = model.measure(measure_id)
-        for rater_code, rater in enumerate(RATERS):
-            chosen = (s_measure == code) & (s_rater == rater_code)
+        for rater_name in RATERS:
+            chosen = (measure == measure_id) & (rater == rater_name)
             if not chosen.any():
                 continue
-            change = m.change(rater)
-            ms = MeasureSummary(measure=measure_id, rater=rater, episodes=int(chosen.sum()))
+            change = m.change(rater_name)
+            ms = MeasureSummary(measure=measure_id, rater=rater_name, episodes=int(chosen.sum()))
             ms.complete = int((chosen & complete).sum())
             rule = change.reliable_change if change else None
             ms.stats = (
                 rule.stats if rule is not None and not isinstance(rule, PublishedChange) else None
             )
             ms.cutoff = change.cutoff if change else None
-            ms.notes = [n.removeprefix(f"{rater}: ") for n in m.notes if n.startswith(f"{rater}: ")]
-            late = int((chosen & (a.session[s.first_row] > 1)).sum())
-            if late and rater == RATERS[0] and m.outcome is not None and feedback:
+            ms.notes = [
+                n.removeprefix(f"{rater_name}: ")
+                for n in m.notes
+                if n.startswith(f"{rater_name}: ")
+            ]
+            late = int((chosen & (earliest > 1)).sum())
+            if late and rater_name == RATERS[0] and m.outcome is not None and feedback:
                 ms.notes.append(
                     f"{late} episodes have no session 1: no expected course or signal for "
                     "them, since the intake score is unknown"
                 )
-            ms.categories.update(v for v in s.category[chosen] if v is not None)
-            ms.reliable.update(v for v in s.reliable_change[chosen] if v is not None)
-            _sudden_gains(ms, change, s.sudden_gains[chosen], s.sudden_losses[chosen])
+            ms.categories.update(v for v in category[chosen] if v is not None)
+            ms.reliable.update(v for v in reliable[chosen] if v is not None)
+            _sudden_gains(ms, change, gains[chosen], losses[chosen])
             summary.measures.append(ms)
         summary.notes.extend(
             f"{measure_id}: {n}" for n in m.notes if not n.startswith(("client: ", "clinician: "))
