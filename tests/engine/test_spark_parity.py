@@ -193,3 +193,53 @@ def test_sessions_ordered_by_dates_in_a_given_format_are_the_same_on_spark(
     assert assert_same(duck / "rejected.csv", spark / "rejected.csv") == 3
     assert assert_same(duck / "sessions.csv", spark / "sessions.csv") == 4
     assert_same(duck / "episodes.csv", spark / "episodes.csv")
+
+
+def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without groups the rows are not collected whole (`ally.engine.spark.pull` is the path that
+    # collects them): they are sorted into partitions of about 150 rows, about ten here, whose
+    # episodes are numbered across partitions for the fit and applied where they are.
+    from ally.engine import spark as engine
+
+    def collected_whole(*args: object) -> object:
+        raise AssertionError("the rows were collected whole")
+
+    monkeypatch.setattr(engine, "pull", collected_whole)
+    monkeypatch.setattr(engine, "PARTITION_ROWS", 150)
+    simulate(SimulationConfig(episodes=80, seed=7, group_share=0.0), tmp_path / "sim", "csv")
+    data = tmp_path / "sim" / "sessions.csv"
+    with data.open(newline="", encoding="utf-8") as f:
+        header, *body = list(csv.reader(f))
+    assert header[:8] == "client episode clinician group session date measure rater".split()
+    goals = [  # goal-progress rows: the goals' ratings in item1..item3
+        ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
+        ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
+        ["c40", "e01", "t2", "", "2", "2025-03-03", "goal-progress", "client", "3", "3", "3"],
+    ]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        # A duplicate of a row, far from its first: found next to it once sorted.
+        csv.writer(f).writerows([header, *body, *(g + [""] * (len(header) - 11) for g in goals)])
+        csv.writer(f).writerow(body[4])
+    duck, spark, said_duck, said_spark = both("analyze", data, tmp_path)
+    assert said_spark == said_duck
+    assert assert_same(duck / "sessions.csv", spark / "sessions.csv") > 1000
+    assert assert_same(duck / "episodes.csv", spark / "episodes.csv") > 150
+    assert assert_same(duck / "rejected.csv", spark / "rejected.csv") >= 1
+    episodes = rows(spark / "episodes.csv")
+    (rated,) = (e for e in episodes if e["measure"] == "goal-progress" and e["client"] == "c02")
+    assert (rated["goal1_first"], rated["goal1_last"], rated["goal1_progress"]) == (
+        "2.0",
+        "6.0",
+        "progress",
+    )
+    assert len(list((spark / "sessions.csv").glob("part-*.csv"))) > 5
+    models = []
+    for name in ("duckdb", "spark"):
+        model = tmp_path / f"{name}.json"
+        ally("fit", data, "--out", model, "--engine", name)
+        fitted = json.loads(model.read_text())
+        fitted["training"]["fitted_at"] = None
+        models.append(fitted)
+    assert models[1] == models[0]

@@ -52,8 +52,10 @@ class Pulled:
     """The scored rows as the core's columns, and the Arrow columns that pass through."""
 
     administrations: Administrations
-    rows: pa.Table
-    """client, episode, clinician, group, date, measure, rater, critical: one row each."""
+    rows: pa.Table | None
+    """client, episode, clinician, group, date, measure, rater, critical: one row each. None
+    where the rows stay on the engine's executors, which apply the model there
+    (`ally.engine.spark.Spark.apply`)."""
     subscales: tuple[str, ...]
     goal_rows: npt.NDArray[np.int64]
     """The goal-progress rows, in order."""
@@ -63,6 +65,13 @@ class Pulled:
     duplicates: pa.Table = field(default_factory=lambda: DUPLICATES.empty_table())
     """The rows left out as duplicates (line, measure, reason, rule): a second row for the same
     client, episode, session, measure and rater, which repeats the earliest, not updates it."""
+
+    @property
+    def passed(self) -> pa.Table:
+        """`rows`, which only an engine that applies the model here has."""
+        if self.rows is None:
+            raise ValueError("the rows stay on the engine's executors")
+        return self.rows
 
 
 def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
@@ -74,7 +83,7 @@ def _ints(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
 
 
-def _goal_ratings(
+def ratings_of_goals(
     on_goals: pa.Table, numbers: Sequence[int], kept: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
     """The goals' ratings of the goal-progress rows `on_goals` (in order, with their goalN_rating
@@ -99,7 +108,7 @@ def _fetched_goal_ratings(
             return np.full((int(kept.sum()), GOALS), np.nan)
         on_goals = ordered.filter(ordered[col.MEASURE] == GOAL_MEASURE)
         table = on_goals.select(*(col.goal_rating_column(n) for n in wanted)).to_pyarrow()
-        return _goal_ratings(table, wanted, kept)
+        return ratings_of_goals(table, wanted, kept)
 
     return ratings
 
@@ -290,7 +299,7 @@ def sessions_table(
 ) -> pa.Table:
     """`sessions` in docs/formats.md, in the columns' order: rows `start` up to `stop` (all by
     default), whose results are `r` (one per row of that range)."""
-    a, rows = pulled.administrations, pulled.rows
+    a, rows = pulled.administrations, pulled.passed
     at = slice(start, len(a) if stop is None else stop)
     part = rows.slice(at.start, at.stop - at.start)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
@@ -368,7 +377,7 @@ def apply_and_write_sessions(
     its members' rows, so then the sessions are held and written once, at the end. `stream`
     False holds them too (an engine that writes a table at once), and `write` writes them."""
     a = pulled.administrations
-    grouped = has_groups(pulled.rows.column(col.GROUP))
+    grouped = has_groups(pulled.passed.column(col.GROUP))
     stream = stream and path.endswith(".parquet") and not grouped
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
@@ -428,7 +437,7 @@ def episodes_table(
 ) -> pa.Table:
     """`episodes` in docs/formats.md: one row per series, sorted by client, episode, measure and
     rater; clinician and group as on the series' earliest session."""
-    s, rows = found, pulled.rows
+    s, rows = found, pulled.passed
     at = pa.array(s.first_row)
     ending = np.array(ENDINGS, dtype=object)[pulled.administrations.ending[s.first_row]]
     ending[ending == ""] = None

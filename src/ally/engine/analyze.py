@@ -35,7 +35,7 @@ from ally.engine.administrations import (
     pull,
     series_facts,
 )
-from ally.engine.backends import Engine, open_engine
+from ally.engine.backends import Applied, Engine, open_engine
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options, measure_params
 from ally.engine.read import connect
@@ -448,7 +448,7 @@ def _score(
 def _pulled(options: Options, engine: Engine, scored: Scored, summary: Summary) -> Pulled:
     """The good rows as the core's columns, less their duplicates, which join the rejected rows;
     with --strict, any rejected row stops the run here."""
-    pulled = pull(scored.rows, scored.subscales)
+    pulled = engine.pull(scored.rows, scored.subscales)
     repeated = pulled.duplicates.num_rows
     if repeated:
         scored.rejected = scored.rejected.union(ibis.memtable(pulled.duplicates))
@@ -610,26 +610,39 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         for name, p in scored.params.items()
         if p.measure is not None and reads_levels(p.measure)
     )
-    path = engine.location(options, f"sessions.{options.format}")
+    applied = engine.apply(model, pulled, options, check_ins) or _apply_here(
+        engine, model, pulled, options, check_ins
+    )
+    summary.outputs.extend(applied.outputs)
+    _summarise(model, applied.facts, options.feedback, summary)
+    summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
+
+
+def _apply_here(
+    engine: Engine,
+    model: PracticeModel,
+    pulled: Pulled,
+    options: Options,
+    check_ins: frozenset[str],
+) -> Applied:
+    """Apply the model in this process, a slice of episodes at a time, and write the outputs
+    by the engine."""
+    outputs = [engine.location(options, f"sessions.{options.format}")]
     series, groups = apply_and_write_sessions(
         engine.write,
         model,
         pulled,
-        path,
+        outputs[0],
         stream=engine.streams,
         feedback=options.feedback,
         check_ins=check_ins,
     )
-    summary.outputs.append(path)
-    _summarise(model, series_facts(pulled, series), options.feedback, summary)
-    path = engine.location(options, f"episodes.{options.format}")
-    engine.write(episodes_table(pulled, series, options.goal_threshold), path)
-    summary.outputs.append(path)
+    outputs.append(engine.location(options, f"episodes.{options.format}"))
+    engine.write(episodes_table(pulled, series, options.goal_threshold), outputs[-1])
     if groups is not None:
-        path = engine.location(options, f"groups.{options.format}")
-        engine.write(groups, path)
-        summary.outputs.append(path)
-    summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
+        outputs.append(engine.location(options, f"groups.{options.format}"))
+        engine.write(groups, outputs[-1])
+    return Applied(outputs, series_facts(pulled, series))
 
 
 def _summarise(model: PracticeModel, facts: pa.Table, feedback: bool, summary: Summary) -> None:

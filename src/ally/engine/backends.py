@@ -12,7 +12,8 @@ stage, scores the typed rows beside them (calling the core) and writes the outpu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,11 +23,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.expr.types import Table, Value
 
+from ally.engine.administrations import Pulled, pull
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
 from ally.engine.read import Dialect, Input, check_date_format, connect, read_rows, stored
 from ally.engine.scores import scores_table
-from ally.feedback.practice import MeasureParams
+from ally.feedback.practice import MeasureParams, PracticeModel
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying the model wrote, and each series' facts for the run's summary."""
+
+    outputs: list[str]
+    facts: pa.Table
+    """`ally.engine.administrations.series_facts`, in the series' order."""
 
 
 class Engine(Protocol):
@@ -53,6 +64,17 @@ class Engine(Protocol):
     def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
         """The typed rows with score_value, subscale_*, critical and measure_reason beside each
         (`ally.engine.scores`, which calls the core), in the same order."""
+        ...
+
+    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
+        """The good rows, sorted, as the core's columns (`ally.engine.administrations`)."""
+        ...
+
+    def apply(
+        self, model: PracticeModel, pulled: Pulled, options: Options, check_ins: frozenset[str]
+    ) -> Applied | None:
+        """Apply the model where the rows are and write `sessions`, `episodes` (and `groups`);
+        None where `pulled` holds the rows and the model is applied in this process."""
         ...
 
     def location(self, options: Options, name: str) -> str:
@@ -128,6 +150,14 @@ class DuckDB:
             f"FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s"
         )
         return self.backend.table("ally_scored")
+
+    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
+        return pull(rows, subscales)
+
+    def apply(
+        self, model: PracticeModel, pulled: Pulled, options: Options, check_ins: frozenset[str]
+    ) -> Applied | None:
+        return None
 
     def location(self, options: Options, name: str) -> str:
         options.out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,11 @@ What Ibis does not say is here, in Spark's own terms:
   physical line as with DuckDB; a Parquet file's rows are numbered in file order;
 - scoring: the typed rows pass through `ally.engine.scores` (the core's scoring) in Arrow
   batches on the executors, the scores beside each row;
+- the model: the good rows are sorted into partitions of whole episodes, in order. Only the
+  core's numeric columns are collected, to fit the practice model on the driver; the executors
+  apply it (`ally.feedback.results`, as the web app does) to their partitions and write
+  `sessions` and `episodes` from there. Rows that name groups are collected whole instead,
+  since a group's means need all its members' rows (`ally.engine.groups`);
 - writing: each output is a folder of CSV or Parquet part files (Spark's way), with a header
   on every CSV part.
 
@@ -21,21 +26,42 @@ import datetime as dt
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.expr.types import Table, Value
 
+from ally.change.goals import GOALS
+from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.engine import columns as col
+from ally.engine.administrations import (
+    CORE_COLUMNS,
+    DUPLICATES,
+    SERIES_FACTS,
+    Pulled,
+    episodes_table,
+    pull,
+    ratings_of_goals,
+    series_facts,
+    sessions_table,
+    sort_keys,
+    sorted_rows,
+)
+from ally.engine.backends import Applied
 from ally.engine.errors import AnalysisError
+from ally.engine.groups import without_groups
 from ally.engine.options import Options
 from ally.engine.read import MISSING, Input, check_names, header_names, not_encoded
 from ally.engine.rows import item_numbers
 from ally.engine.scores import score_batch, subscale_ids
-from ally.feedback.practice import MeasureParams
+from ally.feedback.practice import MeasureParams, PracticeModel
+from ally.feedback.results import Administrations, results
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -81,6 +107,10 @@ MORE_MEMORY = (
 
 LOCAL_PARTITIONS = 4
 """Partitions of a shuffle on local Spark."""
+
+PARTITION_ROWS = 500_000
+"""Good rows in a partition the model is applied to at once, in one Python worker: its rows,
+the core's columns and their results take a few hundred MB there."""
 
 # Spark writes CSV as RFC 4180 with these: a quote is doubled, values keep their spaces.
 CSV_WRITE = {
@@ -301,6 +331,157 @@ def _scores(
         )
 
 
+# The model, on the executors.
+
+
+def _whole(batches: Iterable[pa.RecordBatch]) -> pa.Table | None:
+    """A partition's rows at once: its episodes are whole, so it is applied as one batch."""
+    found = list(batches)
+    if not found or not sum(b.num_rows for b in found):
+        return None
+    return pa.Table.from_batches(found)
+
+
+def _batch(
+    schema: pa.Schema, columns: Mapping[str, pa.Array | pa.ChunkedArray], n: int
+) -> Iterator[pa.RecordBatch]:
+    """`n` rows of `schema` with `columns` given and the others empty."""
+    arrays = [
+        columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema
+    ]
+    yield from pa.Table.from_arrays(arrays, schema=schema).to_batches()
+
+
+def _core_schema(subscales: Sequence[str]) -> pa.Schema:
+    """Pass one's rows: each good row's core columns, with its partition and its episode's
+    number within it, or a duplicate as rejected (`dup_` and DUPLICATES' columns)."""
+    numbers = [("_part", pa.int32()), ("episode", pa.int64()), ("measure", pa.int64())]
+    numbers += [("rater", pa.int64()), ("session", pa.int64()), ("day", pa.float64())]
+    numbers += [("score", pa.float64()), ("ending", pa.int64())]
+    numbers += [(col.subscale_column(x), pa.float64()) for x in subscales]
+    return pa.schema([*numbers, *((f"dup_{f.name}", f.type) for f in DUPLICATES)])
+
+
+def _no_goal_ratings(kept: np.ndarray) -> np.ndarray:
+    return np.full((int(kept.sum()), GOALS), np.nan)
+
+
+def _core_part(
+    batches: Iterable[pa.RecordBatch], subscales: Sequence[str], measure_ids: tuple[str, ...]
+) -> Iterator[pa.RecordBatch]:
+    """A partition's good rows as the core's numeric columns, and its duplicates."""
+    from pyspark import TaskContext
+
+    table = _whole(batches)
+    if table is None:
+        return
+    pulled = sorted_rows(table, subscales, _no_goal_ratings, measure_ids)
+    a = pulled.administrations
+    schema = _core_schema(subscales)
+    task = TaskContext.get()
+    assert task is not None  # on an executor
+    part = task.partitionId()
+    core = {
+        "_part": pa.array(np.full(len(a), part, dtype=np.int32)),
+        "episode": pa.array(a.episode),
+        "measure": pa.array(a.measure),
+        "rater": pa.array(a.rater),
+        "session": pa.array(a.session),
+        "day": pa.array(a.day),
+        "score": pa.array(a.score),
+        "ending": pa.array(a.ending),
+        **{col.subscale_column(x): pa.array(a.subscales[x]) for x in subscales},
+    }
+    yield from _batch(schema, core, len(a))
+    d = pulled.duplicates
+    if d.num_rows:
+        yield from _batch(schema, {f"dup_{n}": d.column(n) for n in d.column_names}, d.num_rows)
+
+
+def _administrations(
+    core: pa.Table, subscales: Sequence[str], measure_ids: tuple[str, ...]
+) -> Administrations:
+    """Pass one's good rows, collected in partition order, as the core's columns: episodes
+    are numbered across partitions as the sort orders them."""
+
+    def ints(name: str) -> np.ndarray:
+        return np.asarray(core.column(name).to_numpy(), dtype=np.int64)
+
+    def floats(name: str) -> np.ndarray:
+        filled = pc.fill_null(core.column(name), np.nan)
+        return np.asarray(filled.to_numpy(), dtype=np.float64)
+
+    part, local = ints("_part"), ints("episode")
+    new = np.ones(len(part), dtype=np.bool_)
+    new[1:] = (part[1:] != part[:-1]) | (local[1:] != local[:-1])
+    return Administrations(
+        episode=np.cumsum(new, dtype=np.int64) - 1,
+        measure=ints("measure"),
+        measure_ids=measure_ids,
+        rater=ints("rater"),
+        session=ints("session"),
+        day=floats("day"),
+        score=floats("score"),
+        subscales={x: floats(col.subscale_column(x)) for x in subscales},
+        ending=ints("ending"),
+    )
+
+
+def _applied_part(
+    batches: Iterable[pa.RecordBatch],
+    how: _Applying,
+) -> Iterator[pa.RecordBatch]:
+    """A partition's `sessions` rows (`_table` 0) and `episodes` rows (`_table` 1), with each
+    series' earliest session for the summary."""
+    table = _whole(batches)
+    if table is None:
+        return
+    model = PracticeModel.from_json(how.model, "the run's practice model")
+    on_goals = table.filter(pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False))
+    pulled = sorted_rows(
+        table,
+        how.subscales,
+        lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
+        how.measure_ids,
+    )
+    yield from _applied_batches(pulled, model, how)
+
+
+def _applied_tables(
+    pulled: Pulled, model: PracticeModel, how: _Applying
+) -> tuple[pa.Table, pa.Table]:
+    """`sessions` and `episodes` of the rows, the episodes with their earliest session."""
+    found = results(model, pulled.administrations, feedback=how.feedback)
+    sessions = without_groups(sessions_table(pulled, found.sessions))
+    episodes = episodes_table(pulled, found.series, how.goal_threshold)
+    earliest = series_facts(pulled, found.series).column("earliest_session")
+    return sessions, episodes.append_column("earliest_session", earliest)
+
+
+def _applied_batches(
+    pulled: Pulled, model: PracticeModel, how: _Applying
+) -> Iterator[pa.RecordBatch]:
+    sessions, episodes = _applied_tables(pulled, model, how)
+    for kind, prefix, out in ((0, "s_", sessions), (1, "e_", episodes)):
+        given = {f"{prefix}{n}": out.column(n) for n in out.column_names}
+        given["_table"] = pa.chunked_array([np.full(out.num_rows, kind, dtype=np.int8)])
+        yield from _batch(how.schema, given, out.num_rows)
+
+
+@dataclass(frozen=True)
+class _Applying:
+    """What the executors need to apply the model to a partition."""
+
+    model: str
+    """The practice model as JSON (`PracticeModel.to_json`)."""
+    subscales: tuple[str, ...]
+    measure_ids: tuple[str, ...]
+    goal_numbers: tuple[int, ...]
+    feedback: bool
+    goal_threshold: float
+    schema: pa.Schema = field(default_factory=lambda: pa.schema([]))
+
+
 class Spark:
     """Ally's stages on a Spark session, through Ibis's PySpark backend."""
 
@@ -319,6 +500,7 @@ class Spark:
         self.session = session(options.spark_master, options.spark_conf)
         self.backend = ibis.pyspark.connect(self.session)
         self.frames: dict[str, DataFrame] = {}
+        self.applying = _Applying("", (), (), (), True, 0.0)
 
     # Reading.
 
@@ -466,6 +648,105 @@ class Spark:
             lambda batches: _scores(batches, params, items), from_arrow_schema(out)
         )
         return self._view("ally_scored", scored.persist())
+
+    # The model.
+
+    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
+        """The good rows as the core's columns: sorted into partitions of whole episodes, of
+        which only the numeric columns the fit needs are collected. Rows that name groups are
+        collected whole (`ally.engine.administrations.pull`)."""
+        from pyspark.sql import functions as fn
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        frame = self.frame(rows)
+        named = fn.length(fn.trim(fn.col(col.GROUP).cast("string"))) > 0
+        if frame.filter(named).limit(1).count():
+            return pull(rows, subscales)
+        measures = frame.select(col.MEASURE).distinct().collect()
+        measure_ids = tuple(sorted(str(r[0]) for r in measures if r[0] is not None))
+        count = frame.count()
+        parts = max(self.session.sparkContext.defaultParallelism, -(-count // PARTITION_ROWS))
+        goal_numbers = tuple(
+            n for n in range(1, GOALS + 1) if col.goal_rating_column(n) in rows.columns
+        )
+        kept = [*CORE_COLUMNS, *(col.subscale_column(x) for x in subscales), col.LINE]
+        kept += [col.goal_rating_column(n) for n in goal_numbers]
+        ordered = (
+            frame.select(*kept)
+            .repartitionByRange(parts, col.CLIENT, col.EPISODE)
+            .sortWithinPartitions(*sort_keys(True))
+            .persist()
+        )
+        self.frames["ally_ordered"] = ordered
+        names = tuple(subscales)
+        collected = ordered.mapInArrow(
+            lambda batches: _core_part(batches, names, measure_ids),
+            from_arrow_schema(_core_schema(names)),
+        ).toArrow()
+        repeated = collected.column("dup_line").is_valid()
+        core = collected.filter(pc.invert(repeated))
+        duplicates = collected.filter(repeated).select([f"dup_{f.name}" for f in DUPLICATES])
+        self.applying = _Applying("", names, measure_ids, goal_numbers, True, 0.0)
+        return Pulled(
+            _administrations(core, names, measure_ids),
+            None,
+            names,
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, GOALS)),
+            duplicates.rename_columns([f.name for f in DUPLICATES]).cast(DUPLICATES),
+        )
+
+    def apply(
+        self, model: PracticeModel, pulled: Pulled, options: Options, check_ins: frozenset[str]
+    ) -> Applied | None:
+        """The model applied on the executors to each partition of whole episodes (`pull`),
+        which write `sessions` and `episodes`; None where the rows were collected."""
+        from pyspark.sql import functions as fn
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        if pulled.rows is not None:
+            return None
+        ordered = self.frames["ally_ordered"]
+        how = replace(
+            self.applying,
+            model=model.to_json(),
+            feedback=options.feedback,
+            goal_threshold=options.goal_threshold,
+        )
+        # The outputs' columns: those of a partition without rows.
+        empty = to_arrow_schema(ordered.schema).empty_table()
+        on_goals = empty.filter(pa.array([], pa.bool_()))
+        pulled_none = sorted_rows(
+            empty,
+            how.subscales,
+            lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
+            how.measure_ids,
+        )
+        sessions, episodes = _applied_tables(pulled_none, model, how)
+        schema = pa.schema(
+            [
+                ("_table", pa.int8()),
+                *(pa.field(f"s_{f.name}", f.type) for f in sessions.schema),
+                *(pa.field(f"e_{f.name}", f.type) for f in episodes.schema),
+            ]
+        )
+        how = replace(how, schema=schema)
+        out = ordered.mapInArrow(
+            lambda batches: _applied_part(batches, how), from_arrow_schema(schema)
+        ).persist()
+        self.frames["ally_applied"] = out
+        outputs = []
+        for kind, prefix, name in ((0, "s_", "sessions"), (1, "e_", "episodes")):
+            fields = [f.name for f in schema if f.name.startswith(prefix)]
+            fields = [f for f in fields if f != "e_earliest_session"]
+            written = out.filter(fn.col("_table") == kind).select(
+                *(fn.col(f).alias(f.removeprefix(prefix)) for f in fields)
+            )
+            outputs.append(self.location(options, f"{name}.{options.format}"))
+            self._write(written, outputs[-1])
+        wanted = [f.name for f in SERIES_FACTS]
+        facts = out.filter(fn.col("_table") == 1).select(*(f"e_{n}" for n in wanted)).toArrow()
+        return Applied(outputs, facts.rename_columns(wanted).cast(SERIES_FACTS))
 
     # Writing.
 
