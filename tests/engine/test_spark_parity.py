@@ -212,7 +212,16 @@ def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb
     data = tmp_path / "sim" / "sessions.csv"
     with data.open(newline="", encoding="utf-8") as f:
         header, *body = list(csv.reader(f))
-    assert header[:8] == "client episode clinician group session date measure rater".split()
+    assert header[:8] == [
+        "client",
+        "episode",
+        "clinician",
+        "group",
+        "session",
+        "date",
+        "measure",
+        "rater",
+    ]
     goals = [  # goal-progress rows: the goals' ratings in item1..item3
         ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
         ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
