@@ -37,58 +37,6 @@ DATA = HERE / "data"
 PYTHON = sys.executable
 ALLY = str(Path(PYTHON).with_name("ally"))
 
-# Where the time goes, from outside the engine: the CPU seconds (user + system, DuckDB's threads
-# included) and wall seconds of each step of one in-process run, in the order they ran. CPU
-# time is what the steps cost; wall time on a shared machine also holds waiting for the cores.
-PROFILE = """
-import os, resource, sys, time
-from pathlib import Path
-from ally.engine import analyze as engine
-from ally.engine.backends import DuckDB
-from ally.engine.options import Options
-
-STEPS = {
-    "stored": "storing a stage in DuckDB",
-    "scored": "scoring the items (the core, in batches)",
-    "_fitted": "fitting the practice model",
-    "pull": "sorting the good rows into the core's columns",
-    "apply_and_write_sessions": "applying the model (the core), writing sessions",
-    "episodes_table": "the episodes table's columns",
-    "write": "writing an output's Arrow columns",
-    "_write_rejected": "writing rejected.csv",
-}
-
-def cpu():
-    t = os.times()
-    return t.user + t.system
-
-def timed(name, f):
-    def step(*args, **kwargs):
-        c, w = cpu(), time.perf_counter()
-        try:
-            return f(*args, **kwargs)
-        finally:
-            what = STEPS[name] + (f" ({args[1]})" if name == "stored" else "")
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
-            print(f"{what}\t{seconds}\t{peak:.0f}", flush=True)
-    return step
-
-for name in STEPS:
-    if hasattr(engine, name):
-        setattr(engine, name, timed(name, getattr(engine, name)))
-    elif hasattr(DuckDB, name):  # the engine's own steps: args[1] after self is the stage
-        setattr(DuckDB, name, timed(name, getattr(DuckDB, name)))
-feedback = sys.argv[3] == "feedback"
-c, w = cpu(), time.perf_counter()
-engine.analyze(Options(input=Path(sys.argv[1]), out=Path(sys.argv[2]), format="parquet",
-                       progress=False, feedback=feedback))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-seconds = f"{cpu() - c:.2f}\t{time.perf_counter() - w:.2f}"
-print(f"total (in process, after imports)\t{seconds}\t{peak:.0f}")
-"""
-
-
 ENGINES = ("floor", "polars", "ally", "ally+feedback", "pandas")
 """In the table's order: "ally" is `ally analyze --no-feedback`, which computes what the
 yardsticks compute; "ally+feedback" adds the practice model's signals, ruptures and dropout
@@ -285,21 +233,14 @@ def table(results: list[Result]) -> str:
 
 
 def profile(path: Path) -> None:
-    for mode in ("no-feedback", "feedback"):
-        out = DATA / f"out-profile-{path.stem}-{mode}"
-        shutil.rmtree(out, ignore_errors=True)
-        found = subprocess.run(
-            [PYTHON, "-c", PROFILE, str(path), str(out), mode], capture_output=True, text=True
-        )
-        if found.returncode != 0:
-            print(f"\nthe profile ({mode}) failed:\n{found.stderr[-2000:]}")
-            continue
-        print(f"\nSteps of `ally analyze` ({mode}) on {path.name}:\n")
-        print("| step | CPU s | wall s | peak RSS so far (MB) |\n|---|---:|---:|---:|")
-        for line in found.stdout.strip().splitlines():
-            if line.count("\t") == 3:
-                name, cpu, wall, peak = line.split("\t")
-                print(f"| {name} | {cpu} | {wall} | {peak} |")
+    """The CPU and wall seconds of each step of `ally analyze` on DuckDB, with and without
+    feedback: benchmarks/scale.py's step timer."""
+    import scale
+
+    rows = pq.ParquetFile(path).metadata.num_rows
+    for feedback in (False, True):
+        found = scale.run("duckdb", path, rows, feedback, "local[2]", 7200, [])
+        print(scale.report(found), flush=True)
 
 
 def main() -> None:

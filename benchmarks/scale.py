@@ -46,8 +46,8 @@ from ally.engine.backends import DuckDB
 STEPS = {
     (engine, "_score"): "reading, checking and scoring",
     (engine, "_complete_items"): "complete item answers (for alpha)",
-    (engine, "pull"): "sorting the good rows into the core's columns",
     (engine, "_fitted"): "fitting the practice model",
+    (engine, "_apply_here"): "applying the model in this process, writing the outputs",
     (engine, "apply_and_write_sessions"): "applying the model, writing sessions",
     (engine, "episodes_table"): "the episodes table's columns",
     (engine, "_write_rejected"): "writing rejected.csv",
@@ -90,13 +90,15 @@ def named(owner, name, what):
 
 for (module, name), what in STEPS.items():
     named(module, name, what)
-for name, what in (("stored", "storing a stage"), ("scored", "scoring the items (the core)"),
-                   ("write", "writing an output"), ("read", "reading the input")):
+OWN = (("stored", "storing a stage"), ("scored", "scoring the items (the core)"),
+       ("write", "writing an output"), ("read", "reading the input"),
+       ("pull", "sorting the good rows into the core's columns"),
+       ("apply", "applying the model where the rows are, writing sessions and episodes"))
+for name, what in OWN[:-1]:  # DuckDB applies the model in this process (_apply_here)
     named(DuckDB, name, what)
 if "--engine" in sys.argv and sys.argv[sys.argv.index("--engine") + 1] == "spark":
     from ally.engine.spark import Spark
-    for name, what in (("stored", "storing a stage"), ("scored", "scoring the items (the core)"),
-                       ("write", "writing an output"), ("read", "reading the input")):
+    for name, what in OWN:
         named(Spark, name, what)
 
 from ally.cli.main import cli

@@ -269,8 +269,8 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             multiple=True,
             help="With --engine spark: a Spark setting for the session Ally starts, as "
             "spark-submit's --conf; repeat for more (e.g. --spark-conf spark.driver.memory=16g: "
-            "the scored rows are collected on the driver, which Ally gives half the machine's "
-            "memory unless set).",
+            "the practice model is fitted on the driver from the scored rows' numbers, and Ally "
+            "gives it half the machine's memory unless set).",
         ),
         click.option(
             "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."

@@ -27,7 +27,8 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,9 +101,10 @@ FIXED = {
 """Settings Ally's results rely on, which --spark-conf may not change."""
 
 MORE_MEMORY = (
-    "The scored rows are collected on the driver, and local Spark runs in the driver's memory "
-    "(half the machine's unless given): give more with --spark-conf spark.driver.memory=16g, "
-    "or on a cluster spark-submit's --driver-memory and --executor-memory."
+    "The practice model is fitted on the driver from every scored row's numbers (rows that "
+    "name groups are collected whole), and local Spark runs in the driver's memory (half the "
+    "machine's unless given): give more with --spark-conf spark.driver.memory=16g, or on a "
+    "cluster spark-submit's --driver-memory and --executor-memory."
 )
 
 LOCAL_PARTITIONS = 4
@@ -178,10 +180,10 @@ def driver_memory(
     machine_bytes: int | None,
 ) -> str | None:
     """The driver's memory Ally gives a JVM it starts itself: half the machine's, in whole GB
-    and at least Spark's default 1 GB, since the scored rows are collected on the driver (and on
-    local Spark the driver is the executor too). None where the memory is not Ally's to set: a
-    session already running, spark-submit's JVM (it passes its port), a driver memory given, or
-    a machine whose memory is unknown."""
+    and at least Spark's default 1 GB, since the scored rows' numbers are collected on the
+    driver for the practice model (and on local Spark the driver is the executor too). None
+    where the memory is not Ally's to set: a session already running, spark-submit's JVM (it
+    passes its port), a driver memory given, or a machine whose memory is unknown."""
     given = environ.get("PYSPARK_SUBMIT_ARGS", "")
     if (
         running
@@ -428,23 +430,22 @@ def _administrations(
 
 
 def _applied_part(
-    batches: Iterable[pa.RecordBatch],
-    how: _Applying,
+    batches: Iterable[pa.RecordBatch], how: _Applying, table: int
 ) -> Iterator[pa.RecordBatch]:
-    """A partition's `sessions` rows (`_table` 0) and `episodes` rows (`_table` 1), with each
-    series' earliest session for the summary."""
-    table = _whole(batches)
-    if table is None:
+    """A partition's `sessions` rows (`table` 0) or `episodes` rows (1, with each series'
+    earliest session for the summary)."""
+    rows = _whole(batches)
+    if rows is None:
         return
     model = PracticeModel.from_json(how.model, "the run's practice model")
-    on_goals = table.filter(pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False))
+    on_goals = rows.filter(pc.fill_null(pc.equal(rows.column(col.MEASURE), GOAL_MEASURE), False))
     pulled = sorted_rows(
-        table,
+        rows,
         how.subscales,
         lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
         how.measure_ids,
     )
-    yield from _applied_batches(pulled, model, how)
+    yield from _applied_tables(pulled, model, how)[table].to_batches()
 
 
 def _applied_tables(
@@ -458,16 +459,6 @@ def _applied_tables(
     return sessions, episodes.append_column("earliest_session", earliest)
 
 
-def _applied_batches(
-    pulled: Pulled, model: PracticeModel, how: _Applying
-) -> Iterator[pa.RecordBatch]:
-    sessions, episodes = _applied_tables(pulled, model, how)
-    for kind, prefix, out in ((0, "s_", sessions), (1, "e_", episodes)):
-        given = {f"{prefix}{n}": out.column(n) for n in out.column_names}
-        given["_table"] = pa.chunked_array([np.full(out.num_rows, kind, dtype=np.int8)])
-        yield from _batch(how.schema, given, out.num_rows)
-
-
 @dataclass(frozen=True)
 class _Applying:
     """What the executors need to apply the model to a partition."""
@@ -479,7 +470,6 @@ class _Applying:
     goal_numbers: tuple[int, ...]
     feedback: bool
     goal_threshold: float
-    schema: pa.Schema = field(default_factory=lambda: pa.schema([]))
 
 
 class Spark:
@@ -684,8 +674,9 @@ class Spark:
             from_arrow_schema(_core_schema(names)),
         ).toArrow()
         repeated = collected.column("dup_line").is_valid()
-        core = collected.filter(pc.invert(repeated))
         duplicates = collected.filter(repeated).select([f"dup_{f.name}" for f in DUPLICATES])
+        core = collected.filter(pc.invert(repeated)) if duplicates.num_rows else collected
+        del collected  # not copied twice
         self.applying = _Applying("", names, measure_ids, goal_numbers, True, 0.0)
         return Pulled(
             _administrations(core, names, measure_ids),
@@ -701,7 +692,6 @@ class Spark:
     ) -> Applied | None:
         """The model applied on the executors to each partition of whole episodes (`pull`),
         which write `sessions` and `episodes`; None where the rows were collected."""
-        from pyspark.sql import functions as fn
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
         if pulled.rows is not None:
@@ -716,36 +706,30 @@ class Spark:
         # The outputs' columns: those of a partition without rows.
         empty = to_arrow_schema(ordered.schema).empty_table()
         on_goals = empty.filter(pa.array([], pa.bool_()))
-        pulled_none = sorted_rows(
+        nothing = sorted_rows(
             empty,
             how.subscales,
             lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
             how.measure_ids,
         )
-        sessions, episodes = _applied_tables(pulled_none, model, how)
-        schema = pa.schema(
-            [
-                ("_table", pa.int8()),
-                *(pa.field(f"s_{f.name}", f.type) for f in sessions.schema),
-                *(pa.field(f"e_{f.name}", f.type) for f in episodes.schema),
-            ]
-        )
-        how = replace(how, schema=schema)
-        out = ordered.mapInArrow(
-            lambda batches: _applied_part(batches, how), from_arrow_schema(schema)
-        ).persist()
-        self.frames["ally_applied"] = out
-        outputs = []
-        for kind, prefix, name in ((0, "s_", "sessions"), (1, "e_", "episodes")):
-            fields = [f.name for f in schema if f.name.startswith(prefix)]
-            fields = [f for f in fields if f != "e_earliest_session"]
-            written = out.filter(fn.col("_table") == kind).select(
-                *(fn.col(f).alias(f.removeprefix(prefix)) for f in fields)
+        schemas = [t.schema for t in _applied_tables(nothing, model, how)]
+        # Each output is made by its own pass over the partitions (the core's results cost
+        # less than keeping a table of both outputs' columns); only the episodes are kept, for
+        # the summary's numbers.
+        made = [
+            ordered.mapInArrow(
+                partial(_applied_part, how=how, table=table), from_arrow_schema(schema)
             )
+            for table, schema in enumerate(schemas)
+        ]
+        made[1] = made[1].persist()
+        self.frames["ally_episodes"] = made[1]
+        outputs = []
+        for frame, name in ((made[0], "sessions"), (made[1].drop("earliest_session"), "episodes")):
             outputs.append(self.location(options, f"{name}.{options.format}"))
-            self._write(written, outputs[-1])
+            self._write(frame, outputs[-1])
         wanted = [f.name for f in SERIES_FACTS]
-        facts = out.filter(fn.col("_table") == 1).select(*(f"e_{n}" for n in wanted)).toArrow()
+        facts = made[1].select(*wanted).toArrow()
         return Applied(outputs, facts.rename_columns(wanted).cast(SERIES_FACTS))
 
     # Writing.
