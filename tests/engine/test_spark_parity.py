@@ -14,6 +14,7 @@ import math
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -195,6 +196,30 @@ def test_sessions_ordered_by_dates_in_a_given_format_are_the_same_on_spark(
     assert_same(duck / "episodes.csv", spark / "episodes.csv")
 
 
+def _collected_whole(*args: object) -> object:
+    raise AssertionError("the rows were collected whole")
+
+
+def practice_without_groups(tmp_path: Path) -> Path:
+    """A simulated practice without groups, with goal-progress rows and a duplicate far from its
+    first row."""
+    simulate(SimulationConfig(episodes=80, seed=7, group_share=0.0), tmp_path / "sim", "csv")
+    data = tmp_path / "sim" / "sessions.csv"
+    with data.open(newline="", encoding="utf-8") as f:
+        header, *body = list(csv.reader(f))
+    columns = ["client", "episode", "clinician", "group", "session", "date", "measure", "rater"]
+    assert header[:8] == columns
+    goals = [  # goal-progress rows: the goals' ratings in item1..item3
+        ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
+        ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
+        ["c40", "e01", "t2", "", "2", "2025-03-03", "goal-progress", "client", "3", "3", "3"],
+    ]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *body, *(g + [""] * (len(header) - 11) for g in goals)])
+        csv.writer(f).writerow(body[4])
+    return data
+
+
 def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,34 +228,9 @@ def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb
     # episodes are numbered across partitions for the fit and applied where they are.
     from ally.engine import spark as engine
 
-    def collected_whole(*args: object) -> object:
-        raise AssertionError("the rows were collected whole")
-
-    monkeypatch.setattr(engine, "pull", collected_whole)
+    monkeypatch.setattr(engine, "pull", _collected_whole)
     monkeypatch.setattr(engine, "PARTITION_ROWS", 150)
-    simulate(SimulationConfig(episodes=80, seed=7, group_share=0.0), tmp_path / "sim", "csv")
-    data = tmp_path / "sim" / "sessions.csv"
-    with data.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    assert header[:8] == [
-        "client",
-        "episode",
-        "clinician",
-        "group",
-        "session",
-        "date",
-        "measure",
-        "rater",
-    ]
-    goals = [  # goal-progress rows: the goals' ratings in item1..item3
-        ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
-        ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
-        ["c40", "e01", "t2", "", "2", "2025-03-03", "goal-progress", "client", "3", "3", "3"],
-    ]
-    with data.open("w", newline="", encoding="utf-8") as f:
-        # A duplicate of a row, far from its first: found next to it once sorted.
-        csv.writer(f).writerows([header, *body, *(g + [""] * (len(header) - 11) for g in goals)])
-        csv.writer(f).writerow(body[4])
+    data = practice_without_groups(tmp_path)
     duck, spark, said_duck, said_spark = both("analyze", data, tmp_path)
     assert said_spark == said_duck
     assert assert_same(duck / "sessions.csv", spark / "sessions.csv") > 1000
@@ -252,3 +252,30 @@ def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb
         fitted["training"]["fitted_at"] = None
         models.append(fitted)
     assert models[1] == models[0]
+
+
+def test_with_a_saved_model_no_row_reaches_the_driver_and_spark_equals_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ally.engine import spark as engine
+
+    data = practice_without_groups(tmp_path)
+    model = tmp_path / "model.json"
+    ally("fit", data, "--out", model)
+    collected: list[int] = []
+    numbers = engine._administrations
+
+    def counted(core: pa.Table, *args: object) -> object:
+        collected.append(core.num_rows)
+        return numbers(core, *args)
+
+    monkeypatch.setattr(engine, "pull", _collected_whole)
+    monkeypatch.setattr(engine, "PARTITION_ROWS", 150)
+    monkeypatch.setattr(engine, "_administrations", counted)
+    duck, spark, said_duck, said_spark = both("analyze", data, tmp_path, "--model", str(model))
+    assert said_spark == said_duck
+    assert "nothing was estimated from this input" in said_spark
+    assert collected == [0]
+    assert assert_same(duck / "sessions.csv", spark / "sessions.csv") > 1000
+    assert assert_same(duck / "episodes.csv", spark / "episodes.csv") > 150
+    assert assert_same(duck / "rejected.csv", spark / "rejected.csv") == 1

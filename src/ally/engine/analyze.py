@@ -445,10 +445,13 @@ def _score(
     return Scored(raw, good, rejected, params, items, ids)
 
 
-def _pulled(options: Options, engine: Engine, scored: Scored, summary: Summary) -> Pulled:
+def _pulled(
+    options: Options, engine: Engine, scored: Scored, summary: Summary, fit: bool = True
+) -> Pulled:
     """The good rows as the core's columns, less their duplicates, which join the rejected rows;
-    with --strict, any rejected row stops the run here."""
-    pulled = engine.pull(scored.rows, scored.subscales)
+    with --strict, any rejected row stops the run here. `fit`: a practice model is fitted from
+    them (`Engine.pull`)."""
+    pulled = engine.pull(scored.rows, scored.subscales, fit)
     repeated = pulled.duplicates.num_rows
     if repeated:
         scored.rejected = scored.rejected.union(ibis.memtable(pulled.duplicates))
@@ -592,7 +595,7 @@ def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> Practi
 
 
 def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -> None:
-    pulled = _pulled(options, engine, scored, summary)
+    pulled = _pulled(options, engine, scored, summary, fit=options.model is None)
     # The good rows are the core's columns now; the engine's copies of them are freed.
     engine.drop("ally_checked")
     if options.model is not None:

@@ -66,8 +66,10 @@ class Engine(Protocol):
         (`ally.engine.scores`, which calls the core), in the same order."""
         ...
 
-    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
-        """The good rows, sorted, as the core's columns (`ally.engine.administrations`)."""
+    def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
+        """The good rows, sorted, as the core's columns (`ally.engine.administrations`). With
+        `fit` False no practice model is fitted from them, and an engine that applies the
+        model where the rows are may leave them there."""
         ...
 
     def apply(
@@ -151,7 +153,7 @@ class DuckDB:
         )
         return self.backend.table("ally_scored")
 
-    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
+    def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
         return pull(rows, subscales)
 
     def apply(

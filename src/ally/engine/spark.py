@@ -369,9 +369,13 @@ def _no_goal_ratings(kept: np.ndarray) -> np.ndarray:
 
 
 def _core_part(
-    batches: Iterable[pa.RecordBatch], subscales: Sequence[str], measure_ids: tuple[str, ...]
+    batches: Iterable[pa.RecordBatch],
+    subscales: Sequence[str],
+    measure_ids: tuple[str, ...],
+    numbers: bool,
 ) -> Iterator[pa.RecordBatch]:
-    """A partition's good rows as the core's numeric columns, and its duplicates."""
+    """A partition's good rows as the core's numeric columns (if `numbers`), and its
+    duplicates."""
     from pyspark import TaskContext
 
     table = _whole(batches)
@@ -394,7 +398,8 @@ def _core_part(
         "ending": pa.array(a.ending),
         **{col.subscale_column(x): pa.array(a.subscales[x]) for x in subscales},
     }
-    yield from _batch(schema, core, len(a))
+    if numbers:
+        yield from _batch(schema, core, len(a))
     d = pulled.duplicates
     if d.num_rows:
         yield from _batch(schema, {f"dup_{n}": d.column(n) for n in d.column_names}, d.num_rows)
@@ -641,10 +646,11 @@ class Spark:
 
     # The model.
 
-    def pull(self, rows: Table, subscales: Sequence[str]) -> Pulled:
+    def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
         """The good rows as the core's columns: sorted into partitions of whole episodes, of
-        which only the numeric columns the fit needs are collected. Rows that name groups are
-        collected whole (`ally.engine.administrations.pull`)."""
+        which only the numeric columns the fit needs are collected, and none without a fit
+        (`Pulled.administrations` is then empty). Rows that name groups are collected whole
+        (`ally.engine.administrations.pull`)."""
         from pyspark.sql import functions as fn
         from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -670,7 +676,7 @@ class Spark:
         self.frames["ally_ordered"] = ordered
         names = tuple(subscales)
         collected = ordered.mapInArrow(
-            lambda batches: _core_part(batches, names, measure_ids),
+            lambda batches: _core_part(batches, names, measure_ids, fit),
             from_arrow_schema(_core_schema(names)),
         ).toArrow()
         repeated = collected.column("dup_line").is_valid()
