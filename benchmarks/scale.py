@@ -228,6 +228,8 @@ class Run:
     peak_by_kind_mb: dict[str, float] = field(default_factory=dict)
     steps: list[dict[str, float | str]] = field(default_factory=list)
     jobs: dict[str, dict[str, float]] = field(default_factory=dict)
+    model: str = ""
+    """The saved practice model applied (--model), if any."""
 
     @property
     def cpu(self) -> float:
@@ -243,6 +245,7 @@ def run(
     timeout: float,
     spark_conf: list[str],
     outputs: Path = DATA,
+    model: Path | None = None,
 ) -> Run:
     out = outputs / f"out-scale-{engine}-{path.stem}"
     shutil.rmtree(out, ignore_errors=True)
@@ -250,11 +253,13 @@ def run(
     command += ["--format", "parquet", "--no-progress", "--engine", engine]
     if not feedback:
         command.append("--no-feedback")
+    if model is not None:
+        command += ["--model", str(model)]
     if engine == "spark":
         command += ["--spark-master", master]
         for setting in spark_conf:
             command += ["--spark-conf", setting]
-    result = Run(engine, rows, feedback, load_before=os.getloadavg()[0])
+    result = Run(engine, rows, feedback, load_before=os.getloadavg()[0], model=str(model or ""))
     with tempfile.TemporaryDirectory(prefix="ally-spark-events-") as events:
         env = dict(os.environ)
         if engine == "spark":
@@ -307,7 +312,9 @@ def run(
 
 
 def report(r: Run) -> str:
-    mode = "with feedback" if r.feedback else "--no-feedback"
+    mode = ("with feedback" if r.feedback else "--no-feedback") + (
+        f", --model {r.model}" if r.model else ""
+    )
     per_million = r.wall / (r.rows / 1e6)
     lines = [
         f"\n### {r.engine}, {r.rows:,} rows, {mode}: {r.status}\n",
@@ -356,6 +363,11 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="Passed to ally analyze --spark-conf, e.g. spark.driver.memory=8g.",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="A practice model (ally fit) to apply instead of fitting one on each input.",
+    )
     parser.add_argument("--timeout", type=float, default=7200, help="Seconds per run.")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     args = parser.parse_args()
@@ -370,7 +382,14 @@ def main() -> None:
         for engine in args.engines.split(","):
             for feedback in (mode == "feedback" for mode in modes):
                 r = run(
-                    engine, path, rows, feedback, args.spark_master, args.timeout, args.spark_conf
+                    engine,
+                    path,
+                    rows,
+                    feedback,
+                    args.spark_master,
+                    args.timeout,
+                    args.spark_conf,
+                    model=args.model,
                 )
                 runs.append(r)
                 print(report(r), flush=True)

@@ -387,18 +387,18 @@ def _core_part(
     task = TaskContext.get()
     assert task is not None  # on an executor
     part = task.partitionId()
-    core = {
-        "_part": pa.array(np.full(len(a), part, dtype=np.int32)),
-        "episode": pa.array(a.episode),
-        "measure": pa.array(a.measure),
-        "rater": pa.array(a.rater),
-        "session": pa.array(a.session),
-        "day": pa.array(a.day),
-        "score": pa.array(a.score),
-        "ending": pa.array(a.ending),
-        **{col.subscale_column(x): pa.array(a.subscales[x]) for x in subscales},
-    }
     if numbers:
+        core = {
+            "_part": pa.array(np.full(len(a), part, dtype=np.int32)),
+            "episode": pa.array(a.episode),
+            "measure": pa.array(a.measure),
+            "rater": pa.array(a.rater),
+            "session": pa.array(a.session),
+            "day": pa.array(a.day),
+            "score": pa.array(a.score),
+            "ending": pa.array(a.ending),
+            **{col.subscale_column(x): pa.array(a.subscales[x]) for x in subscales},
+        }
         yield from _batch(schema, core, len(a))
     d = pulled.duplicates
     if d.num_rows:
@@ -443,14 +443,18 @@ def _applied_part(
     if rows is None:
         return
     model = PracticeModel.from_json(how.model, "the run's practice model")
+    yield from _applied_tables(_partition(rows, how), model, how)[table].to_batches()
+
+
+def _partition(rows: pa.Table, how: _Applying) -> Pulled:
+    """A partition's rows (whole episodes, sorted) as the core's columns, goals included."""
     on_goals = rows.filter(pc.fill_null(pc.equal(rows.column(col.MEASURE), GOAL_MEASURE), False))
-    pulled = sorted_rows(
+    return sorted_rows(
         rows,
         how.subscales,
         lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
         how.measure_ids,
     )
-    yield from _applied_tables(pulled, model, how)[table].to_batches()
 
 
 def _applied_tables(
@@ -496,6 +500,7 @@ class Spark:
         self.backend = ibis.pyspark.connect(self.session)
         self.frames: dict[str, DataFrame] = {}
         self.applying = _Applying("", (), (), (), True, 0.0)
+        """What `pull` found that applying the model on the executors needs."""
 
     # Reading.
 
@@ -710,14 +715,7 @@ class Spark:
             goal_threshold=options.goal_threshold,
         )
         # The outputs' columns: those of a partition without rows.
-        empty = to_arrow_schema(ordered.schema).empty_table()
-        on_goals = empty.filter(pa.array([], pa.bool_()))
-        nothing = sorted_rows(
-            empty,
-            how.subscales,
-            lambda kept: ratings_of_goals(on_goals, how.goal_numbers, kept),
-            how.measure_ids,
-        )
+        nothing = _partition(to_arrow_schema(ordered.schema).empty_table(), how)
         schemas = [t.schema for t in _applied_tables(nothing, model, how)]
         # Each output is made by its own pass over the partitions (the core's results cost
         # less than keeping a table of both outputs' columns); only the episodes are kept, for
