@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
+import ibis
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -505,6 +506,29 @@ def series_facts(pulled: Pulled, found: SeriesResults) -> pa.Table:
             "sudden_losses": pa.array(found.sudden_losses, pa.int64()),
         },
         schema=SERIES_FACTS,
+    )
+
+
+def series_counts(facts: Table) -> Table:
+    """The series' facts (`series_facts`, or the engine's table of them) counted for the run's
+    summary: one row per measure, rater, earliest session after 1 (`late`), complete, category
+    and reliable change, with its series, their sudden gains and losses, and the series with
+    any. A few rows, whatever the number of series."""
+    f = facts
+    complete = f.change.notnull() & ~f.change.isnan().fill_null(False)
+    return f.group_by(
+        measure=f.measure,
+        rater=f.rater,
+        late=f.earliest_session > 1,
+        complete=complete,
+        category=f.category,
+        reliable_change=f.reliable_change,
+    ).aggregate(
+        series=f.count(),
+        gains=f.sudden_gains.sum(),
+        losses=f.sudden_losses.sum(),
+        with_gains=ibis.ifelse(f.sudden_gains > 0, 1, 0).sum(),
+        with_losses=ibis.ifelse(f.sudden_losses > 0, 1, 0).sum(),
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ibis
 import numpy as np
@@ -26,13 +27,13 @@ from tqdm import tqdm
 from ally.change.goals import GOALS
 from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
-from ally.change.series import Ints
 from ally.engine import columns as col
 from ally.engine.administrations import (
     Pulled,
     apply_and_write_sessions,
     episodes_table,
     pull,
+    series_counts,
     series_facts,
 )
 from ally.engine.backends import Applied, Engine, open_engine
@@ -617,7 +618,7 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         engine, model, pulled, options, check_ins
     )
     summary.outputs.extend(applied.outputs)
-    _summarise(model, applied.facts, options.feedback, summary)
+    _summarise(model, applied.counts, options.feedback, summary)
     summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
 
 
@@ -645,50 +646,43 @@ def _apply_here(
     if groups is not None:
         outputs.append(engine.location(options, f"groups.{options.format}"))
         engine.write(groups, outputs[-1])
-    return Applied(outputs, series_facts(pulled, series))
+    facts = ibis.memtable(series_facts(pulled, series))
+    return Applied(outputs, engine.backend.to_pyarrow(series_counts(facts)))
 
 
-def _summarise(model: PracticeModel, facts: pa.Table, feedback: bool, summary: Summary) -> None:
+def _summarise(model: PracticeModel, counts: pa.Table, feedback: bool, summary: Summary) -> None:
     """Per measure and rater: episodes, complete ones, the model's numbers and notes, and the
-    counts of each category and reliable change, from each series' facts
-    (`ally.engine.administrations.series_facts`, in the series' order)."""
-    measure = np.asarray(facts.column(col.MEASURE).to_numpy(zero_copy_only=False), dtype=object)
-    rater = np.asarray(facts.column(col.RATER).to_numpy(zero_copy_only=False), dtype=object)
-    earliest = np.asarray(facts.column("earliest_session").to_numpy(), dtype=np.int64)
-    complete = ~np.isnan(np.asarray(facts.column("change").to_numpy(zero_copy_only=False)))
-    category = np.asarray(facts.column("category").to_numpy(zero_copy_only=False), dtype=object)
-    reliable = facts.column("reliable_change").to_numpy(zero_copy_only=False)
-    reliable = np.asarray(reliable, dtype=object)
-    gains = np.asarray(facts.column("sudden_gains").to_numpy(), dtype=np.int64)
-    losses = np.asarray(facts.column("sudden_losses").to_numpy(), dtype=np.int64)
-    for measure_id in sorted(set(measure.tolist())):
+    counts of each category and reliable change (`ally.engine.administrations.series_counts`)."""
+    rows = counts.to_pylist()
+    for measure_id in sorted({r[col.MEASURE] for r in rows}):
         m = model.measure(measure_id)
-        for rater_name in RATERS:
-            chosen = (measure == measure_id) & (rater == rater_name)
-            if not chosen.any():
+        for rater in RATERS:
+            chosen = [r for r in rows if r[col.MEASURE] == measure_id and r[col.RATER] == rater]
+            if not chosen:
                 continue
-            change = m.change(rater_name)
-            ms = MeasureSummary(measure=measure_id, rater=rater_name, episodes=int(chosen.sum()))
-            ms.complete = int((chosen & complete).sum())
+            change = m.change(rater)
+            ms = MeasureSummary(
+                measure=measure_id, rater=rater, episodes=sum(r["series"] for r in chosen)
+            )
+            ms.complete = sum(r["series"] for r in chosen if r["complete"])
             rule = change.reliable_change if change else None
             ms.stats = (
                 rule.stats if rule is not None and not isinstance(rule, PublishedChange) else None
             )
             ms.cutoff = change.cutoff if change else None
-            ms.notes = [
-                n.removeprefix(f"{rater_name}: ")
-                for n in m.notes
-                if n.startswith(f"{rater_name}: ")
-            ]
-            late = int((chosen & (earliest > 1)).sum())
-            if late and rater_name == RATERS[0] and m.outcome is not None and feedback:
+            ms.notes = [n.removeprefix(f"{rater}: ") for n in m.notes if n.startswith(f"{rater}: ")]
+            late = sum(r["series"] for r in chosen if r["late"])
+            if late and rater == RATERS[0] and m.outcome is not None and feedback:
                 ms.notes.append(
                     f"{late} episodes have no session 1: no expected course or signal for "
                     "them, since the intake score is unknown"
                 )
-            ms.categories.update(v for v in category[chosen] if v is not None)
-            ms.reliable.update(v for v in reliable[chosen] if v is not None)
-            _sudden_gains(ms, change, gains[chosen], losses[chosen])
+            for r in chosen:
+                if r["category"] is not None:
+                    ms.categories[r["category"]] += r["series"]
+                if r["reliable_change"] is not None:
+                    ms.reliable[r["reliable_change"]] += r["series"]
+            _sudden_gains(ms, change, chosen)
             summary.measures.append(ms)
         summary.notes.extend(
             f"{measure_id}: {n}" for n in m.notes if not n.startswith(("client: ", "clinician: "))
@@ -697,7 +691,7 @@ def _summarise(model: PracticeModel, facts: pa.Table, feedback: bool, summary: S
 
 
 def _sudden_gains(
-    ms: MeasureSummary, change: ChangeModel | None, gains: Ints, losses: Ints
+    ms: MeasureSummary, change: ChangeModel | None, counts: list[dict[str, Any]]
 ) -> None:
     """The sudden gains and losses of a measure and rater, and the cut-off they were found with,
     in the summary's numbers and in one line of its text."""
@@ -709,9 +703,10 @@ def _sudden_gains(
         )
         return
     ms.sudden_gain_cutoff, ms.sudden_gain_source = criterion.cutoff, criterion.source
-    ms.sudden_gains, ms.sudden_losses = int(gains.sum()), int(losses.sum())
-    ms.episodes_with_gains = int(np.count_nonzero(gains))
-    ms.episodes_with_losses = int(np.count_nonzero(losses))
+    ms.sudden_gains = sum(int(r["gains"]) for r in counts)
+    ms.sudden_losses = sum(int(r["losses"]) for r in counts)
+    ms.episodes_with_gains = sum(int(r["with_gains"]) for r in counts)
+    ms.episodes_with_losses = sum(int(r["with_losses"]) for r in counts)
     ms.notes.append(
         f"sudden gains: {ms.sudden_gains:,} in {ms.episodes_with_gains:,} of {ms.episodes:,} "
         f"episodes, sudden losses: {ms.sudden_losses:,} in {ms.episodes_with_losses:,} "

@@ -33,11 +33,11 @@ from ally.feedback.practice import MeasureParams, PracticeModel
 
 @dataclass(frozen=True)
 class Applied:
-    """What applying the model wrote, and each series' facts for the run's summary."""
+    """What applying the model wrote, and the series' counts for the run's summary."""
 
     outputs: list[str]
-    facts: pa.Table
-    """`ally.engine.administrations.series_facts`, in the series' order."""
+    counts: pa.Table
+    """`ally.engine.administrations.series_counts`."""
 
 
 class Engine(Protocol):

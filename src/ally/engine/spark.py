@@ -49,6 +49,7 @@ from ally.engine.administrations import (
     episodes_table,
     pull,
     ratings_of_goals,
+    series_counts,
     series_facts,
     sessions_table,
     sort_keys,
@@ -732,9 +733,8 @@ class Spark:
         for frame, name in ((made[0], "sessions"), (made[1].drop("earliest_session"), "episodes")):
             outputs.append(self.location(options, f"{name}.{options.format}"))
             self._write(frame, outputs[-1])
-        wanted = [f.name for f in SERIES_FACTS]
-        facts = made[1].select(*wanted).toArrow()
-        return Applied(outputs, facts.rename_columns(wanted).cast(SERIES_FACTS))
+        facts = self._view("ally_series", made[1].select(*(f.name for f in SERIES_FACTS)))
+        return Applied(outputs, series_counts(facts).to_pyarrow())
 
     # Writing.
 
