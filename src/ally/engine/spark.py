@@ -661,7 +661,8 @@ class Spark:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         frame = self.frame(rows)
-        named = fn.length(fn.trim(fn.col(col.GROUP).cast("string"))) > 0
+        # As `ally.engine.groups.has_groups`: a value other than empty or whitespace.
+        named = fn.length(fn.regexp_replace(fn.col(col.GROUP).cast("string"), r"\s", "")) > 0
         if frame.filter(named).limit(1).count():
             return pull(rows, subscales)
         measures = frame.select(col.MEASURE).distinct().collect()
@@ -733,6 +734,7 @@ class Spark:
         for frame, name in ((made[0], "sessions"), (made[1].drop("earliest_session"), "episodes")):
             outputs.append(self.location(options, f"{name}.{options.format}"))
             self._write(frame, outputs[-1])
+        self.drop("ally_ordered")  # both passes are written; the episodes are kept
         facts = self._view("ally_series", made[1].select(*(f.name for f in SERIES_FACTS)))
         return Applied(outputs, series_counts(facts).to_pyarrow())
 
