@@ -474,52 +474,28 @@ def episodes_table(
     return pa.table(dict(columns))
 
 
-SERIES_FACTS = pa.schema(
-    [
-        (col.MEASURE, pa.string()),
-        (col.RATER, pa.string()),
-        ("earliest_session", pa.int64()),
-        ("change", pa.float64()),
-        ("category", pa.string()),
-        ("reliable_change", pa.string()),
-        ("sudden_gains", pa.int64()),
-        ("sudden_losses", pa.int64()),
-    ]
-)
-"""What the run's summary counts of each series (`series_facts`)."""
+EARLIEST = "earliest_session"
+"""The session of a series' first row, beside `episodes` for the run's summary (`first_session`
+is the --pre session where one is given)."""
 
 
-def series_facts(pulled: Pulled, found: SeriesResults) -> pa.Table:
-    """Each series' measure, rater, earliest session and results, as the summary counts them."""
-    a, at = pulled.administrations, found.first_row
-    return pa.table(
-        {
-            col.MEASURE: pa.array(
-                np.array(a.measure_ids, dtype=object)[a.measure[at]], pa.string()
-            ),
-            col.RATER: pa.array(np.array(RATERS, dtype=object)[a.rater[at]], pa.string()),
-            "earliest_session": pa.array(a.session[at], pa.int64()),
-            "change": _number(found.change),
-            "category": _text(found.category),
-            "reliable_change": _text(found.reliable_change),
-            "sudden_gains": pa.array(found.sudden_gains, pa.int64()),
-            "sudden_losses": pa.array(found.sudden_losses, pa.int64()),
-        },
-        schema=SERIES_FACTS,
-    )
+def with_earliest(episodes: pa.Table, pulled: Pulled, found: SeriesResults) -> pa.Table:
+    """`episodes` with each series' earliest session, as `series_counts` reads it."""
+    earliest = pulled.administrations.session[found.first_row]
+    return episodes.append_column(EARLIEST, pa.array(earliest, pa.int64()))
 
 
 def series_counts(facts: Table) -> Table:
-    """The series' facts (`series_facts`, or the engine's table of them) counted for the run's
-    summary: one row per measure, rater, earliest session after 1 (`late`), complete, category
-    and reliable change, with its series, their sudden gains and losses, and the series with
-    any. A few rows, whatever the number of series."""
+    """`episodes` with each series' earliest session (`with_earliest`, or the engine's table of
+    them) counted for the run's summary: one row per measure, rater, earliest session after 1
+    (`late`), complete, category and reliable change, with its series, their sudden gains and
+    losses, and the series with any. A few rows, whatever the number of series."""
     f = facts
     complete = f.change.notnull() & ~f.change.isnan().fill_null(False)
     return f.group_by(
         measure=f.measure,
         rater=f.rater,
-        late=f.earliest_session > 1,
+        late=f[EARLIEST] > 1,
         complete=complete,
         category=f.category,
         reliable_change=f.reliable_change,

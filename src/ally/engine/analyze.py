@@ -34,7 +34,7 @@ from ally.engine.administrations import (
     episodes_table,
     pull,
     series_counts,
-    series_facts,
+    with_earliest,
 )
 from ally.engine.backends import Applied, Engine, open_engine
 from ally.engine.errors import AnalysisError
@@ -642,12 +642,13 @@ def _apply_here(
         check_ins=check_ins,
     )
     outputs.append(engine.location(options, f"episodes.{options.format}"))
-    engine.write(episodes_table(pulled, series, options.goal_threshold), outputs[-1])
+    episodes = episodes_table(pulled, series, options.goal_threshold)
+    engine.write(episodes, outputs[-1])
     if groups is not None:
         outputs.append(engine.location(options, f"groups.{options.format}"))
         engine.write(groups, outputs[-1])
-    facts = ibis.memtable(series_facts(pulled, series))
-    return Applied(outputs, engine.backend.to_pyarrow(series_counts(facts)))
+    counted = series_counts(ibis.memtable(with_earliest(episodes, pulled, series)))
+    return Applied(outputs, engine.backend.to_pyarrow(counted))
 
 
 def _summarise(model: PracticeModel, counts: pa.Table, feedback: bool, summary: Summary) -> None:

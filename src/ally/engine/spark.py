@@ -44,16 +44,16 @@ from ally.engine import columns as col
 from ally.engine.administrations import (
     CORE_COLUMNS,
     DUPLICATES,
-    SERIES_FACTS,
+    EARLIEST,
     Pulled,
     episodes_table,
     pull,
     ratings_of_goals,
     series_counts,
-    series_facts,
     sessions_table,
     sort_keys,
     sorted_rows,
+    with_earliest,
 )
 from ally.engine.backends import Applied
 from ally.engine.errors import AnalysisError
@@ -465,8 +465,7 @@ def _applied_tables(
     found = results(model, pulled.administrations, feedback=how.feedback)
     sessions = without_groups(sessions_table(pulled, found.sessions))
     episodes = episodes_table(pulled, found.series, how.goal_threshold)
-    earliest = series_facts(pulled, found.series).column("earliest_session")
-    return sessions, episodes.append_column("earliest_session", earliest)
+    return sessions, with_earliest(episodes, pulled, found.series)
 
 
 @dataclass(frozen=True)
@@ -731,12 +730,11 @@ class Spark:
         made[1] = made[1].persist()
         self.frames["ally_episodes"] = made[1]
         outputs = []
-        for frame, name in ((made[0], "sessions"), (made[1].drop("earliest_session"), "episodes")):
+        for frame, name in ((made[0], "sessions"), (made[1].drop(EARLIEST), "episodes")):
             outputs.append(self.location(options, f"{name}.{options.format}"))
             self._write(frame, outputs[-1])
         self.drop("ally_ordered")  # both passes are written; the episodes are kept
-        facts = self._view("ally_series", made[1].select(*(f.name for f in SERIES_FACTS)))
-        return Applied(outputs, series_counts(facts).to_pyarrow())
+        return Applied(outputs, series_counts(self._view("ally_series", made[1])).to_pyarrow())
 
     # Writing.
 
