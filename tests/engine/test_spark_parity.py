@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,6 +50,14 @@ def both(command: str, data: Path, tmp: Path, *args: str) -> tuple[Path, Path, s
         command, data, "--out", spark, "--engine", "spark", "--spark-master", MASTER, *args
     )
     return duck, spark, said_duck.replace(str(duck), "OUT"), said_spark.replace(str(spark), "OUT")
+
+
+def fitted(data: Path, model: Path, *args: str) -> dict[str, Any]:
+    """The model `ally fit` saves for `data`, without the time it was fitted."""
+    ally("fit", data, "--out", model, *args)
+    found: dict[str, Any] = json.loads(model.read_text())
+    found["training"]["fitted_at"] = None
+    return found
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -155,22 +164,10 @@ def test_parquet_in_and_out_and_the_fitted_model_are_the_same_on_spark(tmp_path:
     assert said_spark == said_duck
     assert assert_same(duck / "sessions.parquet", spark / "sessions.parquet") > 500
     assert_same(duck / "episodes.parquet", spark / "episodes.parquet")
-    models = []
-    for engine in ("duckdb", "spark"):
-        model = tmp_path / f"{engine}.json"
-        ally("fit", data, "--out", model, "--engine", engine)
-        fitted = json.loads(model.read_text())
-        fitted["training"]["fitted_at"] = None
-        models.append(fitted)
+    models = [fitted(data, tmp_path / f"{e}.json", "--engine", e) for e in ("duckdb", "spark")]
     assert models[1] == models[0]
     # `ally fit` also reads an analysis folder of either engine: Spark's outputs are folders.
-    from_folders = []
-    for folder in (duck, spark):
-        model = tmp_path / f"{folder.name}-analysis.json"
-        ally("fit", folder, "--out", model)
-        fitted = json.loads(model.read_text())
-        fitted["training"]["fitted_at"] = None
-        from_folders.append(fitted)
+    from_folders = [fitted(f, tmp_path / f"{f.name}-analysis.json") for f in (duck, spark)]
     assert from_folders[1] == from_folders[0]
     assert from_folders[0]["training"]["episodes"] == models[0]["training"]["episodes"]
 
@@ -244,13 +241,7 @@ def test_the_executors_apply_the_model_to_partitions_of_whole_episodes_as_duckdb
         "progress",
     )
     assert len(list((spark / "sessions.csv").glob("part-*.csv"))) > 5
-    models = []
-    for name in ("duckdb", "spark"):
-        model = tmp_path / f"{name}.json"
-        ally("fit", data, "--out", model, "--engine", name)
-        fitted = json.loads(model.read_text())
-        fitted["training"]["fitted_at"] = None
-        models.append(fitted)
+    models = [fitted(data, tmp_path / f"{e}.json", "--engine", e) for e in ("duckdb", "spark")]
     assert models[1] == models[0]
 
 
