@@ -142,7 +142,13 @@ class DuckDB:
             self.con.execute(f"DROP {kind} {name}")
 
     def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
-        self.stored("ally_scores", scores_table(typed, params))
+        # Stored from a view of the Arrow table that is dropped at once: an Ibis memtable stays
+        # registered, holding its Arrow copy, until the process ends.
+        self.con.register("ally_scores_arrow", scores_table(typed, params))
+        try:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE ally_scores AS FROM ally_scores_arrow")
+        finally:
+            self.con.unregister("ally_scores_arrow")
         # The scores come in the typed rows' order (a scan of a stored table keeps the order it
         # was stored in), so they go beside their rows by position: no join of every row by
         # line, whose hash table spilled to disk at 10 M rows.

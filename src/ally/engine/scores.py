@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import ibis
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -122,8 +121,8 @@ def scores(table: Table, params: Mapping[str, MeasureParams]) -> Iterator[pa.Rec
         yield score_batch(batch, params, items)
 
 
-def scores_table(table: Table, params: Mapping[str, MeasureParams]) -> Table:
-    """The scores of every row as one table, to be joined to the rows by line."""
+def scores_table(table: Table, params: Mapping[str, MeasureParams]) -> pa.Table:
+    """The scores of every row as one table, to be put beside the rows in their order."""
     batches = list(scores(table, params))
     if not batches:
         empty = score_batch(
@@ -138,5 +137,5 @@ def scores_table(table: Table, params: Mapping[str, MeasureParams]) -> Table:
             params,
             [],
         )
-        return ibis.memtable(pa.Table.from_batches([empty]))
-    return ibis.memtable(pa.Table.from_batches(batches))
+        return pa.Table.from_batches([empty])
+    return pa.Table.from_batches(batches)
