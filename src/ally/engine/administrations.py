@@ -230,9 +230,12 @@ text would hold some 0.4 GB more while the core's columns are made."""
 
 
 def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A fetched batch with the `COMPACT` columns dictionary-encoded and the others copied. A
+    batch DuckDB hands over is freed only when none of its columns is held any more, and the
+    identifiers are held to the end of the run: without the copy, every fetched column stayed."""
     return pa.RecordBatch.from_arrays(
         [
-            c.dictionary_encode() if name in COMPACT else c
+            c.dictionary_encode() if name in COMPACT else pa.concat_arrays([c])
             for name, c in zip(batch.schema.names, batch.columns, strict=True)
         ],
         names=batch.schema.names,

@@ -7,16 +7,14 @@ critical flags and the first problem of each row go back as a table keyed by the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from ibis.expr.types import Table
 
 from ally.engine import columns as col
-from ally.engine.rows import item_numbers
 from ally.feedback.practice import MeasureParams
 from ally.scoring.columns import not_allowed_message, score_columns, too_few_message
 from ally.scoring.rules import score_tolerance
@@ -111,31 +109,28 @@ def score_batch(
     return pa.RecordBatch.from_pydict(columns)
 
 
-def scores(table: Table, params: Mapping[str, MeasureParams]) -> Iterator[pa.RecordBatch]:
-    """line, score_value, subscale_*, critical and measure_reason of every row of `table` (the
-    typed input), a batch at a time."""
-    items = item_numbers(table)
-    wanted = [col.LINE, col.MEASURE, col.GIVEN_SCORE, col.ANSWERED]
-    wanted += [col.value_column(k) for k in items]
-    for batch in table.select(*wanted).to_pyarrow_batches(chunk_size=BATCH_ROWS):
-        yield score_batch(batch, params, items)
+def answers(items: list[int]) -> list[str]:
+    """The typed columns `score_batch` reads."""
+    return [
+        col.LINE,
+        col.MEASURE,
+        col.GIVEN_SCORE,
+        col.ANSWERED,
+        *(col.value_column(k) for k in items),
+    ]
 
 
-def scores_table(table: Table, params: Mapping[str, MeasureParams]) -> pa.Table:
-    """The scores of every row as one table, to be put beside the rows in their order."""
-    batches = list(scores(table, params))
-    if not batches:
-        empty = score_batch(
-            pa.RecordBatch.from_pydict(
-                {
-                    col.LINE: pa.array([], pa.int64()),
-                    col.MEASURE: pa.array([], pa.string()),
-                    col.GIVEN_SCORE: pa.array([], pa.float64()),
-                    col.ANSWERED: pa.array([], pa.int64()),
-                }
-            ),
-            params,
-            [],
-        )
-        return pa.Table.from_batches([empty])
-    return pa.Table.from_batches(batches)
+def no_scores(params: Mapping[str, MeasureParams]) -> pa.RecordBatch:
+    """The scores' columns, without rows."""
+    return score_batch(
+        pa.RecordBatch.from_pydict(
+            {
+                col.LINE: pa.array([], pa.int64()),
+                col.MEASURE: pa.array([], pa.string()),
+                col.GIVEN_SCORE: pa.array([], pa.float64()),
+                col.ANSWERED: pa.array([], pa.int64()),
+            }
+        ),
+        params,
+        [],
+    )
