@@ -54,9 +54,9 @@ class Pulled:
 
     administrations: Administrations
     rows: pa.Table | None
-    """client, episode, clinician, group, date, measure, rater, critical: one row each. None
-    where the rows stay on the engine's executors, which apply the model there
-    (`ally.engine.spark.Spark.apply`)."""
+    """client, episode, clinician, group, date, measure, rater, critical: one row each; the text
+    columns may be dictionary columns, which `text` reads as text. None where the rows stay on
+    the engine's executors, which apply the model there (`ally.engine.spark.Spark.apply`)."""
     subscales: tuple[str, ...]
     goal_rows: npt.NDArray[np.int64]
     """The goal-progress rows, in order."""
@@ -215,21 +215,24 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
     )
     # Fetched as a stream of batches: DuckDB frees its sorted rows as they are read, instead
     # of holding them all beside their Arrow copy.
-    batches = selected.to_pyarrow_batches(chunk_size=1_000_000)
+    batches = selected.to_pyarrow_batches(chunk_size=FETCH_ROWS)
     schema = pa.schema(
         pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in COMPACT else f
         for f in batches.schema
     )
-    table = pa.Table.from_batches([_compact(b) for b in batches], schema=schema)
+    table = pa.Table.from_batches([_compact(b, schema) for b in batches], schema=schema)
     return sorted_rows(table, subscales, _fetched_goal_ratings(ordered, goal_items))
 
+
+FETCH_ROWS = 1_000_000
+"""Rows fetched from DuckDB at a time."""
 
 COMPACT = (col.CLINICIAN, col.GROUP, col.MEASURE, col.RATER, col.ENDING)
 """Text columns of few values, dictionary-encoded as they are fetched: at 10 M rows their
 text would hold some 0.4 GB more while the core's columns are made."""
 
 
-def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
+def _compact(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """A fetched batch with the `COMPACT` columns dictionary-encoded and the others copied. A
     batch DuckDB hands over is freed only when none of its columns is held any more, and the
     identifiers are held to the end of the run: without the copy, every fetched column stayed."""
@@ -238,7 +241,7 @@ def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
             c.dictionary_encode() if name in COMPACT else pa.concat_arrays([c])
             for name, c in zip(batch.schema.names, batch.columns, strict=True)
         ],
-        names=batch.schema.names,
+        schema=schema,
     )
 
 
@@ -307,28 +310,23 @@ def sorted_rows(
 def _passed(table: pa.Table, measure: Ints, measure_ids: Sequence[str], rater: Ints) -> pa.Table:
     """The columns that pass through to `sessions` and `episodes` (`Pulled.rows`), held
     compactly, since they are held while the model is applied: measure and rater as their
-    codes' dictionary columns, clinician and group dictionary-encoded, and the client's column
-    again as the episode's where every episode is named by its client (an input without
-    episodes). At 10 M rows this holds 0.3 GB instead of 0.6 GB. `text` reads them back."""
+    codes' dictionary columns, and the client's column again as the episode's where every
+    episode is named by its client (an input without episodes). With clinician and group
+    fetched as dictionary columns (`pull`), 10 M rows hold 0.3 GB instead of 0.6 GB. `text`
+    reads them back as text."""
     client, episode = table.column(col.CLIENT), table.column(col.EPISODE)
     return pa.table(
         {
             col.CLIENT: client,
             col.EPISODE: client if episode.equals(client) else episode,
-            col.CLINICIAN: _encoded(table.column(col.CLINICIAN)),
-            col.GROUP: _encoded(table.column(col.GROUP)),
+            col.CLINICIAN: table.column(col.CLINICIAN),
+            col.GROUP: table.column(col.GROUP),
             col.DATE_VALUE: table.column(col.DATE_VALUE),
             "critical": table.column("critical"),
             col.MEASURE: _coded(measure, measure_ids),
             col.RATER: _coded(rater, RATERS),
         }
     )
-
-
-def _encoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if not pa.types.is_string(column.type):
-        return column
-    return column.dictionary_encode()
 
 
 def _coded(codes: Ints, names: Sequence[str]) -> pa.DictionaryArray:

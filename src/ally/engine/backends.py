@@ -145,26 +145,38 @@ class DuckDB:
     def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
         # A slice of the typed rows at a time is scored and its scores appended, in the rows'
         # order: holding every slice's scores until all were scored took 5.5 GB at 100 M rows.
-        # The slices are ranges of row ids, which DuckDB reads without scanning the others.
+        # A slice is a range of row ids, which are the stored rows' positions.
         typed_name = typed.get_name()
         items = item_numbers(typed)
         wanted = ", ".join(f'"{c}"' for c in answers(items))
-        (rows,) = self.con.execute(f"SELECT count(*) FROM {typed_name}").fetchone() or (0,)
+        (ids,) = self.con.execute(
+            f"SELECT coalesce(max(rowid) + 1, 0) FROM {typed_name}"
+        ).fetchone() or (0,)
         self._append_scores(no_scores(params), create=True)
-        for start in range(0, rows, BATCH_ROWS):
+        for start in range(0, ids, BATCH_ROWS):
             sliced = self.con.execute(
                 f"SELECT {wanted} FROM {typed_name} WHERE rowid >= $start AND rowid < $stop",
                 {"start": start, "stop": start + BATCH_ROWS},
             ).fetch_arrow_table()
             for batch in sliced.combine_chunks().to_batches():
                 self._append_scores(score_batch(batch, params, items))
-        # The scores come in the typed rows' order (a scan of a stored table keeps the order it
-        # was stored in), so they go beside their rows by position: no join of every row by
-        # line, whose hash table spilled to disk at 10 M rows.
+        # The scores are in the typed rows' order (DuckDB keeps a stored table's order when it
+        # reads it, `preserve_insertion_order`), so they go beside their rows by position: no
+        # join of every row by line, whose hash table spilled to disk at 10 M rows. That each
+        # row has its own scores is checked once, by their lines.
         self.con.execute(
             "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
             f"FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s"
         )
+        (misplaced,) = self.con.execute(
+            f"SELECT count(*) FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s "
+            "WHERE t.line IS DISTINCT FROM s.line"
+        ).fetchone() or (0,)
+        if misplaced:
+            raise AnalysisError(
+                f"{misplaced:,} rows' scores did not come back beside their rows. This is a "
+                "fault in Ally, not in the input: please report it."
+            )
         return self.backend.table("ally_scored")
 
     def _append_scores(self, scores: pa.RecordBatch, create: bool = False) -> None:

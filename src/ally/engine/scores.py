@@ -1,8 +1,9 @@
 """Scoring the input's rows with the core, batch by batch.
 
-The typed answers leave DuckDB in batches of rows; `ally.scoring.columns.score_columns` scores
-each measure's rows (the function the web app scores one answer set with), and the scores, the
-critical flags and the first problem of each row go back as a table keyed by the row's line.
+The typed answers leave the engine in batches of rows; `ally.scoring.columns.score_columns`
+scores each measure's rows (the function the web app scores one answer set with), and the
+scores, the critical flags and the first problem of each row go back in the rows' order, each
+with its row's line (`ally.engine.backends.DuckDB.scored`, `ally.engine.spark`).
 """
 
 from __future__ import annotations

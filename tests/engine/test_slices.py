@@ -1,0 +1,82 @@
+"""DuckDB scores the typed rows a slice at a time and fetches the sorted rows a batch at a time:
+the outputs are the same whatever the sizes of the slices and batches.
+
+Real runs use slices of 500,000 rows and batches of a million, so small inputs see one of each;
+here both are a few rows, so every slice edge, every batch's own dictionaries of the text
+columns, a duplicate and a group's members fall across them.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ally.cli.main import cli
+from ally.engine import administrations, backends
+from ally.simulate import SimulationConfig, simulate
+
+
+def practice(tmp_path: Path) -> Path:
+    """The demo practice's mix (groups with check-ins, ongoing episodes), goal-progress rows,
+    a row that cannot be scored, and a duplicate far from its first row."""
+    config = SimulationConfig(
+        episodes=30, seed=11, ongoing_share=0.4, group_share=0.3, group_checkin=True
+    )
+    simulate(config, tmp_path / "sim", "csv")
+    data = tmp_path / "sim" / "sessions.csv"
+    with data.open(newline="", encoding="utf-8") as f:
+        header, *body = list(csv.reader(f))
+    assert header[:8] == [
+        "client",
+        "episode",
+        "clinician",
+        "group",
+        "session",
+        "date",
+        "measure",
+        "rater",
+    ]
+    extra = [
+        ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
+        ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
+        ["c03", "e01", "t1", "", "2", "2025-01-13", "phq9", "client", "9"],
+    ]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerows([header, *body[:40], body[200], *body[40:]])
+        writer.writerows(row + [""] * (len(header) - len(row)) for row in extra)
+    return data
+
+
+def analysed(data: Path, out: Path) -> dict[str, str]:
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(out.iterdir())}
+
+
+def test_slices_and_batches_of_a_few_rows_give_the_outputs_of_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = practice(tmp_path)
+    whole = analysed(data, tmp_path / "whole")
+    assert set(whole) == {"sessions.csv", "episodes.csv", "groups.csv", "rejected.csv"}
+    assert "duplicate of line" in whole["rejected.csv"]
+    assert "item" in whole["rejected.csv"] or "score" in whole["rejected.csv"]
+
+    slices: list[int] = []
+    score_batch = backends.score_batch
+    monkeypatch.setattr(
+        backends,
+        "score_batch",
+        lambda batch, *a: slices.append(batch.num_rows) or score_batch(batch, *a),
+    )
+    monkeypatch.setattr(backends, "BATCH_ROWS", 7)
+    monkeypatch.setattr(administrations, "FETCH_ROWS", 5)
+    sliced = analysed(data, tmp_path / "sliced")
+
+    assert len(slices) > 100
+    assert max(slices) == 7
+    assert sliced == whole
