@@ -62,7 +62,7 @@ def connect(
     con = duckdb.connect(":memory:")
     # DuckDB's allocator keeps the pages of freed stages until told otherwise: without its
     # background threads returning them, a 10 M-row run held 1.5 GB it no longer used while
-    # the model was applied in Python (docs/scale.md).
+    # the model was applied in Python (docs/benchmarks.md).
     con.execute("SET allocator_background_threads = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
