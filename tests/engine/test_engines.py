@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import duckdb
+import ibis
 import pytest
 from click.testing import CliRunner
 
 from ally.cli.main import cli
-from ally.engine.backends import DuckDB
+from ally.engine import backends
+from ally.engine.backends import DuckDB, setting_bytes
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
 from ally.engine.spark import driver_memory, java_pattern, out_of_memory, session, uri
@@ -177,6 +179,38 @@ def test_a_spark_context_shut_down_mid_run_is_said_with_the_likeliest_cause() ->
     assert found is not None
     assert "most often because its memory ran out" in str(found)
     assert "--spark-conf spark.driver.memory=16g" in str(found)
+
+
+@pytest.mark.parametrize("limit", ["300MB", "4GB", None])
+def test_duckdb_keeps_a_third_of_its_memory_while_the_rows_are_fetched_then_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str | None
+) -> None:
+    engine = DuckDB(Options(input=tmp_path / "x.csv", out=tmp_path, memory_limit=limit))
+
+    def shown() -> int:
+        (setting,) = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        return setting_bytes(setting)
+
+    try:
+        given = shown()
+        during: list[int] = []
+        monkeypatch.setattr(backends, "pull", lambda *a: during.append(shown()))
+        engine.pull(ibis.memtable({"a": [1]}), ())
+        # DuckDB shows its settings to two figures.
+        assert during[0] == pytest.approx(given / 3, rel=0.05)
+        assert shown() == given
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(
+    ("shown", "number"),
+    [("1.3 GiB", int(1.3 * 2**30)), ("95.3 MiB", int(95.3 * 2**20)), ("512 bytes", 512)],
+)
+def test_memory_settings_are_read_as_duckdb_shows_them(shown: str, number: int) -> None:
+    assert setting_bytes(shown) == number
+    with pytest.raises(ValueError, match="cannot read"):
+        setting_bytes("1.3 GB")
 
 
 def test_duckdbs_out_of_memory_error_says_to_raise_the_memory_limit(tmp_path: Path) -> None:
