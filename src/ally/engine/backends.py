@@ -195,18 +195,29 @@ class DuckDB:
 
     def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
         # The sorted rows move from DuckDB into this process here. Meanwhile DuckDB keeps a
-        # third of its memory and spills the rest of the sort, so that the two do not both
-        # hold them: at 10 M rows the run's peak fell from 2.7 GB to 2.0 GB, for some 2 s more
-        # of sorting (docs/benchmarks.md).
-        (limit,) = self.con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",)
-        self.con.execute("SET memory_limit = $limit", {"limit": f"{setting_bytes(limit) // 3}B"})
+        # third of its memory (of the limit as it shows it, rounded down) and spills the rest
+        # of the sort, so that the two do not both hold them: at 10 M rows the run's peak fell
+        # from 2.7 GB to 1.95 GB, for some 2 s more of sorting (docs/benchmarks.md). Where a
+        # third is too little for the sort (a low --memory-limit, many threads), the sort is
+        # run again with all of it, as before.
+        (shown,) = self.con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",)
+        limit = setting_bytes(shown)
+        if limit is None:
+            return pull(rows, subscales)
+        self.con.execute("SET memory_limit = $limit", {"limit": f"{limit // 3}B"})
         try:
             return pull(rows, subscales)
+        except duckdb.OutOfMemoryException:
+            self._whole_limit()
+            return pull(rows, subscales)
         finally:
-            if self.memory_limit:
-                self.con.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
-            else:
-                self.con.execute("RESET memory_limit")
+            self._whole_limit()
+
+    def _whole_limit(self) -> None:
+        if self.memory_limit:
+            self.con.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
+        else:
+            self.con.execute("RESET memory_limit")
 
     def apply(
         self, model: PracticeModel, pulled: Pulled, options: Options, check_ins: frozenset[str]
@@ -251,12 +262,14 @@ UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "Pi
 """The units DuckDB shows a memory setting in (`current_setting('memory_limit')`)."""
 
 
-def setting_bytes(shown: str) -> int:
-    """Bytes of a memory setting as DuckDB shows it, e.g. '1.3 GiB'."""
+def setting_bytes(shown: str) -> int | None:
+    """Bytes of a memory setting as DuckDB shows it, e.g. '1.3 GiB'; None for a way of showing
+    it that Ally does not know."""
     number, _, unit = shown.strip().partition(" ")
-    if unit not in UNITS:
-        raise ValueError(f"DuckDB showed a memory setting Ally cannot read: {shown!r}")
-    return int(float(number) * UNITS[unit])
+    try:
+        return int(float(number) * UNITS[unit])
+    except (KeyError, ValueError):
+        return None
 
 
 def open_engine(options: Options, spill: Path | None = None) -> Engine:
