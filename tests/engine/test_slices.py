@@ -28,26 +28,25 @@ def practice(tmp_path: Path) -> Path:
     simulate(config, tmp_path / "sim", "csv")
     data = tmp_path / "sim" / "sessions.csv"
     with data.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    assert header[:8] == [
-        "client",
-        "episode",
-        "clinician",
-        "group",
-        "session",
-        "date",
-        "measure",
-        "rater",
-    ]
+        reader = csv.DictReader(f)
+        header, body = list(reader.fieldnames or []), list(reader)
+    answers = [f"item{n}" for n in range(1, 4)]
     extra = [
-        ["c02", "e01", "t1", "", "1", "2025-01-06", "goal-progress", "client", "2", "5", ""],
-        ["c02", "e01", "t1", "", "3", "2025-01-20", "goal-progress", "client", "6", "4", "1"],
-        ["c03", "e01", "t1", "", "2", "2025-01-13", "phq9", "client", "9"],
+        ("c02", "1", "2025-01-06", "goal-progress", ["2", "5"]),
+        ("c02", "3", "2025-01-20", "goal-progress", ["6", "4", "1"]),
+        ("c03", "2", "2025-01-13", "phq9", ["9"]),
     ]
     with data.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerows([header, *body[:40], body[200], *body[40:]])
-        writer.writerows(row + [""] * (len(header) - len(row)) for row in extra)
+        writer = csv.DictWriter(f, header, restval="")
+        writer.writeheader()
+        writer.writerows([*body[:40], body[200], *body[40:]])
+        for client, session, date, measure, given in extra:
+            named = {"client": client, "episode": "e01", "clinician": "t1", "rater": "client"}
+            writer.writerow(
+                named
+                | {"session": session, "date": date, "measure": measure}
+                | dict(zip(answers, given, strict=False))
+            )
     return data
 
 

@@ -26,7 +26,15 @@ from ibis.expr.types import Table, Value
 from ally.engine.administrations import Pulled, pull
 from ally.engine.errors import AnalysisError
 from ally.engine.options import Options
-from ally.engine.read import Dialect, Input, check_date_format, connect, read_rows, stored
+from ally.engine.read import (
+    Dialect,
+    Input,
+    check_date_format,
+    connect,
+    read_rows,
+    run_memory,
+    stored,
+)
 from ally.engine.rows import item_numbers
 from ally.engine.scores import BATCH_ROWS, answers, no_scores, score_batch
 from ally.feedback.practice import MeasureParams, PracticeModel
@@ -208,16 +216,10 @@ class DuckDB:
         try:
             return pull(rows, subscales)
         except duckdb.OutOfMemoryException:
-            self._whole_limit()
+            run_memory(self.con, self.memory_limit)
             return pull(rows, subscales)
         finally:
-            self._whole_limit()
-
-    def _whole_limit(self) -> None:
-        if self.memory_limit:
-            self.con.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
-        else:
-            self.con.execute("RESET memory_limit")
+            run_memory(self.con, self.memory_limit)
 
     def apply(
         self, model: PracticeModel, pulled: Pulled, options: Options, check_ins: frozenset[str]

@@ -66,11 +66,18 @@ def connect(
     con.execute("SET allocator_background_threads = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute("SET memory_limit = $limit", {"limit": memory_limit})
+    run_memory(con, memory_limit)
     if spill is not None:
         con.execute("SET temp_directory = $dir", {"dir": str(spill)})
     return ibis.duckdb.from_connection(con)
+
+
+def run_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
+    """DuckDB's memory for the run: `--memory-limit`, or DuckDB's own default without one."""
+    if memory_limit:
+        con.execute("SET memory_limit = $limit", {"limit": memory_limit})
+    else:
+        con.execute("RESET memory_limit")
 
 
 def stored(backend: ibis.BaseBackend, name: str, table: Table) -> Table:
