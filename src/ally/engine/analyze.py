@@ -33,6 +33,7 @@ from ally.engine.administrations import (
     apply_and_write_sessions,
     episodes_table,
     pull,
+    release_freed,
     series_counts,
     with_earliest,
 )
@@ -453,6 +454,7 @@ def _pulled(
     with --strict, any rejected row stops the run here. `fit`: a practice model is fitted from
     them (`Engine.pull`)."""
     pulled = engine.pull(scored.rows, scored.subscales, fit)
+    release_freed()  # the fetched batches are gone now
     repeated = pulled.duplicates.num_rows
     if repeated:
         scored.rejected = scored.rejected.union(ibis.memtable(pulled.duplicates))

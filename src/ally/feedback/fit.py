@@ -45,6 +45,7 @@ from ally.feedback.etr import (
     collapse,
     cross_validated_band,
     fit_etr,
+    last_rows,
     predict_band,
     training_rows,
     with_alert_budget,
@@ -743,10 +744,10 @@ def _tune_signals(
     if rule is None:
         return None
     rows = train.train.rows
-    last = rows.sort_values(["episode", "session"]).groupby("episode").last()
-    index = rule.index(last["intake"].to_numpy(), last["score"].to_numpy())
+    last = last_rows(rows["episode"].to_numpy(), rows["session"].to_numpy())
+    index = rule.index(rows["intake"].to_numpy()[last], rows["score"].to_numpy()[last])
+    # By episode in sorted order, as `flag_margins` gives its episodes.
     worse = np.asarray(is_deteriorated(index, p.sign, rule.critical), dtype=np.bool_)
-    poor = dict(zip(last.index, worse, strict=True))
     found = int(worse.sum())
     if found < options.min_tuning_deteriorators or found == len(worse):
         notes.append(
@@ -792,7 +793,7 @@ def _tune_signals(
             choices.append(
                 choose_yellow_scale(
                     margins,
-                    [poor[k] for k in margins.episodes],
+                    worse,
                     course=course,
                     functional_first=first,
                     max_others_flagged=options.max_others_flagged,

@@ -317,8 +317,16 @@ def flag_margins(
     (all without one): a session is yellow or red exactly when it is reliably worse, or from
     `thresholds.from_session` on with shortfall > scale · depth, outside the functional range
     when `thresholds.functional_first`."""
-    score_, intake_, expected_ = _floats(score), _floats(intake), _floats(expected)
-    low_, high_, session_ = _floats(low), _floats(high), _floats(session)
+    import pandas as pd
+
+    # Each episode once, sorted as np.unique would give them: hashing, where np.unique sorts.
+    codes, uniques = pd.factorize(np.asarray(episode), sort=True, use_na_sentinel=False)
+    session_ = _floats(session)
+    # Only the sessions up to `by_session` count: the others are left out before any work.
+    rows = slice(None) if by_session is None else np.flatnonzero(session_ <= by_session)
+    session_, codes = session_[rows], codes[rows]
+    score_, intake_ = _floats(score)[rows], _floats(intake)[rows]
+    expected_, low_, high_ = _floats(expected)[rows], _floats(low)[rows], _floats(high)[rows]
     behind = shortfall(score_, expected_, sign)
     depth = band_depth(expected_, low_, high_, sign)
     eligible = session_ >= thresholds.from_session
@@ -329,11 +337,6 @@ def flag_margins(
         ratio = np.where(depth > 0, behind / depth, np.where(behind > 0, np.inf, -np.inf))
     ratio = np.where(eligible, ratio, -np.inf)
     worse = np.asarray(is_reliably_worse(score_, intake_, reliable_change, sign), dtype=bool)
-    if by_session is not None:
-        early = session_ <= by_session
-        ratio = np.where(early, ratio, -np.inf)
-        worse &= early
-    uniques, codes = np.unique(np.asarray(episode), return_inverse=True)
     worst = np.full(len(uniques), -np.inf)
     np.maximum.at(worst, codes, ratio)
     deteriorated = np.zeros(len(uniques), dtype=bool)
