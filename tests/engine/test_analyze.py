@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
@@ -137,6 +138,11 @@ def test_parquet_output_has_the_same_rows(practice: Path, tmp_path: Path) -> Non
     table = pq.read_table(tmp_path / "pq" / "sessions.parquet")
     assert table.num_rows == len(read_csv(tmp_path / "csv" / "sessions.csv"))
     assert "subscale_bond" not in table.column_names
+    # Client, episode and the other columns held as dictionaries in the run are written as text.
+    for name in ("sessions", "episodes"):
+        schema = pq.read_schema(tmp_path / "pq" / f"{name}.parquet")
+        assert schema.field("client").type == schema.field("episode").type == pa.string()
+        assert not [f.name for f in schema if pa.types.is_dictionary(f.type)]
 
 
 def bad_rows(tmp_path: Path) -> tuple[Path, dict[int, str]]:

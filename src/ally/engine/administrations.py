@@ -8,6 +8,8 @@ are written slice by slice (Parquet by pyarrow, CSV by DuckDB).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -225,18 +227,36 @@ def pull(scored: Table, subscales: Sequence[str]) -> Pulled:
 
 
 def release_freed() -> None:
-    """Give the system back the memory Arrow has freed. Its allocator keeps freed pages for
-    reuse: once the sorted rows were fetched at 10 M rows, it kept 0.5 GB that nothing used
-    through the fit and the writing of the outputs (docs/benchmarks.md)."""
+    """Give the system back the memory freed since the last stage. Arrow's allocator keeps
+    freed pages for reuse, and so does the C library's for blocks under its threshold for
+    mapping: at 10 M rows they kept 0.5 GB after the sorted rows were fetched, and 0.2 to
+    0.4 GB after the fit and after `sessions` was written, which nothing used afterwards
+    (docs/benchmarks.md)."""
     pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The GNU C library, which alone has malloc_trim (None elsewhere, e.g. on macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
 
 
 FETCH_ROWS = 1_000_000
 """Rows fetched from DuckDB at a time."""
 
-COMPACT = (col.CLINICIAN, col.GROUP, col.MEASURE, col.RATER, col.ENDING)
-"""Text columns of few values, dictionary-encoded as they are fetched: at 10 M rows their
-text would hold some 0.4 GB more while the core's columns are made."""
+COMPACT = (col.CLIENT, col.EPISODE, col.CLINICIAN, col.GROUP, col.MEASURE, col.RATER, col.ENDING)
+"""Text columns dictionary-encoded as they are fetched: few values, or (client and episode)
+each repeated on an episode's sorted rows. At 10 M rows their text would hold some 0.5 GB more
+while the core's columns are made, and client and episode 0.1 GB more to the end of the run."""
 
 
 def _compact(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -318,9 +338,9 @@ def _passed(table: pa.Table, measure: Ints, measure_ids: Sequence[str], rater: I
     """The columns that pass through to `sessions` and `episodes` (`Pulled.rows`), held
     compactly, since they are held while the model is applied: measure and rater as their
     codes' dictionary columns, and the client's column again as the episode's where every
-    episode is named by its client (an input without episodes). With clinician and group
-    fetched as dictionary columns (`pull`), 10 M rows hold 0.3 GB instead of 0.6 GB. `text`
-    reads them back as text."""
+    episode is named by its client (an input without episodes). With client, episode,
+    clinician and group fetched as dictionary columns (`pull`), 10 M rows hold 0.3 GB instead
+    of 0.7 GB. `text` reads them back as text."""
     client, episode = table.column(col.CLIENT), table.column(col.EPISODE)
     return pa.table(
         {
@@ -355,7 +375,7 @@ def _number(values: npt.NDArray[np.floating]) -> pa.Array:
     return pa.array(values, type=pa.float64(), from_pandas=True)
 
 
-SLICE_ROWS = 1_000_000
+SLICE_ROWS = 250_000
 """Rows of `sessions` made and written at a time: its Arrow copy stays within some 100 MB."""
 
 
@@ -368,8 +388,8 @@ def sessions_table(
     at = slice(start, len(a) if stop is None else stop)
     part = rows.slice(at.start, at.stop - at.start)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        col.CLIENT: part.column(col.CLIENT),
-        col.EPISODE: part.column(col.EPISODE),
+        col.CLIENT: text(part.column(col.CLIENT)),
+        col.EPISODE: text(part.column(col.EPISODE)),
         col.CLINICIAN: text(part.column(col.CLINICIAN)),
         col.GROUP: text(part.column(col.GROUP)),
         col.SESSION: pa.array(a.session[at], type=pa.int64()),

@@ -611,6 +611,7 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         # Without feedback no expected course is applied, so none is fitted (the course's
         # quantile regressions are most of such a run's time).
         model = _fitted(options, scored, pulled, expected_course=options.feedback)
+        release_freed()  # the fit's working columns
     check_ins = frozenset(
         name
         for name, p in scored.params.items()
@@ -643,6 +644,7 @@ def _apply_here(
         feedback=options.feedback,
         check_ins=check_ins,
     )
+    release_freed()  # the last slice's columns
     outputs.append(engine.location(options, f"episodes.{options.format}"))
     episodes = episodes_table(pulled, series, options.goal_threshold)
     engine.write(episodes, outputs[-1])

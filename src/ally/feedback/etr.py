@@ -436,7 +436,8 @@ def training_rows(
                 "log_session": np.log(sessions.astype(np.float64)),
                 "intake": intake[code],
                 "score": scores[later],
-            }
+            },
+            copy=False,  # the columns are new: pandas need not copy them into one block
         ),
         completed_only=completed_only,
         not_completed=not_completed,
@@ -749,27 +750,32 @@ def with_alert_budget(
 
 
 def cross_validated_band(
-    train: TrainingData | CollapsedRows, folds: int, **fit: Any
+    train: TrainingData | CollapsedRows,
+    folds: int,
+    rows: npt.NDArray[np.intp] | None = None,
+    **fit: Any,
 ) -> tuple[Array, Array, Array] | None:
     """Each training row's expected score and band from a model fitted without its episode:
     episodes in `folds` interleaved folds (by their order in the data), each predicted by the
-    model of the others (`fit_etr` with `fit`'s arguments). None when a fold's model cannot be
-    fitted (too little data)."""
+    model of the others (`fit_etr` with `fit`'s arguments). `rows`: only these training rows
+    are predicted, in this order. None when a fold's model cannot be fitted (too little data)."""
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, not {folds}")
     if isinstance(train, CollapsedRows) and train.folds == folds:
         collapsed = train
     else:
         collapsed = collapse(train.train if isinstance(train, CollapsedRows) else train, folds)
-    rows = collapsed.train.rows
-    intake, session = rows["intake"].to_numpy(), rows["session"].to_numpy()
-    expected, low, high = (np.full(len(rows), np.nan) for _ in range(3))
+    table = collapsed.train.rows
+    at = slice(None) if rows is None else rows
+    intake, session = table["intake"].to_numpy()[at], table["session"].to_numpy()[at]
+    row_fold = collapsed.row_fold[at]
+    expected, low, high = (np.full(len(intake), np.nan) for _ in range(3))
     for k in range(folds):
         try:
             model = fit_etr(collapsed, without_fold=k, **fit)
         except TooLittleDataError:
             return None
-        held = collapsed.row_fold == k
+        held = row_fold == k
         e, lo, hi = predict_band(model, intake[held], session[held])
         expected[held], low[held], high[held] = e, lo, hi
     return expected, low, high

@@ -738,14 +738,18 @@ def _tune_signals(
     reliably worse by session 3 while flagging at most `options.max_others_flagged` of the
     others. The fitted course is judged on episodes it was not fitted on (cross-validation), so
     that it is not favoured by having seen them."""
+    import pandas as pd
+
     from ally.change.reliable import is_deteriorated
 
     rule = client.reliable_change
     if rule is None:
         return None
     rows = train.train.rows
-    last = last_rows(rows["episode"].to_numpy(), rows["session"].to_numpy())
-    index = rule.index(rows["intake"].to_numpy()[last], rows["score"].to_numpy()[last])
+    episode, session = rows["episode"].to_numpy(), rows["session"].to_numpy()
+    intake, score = rows["intake"].to_numpy(), rows["score"].to_numpy()
+    last = last_rows(episode, session)
+    index = rule.index(intake[last], score[last])
     # By episode in sorted order, as `flag_margins` gives its episodes.
     worse = np.asarray(is_deteriorated(index, p.sign, rule.critical), dtype=np.bool_)
     found = int(worse.sum())
@@ -756,12 +760,19 @@ def _tune_signals(
             f"{options.min_tuning_deteriorators})"
         )
         return None
+    # The signals by session 3 read only the sessions up to it. Each episode keeps one row
+    # besides, so that one without such sessions is counted as never flagged.
+    judged = np.flatnonzero(
+        (session <= HANNAN_SESSION) | ~pd.Series(episode).duplicated().to_numpy()
+    )
     bands: dict[str, tuple[npt.NDArray[np.float64], ...]] = {
-        "rational": predict_band(rational, rows["intake"], rows["session"])
+        "rational": predict_band(rational, intake[judged], session[judged])
     }
     method = "the rational course as it is"
     if fitted is not None:
-        held_out = cross_validated_band(train, options.tuning_folds, **_etr_arguments(p, options))
+        held_out = cross_validated_band(
+            train, options.tuning_folds, judged, **_etr_arguments(p, options)
+        )
         if held_out is not None:
             bands["fitted"] = held_out
             method = (
@@ -773,13 +784,13 @@ def _tune_signals(
     choices = []
     for course, band in bands.items():
         # As the signals see them: within the scores the measure can give (`results`).
-        e, lo, hi = (np.clip(np.asarray(b), low, high) for b in band)
+        e, lo, hi = (np.clip(b, low, high, out=b) for b in band)
         for first in (True, False):
             margins = flag_margins(
-                rows["episode"].to_numpy(),
-                rows["session"],
-                rows["score"],
-                rows["intake"],
+                episode[judged],
+                session[judged],
+                score[judged],
+                intake[judged],
                 e,
                 lo,
                 hi,
