@@ -79,3 +79,30 @@ def test_slices_and_batches_of_a_few_rows_give_the_outputs_of_one(
     assert len(slices) > 100
     assert max(slices) == 7
     assert sliced == whole
+
+
+def test_csv_sessions_stream_through_a_parquet_file_and_are_written_as_if_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without groups, `sessions` goes out a slice at a time: for CSV, through a Parquet file
+    # beside it that DuckDB then writes as CSV and that is removed.
+    config = SimulationConfig(episodes=30, seed=11, ongoing_share=0.4, group_share=0.0)
+    simulate(config, tmp_path / "sim", "csv")
+    data = tmp_path / "sim" / "sessions.csv"
+    with monkeypatch.context() as held_here:
+        held_here.setattr(backends.DuckDB, "streams", False)
+        held = analysed(data, tmp_path / "held")
+    cuts: list[int] = []
+    episode_slices = administrations.episode_slices
+
+    def small_slices(episode: object) -> list[tuple[int, int]]:
+        found = episode_slices(episode, 25)  # type: ignore[arg-type]
+        cuts.append(len(found))
+        return found
+
+    monkeypatch.setattr(administrations, "episode_slices", small_slices)
+    streamed = analysed(data, tmp_path / "streamed")
+    assert cuts
+    assert cuts[0] > 5
+    assert set(streamed) == {"sessions.csv", "episodes.csv", "rejected.csv"}
+    assert streamed == held

@@ -13,6 +13,7 @@ import ctypes.util
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -451,6 +452,7 @@ def apply_and_write_sessions(
     path: str,
     *,
     stream: bool = True,
+    from_parquet: Callable[[str, str], None] | None = None,
     feedback: bool = True,
     check_ins: frozenset[str] = frozenset(),
 ) -> tuple[SeriesResults, pa.Table | None]:
@@ -460,28 +462,40 @@ def apply_and_write_sessions(
     series' results of all slices are returned, their rows counted from the first row, with
     the `groups` table (`ally.engine.groups`) when rows name groups: a group's means need all
     its members' rows, so then the sessions are held and written once, at the end. `stream`
-    False holds them too (an engine that writes a table at once), and `write` writes them."""
+    False holds them too (an engine that writes a table at once), and `write` writes them.
+
+    Slices stream into a Parquet file: `path` itself, or for another format a file beside it,
+    whose rows `from_parquet(file, path)` then writes to `path` before the file is removed
+    (without `from_parquet`, such sessions are held and written by `write`)."""
     a = pulled.administrations
     grouped = has_groups(pulled.passed.column(col.GROUP))
-    stream = stream and path.endswith(".parquet") and not grouped
+    parquet = path.endswith(".parquet")
+    stream = stream and not grouped and (parquet or from_parquet is not None)
+    staged = path if parquet else str(Path(path).with_name(f".{Path(path).name}.parquet"))
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None
     try:
-        for lo, hi in episode_slices(a.episode):
-            found = results(model, _rows_of(a, lo, hi), feedback=feedback)
-            table = sessions_table(pulled, found.sessions, lo, hi)
-            if not grouped:
-                table = without_groups(table)
-            if stream:
-                writer = writer or pq.ParquetWriter(path, table.schema)
-                writer.write_table(table)
-            else:
-                tables.append(table)
-            series.append(replace(found.series, first_row=found.series.first_row + lo))
+        try:
+            for lo, hi in episode_slices(a.episode):
+                found = results(model, _rows_of(a, lo, hi), feedback=feedback)
+                table = sessions_table(pulled, found.sessions, lo, hi)
+                if not grouped:
+                    table = without_groups(table)
+                if stream:
+                    writer = writer or pq.ParquetWriter(staged, table.schema)
+                    writer.write_table(table)
+                else:
+                    tables.append(table)
+                series.append(replace(found.series, first_row=found.series.first_row + lo))
+        finally:
+            if writer is not None:
+                writer.close()
+        if stream and not parquet and from_parquet is not None:
+            from_parquet(staged, path)
     finally:
-        if writer is not None:
-            writer.close()
+        if stream and not parquet:
+            Path(staged).unlink(missing_ok=True)
     groups = None
     if not stream:
         whole = pa.concat_tables(tables)

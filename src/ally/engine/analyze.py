@@ -641,6 +641,9 @@ def _apply_here(
         pulled,
         outputs[0],
         stream=engine.streams,
+        from_parquet=lambda staged, path: engine.write_rows(
+            engine.backend.read_parquet(staged), path
+        ),
         feedback=options.feedback,
         check_ins=check_ins,
     )
