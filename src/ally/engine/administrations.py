@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -475,19 +476,27 @@ def apply_and_write_sessions(
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None
+    # A slice is written while the next is applied: Arrow writes without Python's lock. One
+    # write at a time keeps the row groups in order and at most two slices held.
+    writing: Future[None] | None = None
     try:
         try:
-            for lo, hi in episode_slices(a.episode):
-                found = results(model, _rows_of(a, lo, hi), feedback=feedback)
-                table = sessions_table(pulled, found.sessions, lo, hi)
-                if not grouped:
-                    table = without_groups(table)
-                if stream:
-                    writer = writer or pq.ParquetWriter(staged, table.schema)
-                    writer.write_table(table)
-                else:
-                    tables.append(table)
-                series.append(replace(found.series, first_row=found.series.first_row + lo))
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                for lo, hi in episode_slices(a.episode):
+                    found = results(model, _rows_of(a, lo, hi), feedback=feedback)
+                    table = sessions_table(pulled, found.sessions, lo, hi)
+                    if not grouped:
+                        table = without_groups(table)
+                    if stream:
+                        writer = writer or pq.ParquetWriter(staged, table.schema)
+                        if writing is not None:
+                            writing.result()
+                        writing = pool.submit(writer.write_table, table)
+                    else:
+                        tables.append(table)
+                    series.append(replace(found.series, first_row=found.series.first_row + lo))
+                if writing is not None:
+                    writing.result()
         finally:
             if writer is not None:
                 writer.close()
