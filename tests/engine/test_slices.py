@@ -3,7 +3,8 @@ the outputs are the same whatever the sizes of the slices and batches.
 
 Real runs use slices of 500,000 rows and batches of a million, so small inputs see one of each;
 here both are a few rows, so every slice edge, every batch's own dictionaries of the text
-columns, a duplicate and a group's members fall across them.
+columns, a duplicate and a group's members fall across them. `sessions` is applied and written
+a slice of episodes at a time too (250,000 rows): as CSV, through a Parquet file beside it.
 """
 
 from __future__ import annotations
@@ -81,14 +82,18 @@ def test_slices_and_batches_of_a_few_rows_give_the_outputs_of_one(
     assert sliced == whole
 
 
+def ungrouped_practice(tmp_path: Path) -> Path:
+    config = SimulationConfig(episodes=30, seed=11, ongoing_share=0.4, group_share=0.0)
+    simulate(config, tmp_path / "sim", "csv")
+    return tmp_path / "sim" / "sessions.csv"
+
+
 def test_csv_sessions_stream_through_a_parquet_file_and_are_written_as_if_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without groups, `sessions` goes out a slice at a time: for CSV, through a Parquet file
     # beside it that DuckDB then writes as CSV and that is removed.
-    config = SimulationConfig(episodes=30, seed=11, ongoing_share=0.4, group_share=0.0)
-    simulate(config, tmp_path / "sim", "csv")
-    data = tmp_path / "sim" / "sessions.csv"
+    data = ungrouped_practice(tmp_path)
     with monkeypatch.context() as held_here:
         held_here.setattr(backends.DuckDB, "streams", False)
         held = analysed(data, tmp_path / "held")
@@ -100,9 +105,36 @@ def test_csv_sessions_stream_through_a_parquet_file_and_are_written_as_if_held(
         cuts.append(len(found))
         return found
 
+    staged: list[str] = []
+    writer = administrations.pq.ParquetWriter
+
+    def recorded(where: str, *args: object, **kwargs: object) -> object:
+        staged.append(Path(where).name)
+        return writer(where, *args, **kwargs)
+
     monkeypatch.setattr(administrations, "episode_slices", small_slices)
+    monkeypatch.setattr(administrations.pq, "ParquetWriter", recorded)
     streamed = analysed(data, tmp_path / "streamed")
     assert cuts
     assert cuts[0] > 5
+    assert staged == ["sessions.csv" + administrations.STAGED]
     assert set(streamed) == {"sessions.csv", "episodes.csv", "rejected.csv"}
     assert streamed == held
+
+
+def test_a_csv_sessions_that_cannot_be_written_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ungrouped_practice(tmp_path)
+    write_rows = backends.DuckDB.write_rows
+
+    def full_disk(self: backends.DuckDB, table: object, location: str) -> None:
+        if location.endswith("sessions.csv"):
+            raise OSError(28, "No space left on device")
+        write_rows(self, table, location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backends.DuckDB, "write_rows", full_disk)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
+    assert result.exit_code != 0
+    assert not [p.name for p in out.iterdir() if p.name.endswith(administrations.STAGED)]

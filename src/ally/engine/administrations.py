@@ -246,7 +246,11 @@ def _libc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return None
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc
 
 
 _LIBC = _libc()
@@ -446,6 +450,12 @@ def _rows_of(a: Administrations, lo: int, hi: int) -> Administrations:
     )
 
 
+STAGED = ".partial.parquet"
+"""The suffix of the Parquet file a CSV `sessions` streams through (sessions.csv.partial.parquet):
+removed once the CSV is written, or when the run fails; named so that one left by a run that
+was killed is seen beside the outputs, which hold the same clients' data."""
+
+
 def apply_and_write_sessions(
     write: Callable[[pa.Table, str], None],
     model: PracticeModel,
@@ -472,7 +482,7 @@ def apply_and_write_sessions(
     grouped = has_groups(pulled.passed.column(col.GROUP))
     parquet = path.endswith(".parquet")
     stream = stream and not grouped and (parquet or from_parquet is not None)
-    staged = path if parquet else str(Path(path).with_name(f".{Path(path).name}.parquet"))
+    staged = path if parquet else f"{path}{STAGED}"
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None

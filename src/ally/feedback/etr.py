@@ -387,7 +387,8 @@ def training_rows(
 ) -> TrainingData:
     """`training_data` of one measure's client-rated rows as columns: any episode keys (the
     engine's episode numbers, or text), sessions, scores and, when the data say how episodes
-    ended, each row's ending (None where the row gives none)."""
+    ended, each row's ending (None where the row gives none). A row whose session or score is
+    missing or infinite, or whose session is not a whole number from 1, is left out."""
     import pandas as pd
 
     # Numpy over episode codes (first-seen order), not pandas frames: at 10 M rows this holds
