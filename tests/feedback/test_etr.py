@@ -271,3 +271,17 @@ def test_episodes_default_to_one_per_client_and_are_kept_apart_when_given() -> N
     )
     train = training_data(data, "phq9")
     assert train.rows["intake"].tolist() == [20.0, 10.0]
+
+
+def test_rows_with_infinite_sessions_or_scores_are_left_out() -> None:
+    # Episode 5's intake is infinite, so it has none; episode 3 keeps its finite rows.
+    inf = float("inf")
+    train = training_rows(
+        [5, 5, 3, 3, 3, 3],
+        [1, 2, 1, 2, inf, 3],
+        [inf, 9.0, 8.0, 7.0, 6.0, inf],
+    )
+    assert train.skipped_no_intake == 1
+    assert train.rows["episode"].tolist() == [3]
+    assert train.rows["score"].tolist() == [7.0]
+    assert train.sessions_per_episode.to_dict() == {3: 2}
