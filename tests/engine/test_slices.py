@@ -10,6 +10,7 @@ a slice of episodes at a time too (250,000 rows): as CSV, through a Parquet file
 from __future__ import annotations
 
 import csv
+import errno
 from pathlib import Path
 
 import pytest
@@ -130,11 +131,14 @@ def test_a_csv_sessions_that_cannot_be_written_leaves_no_partial_file(
 
     def full_disk(self: backends.DuckDB, table: object, location: str) -> None:
         if location.endswith("sessions.csv"):
-            raise OSError(28, "No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device", location)
         write_rows(self, table, location)  # type: ignore[arg-type]
 
     monkeypatch.setattr(backends.DuckDB, "write_rows", full_disk)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
+    assert "sessions.csv: the outputs cannot be written (No space left on device)" in result.output
+    assert "give --out a folder on another disk" in result.output
+    assert "Traceback" not in result.output
     assert not [p.name for p in out.iterdir() if p.name.endswith(administrations.STAGED)]

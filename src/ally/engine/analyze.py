@@ -9,6 +9,7 @@ episode after each answer. So an episode's numbers are the same in a batch of on
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -617,12 +618,31 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         for name, p in scored.params.items()
         if p.measure is not None and reads_levels(p.measure)
     )
-    applied = engine.apply(model, pulled, options, check_ins) or _apply_here(
-        engine, model, pulled, options, check_ins
+    try:
+        applied = engine.apply(model, pulled, options, check_ins) or _apply_here(
+            engine, model, pulled, options, check_ins
+        )
+        summary.outputs.extend(applied.outputs)
+        _summarise(model, applied.counts, options.feedback, summary)
+        summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
+    except OSError as exc:
+        raise _not_written(exc, options) from exc
+
+
+def _not_written(exc: OSError, options: Options) -> AnalysisError:
+    """What to do when an output cannot be written: a full disk, a folder that is not
+    writable. The system's reason names no client data."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC or "No space left" in why:
+        advice = (
+            "Free space there (for a moment, a CSV sessions.csv needs room for itself and its "
+            "sessions.csv.partial.parquet), or give --out a folder on another disk."
+        )
+    else:
+        advice = "Check that the folder can be written, or give --out another folder."
+    return AnalysisError(
+        f"{exc.filename or options.out}: the outputs cannot be written ({why}). {advice}"
     )
-    summary.outputs.extend(applied.outputs)
-    _summarise(model, applied.counts, options.feedback, summary)
-    summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
 
 
 def _apply_here(
