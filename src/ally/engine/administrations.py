@@ -131,10 +131,11 @@ def _as_before(table: pa.Table, keys: Sequence[str]) -> npt.NDArray[np.bool_]:
     return same
 
 
-def _repeats(table: pa.Table) -> npt.NDArray[np.bool_]:
+def _repeats(table: pa.Table, same_episode: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Each row (sorted by client, episode, measure, rater, session and line) that repeats the
-    row before it in all five: a duplicate of its run's first row, the earliest line."""
-    return _as_before(table, (*KEYS, col.SESSION_NUMBER))
+    row before it in all five: a duplicate of its run's first row, the earliest line.
+    `same_episode`: whether each row's client and episode are the row's before it."""
+    return same_episode & _as_before(table, (col.MEASURE, col.RATER, col.SESSION_NUMBER))
 
 
 def _repeated_in_analysis(table: pa.Table, repeats: npt.NDArray[np.bool_]) -> AnalysisError:
@@ -292,7 +293,8 @@ def sorted_rows(
     told which of them are kept; `measure_ids` are the codes' measures (by default, the rows'
     own)."""
     numbered = col.LINE in table.column_names
-    repeats = _repeats(table)
+    same_episode = _as_before(table, (col.CLIENT, col.EPISODE))
+    repeats = _repeats(table, same_episode)
     if repeats.any() and not numbered:
         raise _repeated_in_analysis(table, repeats)
     duplicates = DUPLICATES.empty_table()
@@ -302,6 +304,9 @@ def sorted_rows(
         on_goals = pc.fill_null(pc.equal(table.column(col.MEASURE), GOAL_MEASURE), False)
         goals_kept = ~repeats[np.asarray(on_goals.to_numpy(zero_copy_only=False))]
         table = table.filter(pa.array(~repeats))
+        # A kept row's row before it now is the first of the run its neighbour repeated, so
+        # of the same client and episode as that neighbour.
+        same_episode = same_episode[~repeats]
     if measure_ids is None:
         measure_ids = tuple(
             sorted(
@@ -311,8 +316,7 @@ def sorted_rows(
     measure = _codes(table.column(col.MEASURE), measure_ids)
     rater = _codes(table.column(col.RATER), RATERS)
     # Episodes are numbered in the sort order of (client, episode), from 0.
-    new_episode = ~_as_before(table, (col.CLIENT, col.EPISODE))
-    episode = np.cumsum(new_episode, dtype=np.int64) - 1
+    episode = np.cumsum(~same_episode, dtype=np.int64) - 1
     # The series' ending is on its latest row that gives one (rows rise by session).
     given = _codes(table.column(col.ENDING), ENDINGS[1:]) + 1
     series = Segments(starts_of(episode, measure, rater))
