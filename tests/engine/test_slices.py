@@ -142,3 +142,18 @@ def test_a_csv_sessions_that_cannot_be_written_leaves_no_partial_file(
     assert "give --out a folder on another disk" in result.output
     assert "Traceback" not in result.output
     assert not [p.name for p in out.iterdir() if p.name.endswith(administrations.STAGED)]
+
+
+def test_a_lost_connection_is_not_taken_for_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spark's JVM going away surfaces as a ConnectionError, an OSError that the engine explains.
+    def lost(self: backends.DuckDB, table: object, location: str) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(backends.DuckDB, "write_rows", lost)
+    out = tmp_path / "out"
+    data = ungrouped_practice(tmp_path)
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
+    assert isinstance(result.exception, ConnectionRefusedError)
+    assert "cannot be written" not in result.output

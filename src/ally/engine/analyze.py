@@ -625,6 +625,8 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         summary.outputs.extend(applied.outputs)
         _summarise(model, applied.counts, options.feedback, summary)
         summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
+    except ConnectionError:
+        raise  # an engine's lost connection (Spark's JVM), which the engine explains
     except OSError as exc:
         raise _not_written(exc, options) from exc
 
