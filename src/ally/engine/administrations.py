@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -236,12 +237,15 @@ def release_freed() -> None:
     0.4 GB after the fit and after `sessions` was written, which nothing used afterwards
     (docs/benchmarks.md)."""
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """The GNU C library, which alone has malloc_trim (None elsewhere, e.g. on macOS)."""
+    """The GNU C library, which alone has malloc_trim (None elsewhere, e.g. on macOS). Looked
+    up at the first release, not when the module is imported."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
@@ -252,9 +256,6 @@ def _libc() -> ctypes.CDLL | None:
     libc.malloc_trim.argtypes = [ctypes.c_size_t]
     libc.malloc_trim.restype = ctypes.c_int
     return libc
-
-
-_LIBC = _libc()
 
 
 FETCH_ROWS = 1_000_000
@@ -386,7 +387,8 @@ def _number(values: npt.NDArray[np.floating]) -> pa.Array:
 
 
 SLICE_ROWS = 250_000
-"""Rows of `sessions` made and written at a time: its Arrow copy stays within some 100 MB."""
+"""Rows of `sessions` made and written at a time: a slice of 1,000,000 rows, its results and
+Arrow columns, was 0.3 GB of a 10 M-row run's peak (docs/benchmarks.md)."""
 
 
 def sessions_table(

@@ -453,8 +453,9 @@ def distinct_pairs(
 ) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]]:
     """Each (episode code, session) pair once, by episode and session."""
     # The engine's rows come grouped by episode, sessions rising: then no sort is needed.
-    later = episode[1:] > episode[:-1]
-    if not np.all(later | ((episode[1:] == episode[:-1]) & (session[1:] >= session[:-1]))):
+    next_episode = episode[1:] > episode[:-1]
+    same_episode = episode[1:] == episode[:-1]
+    if not np.all(next_episode | (same_episode & (session[1:] >= session[:-1]))):
         order = np.lexsort((session, episode))
         episode, session = episode[order], session[order]
     new = np.ones(len(episode), dtype=np.bool_)
