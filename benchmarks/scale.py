@@ -90,7 +90,8 @@ def named(owner, name, what):
 
 for (module, name), what in STEPS.items():
     named(module, name, what)
-OWN = (("stored", "storing a stage"), ("scored", "scoring the items (the core)"),
+OWN = (("stored", "storing a stage"),
+       ("checked", "scoring (the core) and storing the checked rows"),
        ("write", "writing an output"), ("read", "reading the input"),
        ("pull", "sorting the good rows into the core's columns"),
        ("apply", "applying the model where the rows are, writing sessions and episodes"))

@@ -13,6 +13,7 @@ import csv
 import errno
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -157,3 +158,29 @@ def test_a_lost_connection_is_not_taken_for_a_full_disk(
     result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
     assert isinstance(result.exception, ConnectionRefusedError)
     assert "cannot be written" not in result.output
+
+
+def test_a_slice_duckdb_cannot_store_stops_the_run_with_its_explanation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB stores each scored slice on a thread of its own while the core scores the next:
+    # a failure there must reach the run, not be lost with the thread.
+    slice_rows = backends.DuckDB._slice
+    made: list[int] = []
+
+    def out_of_memory(self: backends.DuckDB, typed_name: str, start: int, scores: object) -> None:
+        made.append(start)
+        if len(made) == 4:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+        slice_rows(self, typed_name, start, scores)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backends.DuckDB, "_slice", out_of_memory)
+    monkeypatch.setattr(backends, "BATCH_ROWS", 50)
+    out = tmp_path / "out"
+    data = ungrouped_practice(tmp_path)
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 1
+    assert "DuckDB ran out of memory within --memory-limit" in result.output
+    assert "Traceback" not in result.output
+    assert len(made) >= 4
+    assert not (out / "sessions.csv").exists()

@@ -210,6 +210,26 @@ def _row_checks(
     return checks
 
 
+def _checked(t: Table) -> Table:
+    """The scored rows with the core's problems among their reasons, and only the columns later
+    stages read: answers are scored and no longer needed."""
+    # The core's reasons name values too; their rule drops the given score and the total.
+    core_rule = t.measure_reason.re_replace(r"^score \S+ ", "score ").re_replace(r", [0-9.]+$", "")
+    t = t.mutate(reason=t.reason.coalesce(t.measure_reason), rule=t.rule.coalesce(core_rule))
+    kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
+    kept += [col.ENDING]
+    kept += [col.LINE, col.SCORE_VALUE, "critical", "reason", "rule", "date_unread"]
+    kept += [c for c in t.columns if c.startswith("subscale_")]
+    # A goal-progress row's answers are its goals' ratings, which `episodes` reports.
+    on_goals = t[col.MEASURE] == GOAL_MEASURE
+    ratings = {
+        col.goal_rating_column(n): ibis.ifelse(on_goals, t[col.value_column(n)], ibis.null())
+        for n in range(1, GOALS + 1)
+        if col.value_column(n) in t.columns
+    }
+    return t.select(*kept, **ratings)
+
+
 def _date_shape(options: Options) -> str:
     if options.date_format is None:
         return "is not an ISO 8601 date (YYYY-MM-DD)"
@@ -373,47 +393,26 @@ def _score(
     with stages.stage("checking and scoring"):
         with_session = col.SESSION in column_names(raw, options)
         # Typed values are stored once, not recomputed by every rule that reads them (DuckDB
-        # does not share repeated subexpressions).
-        table = engine.stored(
-            "ally_typed",
-            typed(table, options.decimal, options.date_format, engine.parse_date),
-        )
-        items = _complete_items(table, params) if options.model is None else {}
-        table = engine.scored(table, params)
+        # does not share repeated subexpressions). The rules that need no score are checked as
+        # they are stored, on every thread, not where the scores are set beside the rows
+        # (`DuckDB.checked`, on one thread).
+        table = typed(table, options.decimal, options.date_format, engine.parse_date)
         reason, rule = _first_broken(_row_checks(table, params, with_session, options))
         date_given = as_given(table, col.DATE, col.DATE_VALUE)
-        t = table.mutate(
-            reason=reason,
-            rule=rule,
-            date_unread=date_given.notnull() & table[col.DATE_VALUE].isnull(),
+        table = engine.stored(
+            "ally_typed",
+            table.mutate(
+                reason=reason,
+                rule=rule,
+                date_unread=date_given.notnull() & table[col.DATE_VALUE].isnull(),
+                rater=table[col.RATER].fill_null("client"),
+                episode=table[col.EPISODE].fill_null(table[col.CLIENT]),
+            ),
         )
-        # The core's reasons name values too; their rule drops the given score and the total.
-        core_rule = t.measure_reason.re_replace(r"^score \S+ ", "score ").re_replace(
-            r", [0-9.]+$", ""
-        )
-        t = t.mutate(
-            reason=t.reason.coalesce(t.measure_reason), rule=t.rule.coalesce(core_rule)
-        ).drop("measure_reason")
-        t = t.mutate(
-            rater=t[col.RATER].fill_null("client"),
-            episode=t[col.EPISODE].fill_null(t[col.CLIENT]),
-        )
-        # Only what later stages read: answers are scored and no longer needed.
-        kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
-        kept += [col.ENDING]
-        kept += [col.LINE, col.SCORE_VALUE, "critical", "reason", "rule", "date_unread"]
+        items = _complete_items(table, params) if options.model is None else {}
+        t = engine.checked("ally_checked", table, params, _checked)
+        engine.drop("ally_typed")
         subscales = [c for c in t.columns if c.startswith("subscale_")]
-        kept += subscales
-        # A goal-progress row's answers are its goals' ratings, which `episodes` reports.
-        on_goals = t[col.MEASURE] == GOAL_MEASURE
-        ratings = {
-            col.goal_rating_column(n): ibis.ifelse(on_goals, t[col.value_column(n)], ibis.null())
-            for n in range(1, GOALS + 1)
-            if col.value_column(n) in t.columns
-        }
-        t = engine.stored("ally_checked", t.select(*kept, **ratings))
-        for name in ("ally_scored", "ally_typed", "ally_scores"):
-            engine.drop(name)
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason", "rule")
         # Duplicates (a second answer for the same session, measure and rater) are found when

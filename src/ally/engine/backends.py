@@ -12,7 +12,8 @@ stage, scores the typed rows beside them (calling the core) and writes the outpu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +37,7 @@ from ally.engine.read import (
     stored,
 )
 from ally.engine.rows import item_numbers
-from ally.engine.scores import BATCH_ROWS, answers, no_scores, score_batch
+from ally.engine.scores import BATCH_ROWS, SCORE_ROWS, answers, no_scores, score_batch
 from ally.feedback.practice import MeasureParams, PracticeModel
 
 
@@ -70,9 +71,16 @@ class Engine(Protocol):
         """Free a stored stage that no later stage reads."""
         ...
 
-    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
+    def checked(
+        self,
+        name: str,
+        typed: Table,
+        params: Mapping[str, MeasureParams],
+        rows: Callable[[Table], Table],
+    ) -> Table:
         """The typed rows with score_value, subscale_*, critical and measure_reason beside each
-        (`ally.engine.scores`, which calls the core), in the same order."""
+        (`ally.engine.scores`, which calls the core), made into `rows` of them and stored as
+        `name`."""
         ...
 
     def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
@@ -150,9 +158,17 @@ class DuckDB:
         for (kind,) in kinds:
             self.con.execute(f"DROP {kind} {name}")
 
-    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
-        # A slice of the typed rows at a time is scored and its scores appended, in the rows'
-        # order: holding every slice's scores until all were scored took 5.5 GB at 100 M rows.
+    def checked(
+        self,
+        name: str,
+        typed: Table,
+        params: Mapping[str, MeasureParams],
+        rows: Callable[[Table], Table],
+    ) -> Table:
+        # A slice of the typed rows at a time is scored, and its rows go into `name` with their
+        # scores beside them: holding every slice's scores until all were scored took 5.5 GB
+        # at 100 M rows, and storing them apart to set them beside their rows afterwards took
+        # a second pass over every row on one thread (DuckDB scans a positional join on one).
         # A slice is a range of row ids, which are the stored rows' positions.
         typed_name = typed.get_name()
         items = item_numbers(typed)
@@ -160,24 +176,62 @@ class DuckDB:
         (ids,) = self.con.execute(
             f"SELECT coalesce(max(rowid) + 1, 0) FROM {typed_name}"
         ).fetchone() or (0,)
-        self._append_scores(no_scores(params), create=True)
-        for start in range(0, ids, BATCH_ROWS):
-            sliced = self.con.execute(
+        empty = pa.Table.from_batches([no_scores(params)])
+        self._slice(typed_name, 0, empty)
+        query = self.backend.compile(rows(self.backend.table("ally_slice")))
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+
+        def fetched(start: int) -> pa.Table:
+            return self.con.execute(
                 f"SELECT {wanted} FROM {typed_name} WHERE rowid >= $start AND rowid < $stop",
                 {"start": start, "stop": start + BATCH_ROWS},
             ).fetch_arrow_table()
-            for batch in sliced.combine_chunks().to_batches():
-                self._append_scores(score_batch(batch, params, items))
-        # The scores are in the typed rows' order (DuckDB keeps a stored table's order when it
-        # reads it, `preserve_insertion_order`), so they go beside their rows by position: no
-        # join of every row by line, whose hash table spilled to disk at 10 M rows. That each
-        # row has its own scores is checked once, by their lines.
-        self.con.execute(
-            "CREATE TEMP VIEW ally_scored AS SELECT t.*, s.* EXCLUDE (line) "
-            f"FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s"
-        )
+
+        def stored(start: int, scores: pa.Table) -> None:
+            self._slice(typed_name, start, scores)
+            self.con.execute(f"INSERT INTO {name} {query}")
+
+        # DuckDB stores a slice, on one thread, while the core scores the next in this one: a
+        # worker makes every call on the connection, one at a time, in the order given.
+        starts = range(0, ids, BATCH_ROWS)
+        stores: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=1) as duckdb_calls:
+            coming = duckdb_calls.submit(fetched, 0) if starts else None
+            for start in starts:
+                assert coming is not None
+                sliced = coming.result()
+                for done in (f for f in stores if f.done()):
+                    done.result()  # a slice DuckDB could not store stops the run here
+                if start + BATCH_ROWS < ids:
+                    coming = duckdb_calls.submit(fetched, start + BATCH_ROWS)
+                # Scored in small batches, whose columns stay in the processor's cache: about
+                # 1.5 times as fast as a whole slice at once (docs/benchmarks.md).
+                scores = pa.Table.from_batches(
+                    [
+                        score_batch(batch, params, items)
+                        for batch in sliced.combine_chunks().to_batches(SCORE_ROWS)
+                    ],
+                    schema=empty.schema,
+                )
+                stores.append(duckdb_calls.submit(stored, start, scores))
+            for store in stores:
+                store.result()
+        self.con.execute("DROP VIEW ally_slice")
+        self.con.unregister("ally_slice_scores")
+        return self.backend.table(name)
+
+    def _slice(self, typed_name: str, start: int, scores: pa.Table) -> None:
+        """`ally_slice`: the typed rows from row id `start` on with their `scores` beside them,
+        by position. From a view of the Arrow table that is replaced by the next slice's: an
+        Ibis memtable would stay registered, holding its Arrow copy, until the process ends."""
+        self.con.register("ally_slice_scores", scores)
+        stop = start + scores.num_rows
+        bounds = f"FROM {typed_name} WHERE rowid >= {start} AND rowid < {stop}"
+        # A slice's rows come back in their order (DuckDB keeps a stored table's order when it
+        # reads it, `preserve_insertion_order`); that each has its own scores is checked by
+        # their lines.
         (misplaced,) = self.con.execute(
-            f"SELECT count(*) FROM {typed_name} AS t POSITIONAL JOIN ally_scores AS s "
+            f"SELECT count(*) FROM ({bounds}) AS t POSITIONAL JOIN ally_slice_scores AS s "
             "WHERE t.line IS DISTINCT FROM s.line"
         ).fetchone() or (0,)
         if misplaced:
@@ -185,21 +239,10 @@ class DuckDB:
                 f"{misplaced:,} rows' scores did not come back beside their rows. This is a "
                 "fault in Ally, not in the input: please report it."
             )
-        return self.backend.table("ally_scored")
-
-    def _append_scores(self, scores: pa.RecordBatch, create: bool = False) -> None:
-        # From a view of the Arrow batch that is dropped at once: an Ibis memtable would stay
-        # registered, holding its Arrow copy, until the process ends.
-        self.con.register("ally_scores_arrow", scores)
-        try:
-            if create:
-                self.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE ally_scores AS FROM ally_scores_arrow"
-                )
-            else:
-                self.con.execute("INSERT INTO ally_scores FROM ally_scores_arrow")
-        finally:
-            self.con.unregister("ally_scores_arrow")
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW ally_slice AS SELECT t.*, s.* EXCLUDE (line) "
+            f"FROM ({bounds}) AS t POSITIONAL JOIN ally_slice_scores AS s"
+        )
 
     def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
         # The sorted rows move from DuckDB into this process here. Meanwhile DuckDB keeps a

@@ -2,8 +2,8 @@
 
 The typed answers leave the engine in batches of rows; `ally.scoring.columns.score_columns`
 scores each measure's rows (the function the web app scores one answer set with), and the
-scores, the critical flags and the first problem of each row go back in the rows' order, each
-with its row's line (`ally.engine.backends.DuckDB.scored`, `ally.engine.spark`).
+scores, the critical flags and the first problem of each row go back beside their rows
+(`ally.engine.backends.DuckDB.checked`, `ally.engine.spark`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from ally.scoring.columns import not_allowed_message, score_columns, too_few_mes
 from ally.scoring.rules import score_tolerance
 
 BATCH_ROWS = 500_000
-"""Rows scored at a time: bounds the answer matrices to some tens of MB."""
+"""Rows fetched from the engine and stored again at a time: bounds the answers and scores held
+to some tens of MB."""
+
+SCORE_ROWS = 32_768
+"""Rows given to the core at a time: small enough that a batch's columns stay in the
+processor's cache, large enough that the per-batch work is a small part (docs/benchmarks.md)."""
 
 
 def subscale_ids(params: Mapping[str, MeasureParams]) -> list[str]:

@@ -26,7 +26,7 @@ import datetime as dt
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -634,7 +634,13 @@ class Spark:
             frame.unpersist()
             self.session.catalog.dropTempView(name)
 
-    def scored(self, typed: Table, params: Mapping[str, MeasureParams]) -> Table:
+    def checked(
+        self,
+        name: str,
+        typed: Table,
+        params: Mapping[str, MeasureParams],
+        rows: Callable[[Table], Table],
+    ) -> Table:
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
         frame = self.frame(typed)
@@ -647,7 +653,9 @@ class Spark:
         scored = frame.mapInArrow(
             lambda batches: _scores(batches, params, items), from_arrow_schema(out)
         )
-        return self._view("ally_scored", scored.persist())
+        found = self.stored(name, rows(self._view("ally_scored", scored)))
+        self.drop("ally_scored")
+        return found
 
     # The model.
 
