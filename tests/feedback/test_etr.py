@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ def test_each_fold_of_the_cross_validation_is_the_course_fitted_without_its_epis
     seed: int, s1: float
 ) -> None:
     # One collapse of every fold serves all the fits; each must be the fit of the other folds'
-    # episodes alone, crossing curves (s1 = -1) included.
+    # episodes alone, crossing curves (s1 = -1) included, whether the folds are fitted one after
+    # another or at once.
     data = episodes(300, seed=seed, s1=s1)
     train = training_data(data, "phq9")
     arguments: dict[str, Any] = {
@@ -115,6 +117,12 @@ def test_each_fold_of_the_cross_validation_is_the_course_fitted_without_its_epis
     }
     band = cross_validated_band(collapse(train, 3), 3, **arguments)
     assert band is not None
+    filters = list(warnings.filters)
+    at_once = cross_validated_band(collapse(train, 3), 3, threads=3, **arguments)
+    assert warnings.filters == filters  # the fits' own silencing does not outlive them
+    assert at_once is not None
+    for alone, together in zip(band, at_once, strict=True):
+        assert np.array_equal(alone, together, equal_nan=True)
     fold = pd.factorize(train.rows["episode"])[0] % 3
     for k in range(3):
         held = fold == k

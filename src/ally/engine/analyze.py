@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -565,6 +566,7 @@ def _fitted(
         dropout=options.feedback,
         dropout_folds=options.dropout_folds,
         threads=options.threads or 1,
+        course_threads=options.threads or os.cpu_count() or 1,
     )
     return fit_practice(pulled.administrations, scored.params, fit_options, items=scored.items)
 

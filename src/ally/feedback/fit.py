@@ -176,6 +176,9 @@ class FitOptions:
     """Fit a dropout model where there are enough completed episodes and dropouts."""
     dropout_folds: int = 5
     threads: int = 1
+    """Threads for the dropout model's gradient boosting (OpenMP)."""
+    course_threads: int = 1
+    """Cross-validation folds of the expected course fitted at once (`cross_validated_band`)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -771,7 +774,11 @@ def _tune_signals(
     method = "the rational course as it is"
     if fitted is not None:
         held_out = cross_validated_band(
-            train, options.tuning_folds, judged, **_etr_arguments(p, options)
+            train,
+            options.tuning_folds,
+            judged,
+            threads=options.course_threads,
+            **_etr_arguments(p, options),
         )
         if held_out is not None:
             bands["fitted"] = held_out
