@@ -14,6 +14,7 @@ import errno
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -184,3 +185,23 @@ def test_a_slice_duckdb_cannot_store_stops_the_run_with_its_explanation(
     assert "Traceback" not in result.output
     assert len(made) >= 4
     assert not (out / "sessions.csv").exists()
+
+
+def test_rows_are_compared_with_the_row_before_alike_across_the_batches_dictionaries() -> None:
+    # Each fetched batch encodes its text with a dictionary of its own; within a batch equal
+    # indices mean equal values, and across batches (or where a dictionary lists a value twice)
+    # the values themselves are compared. An empty value equals nothing.
+    values = ["a", "a", None, None, "b", "b", "b", "c", "c", "a", "a", "a"]
+    plain = pa.chunked_array([pa.array(values)])
+    cuts = [(0, 3), (3, 5), (5, 5), (5, 8), (8, 12)]
+    encoded = pa.chunked_array(
+        [pa.array(values[i:j], pa.string()).dictionary_encode() for i, j in cuts],
+        pa.dictionary(pa.int32(), pa.string()),
+    )
+    listed_twice = pa.DictionaryArray.from_arrays(  # values[8:12], "a" listed twice
+        pa.array([1, 0, 2, 0], pa.int32()), pa.array(["a", "c", "a"])
+    )
+    twice = pa.chunked_array([*encoded.chunks[:4], listed_twice], encoded.type)
+    expected = [False, True, False, False, False, True, True, False, True, False, True, True]
+    for column in (plain, encoded, twice):
+        assert administrations._same_as_before(column).tolist() == expected

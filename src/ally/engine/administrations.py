@@ -126,9 +126,36 @@ def _as_before(table: pa.Table, keys: Sequence[str]) -> npt.NDArray[np.bool_]:
         return same
     same[1:] = True
     for key in keys:
-        column = table.column(key)
-        equal = pc.equal(column.slice(1), column.slice(0, table.num_rows - 1))
-        same[1:] &= np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+        same &= _same_as_before(table.column(key))
+    return same
+
+
+def _same_as_before(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Each value that equals the one before it; the first and empty values equal nothing."""
+    same = np.zeros(len(column), dtype=np.bool_)
+    if not pa.types.is_dictionary(column.type):
+        equal = pc.equal(column.slice(1), column.slice(0, len(column) - 1))
+        same[1:] = np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+        return same
+    # Fetched batches each have a dictionary of their own (`_compact`): within one, rows with
+    # the same index have the same value, which spares comparing text across dictionaries
+    # (0.9 s of client and episode at 10 M rows, docs/benchmarks.md).
+    at, before = 0, None
+    for chunk in column.chunks:
+        if not len(chunk):
+            continue
+        if len(pc.unique(chunk.dictionary)) < len(chunk.dictionary):
+            chunk = chunk.dictionary_decode()  # a value listed twice has two indices
+            equal = pc.equal(chunk.slice(1), chunk.slice(0, len(chunk) - 1))
+            inside = np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+        else:
+            index = np.asarray(pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False))
+            inside = (index[1:] == index[:-1]) & (index[1:] >= 0)
+        same[at + 1 : at + len(chunk)] = inside
+        if before is not None:
+            first = chunk[0]
+            same[at] = first.is_valid and before.is_valid and first.as_py() == before.as_py()
+        at, before = at + len(chunk), chunk[len(chunk) - 1]
     return same
 
 
