@@ -45,6 +45,8 @@ from ally.feedback.results import (
 )
 
 KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
+"""What names a series: its rows are one client's answers to one measure, by one rater, in one
+episode."""
 
 DUPLICATES = pa.schema(
     [("line", pa.int64()), ("measure", pa.string()), ("reason", pa.string()), ("rule", pa.string())]

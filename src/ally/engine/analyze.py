@@ -31,6 +31,7 @@ from ally.change.goals import MEASURE as GOAL_MEASURE
 from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.engine import columns as col
 from ally.engine.administrations import (
+    KEYS,
     Pulled,
     apply_and_write_sessions,
     episodes_table,
@@ -64,8 +65,6 @@ from ally.feedback.practice import (
 )
 from ally.feedback.results import RATERS
 from ally.measures.library import Library, load_library
-
-KEYS = (col.CLIENT, col.EPISODE, col.MEASURE, col.RATER)
 
 
 @dataclass
