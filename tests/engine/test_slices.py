@@ -1,10 +1,11 @@
 """DuckDB scores the typed rows a slice at a time and fetches the sorted rows a batch at a time:
 the outputs are the same whatever the sizes of the slices and batches.
 
-Real runs use slices of 500,000 rows and batches of a million, so small inputs see one of each;
-here both are a few rows, so every slice edge, every batch's own dictionaries of the text
-columns, a duplicate and a group's members fall across them. `sessions` is applied and written
-a slice of episodes at a time too (250,000 rows): as CSV, through a Parquet file beside it.
+Real runs use slices of 500,000 rows (scored 32,768 at a time) and batches of a million, so
+small inputs see one of each; here all are a few rows, so every slice edge, every batch's own
+dictionaries of the text columns, a duplicate and a group's members fall across them.
+`sessions` is applied and written a slice of episodes at a time too (250,000 rows): as CSV,
+through a Parquet file beside it.
 """
 
 from __future__ import annotations
@@ -77,11 +78,12 @@ def test_slices_and_batches_of_a_few_rows_give_the_outputs_of_one(
         lambda batch, *a: slices.append(batch.num_rows) or score_batch(batch, *a),
     )
     monkeypatch.setattr(backends, "BATCH_ROWS", 7)
+    monkeypatch.setattr(backends, "SCORE_ROWS", 3)
     monkeypatch.setattr(administrations, "FETCH_ROWS", 5)
     sliced = analysed(data, tmp_path / "sliced")
 
     assert len(slices) > 100
-    assert max(slices) == 7
+    assert max(slices) == 3
     assert sliced == whole
 
 
@@ -169,11 +171,13 @@ def test_a_slice_duckdb_cannot_store_stops_the_run_with_its_explanation(
     slice_rows = backends.DuckDB._slice
     made: list[int] = []
 
-    def out_of_memory(self: backends.DuckDB, typed_name: str, start: int, scores: object) -> None:
+    def out_of_memory(
+        self: backends.DuckDB, typed_name: str, start: int, stop: int, scores: object
+    ) -> None:
         made.append(start)
         if len(made) == 4:
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
-        slice_rows(self, typed_name, start, scores)  # type: ignore[arg-type]
+        slice_rows(self, typed_name, start, stop, scores)  # type: ignore[arg-type]
 
     monkeypatch.setattr(backends.DuckDB, "_slice", out_of_memory)
     monkeypatch.setattr(backends, "BATCH_ROWS", 50)
@@ -205,3 +209,24 @@ def test_rows_are_compared_with_the_row_before_alike_across_the_batches_dictiona
     expected = [False, True, False, False, False, True, True, False, True, False, True, True]
     for column in (plain, encoded, twice):
         assert administrations._same_as_before(column).tolist() == expected
+
+
+def test_scores_that_do_not_come_back_for_every_row_stop_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A row without its scores would be in neither `sessions` nor `rejected.csv`: a fault in
+    # Ally that must stop the run, not pass silently.
+    score_batch = backends.score_batch
+
+    def one_short(batch: pa.RecordBatch, *a: object) -> pa.RecordBatch:
+        found = score_batch(batch, *a)  # type: ignore[arg-type]
+        return found.slice(0, found.num_rows - 1) if found.num_rows > 1 else found
+
+    monkeypatch.setattr(backends, "score_batch", one_short)
+    out = tmp_path / "out"
+    data = ungrouped_practice(tmp_path)
+    result = CliRunner().invoke(cli, ["analyze", str(data), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 1
+    assert "scores did not come back beside their rows" in result.output
+    assert "fault in Ally" in result.output
+    assert not (out / "sessions.csv").exists()

@@ -565,9 +565,16 @@ def _fitted(
         dropout=options.feedback,
         dropout_folds=options.dropout_folds,
         threads=options.threads or 1,
-        course_threads=options.threads or os.cpu_count() or 1,
+        course_threads=options.threads or _cores(),
     )
     return fit_practice(pulled.administrations, scored.params, fit_options, items=scored.items)
+
+
+def _cores() -> int:
+    """The cores this process may run on (where the system says), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _load_model(options: Options, params: Mapping[str, MeasureParams]) -> PracticeModel:

@@ -177,7 +177,7 @@ class DuckDB:
             f"SELECT coalesce(max(rowid) + 1, 0) FROM {typed_name}"
         ).fetchone() or (0,)
         empty = pa.Table.from_batches([no_scores(params)])
-        self._slice(typed_name, 0, empty)
+        self._slice(typed_name, 0, 0, empty)
         query = self.backend.compile(rows(self.backend.table("ally_slice")))
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
 
@@ -187,23 +187,21 @@ class DuckDB:
                 {"start": start, "stop": start + BATCH_ROWS},
             ).fetch_arrow_table()
 
-        def stored(start: int, scores: pa.Table) -> None:
-            self._slice(typed_name, start, scores)
+        def store_slice(start: int, scores: pa.Table) -> None:
+            self._slice(typed_name, start, start + BATCH_ROWS, scores)
             self.con.execute(f"INSERT INTO {name} {query}")
 
         # DuckDB stores a slice, on one thread, while the core scores the next in this one: a
         # worker makes every call on the connection, one at a time, in the order given.
-        starts = range(0, ids, BATCH_ROWS)
+        duckdb_calls = ThreadPoolExecutor(max_workers=1)
         stores: list[Future[None]] = []
-        with ThreadPoolExecutor(max_workers=1) as duckdb_calls:
-            coming = duckdb_calls.submit(fetched, 0) if starts else None
-            for start in starts:
-                assert coming is not None
+        try:
+            coming = duckdb_calls.submit(fetched, 0)
+            for start in range(0, ids, BATCH_ROWS):
                 sliced = coming.result()
                 for done in (f for f in stores if f.done()):
                     done.result()  # a slice DuckDB could not store stops the run here
-                if start + BATCH_ROWS < ids:
-                    coming = duckdb_calls.submit(fetched, start + BATCH_ROWS)
+                coming = duckdb_calls.submit(fetched, start + BATCH_ROWS)
                 # Scored in small batches, whose columns stay in the processor's cache: about
                 # 1.5 times as fast as a whole slice at once (docs/benchmarks.md).
                 scores = pa.Table.from_batches(
@@ -213,23 +211,32 @@ class DuckDB:
                     ],
                     schema=empty.schema,
                 )
-                stores.append(duckdb_calls.submit(stored, start, scores))
+                stores.append(duckdb_calls.submit(store_slice, start, scores))
             for store in stores:
                 store.result()
-        self.con.execute("DROP VIEW ally_slice")
-        self.con.unregister("ally_slice_scores")
+        finally:
+            # On a failure, the slices not yet begun are not stored.
+            duckdb_calls.shutdown(cancel_futures=True)
+            self.con.execute("DROP VIEW IF EXISTS ally_slice")
+            self.con.unregister("ally_slice_scores")
+        (stored_rows,) = self.con.execute(f"SELECT count(*) FROM {name}").fetchone() or (0,)
+        if stored_rows != ids:
+            raise AnalysisError(
+                f"{ids - stored_rows:,} rows were not stored with their scores. This is a "
+                "fault in Ally, not in the input: please report it."
+            )
         return self.backend.table(name)
 
-    def _slice(self, typed_name: str, start: int, scores: pa.Table) -> None:
-        """`ally_slice`: the typed rows from row id `start` on with their `scores` beside them,
-        by position. From a view of the Arrow table that is replaced by the next slice's: an
-        Ibis memtable would stay registered, holding its Arrow copy, until the process ends."""
+    def _slice(self, typed_name: str, start: int, stop: int, scores: pa.Table) -> None:
+        """`ally_slice`: the typed rows of row ids `start` up to `stop` with their `scores`
+        beside them, by position. From a view of the Arrow table that is replaced by the next
+        slice's: an Ibis memtable would stay registered, holding its Arrow copy, until the
+        process ends."""
         self.con.register("ally_slice_scores", scores)
-        stop = start + scores.num_rows
         bounds = f"FROM {typed_name} WHERE rowid >= {start} AND rowid < {stop}"
         # A slice's rows come back in their order (DuckDB keeps a stored table's order when it
-        # reads it, `preserve_insertion_order`); that each has its own scores is checked by
-        # their lines.
+        # reads it, `preserve_insertion_order`); that each has its own scores, none missing and
+        # none left over, is checked by their lines (a positional join pads the shorter side).
         (misplaced,) = self.con.execute(
             f"SELECT count(*) FROM ({bounds}) AS t POSITIONAL JOIN ally_slice_scores AS s "
             "WHERE t.line IS DISTINCT FROM s.line"

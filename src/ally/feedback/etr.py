@@ -786,6 +786,7 @@ def cross_validated_band(
         try:
             models = [f.result() for f in fitted]
         except TooLittleDataError:
+            pool.shutdown(cancel_futures=True)  # the other folds would be of no use
             return None
     for k, model in enumerate(models):
         held = row_fold == k
