@@ -675,6 +675,9 @@ def _apply_here(
         ),
         feedback=options.feedback,
         check_ins=check_ins,
+        # Two at most: the core's rules hold Python's lock for part of their work, and each
+        # slice under way holds its results (measured with two).
+        threads=min(2, options.threads or _cores()),
     )
     release_freed()  # the last slice's columns
     outputs.append(engine.location(options, f"episodes.{options.format}"))
