@@ -273,7 +273,10 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
             "gives it half the machine's memory unless set).",
         ),
         click.option(
-            "--threads", type=click.IntRange(1), help="Threads for the engine (default: all)."
+            "--threads",
+            type=click.IntRange(1),
+            help="Threads for the engine, the expected course's cross-validation and (up to 2) "
+            "applying the model (default: all cores; the dropout model's trees: 1).",
         ),
         click.option(
             "--memory-limit",
