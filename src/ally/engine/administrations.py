@@ -138,8 +138,7 @@ def _same_as_before(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     """Each value that equals the one before it; the first and empty values equal nothing."""
     same = np.zeros(len(column), dtype=np.bool_)
     if not pa.types.is_dictionary(column.type):
-        equal = pc.equal(column.slice(1), column.slice(0, len(column) - 1))
-        same[1:] = np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+        same[1:] = _equal_neighbours(column)
         return same
     # Fetched batches each have a dictionary of their own (`_compact`): within one, rows with
     # the same index have the same value, which spares comparing text across dictionaries
@@ -150,8 +149,7 @@ def _same_as_before(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
             continue
         if len(pc.unique(chunk.dictionary)) < len(chunk.dictionary):
             chunk = chunk.dictionary_decode()  # a value listed twice has two indices
-            equal = pc.equal(chunk.slice(1), chunk.slice(0, len(chunk) - 1))
-            inside = np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
+            inside = _equal_neighbours(chunk)
         else:
             index = np.asarray(pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False))
             inside = (index[1:] == index[:-1]) & (index[1:] >= 0)
@@ -161,6 +159,12 @@ def _same_as_before(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
             same[at] = first.is_valid and before.is_valid and first.as_py() == before.as_py()
         at, before = at + len(chunk), chunk[len(chunk) - 1]
     return same
+
+
+def _equal_neighbours(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Whether each value after the first equals the one before it (an empty one, nothing)."""
+    equal = pc.equal(values.slice(1), values.slice(0, len(values) - 1))
+    return np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False))
 
 
 def _repeats(table: pa.Table, same_episode: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

@@ -219,7 +219,7 @@ def _checked(t: Table) -> Table:
     kept = [*col.IDENTIFIERS, col.MEASURE, col.RATER, col.SESSION_NUMBER, col.DATE_VALUE]
     kept += [col.ENDING]
     kept += [col.LINE, col.SCORE_VALUE, "critical", "reason", "rule", "date_unread"]
-    kept += [c for c in t.columns if c.startswith("subscale_")]
+    kept += [col.subscale_column(x) for x in col.subscales_in(t.columns)]
     # A goal-progress row's answers are its goals' ratings, which `episodes` reports.
     on_goals = t[col.MEASURE] == GOAL_MEASURE
     ratings = {
@@ -315,9 +315,7 @@ def _fit_analysis(options: Options, fitted_at: str | None) -> tuple[PracticeMode
     )
     params = _resolve_params(scored, options, library)
     check_measures(scored.mutate(**{col.LINE: ibis.literal(0)}), params)
-    subscales = tuple(
-        c.removeprefix("subscale_") for c in scored.columns if c.startswith("subscale_")
-    )
+    subscales = col.subscales_in(scored.columns)
     summary = Summary()
     summary.rows_read = summary.administrations = int(scored.count().execute())
     scored_rows = Scored(scored, scored, scored.limit(0), params, {}, subscales)
@@ -412,7 +410,6 @@ def _score(
         items = _complete_items(table, params) if options.model is None else {}
         t = engine.checked("ally_checked", table, params, _checked)
         engine.drop("ally_typed")
-        subscales = [c for c in t.columns if c.startswith("subscale_")]
         good = t.filter(t.reason.isnull())
         rejected = t.filter(t.reason.notnull()).select(col.LINE, col.MEASURE, "reason", "rule")
         # Duplicates (a second answer for the same session, measure and rater) are found when
@@ -443,8 +440,7 @@ def _score(
         if with_session:
             _unread_dates(good, options, summary)
         good = good.drop("rule", "date_unread")
-    ids = tuple(c.removeprefix("subscale_") for c in subscales)
-    return Scored(raw, good, rejected, params, items, ids)
+    return Scored(raw, good, rejected, params, items, col.subscales_in(good.columns))
 
 
 def _pulled(

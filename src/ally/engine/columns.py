@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # Input, long format: one row per completed administration.
 CLIENT = "client"
@@ -97,6 +98,11 @@ EPISODE_COLUMNS = (
 
 def subscale_column(subscale_id: str) -> str:
     return f"subscale_{subscale_id}"
+
+
+def subscales_in(columns: Iterable[str]) -> tuple[str, ...]:
+    """The subscales whose `subscale_column`s are among `columns`, in their order."""
+    return tuple(c.removeprefix("subscale_") for c in columns if c.startswith("subscale_"))
 
 
 def item_column(number: int) -> str:
