@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -102,3 +105,75 @@ def test_a_check_ins_ruptures_are_found_level_by_level_with_the_individual_rule(
     assert groups.loc[("g2", "2", "leader"), "ruptures"] == "1"
     assert groups.loc[("g1", "2", "members"), "ruptures"] == "0"
     assert groups.loc[("g1", "2", "total"), "ruptures"] == ""
+
+
+def test_a_groups_numbers_are_the_same_found_alone_as_beside_every_other_group(
+    tmp_path: Path,
+) -> None:
+    # Spark finds each group's meetings on an executor of its own, from its rows in any order;
+    # the DuckDB engine finds all groups' at once. pandas' grouped means differed in their last
+    # digits between the two; exactly rounded sums do not.
+    from ally.engine.groups import groups_table, meetings, named
+    from ally.simulate import SimulationConfig, simulate
+
+    config = SimulationConfig(episodes=120, seed=3, group_share=0.3, group_checkin=True)
+    simulate(config, tmp_path / "demo", "csv")
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("analyze", str(tmp_path / "demo" / "sessions.csv"), "--out", str(tmp_path / "out")),
+            *("--format", "parquet", "--no-progress"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    sessions = pq.read_table(tmp_path / "out" / "sessions.parquet")
+    sessions = sessions.filter(named(sessions.column("group")))
+    columns = ["client", "episode", "group", "session", "date", "measure", "rater", "score"]
+    columns += [c for c in sessions.column_names if c.startswith("subscale_")]
+    frame = sessions.select(columns).to_pandas()
+    check_ins = frozenset({"ally-group"})
+    whole = meetings(frame, check_ins)
+    # Each group alone, its rows shuffled and sorted again as Spark's executors sort them.
+    order = ["client", "episode", "measure", "rater", "session"]
+    alone = [
+        meetings(rows.sample(frac=1, random_state=1).sort_values(order), check_ins)
+        for _, rows in frame.groupby("group")
+    ]
+    assert len(alone) > 3
+    one_at_a_time = groups_table(
+        pd.concat([a.stats for a in alone]), pd.concat([a.members for a in alone])
+    )
+    assert one_at_a_time.equals(groups_table(whole.stats, whole.members))
+    parts = pd.concat([a.rows for a in alone]).sort_index()
+    assert parts.equals(whole.rows)
+    # And as written: the rows' means are the meetings' means beside them.
+    written = pq.read_table(tmp_path / "out" / "groups.parquet")
+    assert written.equals(one_at_a_time)
+
+
+def test_sessions_with_groups_are_written_a_slice_at_a_time_with_the_same_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ally.engine import administrations
+
+    given = tmp_path / "groups.csv"
+    given.write_text(ROWS, encoding="utf-8")
+
+    def run(name: str) -> tuple[pa.Table, pa.Table]:
+        result = CliRunner().invoke(
+            cli,
+            ["analyze", str(given), "--out", str(tmp_path / name), "--format", "parquet"],
+        )
+        assert result.exit_code == 0, result.output
+        found = tmp_path / name
+        return pq.read_table(found / "sessions.parquet"), pq.read_table(found / "groups.parquet")
+
+    whole = run("whole")
+    # Slices of about two rows: a group's members are in several.
+    monkeypatch.setattr(administrations.episode_slices, "__defaults__", (2,))
+    sliced = run("sliced")
+    assert pq.ParquetFile(tmp_path / "sliced" / "sessions.parquet").num_row_groups > 3
+    assert sliced[0].equals(whole[0])
+    assert sliced[1].equals(whole[1])
+    d = sliced[0].filter(pc.equal(sliced[0].column("client"), "d"))
+    assert d.column("group_mean").to_pylist() == [pytest.approx(19 / 3)]

@@ -34,7 +34,16 @@ from ally.change.goals import THRESHOLD as GOAL_THRESHOLD
 from ally.change.series import Ints, Segments, starts_of
 from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
-from ally.engine.groups import group_tables, has_groups, without_groups
+from ally.engine.groups import (
+    GROUP_ROW,
+    Meetings,
+    group_rows,
+    groups_table,
+    meetings,
+    named,
+    with_group_columns,
+)
+from ally.feedback.alliance import RuptureConfig
 from ally.feedback.dropout_features import FEATURES, MeasureFacts, SessionRows, features_of
 from ally.feedback.practice import PracticeModel
 from ally.feedback.results import (
@@ -417,6 +426,8 @@ def _passed(table: pa.Table, measure: Ints, measure_ids: Sequence[str], rater: I
             "critical": table.column("critical"),
             col.MEASURE: _coded(measure, measure_ids),
             col.RATER: _coded(rater, RATERS),
+            # Each row's part in its group, where the engine found it beforehand (Spark).
+            **{c: table.column(c) for c in GROUP_ROW.names if c in table.column_names},
         }
     )
 
@@ -448,28 +459,18 @@ Arrow columns, was 0.3 GB of a 10 M-row run's peak (docs/benchmarks.md)."""
 def sessions_table(
     pulled: Pulled, r: SessionResults, start: int = 0, stop: int | None = None
 ) -> pa.Table:
-    """`sessions` in docs/formats.md, in the columns' order: rows `start` up to `stop` (all by
-    default), whose results are `r` (one per row of that range)."""
-    a, rows = pulled.administrations, pulled.passed
-    at = slice(start, len(a) if stop is None else stop)
-    part = rows.slice(at.start, at.stop - at.start)
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        col.CLIENT: text(part.column(col.CLIENT)),
-        col.EPISODE: text(part.column(col.EPISODE)),
-        col.CLINICIAN: text(part.column(col.CLINICIAN)),
-        col.GROUP: text(part.column(col.GROUP)),
-        col.SESSION: pa.array(a.session[at], type=pa.int64()),
-        col.DATE: part.column(col.DATE_VALUE),
-        col.MEASURE: text(part.column(col.MEASURE)),
-        col.RATER: text(part.column(col.RATER)),
-        col.SCORE: _number(a.score[at]),
-        **{col.subscale_column(x): _number(a.subscales[x][at]) for x in pulled.subscales},
+    """`sessions` in docs/formats.md, in the columns' order but the groups' (`with_group_columns`
+    adds them): rows `start` up to `stop` (all by default), whose results are `r` (one per row
+    of that range)."""
+    at = slice(start, len(pulled.administrations) if stop is None else stop)
+    columns = _scored_columns(pulled, at)
+    columns |= {
         "band": _text(r.band),
         "baseline": _number(r.baseline),
         "change": _number(r.change),
         "rci": _number(r.rci),
         "reliable_change": _text(r.reliable_change),
-        "critical": part.column("critical"),
+        "critical": pulled.passed.column("critical").slice(at.start, at.stop - at.start),
         "expected": _number(r.expected),
         "expected_low": _number(r.expected_low),
         "expected_high": _number(r.expected_high),
@@ -482,6 +483,46 @@ def sessions_table(
         "dropout_risk": _number(r.dropout_risk),
     }
     return pa.table(columns)
+
+
+def _scored_columns(
+    pulled: Pulled, at: slice | npt.NDArray[np.intp]
+) -> dict[str, pa.Array | pa.ChunkedArray]:
+    """The columns of `sessions` before the model's results, of the rows `at` (a range or
+    positions)."""
+    a, rows = pulled.administrations, pulled.passed
+    part = rows.slice(at.start, at.stop - at.start) if isinstance(at, slice) else rows.take(at)
+    return {
+        col.CLIENT: text(part.column(col.CLIENT)),
+        col.EPISODE: text(part.column(col.EPISODE)),
+        col.CLINICIAN: text(part.column(col.CLINICIAN)),
+        col.GROUP: text(part.column(col.GROUP)),
+        col.SESSION: pa.array(a.session[at], type=pa.int64()),
+        col.DATE: part.column(col.DATE_VALUE),
+        col.MEASURE: text(part.column(col.MEASURE)),
+        col.RATER: text(part.column(col.RATER)),
+        col.SCORE: _number(a.score[at]),
+        **{col.subscale_column(x): _number(a.subscales[x][at]) for x in pulled.subscales},
+    }
+
+
+def group_input(pulled: Pulled) -> tuple[npt.NDArray[np.intp], pa.Table]:
+    """The positions of the rows that name a group, and their `sessions` columns from client to
+    the subscales: what their groups' meetings are found from (`ally.engine.groups`)."""
+    at = np.flatnonzero(np.asarray(named(pulled.passed.column(col.GROUP))))
+    return at, pa.table(_scored_columns(pulled, at))
+
+
+def group_parts(
+    pulled: Pulled, check_ins: frozenset[str], config: RuptureConfig
+) -> tuple[pa.Table | None, Meetings | None]:
+    """Each row's part in its group (GROUP_ROW) and the groups' meetings, found from every row
+    that names a group; (None, None) when none does."""
+    at, rows = group_input(pulled)
+    if not len(at):
+        return None, None
+    found = meetings(rows.to_pandas(), check_ins, config)
+    return group_rows(found.rows, at, len(pulled.administrations)), found
 
 
 def episode_slices(episode: Ints, size: int = SLICE_ROWS) -> list[tuple[int, int]]:
@@ -532,18 +573,19 @@ def apply_and_write_sessions(
     writing each slice's `sessions` rows as it comes: an episode's numbers never depend on
     the other episodes of a call, and the results of every row are never held at once. The
     series' results of all slices are returned, their rows counted from the first row, with
-    the `groups` table (`ally.engine.groups`) when rows name groups: a group's means need all
-    its members' rows, so then the sessions are held and written once, at the end. `stream`
-    False holds them too (an engine that writes a table at once), and `write` writes them.
+    the `groups` table (`ally.engine.groups`) when rows name groups: the groups' meetings are
+    found from every member's rows before the first slice, and each row's part in its group
+    set beside it in its slice. `stream` False holds the sessions (an engine that writes a
+    table at once), and `write` writes them.
 
     Slices stream into a Parquet file: `path` itself, or for another format a file beside it,
     whose rows `from_parquet(file, path)` then writes to `path` before the file is removed
     (without `from_parquet`, such sessions are held and written by `write`). `threads`:
     slices applied at once, each written in turn."""
     a = pulled.administrations
-    grouped = has_groups(pulled.passed.column(col.GROUP))
+    parts, found_groups = group_parts(pulled, check_ins, model.ruptures)
     parquet = path.endswith(".parquet")
-    stream = stream and not grouped and (parquet or from_parquet is not None)
+    stream = stream and (parquet or from_parquet is not None)
     staged = path if parquet else f"{path}{STAGED}"
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
@@ -555,7 +597,11 @@ def apply_and_write_sessions(
     def applied(lo: int, hi: int) -> tuple[int, SeriesResults, pa.Table]:
         found = results(model, _rows_of(a, lo, hi), feedback=feedback)
         table = sessions_table(pulled, found.sessions, lo, hi)
-        return lo, found.series, table if grouped else without_groups(table)
+        return (
+            lo,
+            found.series,
+            with_group_columns(table, None if parts is None else parts.slice(lo, hi - lo)),
+        )
 
     try:
         try:
@@ -586,15 +632,14 @@ def apply_and_write_sessions(
     finally:
         if stream and not parquet:
             Path(staged).unlink(missing_ok=True)
-    groups = None
     if not stream:
-        whole = pa.concat_tables(tables)
-        if grouped:
-            whole, groups = group_tables(whole, check_ins, model.ruptures)
-        write(whole, path)
+        write(pa.concat_tables(tables), path)
     joined = {
         f.name: np.concatenate([getattr(s, f.name) for s in series]) for f in fields(SeriesResults)
     }
+    groups = None
+    if found_groups is not None:
+        groups = groups_table(found_groups.stats, found_groups.members)
     return SeriesResults(**joined), groups
 
 

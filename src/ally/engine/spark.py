@@ -11,8 +11,10 @@ What Ibis does not say is here, in Spark's own terms:
 - the model: the good rows are sorted into partitions of whole episodes, in order. Only the
   core's numeric columns are collected, to fit the practice model on the driver; the executors
   apply it (`ally.feedback.results`, as the web app does) to their partitions and write
-  `sessions` and `episodes` from there. Rows that name groups are collected whole instead,
-  since a group's means need all its members' rows (`ally.engine.groups`);
+  `sessions` and `episodes` from there. Where rows name groups, each group's meetings are
+  found first on an executor of their own, from its members' rows in whatever partitions they
+  are, and set beside the rows (`ally.engine.groups`); only the meetings' and members' numbers
+  reach the driver, for the `groups` table's ICCs over the run;
 - writing: each output is a folder of CSV or Parquet part files (Spark's way), with a header
   on every CSV part.
 
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.expr.types import Table, Value
@@ -45,9 +48,10 @@ from ally.engine.administrations import (
     CORE_COLUMNS,
     DUPLICATES,
     EARLIEST,
+    KEYS,
     Pulled,
     episodes_table,
-    pull,
+    group_input,
     ratings_of_goals,
     series_counts,
     sessions_table,
@@ -57,11 +61,19 @@ from ally.engine.administrations import (
 )
 from ally.engine.backends import Applied
 from ally.engine.errors import AnalysisError
-from ally.engine.groups import without_groups
+from ally.engine.groups import (
+    GROUP_COLUMNS,
+    GROUP_ROW,
+    MEMBER_COLUMNS,
+    groups_table,
+    meetings,
+    with_group_columns,
+)
 from ally.engine.options import Options
 from ally.engine.read import MISSING, Input, check_names, header_names, not_encoded
 from ally.engine.rows import item_numbers
 from ally.engine.scores import score_batch, subscale_ids
+from ally.feedback.alliance import RuptureConfig
 from ally.feedback.practice import MeasureParams, PracticeModel
 from ally.feedback.results import Administrations, results
 
@@ -102,9 +114,8 @@ FIXED = {
 """Settings Ally's results rely on, which --spark-conf may not change."""
 
 MORE_MEMORY = (
-    "The practice model is fitted on the driver from every scored row's numbers (rows that "
-    "name groups are collected whole), and local Spark runs in the driver's memory (half the "
-    "machine's unless given): give more with --spark-conf spark.driver.memory=16g, or on a "
+    "The practice model is fitted on the driver from every scored row's numbers, and local "
+    "Spark runs in the driver's memory (half the machine's unless given): give more with --spark-conf spark.driver.memory=16g, or on a "
     "cluster spark-submit's --driver-memory and --executor-memory."
 )
 
@@ -463,9 +474,72 @@ def _applied_tables(
 ) -> tuple[pa.Table, pa.Table]:
     """`sessions` and `episodes` of the rows, the episodes with their earliest session."""
     found = results(model, pulled.administrations, feedback=how.feedback)
-    sessions = without_groups(sessions_table(pulled, found.sessions))
+    given = pulled.passed
+    parts = given.select(GROUP_ROW.names) if GROUP_ROW.names[0] in given.column_names else None
+    sessions = with_group_columns(sessions_table(pulled, found.sessions), parts)
     episodes = episodes_table(pulled, found.series, how.goal_threshold)
     return sessions, with_earliest(episodes, pulled, found.series)
+
+
+def _group_input_part(
+    batches: Iterable[pa.RecordBatch], how: _Applying
+) -> Iterator[pa.RecordBatch]:
+    """A partition's rows that name a group (duplicates left out), as `sessions` columns."""
+    rows = _whole(batches)
+    if rows is None:
+        return
+    at, found = group_input(_partition(rows, how))
+    if len(at):
+        yield from found.to_batches()
+
+
+MEETINGS = pa.schema(
+    [
+        ("kind", pa.string()),
+        (col.GROUP, pa.string()),
+        (col.CLIENT, pa.string()),
+        (col.EPISODE, pa.string()),
+        (col.SESSION, pa.int64()),
+        (col.MEASURE, pa.string()),
+        (col.RATER, pa.string()),
+        ("level", pa.string()),
+        ("group_session", pa.int64()),
+        (col.DATE, pa.date32()),
+        ("n", pa.int64()),
+        ("mean", pa.float64()),
+        ("sd", pa.float64()),
+        ("ruptures", pa.int64()),
+        ("value", pa.float64()),
+        *((f.name, f.type) for f in GROUP_ROW if f.name != "group_session"),
+    ]
+)
+"""What a group's meetings give (`ally.engine.groups.Meetings`), as one table: each row's part
+in its group (kind "row"), each meeting's numbers ("meeting") and each member's means
+("member")."""
+
+
+def _group_meetings(
+    frame: pd.DataFrame, check_ins: frozenset[str], config: RuptureConfig
+) -> pd.DataFrame:
+    """One group's meetings, from its rows in any order: sorted as `sessions` is first, so
+    that its means are summed in the same order as by the DuckDB engine."""
+    ordered = frame.sort_values([*KEYS, col.SESSION], kind="stable", ignore_index=True)
+    found = meetings(ordered, check_ins, config)
+    identity = ordered[[*KEYS, col.SESSION, col.GROUP]]
+    parts = [
+        pd.concat([identity, found.rows], axis=1).assign(kind="row"),
+        found.stats.assign(kind="meeting"),
+        found.members.assign(kind="member"),
+    ]
+    out = pd.concat(parts, ignore_index=True).reindex(columns=MEETINGS.names)
+    for name in (col.SESSION, "group_session", "n", "ruptures"):
+        out[name] = out[name].astype("Int64")
+    # As Python objects: Spark turns pandas' Arrow-backed text into Arrow chunks it does not
+    # take.
+    for field in MEETINGS:
+        if pa.types.is_string(field.type):
+            out[field.name] = out[field.name].astype(object)
+    return out
 
 
 @dataclass(frozen=True)
@@ -479,6 +553,8 @@ class _Applying:
     goal_numbers: tuple[int, ...]
     feedback: bool
     goal_threshold: float
+    grouped: bool
+    """Whether rows name groups, whose meetings are then found first (`Spark._grouped`)."""
 
 
 class Spark:
@@ -499,7 +575,7 @@ class Spark:
         self.session = session(options.spark_master, options.spark_conf)
         self.backend = ibis.pyspark.connect(self.session)
         self.frames: dict[str, DataFrame] = {}
-        self.applying = _Applying("", (), (), (), True, 0.0)
+        self.applying = _Applying("", (), (), (), True, 0.0, False)
         """What `pull` found that applying the model on the executors needs."""
 
     # Reading.
@@ -662,16 +738,14 @@ class Spark:
     def pull(self, rows: Table, subscales: Sequence[str], fit: bool = True) -> Pulled:
         """The good rows as the core's columns: sorted into partitions of whole episodes, of
         which only the numeric columns the fit needs are collected, and none without a fit
-        (`Pulled.administrations` is then empty). Rows that name groups are collected whole
-        (`ally.engine.administrations.pull`)."""
+        (`Pulled.administrations` is then empty)."""
         from pyspark.sql import functions as fn
         from pyspark.sql.pandas.types import from_arrow_schema
 
         frame = self.frame(rows)
-        # As `ally.engine.groups.has_groups`: a value other than empty or whitespace.
+        # As `ally.engine.groups.named`: a value other than empty or whitespace.
         named = fn.length(fn.regexp_replace(fn.col(col.GROUP).cast("string"), r"\s", "")) > 0
-        if frame.filter(named).limit(1).count():
-            return pull(rows, subscales)
+        grouped = bool(frame.filter(named).limit(1).count())
         measures = frame.select(col.MEASURE).distinct().collect()
         measure_ids = tuple(sorted(str(r[0]) for r in measures if r[0] is not None))
         count = frame.count()
@@ -697,7 +771,7 @@ class Spark:
         duplicates = collected.filter(repeated).select([f"dup_{f.name}" for f in DUPLICATES])
         core = collected.filter(pc.invert(repeated)) if duplicates.num_rows else collected
         del collected  # not copied twice
-        self.applying = _Applying("", names, measure_ids, goal_numbers, True, 0.0)
+        self.applying = _Applying("", names, measure_ids, goal_numbers, True, 0.0, grouped)
         return Pulled(
             _administrations(core, names, measure_ids),
             None,
@@ -723,17 +797,25 @@ class Spark:
             feedback=options.feedback,
             goal_threshold=options.goal_threshold,
         )
+        groups = None
+        # The sessions' rows, with each one's part in its group beside it where rows name
+        # groups.
+        parts = [ordered, ordered]
+        if how.grouped:
+            parts[0], groups = self._grouped(ordered, how, check_ins, model.ruptures)
         # The outputs' columns: those of a partition without rows.
-        nothing = _partition(to_arrow_schema(ordered.schema).empty_table(), how)
-        schemas = [t.schema for t in _applied_tables(nothing, model, how)]
+        schemas = [
+            _applied_tables(
+                _partition(to_arrow_schema(part.schema).empty_table(), how), model, how
+            )[table].schema
+            for table, part in enumerate(parts)
+        ]
         # Each output is made by its own pass over the partitions (the core's results cost
         # less than keeping a table of both outputs' columns); only the episodes are kept, for
         # the summary's numbers.
         made = [
-            ordered.mapInArrow(
-                partial(_applied_part, how=how, table=table), from_arrow_schema(schema)
-            )
-            for table, schema in enumerate(schemas)
+            part.mapInArrow(partial(_applied_part, how=how, table=table), from_arrow_schema(schema))
+            for table, (part, schema) in enumerate(zip(parts, schemas, strict=True))
         ]
         made[1] = made[1].persist()
         self.frames["ally_episodes"] = made[1]
@@ -741,8 +823,54 @@ class Spark:
         for frame, name in ((made[0], "sessions"), (made[1].drop(EARLIEST), "episodes")):
             outputs.append(self.location(options, f"{name}.{options.format}"))
             self._write(frame, outputs[-1])
+        if groups is not None:
+            outputs.append(self.location(options, f"groups.{options.format}"))
+            self.write(groups, outputs[-1])
         self.drop("ally_ordered")  # both passes are written; the episodes are kept
+        self.drop("ally_meetings")
         return Applied(outputs, series_counts(self._view("ally_series", made[1])).to_pyarrow())
+
+    def _grouped(
+        self,
+        ordered: DataFrame,
+        how: _Applying,
+        check_ins: frozenset[str],
+        config: RuptureConfig,
+    ) -> tuple[DataFrame, pa.Table]:
+        """`ordered` with each row's part in its group beside it (GROUP_ROW), in partitions of
+        whole episodes again, and the `groups` table. The rows that name groups are found on
+        the executors, and each group's meetings on one of them (`ally.engine.groups`); only
+        the meetings' and the members' numbers come to the driver, for the ICCs over the run."""
+        from pyspark.sql import functions as fn
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        nothing = _partition(to_arrow_schema(ordered.schema).empty_table(), how)
+        given = group_input(nothing)[1].schema
+        members = ordered.mapInArrow(partial(_group_input_part, how=how), from_arrow_schema(given))
+        found = members.groupBy(col.GROUP).applyInPandas(
+            partial(_group_meetings, check_ins=check_ins, config=config),
+            from_arrow_schema(MEETINGS),
+        )
+        found = found.persist()
+        self.frames["ally_meetings"] = found
+
+        def kind(name: str, columns: Sequence[str]) -> pd.DataFrame:
+            chosen = found.filter(fn.col("kind") == name).select(*columns)
+            frame: pd.DataFrame = chosen.toArrow().to_pandas()
+            return frame
+
+        stats = kind("meeting", [c for c in GROUP_COLUMNS if c not in ("icc1", "icc2")])
+        groups = groups_table(stats, kind("member", MEMBER_COLUMNS))
+        keys = [*KEYS, col.SESSION]
+        parts = found.filter(fn.col("kind") == "row").select(
+            *keys[:-1], fn.col(col.SESSION).alias(col.SESSION_NUMBER), *GROUP_ROW.names
+        )
+        joined = (
+            ordered.join(parts, [*KEYS, col.SESSION_NUMBER], "left")
+            .repartitionByRange(ordered.rdd.getNumPartitions(), col.CLIENT, col.EPISODE)
+            .sortWithinPartitions(*sort_keys(True))
+        )
+        return joined, groups
 
     # Writing.
 
