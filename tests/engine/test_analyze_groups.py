@@ -177,3 +177,23 @@ def test_sessions_with_groups_are_written_a_slice_at_a_time_with_the_same_number
     assert sliced[1].equals(whole[1])
     d = sliced[0].filter(pc.equal(sliced[0].column("client"), "d"))
     assert d.column("group_mean").to_pylist() == [pytest.approx(19 / 3)]
+
+
+def test_without_dates_a_groups_meetings_are_its_session_numbers(tmp_path: Path) -> None:
+    given = tmp_path / "groups.csv"
+    lines = [",".join(r.split(",")[:3] + r.split(",")[4:]) for r in ROWS.splitlines()]
+    given.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["analyze", str(given), "--out", str(tmp_path / "out"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    sessions = _read(tmp_path / "out" / "sessions.csv")
+    d = sessions.set_index("client").loc["d"]
+    # d's own session 1 is now g1's first meeting, with a's, b's and c's first sessions.
+    assert (d["session"], d["group_session"]) == ("1", "1")
+    first = sessions[(sessions["group"] == "g1") & (sessions["session"] == "1")]
+    assert sorted(first["client"]) == ["a", "b", "c", "d"]
+    assert float(d["group_mean"]) == pytest.approx(first["score"].astype(float).mean())
+    groups = _read(tmp_path / "out" / "groups.csv")
+    assert set(groups["group_session"]) == {"1", "2"}
+    assert (groups["date"] == "").all()

@@ -42,21 +42,25 @@ from ally.feedback.alliance import STRAUSS_2006, RuptureConfig, ruptures
 from ally.feedback.group_checkin import LEVELS, level_rules
 from ally.groups.agreement import one_way
 
-GROUP_COLUMNS = (
-    col.GROUP,
-    "group_session",
-    col.DATE,
-    col.MEASURE,
-    col.RATER,
-    "level",
-    "n",
-    "mean",
-    "sd",
-    "icc1",
-    "icc2",
-    "ruptures",
+GROUPS = pa.schema(
+    [
+        (col.GROUP, pa.string()),
+        ("group_session", pa.int64()),
+        (col.DATE, pa.date32()),
+        (col.MEASURE, pa.string()),
+        (col.RATER, pa.string()),
+        ("level", pa.string()),
+        ("n", pa.int64()),
+        ("mean", pa.float64()),
+        ("sd", pa.float64()),
+        ("icc1", pa.float64()),
+        ("icc2", pa.float64()),
+        ("ruptures", pa.int64()),
+    ]
 )
-"""The `groups` table's columns, in this order (docs/formats.md, docs/groups.md)."""
+"""The `groups` table, its columns in this order (docs/formats.md, docs/groups.md): the same
+types whether or not the rows have dates."""
+GROUP_COLUMNS = tuple(GROUPS.names)
 TOTAL = "total"
 
 
@@ -76,19 +80,16 @@ def _meetings(frame: pd.DataFrame) -> pd.Series:
         + "|"
         + frame[col.SESSION].astype("string").str.zfill(9)
     )
-    ranks = (
-        pd.DataFrame({"g": frame[col.GROUP], "key": key, "order": order})
+    # A meeting's place is its earliest row's (date, session), numbered by their sorted order.
+    first = (
+        pd.DataFrame(
+            {"g": frame[col.GROUP], "key": key, "order": pd.factorize(order, sort=True)[0]}
+        )
         .groupby(["g", "key"], dropna=False)["order"]
-        .min()
-        .groupby(level="g")
-        .rank(method="dense")
-        .astype("int64")
+        .transform("min")
     )
-    return pd.Series(
-        [ranks.get((g, k)) for g, k in zip(frame[col.GROUP], key, strict=True)],
-        index=frame.index,
-        dtype="Int64",
-    )
+    ranks = first.groupby(frame[col.GROUP], dropna=False).rank(method="dense")
+    return ranks.astype("Int64")
 
 
 def _icc(members: pd.DataFrame) -> tuple[float, float]:
@@ -170,7 +171,8 @@ def meetings(
     columns client to the subscales), in the order of `sessions`, and only rows that name a
     group. Whole groups at a time give the same numbers as all of them at once: so one
     process, or Spark's executors a group at a time (`ally.engine.spark`)."""
-    part = frame.assign(group_session=_meetings(frame))
+    # Dates as numbers, whose earliest pandas finds without a Python call per row.
+    part = frame.assign(group_session=_meetings(frame), _day=pd.to_datetime(frame[col.DATE]))
     meeting = part.groupby([col.GROUP, "group_session", col.MEASURE, col.RATER], dropna=False)
     at = np.asarray(meeting.ngroup(), dtype=np.intp)
     means = _moments(part[col.SCORE].to_numpy(np.float64), at, meeting.ngroups)[1]
@@ -197,7 +199,8 @@ def meetings(
             rows.loc[began.index, "group_rupture_subscale"] = levels.where(levels != "", None)
         meeting = chosen.groupby([col.GROUP, "group_session"], dropna=False)
         at = np.asarray(meeting.ngroup(), dtype=np.intp)
-        found = meeting.agg(date=(col.DATE, "min")).reset_index()
+        found = meeting["_day"].min().reset_index()
+        found[col.DATE] = [None if pd.isna(d) else d.date() for d in found.pop("_day")]
         member = chosen.groupby([col.GROUP, col.CLIENT, col.EPISODE], dropna=False)
         of = np.asarray(member.ngroup(), dtype=np.intp)
         whose = member.size().reset_index()[[col.GROUP, col.CLIENT, col.EPISODE]]
@@ -277,7 +280,7 @@ def groups_table(stats: pd.DataFrame, members: pd.DataFrame) -> pa.Table:
     table = table.sort_values(
         [col.GROUP, col.MEASURE, col.RATER, "level", "group_session"], kind="stable"
     )
-    return pa.Table.from_pandas(table, preserve_index=False)
+    return pa.Table.from_pandas(table, schema=GROUPS, preserve_index=False)
 
 
 def group_rows(found: pd.DataFrame, at: npt.NDArray[np.intp], n: int) -> pa.Table:

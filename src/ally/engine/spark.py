@@ -64,6 +64,7 @@ from ally.engine.errors import AnalysisError
 from ally.engine.groups import (
     GROUP_COLUMNS,
     GROUP_ROW,
+    GROUPS,
     MEMBER_COLUMNS,
     groups_table,
     meetings,
@@ -115,8 +116,9 @@ FIXED = {
 
 MORE_MEMORY = (
     "The practice model is fitted on the driver from every scored row's numbers, and local "
-    "Spark runs in the driver's memory (half the machine's unless given): give more with --spark-conf spark.driver.memory=16g, or on a "
-    "cluster spark-submit's --driver-memory and --executor-memory."
+    "Spark runs in the driver's memory (half the machine's unless given): give more with "
+    "--spark-conf spark.driver.memory=16g, or on a cluster spark-submit's --driver-memory and "
+    "--executor-memory."
 )
 
 LOCAL_PARTITIONS = 4
@@ -496,21 +498,12 @@ def _group_input_part(
 MEETINGS = pa.schema(
     [
         ("kind", pa.string()),
-        (col.GROUP, pa.string()),
+        *(f for f in GROUPS if f.name not in ("icc1", "icc2")),
         (col.CLIENT, pa.string()),
         (col.EPISODE, pa.string()),
         (col.SESSION, pa.int64()),
-        (col.MEASURE, pa.string()),
-        (col.RATER, pa.string()),
-        ("level", pa.string()),
-        ("group_session", pa.int64()),
-        (col.DATE, pa.date32()),
-        ("n", pa.int64()),
-        ("mean", pa.float64()),
-        ("sd", pa.float64()),
-        ("ruptures", pa.int64()),
         ("value", pa.float64()),
-        *((f.name, f.type) for f in GROUP_ROW if f.name != "group_session"),
+        *(f for f in GROUP_ROW if f.name != "group_session"),
     ]
 )
 """What a group's meetings give (`ally.engine.groups.Meetings`), as one table: each row's part
