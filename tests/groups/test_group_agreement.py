@@ -54,6 +54,14 @@ def test_members_without_a_value_are_left_out() -> None:
     assert gap == full
 
 
+def test_values_all_alike_have_no_icc_rather_than_an_error() -> None:
+    # 0 / 0, which R's multilevel::ICC1 and ICC2 give as NaN: `ally analyze` on a group whose
+    # members all answered alike stopped with a ZeroDivisionError.
+    found = one_way([5.0, 5.0, 5.0, 5.0], ["a", "a", "b", "b"])
+    assert (found.between, found.within) == (0.0, 0.0)
+    assert np.isnan(found.icc1) and np.isnan(found.icc2)
+
+
 def test_one_group_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="at least 2 groups"):
         one_way([1, 2, 3], ["a", "a", "a"])

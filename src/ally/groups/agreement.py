@@ -71,13 +71,15 @@ def one_way(values: ArrayLike, groups: Sequence[object] | ArrayLike) -> OneWay:
     msb = float((sizes * (means - grand) ** 2).sum() / (g - 1))
     msw = float(((x - means[codes]) ** 2).sum() / (n - g))
     k = n / g
+    # Every value alike (no variance within or between groups): 0 / 0, NaN as in R.
+    spread = msb + (k - 1) * msw
     return OneWay(
         groups=g,
         members=n,
         mean_group_size=k,
         between=msb,
         within=msw,
-        icc1=(msb - msw) / (msb + (k - 1) * msw),
+        icc1=(msb - msw) / spread if spread > 0 else float("nan"),
         icc2=(msb - msw) / msb if msb > 0 else float("nan"),
     )
 
