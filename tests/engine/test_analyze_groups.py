@@ -197,3 +197,30 @@ def test_without_dates_a_groups_meetings_are_its_session_numbers(tmp_path: Path)
     groups = _read(tmp_path / "out" / "groups.csv")
     assert set(groups["group_session"]) == {"1", "2"}
     assert (groups["date"] == "").all()
+
+
+def test_a_meeting_is_a_date_or_where_a_row_has_none_its_session_dated_ones_first() -> None:
+    from ally.engine.groups import meetings
+
+    rows = [  # (date, session): 1 January, 8 January, then session 1 and session 3 undated
+        ("2024-01-08", 2),
+        ("2024-01-01", 1),
+        (None, 3),
+        (None, 1),
+        ("2024-01-01", 5),
+    ]
+    frame = pd.DataFrame(
+        {
+            "client": ["a", "b", "c", "d", "e"],
+            "episode": ["a", "b", "c", "d", "e"],
+            "group": "g1",
+            "date": pd.to_datetime([d for d, _ in rows]),
+            "session": [s for _, s in rows],
+            "measure": "ally-group",
+            "rater": "client",
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    found = meetings(frame, frozenset())
+    assert found.rows["group_session"].tolist() == [2, 1, 4, 3, 1]
+    assert found.rows["group_mean"].tolist() == [1.0, 3.5, 3.0, 4.0, 3.5]

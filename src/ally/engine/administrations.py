@@ -36,7 +36,6 @@ from ally.engine import columns as col
 from ally.engine.errors import AnalysisError
 from ally.engine.groups import (
     GROUP_ROW,
-    Meetings,
     group_rows,
     groups_table,
     meetings,
@@ -515,14 +514,16 @@ def group_input(pulled: Pulled) -> tuple[npt.NDArray[np.intp], pa.Table]:
 
 def group_parts(
     pulled: Pulled, check_ins: frozenset[str], config: RuptureConfig
-) -> tuple[pa.Table | None, Meetings | None]:
-    """Each row's part in its group (GROUP_ROW) and the groups' meetings, found from every row
+) -> tuple[pa.Table | None, pa.Table | None]:
+    """Each row's part in its group (GROUP_ROW) and the `groups` table, found from every row
     that names a group; (None, None) when none does."""
     at, rows = group_input(pulled)
     if not len(at):
         return None, None
-    found = meetings(rows.to_pandas(), check_ins, config)
-    return group_rows(found.rows, at, len(pulled.administrations)), found
+    found = meetings(rows.to_pandas(date_as_object=False), check_ins, config)
+    return group_rows(found.rows, at, len(pulled.administrations)), groups_table(
+        found.stats, found.members
+    )
 
 
 def episode_slices(episode: Ints, size: int = SLICE_ROWS) -> list[tuple[int, int]]:
@@ -583,7 +584,8 @@ def apply_and_write_sessions(
     (without `from_parquet`, such sessions are held and written by `write`). `threads`:
     slices applied at once, each written in turn."""
     a = pulled.administrations
-    parts, found_groups = group_parts(pulled, check_ins, model.ruptures)
+    parts, groups = group_parts(pulled, check_ins, model.ruptures)
+    release_freed()  # the groups' working frames
     parquet = path.endswith(".parquet")
     stream = stream and (parquet or from_parquet is not None)
     staged = path if parquet else f"{path}{STAGED}"
@@ -637,9 +639,6 @@ def apply_and_write_sessions(
     joined = {
         f.name: np.concatenate([getattr(s, f.name) for s in series]) for f in fields(SeriesResults)
     }
-    groups = None
-    if found_groups is not None:
-        groups = groups_table(found_groups.stats, found_groups.members)
     return SeriesResults(**joined), groups
 
 

@@ -72,20 +72,20 @@ def _levels(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return found
 
 
-def _meetings(frame: pd.DataFrame) -> pd.Series:
-    """Each row's group meeting, numbered by date (or session) within its group."""
-    key = frame[col.DATE].astype("string").fillna(frame[col.SESSION].astype("string"))
-    order = (
-        frame[col.DATE].astype("string").fillna("")
-        + "|"
-        + frame[col.SESSION].astype("string").str.zfill(9)
-    )
-    # A meeting's place is its earliest row's (date, session), numbered by their sorted order.
+def _meetings(frame: pd.DataFrame, day: pd.Series) -> pd.Series:
+    """Each row's group meeting, numbered by date (`day`, the rows' dates as datetime64) or,
+    where a row has none, by session within its group."""
+    dated = day.notna().to_numpy()
+    days = day.to_numpy("datetime64[D]").astype(np.int64)
+    session = frame[col.SESSION].to_numpy(np.int64)
+    # A meeting is a date, or a session where there is no date; its place is its earliest
+    # row's in the order of (date, session), rows without a date after those with one.
+    key = np.where(dated, days, session)
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[np.lexsort((session, np.where(dated, days, 0), ~dated))] = np.arange(len(frame))
     first = (
-        pd.DataFrame(
-            {"g": frame[col.GROUP], "key": key, "order": pd.factorize(order, sort=True)[0]}
-        )
-        .groupby(["g", "key"], dropna=False)["order"]
+        pd.DataFrame({"g": frame[col.GROUP], "dated": dated, "key": key, "order": rank})
+        .groupby(["g", "dated", "key"], dropna=False)["order"]
         .transform("min")
     )
     ranks = first.groupby(frame[col.GROUP], dropna=False).rank(method="dense")
@@ -171,8 +171,9 @@ def meetings(
     columns client to the subscales), in the order of `sessions`, and only rows that name a
     group. Whole groups at a time give the same numbers as all of them at once: so one
     process, or Spark's executors a group at a time (`ally.engine.spark`)."""
-    # Dates as numbers, whose earliest pandas finds without a Python call per row.
-    part = frame.assign(group_session=_meetings(frame), _day=pd.to_datetime(frame[col.DATE]))
+    # Dates as numbers, which pandas orders without a Python call per row.
+    day = pd.to_datetime(frame[col.DATE])
+    part = frame.assign(group_session=_meetings(frame, day), _day=day)
     meeting = part.groupby([col.GROUP, "group_session", col.MEASURE, col.RATER], dropna=False)
     at = np.asarray(meeting.ngroup(), dtype=np.intp)
     means = _moments(part[col.SCORE].to_numpy(np.float64), at, meeting.ngroups)[1]
