@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import importlib
 import os
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -335,6 +337,27 @@ class Scored:
     subscales: tuple[str, ...]
 
 
+FIT_LIBRARIES = ("statsmodels.regression.quantile_regression", "sklearn.model_selection")
+"""The libraries the practice model's fit imports when it first needs them: 1.2 to 1.6 s of
+Python at their first import, which is waited for at the fit unless made earlier."""
+
+
+def _import_soon(names: tuple[str, ...]) -> None:
+    """Import `names` in a thread of their own, while the engine stores a stage without
+    Python's lock; the fit then finds them imported (Python's import lock makes a fit that
+    comes first wait for them). An import that fails here fails again where it is needed, with
+    its error there."""
+
+    def imported() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return
+
+    threading.Thread(target=imported, name="ally-imports", daemon=True).start()
+
+
 def _run(
     options: Options,
     then: Callable[[Options, Engine, Scored, Summary], None],
@@ -395,6 +418,8 @@ def _score(
         # they are stored, on every thread, not where the scores are set beside the rows
         # (`DuckDB.checked`, on one thread).
         table = typed(table, options.decimal, options.date_format, engine.parse_date)
+        if options.model is None and options.feedback:
+            _import_soon(FIT_LIBRARIES)
         reason, rule = _first_broken(_row_checks(table, params, with_session, options))
         date_given = as_given(table, col.DATE, col.DATE_VALUE)
         table = engine.stored(
