@@ -59,7 +59,8 @@ def test_values_all_alike_have_no_icc_rather_than_an_error() -> None:
     # members all answered alike stopped with a ZeroDivisionError.
     found = one_way([5.0, 5.0, 5.0, 5.0], ["a", "a", "b", "b"])
     assert (found.between, found.within) == (0.0, 0.0)
-    assert np.isnan(found.icc1) and np.isnan(found.icc2)
+    assert np.isnan(found.icc1)
+    assert np.isnan(found.icc2)
 
 
 def test_one_group_is_refused_with_a_reason() -> None:

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import TypeVar
 
 import ibis
@@ -553,9 +552,10 @@ def _rows_of(a: Administrations, lo: int, hi: int) -> Administrations:
 
 
 STAGED = ".partial.parquet"
-"""The suffix of the Parquet file a CSV `sessions` streams through (sessions.csv.partial.parquet):
-removed once the CSV is written, or when the run fails; named so that one left by a run that
-was killed is seen beside the outputs, which hold the same clients' data."""
+"""The suffix of the Parquet file a CSV `sessions` streams through (sessions.csv.partial.parquet,
+`ally.engine.analyze`): removed once the CSV is written, or when the run fails; named so that
+one left by a run that was killed is seen beside the outputs, which hold the same clients'
+data."""
 
 
 def apply_and_write_sessions(
@@ -565,7 +565,6 @@ def apply_and_write_sessions(
     path: str,
     *,
     stream: bool = True,
-    from_parquet: Callable[[str, str], None] | None = None,
     feedback: bool = True,
     check_ins: frozenset[str] = frozenset(),
     threads: int = 1,
@@ -576,19 +575,14 @@ def apply_and_write_sessions(
     series' results of all slices are returned, their rows counted from the first row, with
     the `groups` table (`ally.engine.groups`) when rows name groups: the groups' meetings are
     found from every member's rows before the first slice, and each row's part in its group
-    set beside it in its slice. `stream` False holds the sessions (an engine that writes a
-    table at once), and `write` writes them.
-
-    Slices stream into a Parquet file: `path` itself, or for another format a file beside it,
-    whose rows `from_parquet(file, path)` then writes to `path` before the file is removed
-    (without `from_parquet`, such sessions are held and written by `write`). `threads`:
-    slices applied at once, each written in turn."""
+    set beside it in its slice. With `stream`, the slices stream into `path`, a Parquet file;
+    without, the sessions are held (an engine that writes a table at once), and `write`
+    writes them to `path`. `threads`: slices applied at once, each written in turn."""
     a = pulled.administrations
     parts, groups = group_parts(pulled, check_ins, model.ruptures)
     release_freed()  # the groups' working frames
-    parquet = path.endswith(".parquet")
-    stream = stream and (parquet or from_parquet is not None)
-    staged = path if parquet else f"{path}{STAGED}"
+    if stream and not path.endswith(".parquet"):
+        raise ValueError(f"sessions stream into a Parquet file, not {path}")
     series: list[SeriesResults] = []
     tables: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None
@@ -606,34 +600,28 @@ def apply_and_write_sessions(
         )
 
     try:
-        try:
-            # The core's rules are numpy's work in good part, which lets go of Python's lock:
-            # two slices applied at once took the step from 9.5 to 8.4 s at 10 M rows with
-            # feedback (docs/benchmarks.md).
-            with (
-                ThreadPoolExecutor(max_workers=1) as pool,
-                ThreadPoolExecutor(max_workers=max(1, threads)) as appliers,
-            ):
-                slices = episode_slices(a.episode)
-                for lo, found, table in _in_order(appliers, applied, slices, max(1, threads)):
-                    if stream:
-                        writer = writer or pq.ParquetWriter(staged, table.schema)
-                        if writing is not None:
-                            writing.result()
-                        writing = pool.submit(writer.write_table, table)
-                    else:
-                        tables.append(table)
-                    series.append(replace(found, first_row=found.first_row + lo))
-                if writing is not None:
-                    writing.result()
-        finally:
-            if writer is not None:
-                writer.close()
-        if stream and not parquet and from_parquet is not None:
-            from_parquet(staged, path)
+        # The core's rules are numpy's work in good part, which lets go of Python's lock:
+        # two slices applied at once took the step from 9.5 to 8.4 s at 10 M rows with
+        # feedback (docs/benchmarks.md).
+        with (
+            ThreadPoolExecutor(max_workers=1) as pool,
+            ThreadPoolExecutor(max_workers=max(1, threads)) as appliers,
+        ):
+            slices = episode_slices(a.episode)
+            for lo, found, table in _in_order(appliers, applied, slices, max(1, threads)):
+                if stream:
+                    writer = writer or pq.ParquetWriter(path, table.schema)
+                    if writing is not None:
+                        writing.result()
+                    writing = pool.submit(writer.write_table, table)
+                else:
+                    tables.append(table)
+                series.append(replace(found, first_row=found.first_row + lo))
+            if writing is not None:
+                writing.result()
     finally:
-        if stream and not parquet:
-            Path(staged).unlink(missing_ok=True)
+        if writer is not None:
+            writer.close()
     if not stream:
         write(pa.concat_tables(tables), path)
     joined = {

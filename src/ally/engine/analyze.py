@@ -34,6 +34,7 @@ from ally.change.reliable import Method, PublishedChange, SampleStats
 from ally.engine import columns as col
 from ally.engine.administrations import (
     KEYS,
+    STAGED,
     Pulled,
     apply_and_write_sessions,
     episodes_table,
@@ -650,6 +651,13 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         applied = engine.apply(model, pulled, options, check_ins) or _apply_here(
             engine, model, pulled, options, check_ins
         )
+        # The outputs held are written once the rows the model was applied to are freed, so
+        # that DuckDB's CSV writer (0.5 GB at 10 M rows) does not come on top of them
+        # (docs/benchmarks.md).
+        del pulled
+        release_freed()
+        if applied.unwritten is not None:
+            applied.unwritten()
         summary.outputs.extend(applied.outputs)
         _summarise(model, applied.counts, options.feedback, summary)
         summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))
@@ -683,32 +691,51 @@ def _apply_here(
     check_ins: frozenset[str],
 ) -> Applied:
     """Apply the model in this process, a slice of episodes at a time, and write the outputs
-    by the engine."""
+    by the engine. An engine that `streams` takes `sessions` a slice at a time into a Parquet
+    file: the output itself, or for CSV a file beside it (`STAGED`), written as CSV and removed
+    with the other outputs by `Applied.unwritten`."""
     outputs = [engine.location(options, f"sessions.{options.format}")]
-    series, groups = apply_and_write_sessions(
-        engine.write,
-        model,
-        pulled,
-        outputs[0],
-        stream=engine.streams,
-        from_parquet=lambda staged, path: engine.write_rows(
-            engine.backend.read_parquet(staged), path
-        ),
-        feedback=options.feedback,
-        check_ins=check_ins,
-        # Two at most: the core's rules hold Python's lock for part of their work, and each
-        # slice under way holds its results (measured with two).
-        threads=min(2, options.threads or _cores()),
-    )
-    release_freed()  # the last slice's columns
-    outputs.append(engine.location(options, f"episodes.{options.format}"))
-    episodes = episodes_table(pulled, series, options.goal_threshold)
-    engine.write(episodes, outputs[-1])
+    parquet = outputs[0].endswith(".parquet")
+    staged = f"{outputs[0]}{STAGED}" if engine.streams and not parquet else None
+
+    def discard() -> None:
+        if staged is not None:
+            Path(staged).unlink(missing_ok=True)
+
+    try:
+        series, groups = apply_and_write_sessions(
+            engine.write,
+            model,
+            pulled,
+            staged or outputs[0],
+            stream=engine.streams,
+            feedback=options.feedback,
+            check_ins=check_ins,
+            # Two at most: the core's rules hold Python's lock for part of their work, and
+            # each slice under way holds its results (measured with two).
+            threads=min(2, options.threads or _cores()),
+        )
+        release_freed()  # the last slice's columns
+        episodes = episodes_table(pulled, series, options.goal_threshold)
+        counted = series_counts(ibis.memtable(with_earliest(episodes, pulled, series)))
+        counts = engine.backend.to_pyarrow(counted)
+    except BaseException:
+        discard()
+        raise
+    held = [(episodes, engine.location(options, f"episodes.{options.format}"))]
     if groups is not None:
-        outputs.append(engine.location(options, f"groups.{options.format}"))
-        engine.write(groups, outputs[-1])
-    counted = series_counts(ibis.memtable(with_earliest(episodes, pulled, series)))
-    return Applied(outputs, engine.backend.to_pyarrow(counted))
+        held.append((groups, engine.location(options, f"groups.{options.format}")))
+
+    def unwritten() -> None:
+        try:
+            if staged is not None:
+                engine.write_rows(engine.backend.read_parquet(staged), outputs[0])
+            for table, location in held:
+                engine.write(table, location)
+        finally:
+            discard()
+
+    return Applied([*outputs, *(location for _, location in held)], counts, unwritten)
 
 
 def _summarise(model: PracticeModel, counts: pa.Table, feedback: bool, summary: Summary) -> None:

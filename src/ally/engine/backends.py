@@ -48,6 +48,9 @@ class Applied:
     outputs: list[str]
     counts: pa.Table
     """`ally.engine.administrations.series_counts`."""
+    unwritten: Callable[[], None] | None = None
+    """Writes the outputs not yet written, once the rows the model was applied to are freed
+    (`ally.engine.analyze`)."""
 
 
 class Engine(Protocol):
