@@ -514,8 +514,9 @@ in its group (kind "row"), each meeting's numbers ("meeting") and each member's 
 def _group_meetings(
     frame: pd.DataFrame, check_ins: frozenset[str], config: RuptureConfig
 ) -> pd.DataFrame:
-    """One group's meetings, from its rows in any order: sorted as `sessions` is first, so
-    that its means are summed in the same order as by the DuckDB engine."""
+    """One group's meetings, from its rows in any order: sorted as `sessions` is first, so that
+    each member's series is read in session order, as by the DuckDB engine (the sums are
+    exactly rounded, so their order does not matter)."""
     ordered = frame.sort_values([*KEYS, col.SESSION], kind="stable", ignore_index=True)
     found = meetings(ordered, check_ins, config)
     identity = ordered[[*KEYS, col.SESSION, col.GROUP]]
