@@ -133,7 +133,7 @@ def test_a_groups_numbers_are_the_same_found_alone_as_beside_every_other_group(
     frame = sessions.select(columns).to_pandas()
     check_ins = frozenset({"ally-group"})
     whole = meetings(frame, check_ins)
-    # Each group alone, its rows shuffled and sorted again as Spark's executors sort them.
+    # Each group alone, as an executor of Spark's gets it (its rows in any order) and sorts it.
     order = ["client", "episode", "measure", "rater", "session"]
     alone = [
         meetings(rows.sample(frac=1, random_state=1).sort_values(order), check_ins)
@@ -146,7 +146,7 @@ def test_a_groups_numbers_are_the_same_found_alone_as_beside_every_other_group(
     assert one_at_a_time.equals(groups_table(whole.stats, whole.members))
     parts = pd.concat([a.rows for a in alone]).sort_index()
     assert parts.equals(whole.rows)
-    # And as written: the rows' means are the meetings' means beside them.
+    # And the groups table `ally analyze` wrote is this one.
     written = pq.read_table(tmp_path / "out" / "groups.parquet")
     assert written.equals(one_at_a_time)
 
@@ -224,3 +224,34 @@ def test_a_meeting_is_a_date_or_where_a_row_has_none_its_session_dated_ones_firs
     found = meetings(frame, frozenset())
     assert found.rows["group_session"].tolist() == [2, 1, 4, 3, 1]
     assert found.rows["group_mean"].tolist() == [1.0, 3.5, 3.0, 4.0, 3.5]
+
+
+def test_a_member_who_moves_to_another_group_starts_a_series_there() -> None:
+    # Meetings are numbered within each group, so a's second meeting in g2 is not a's second
+    # meeting in g1: a's leader ratings 6, 6, 6 in g1 then 6, 1, 6 in g2 rupture in g2 only,
+    # found alone or beside the other group.
+    from ally.engine.groups import meetings
+
+    rows = [("a", "g1", d, s, v) for d, s, v in ((1, 1, 6), (8, 2, 6), (15, 3, 6))]
+    rows += [("a", "g2", d, s, v) for d, s, v in ((2, 4, 6), (9, 5, 1), (16, 6, 6))]
+    rows += [("b", "g1", d, s, 5) for d, s in ((1, 1), (8, 2), (15, 3))]
+    rows += [("c", "g2", d, s, 5) for d, s in ((2, 1), (9, 2), (16, 3))]
+    frame = pd.DataFrame(
+        {
+            "client": [r[0] for r in rows],
+            "episode": [r[0] for r in rows],
+            "group": [r[1] for r in rows],
+            "date": pd.to_datetime([f"2026-01-{r[2]:02d}" for r in rows]),
+            "session": [r[3] for r in rows],
+            "measure": "ally-group",
+            "rater": "client",
+            "score": [float(r[4]) for r in rows],
+            **{f"subscale_{lv}": [float(r[4]) for r in rows] for lv in ("leader", "members")},
+        }
+    )
+    check_ins = frozenset({"ally-group"})
+    whole = meetings(frame, check_ins).rows
+    assert whole["group_rupture"].tolist()[:6] == [False, False, False, False, True, False]
+    for _, alone in frame.groupby("group"):
+        found = meetings(alone, check_ins).rows
+        assert found.equals(whole.loc[alone.index])

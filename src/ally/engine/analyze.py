@@ -347,14 +347,14 @@ def _import_soon(names: tuple[str, ...]) -> None:
     """Import `names` in a thread of their own, while the engine stores a stage without
     Python's lock; the fit then finds them imported (Python's import lock makes a fit that
     comes first wait for them). An import that fails here fails again where it is needed, with
-    its error there."""
+    its error there, not in this thread."""
 
     def imported() -> None:
         for name in names:
             try:
                 importlib.import_module(name)
-            except ImportError:
-                return
+            except Exception:  # raised again, and said, where it is needed
+                continue
 
     threading.Thread(target=imported, name="ally-imports", daemon=True).start()
 
@@ -654,10 +654,12 @@ def _apply(options: Options, engine: Engine, scored: Scored, summary: Summary) -
         # The outputs held are written once the rows the model was applied to are freed, so
         # that DuckDB's CSV writer (0.5 GB at 10 M rows) does not come on top of them
         # (docs/benchmarks.md).
-        del pulled
-        release_freed()
-        if applied.unwritten is not None:
-            applied.unwritten()
+        try:
+            del pulled
+            release_freed()
+        finally:  # and a CSV `sessions`' Parquet file removed, whatever comes between
+            if applied.unwritten is not None:
+                applied.unwritten()
         summary.outputs.extend(applied.outputs)
         _summarise(model, applied.counts, options.feedback, summary)
         summary.outputs.append(_write_rejected(engine, scored.raw, scored.rejected, options))

@@ -108,7 +108,9 @@ def _icc(members: pd.DataFrame) -> tuple[float, float]:
 def _level_ruptures(part: pd.DataFrame, config: RuptureConfig) -> pd.DataFrame:
     """Per row of `part` (one check-in measure and rater), whether a rupture begins there at each
     level: members x meetings, one vectorised call per level."""
-    members = part.groupby([col.CLIENT, col.EPISODE], dropna=False, sort=True).ngroup()
+    # A member's series is within one group: meetings are numbered within each group, so a
+    # client who moves to another group starts a series there.
+    members = part.groupby([col.GROUP, col.CLIENT, col.EPISODE], dropna=False).ngroup()
     meeting = part["group_session"].astype("int64").to_numpy() - 1
     found = pd.DataFrame(False, index=part.index, columns=list(LEVELS))
     width = int(meeting.max()) + 1

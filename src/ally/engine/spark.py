@@ -830,11 +830,12 @@ class Spark:
         how: _Applying,
         check_ins: frozenset[str],
         config: RuptureConfig,
-    ) -> tuple[DataFrame, pa.Table]:
+    ) -> tuple[DataFrame, pa.Table | None]:
         """`ordered` with each row's part in its group beside it (GROUP_ROW), in partitions of
-        whole episodes again, and the `groups` table. The rows that name groups are found on
-        the executors, and each group's meetings on one of them (`ally.engine.groups`); only
-        the meetings' and the members' numbers come to the driver, for the ICCs over the run."""
+        whole episodes again, and the `groups` table (None without meetings). The rows that
+        name groups are found on the executors, and each group's meetings on one of them
+        (`ally.engine.groups`); only the meetings' and the members' numbers come to the driver,
+        for the ICCs over the run."""
         from pyspark.sql import functions as fn
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
@@ -854,7 +855,9 @@ class Spark:
             return frame
 
         stats = kind("meeting", [c for c in GROUP_COLUMNS if c not in ("icc1", "icc2")])
-        groups = groups_table(stats, kind("member", MEMBER_COLUMNS))
+        # None where the rows named groups only as Java reads blanks, or only on duplicates:
+        # DuckDB writes no `groups` then either.
+        groups = groups_table(stats, kind("member", MEMBER_COLUMNS)) if len(stats) else None
         keys = [*KEYS, col.SESSION]
         parts = found.filter(fn.col("kind") == "row").select(
             *keys[:-1], fn.col(col.SESSION).alias(col.SESSION_NUMBER), *GROUP_ROW.names
