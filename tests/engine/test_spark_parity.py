@@ -12,6 +12,8 @@ import csv
 import json
 import math
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +44,21 @@ def ally(*args: str | Path) -> str:
     return result.output
 
 
-def both(command: str, data: Path, tmp: Path, *args: str) -> tuple[Path, Path, str, str]:
-    """The outputs and summaries of DuckDB and of Spark on the same input and options."""
+def both(
+    command: str,
+    data: Path,
+    tmp: Path,
+    *args: str,
+    on_spark: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> tuple[Path, Path, str, str]:
+    """The outputs and summaries of DuckDB and of Spark on the same input and options;
+    `on_spark` is entered for Spark's run only."""
     duck, spark = tmp / "duckdb", tmp / "spark"
     said_duck = ally(command, data, "--out", duck, *args)
-    said_spark = ally(
-        command, data, "--out", spark, "--engine", "spark", "--spark-master", MASTER, *args
-    )
+    with on_spark():
+        said_spark = ally(
+            command, data, "--out", spark, "--engine", "spark", "--spark-master", MASTER, *args
+        )
     return duck, spark, said_duck.replace(str(duck), "OUT"), said_spark.replace(str(spark), "OUT")
 
 
@@ -145,24 +155,31 @@ def test_the_demo_practice_analysed_on_spark_equals_duckdb_feedback_groups_and_g
     # group episodes, group check-ins), with the seed of tests/web/test_demo.py. In partitions
     # of about 300 rows, so that a group's members are in several: its meetings are found on
     # an executor of their own, and only the meetings' numbers reach the driver.
+    from ally.engine import administrations
     from ally.engine import spark as engine
 
     monkeypatch.setattr(engine, "PARTITION_ROWS", 300)
-    # No row is made into the core's columns on the driver (the executors import the module
-    # afresh); the outputs' columns are found there from a partition without rows.
+    # On Spark no row is made into the core's columns on the driver (the executors import the
+    # modules afresh); the outputs' columns are found there from a partition without rows.
     on_executors = engine.sorted_rows
 
     def on_the_driver(table: pa.Table, *args: Any, **kwargs: Any) -> object:
         assert table.num_rows == 0, "rows were collected on the driver"
         return on_executors(table, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "sorted_rows", on_the_driver)
+    @contextmanager
+    def guarded() -> Iterator[None]:
+        with monkeypatch.context() as driver:
+            driver.setattr(engine, "sorted_rows", on_the_driver)
+            driver.setattr(administrations, "sorted_rows", on_the_driver)  # its `pull`
+            yield
+
     config = SimulationConfig(
         episodes=40, seed=3, ongoing_share=0.4, group_share=0.3, group_checkin=True
     )
     simulate(config, tmp_path / "demo", "csv")
     data = tmp_path / "demo" / "sessions.csv"
-    duck, spark, said_duck, said_spark = both("analyze", data, tmp_path)
+    duck, spark, said_duck, said_spark = both("analyze", data, tmp_path, on_spark=guarded)
     assert said_spark == said_duck
     assert assert_same(duck / "sessions.csv", spark / "sessions.csv") > 1000
     assert assert_same(duck / "episodes.csv", spark / "episodes.csv") > 80
