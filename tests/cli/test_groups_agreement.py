@@ -85,3 +85,16 @@ def test_a_missing_column_and_a_missing_option_are_explained(members: Path) -> N
         cli, ["groups", "agreement", str(members), "--group", "Group", "--items", "i1,i2"]
     )
     assert "give --options" in result.output
+
+
+def test_scores_all_alike_have_iccs_that_cannot_be_estimated_and_say_why(tmp_path: Path) -> None:
+    path = tmp_path / "alike.csv"
+    path.write_text("group,score\na,5\na,5\nb,5\nb,5\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["groups", "agreement", str(path), "--group", "group", "--value", "score"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ICC(1) cannot be estimated" in result.output
+    assert "ICC(2) cannot be estimated" in result.output
+    assert "Every score is the same, within and between groups" in result.output
+    assert "nan" not in result.output

@@ -53,8 +53,14 @@ def agreement(
         + (f"; {report.left_out} rows left out (no group or no value)" if report.left_out else "")
     )
     click.echo(f"MSB {icc.between:.6g}, MSW {icc.within:.6g}")
-    click.echo(f"ICC(1) {icc.icc1:.4f}  (share of a member's score that belongs to the group)")
-    click.echo(f"ICC(2) {icc.icc2:.4f}  (reliability of the group means)")
+    click.echo(f"ICC(1) {_icc(icc.icc1)}  (share of a member's score that belongs to the group)")
+    click.echo(f"ICC(2) {_icc(icc.icc2)}  (reliability of the group means)")
+    if math.isnan(icc.icc1) or math.isnan(icc.icc2):
+        click.echo(
+            "Every score is the same, within and between groups: the ICCs are 0 / 0."
+            if icc.between == 0 and icc.within == 0
+            else "The group means do not differ (MSB 0), and ICC(2) divides by MSB."
+        )
     if report.groups:
         rwg = [g.rwg_j for g in report.groups if not math.isnan(g.rwg_j)]
         ad = [g.ad_m for g in report.groups if not math.isnan(g.ad_m)]
@@ -66,3 +72,7 @@ def agreement(
     if out is not None:
         write_agreement(report, out)
         click.echo(f"Wrote {out}")
+
+
+def _icc(value: float) -> str:
+    return "cannot be estimated" if math.isnan(value) else f"{value:.4f}"
