@@ -131,11 +131,6 @@ def named(groups: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pc.fill_null(pc.greater(pc.utf8_length(given), 0), False)
 
 
-def has_groups(groups: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether any row names a group."""
-    return bool(pc.any(named(groups)).as_py())
-
-
 GROUP_ROW = pa.schema(
     [
         ("group_session", pa.int64()),
@@ -176,13 +171,14 @@ def meetings(
     # Dates as numbers, which pandas orders without a Python call per row.
     day = pd.to_datetime(frame[col.DATE])
     part = frame.assign(group_session=_meetings(frame, day), _day=day)
-    meeting = part.groupby([col.GROUP, "group_session", col.MEASURE, col.RATER], dropna=False)
-    at = np.asarray(meeting.ngroup(), dtype=np.intp)
-    means = _moments(part[col.SCORE].to_numpy(np.float64), at, meeting.ngroups)[1]
+    # Everyone rated at a meeting on one measure by one rater: whose mean is group_mean.
+    rated = part.groupby([col.GROUP, "group_session", col.MEASURE, col.RATER], dropna=False)
+    rated_at = np.asarray(rated.ngroup(), dtype=np.intp)
+    means = _moments(part[col.SCORE].to_numpy(np.float64), rated_at, rated.ngroups)[1]
     rows = pd.DataFrame(
         {
             "group_session": part["group_session"],
-            "group_mean": means[at],
+            "group_mean": means[rated_at],
             "group_check_in": False,
             "group_rupture": False,
             "group_rupture_subscale": pd.Series(None, index=part.index, dtype=object),
